@@ -1,0 +1,44 @@
+# Genesis Temporal: the two commands are `make start` and `make test`.
+# Every target installs what is missing first (tools/install-deps.sh is idempotent).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: deps build build-asan start start-sqlite-file test unit-test unit-test-asan e2e-test clean
+
+deps:
+	@bash tools/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGT_SANITIZE=ON -DGT_WERROR=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Serves the Temporal API on 127.0.0.1:7233 with an in-memory SQLite database.
+start: build
+	./$(BUILD)/genesis-temporal --config config/development.yaml
+
+# The same, on a durable SQLite file (./genesis-temporal.db, WAL).
+start-sqlite-file: build
+	./$(BUILD)/genesis-temporal --config config/development-sqlite-file.yaml
+
+unit-test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+unit-test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure
+
+e2e-test: build
+	bash tests/e2e/run.sh $(BUILD)/genesis-temporal
+
+test: deps
+	@$(MAKE) --no-print-directory unit-test
+	@$(MAKE) --no-print-directory unit-test-asan
+	@$(MAKE) --no-print-directory e2e-test
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

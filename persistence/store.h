@@ -1,0 +1,204 @@
+/*
+ * store.h: the persistence interface. One asynchronous API, a backend per database.
+ *
+ * DESIGN
+ *   Callers speak in named statements (GT_SQL_* below) with bound values, never SQL text:
+ *   each backend holds its own SQL for every statement (sqlite/, postgres/). A write is a
+ *   BATCH of statements that commits atomically, fenced by the owning shard's range_id: the
+ *   backend first checks `shards.range_id == batch.range_id` (for shard_id >= 0) and aborts
+ *   the batch with GT_EFENCED otherwise. A statement may demand a row count (expect_rows);
+ *   a mismatch aborts the batch with GT_ECONFLICT (optimistic concurrency, e.g. an executions
+ *   row updated with the wrong db_version) or GT_EEXISTS for a failed insert-if-absent.
+ *   Group commit: one writer thread takes every queued batch, runs each inside a SAVEPOINT of
+ *   one transaction, and commits them all with one fsync; a failed batch is rolled back to its
+ *   savepoint alone. Completions then run on the writer thread, in submission order.
+ *   Reads run on a small pool of reader connections (WAL); with the in-memory database, reads
+ *   go through the writer's connection, FIFO with the writes.
+ *
+ * INVARIANTS
+ *   - A batch is all-or-nothing. Its completion is called exactly once, after the commit is
+ *     durable (or with the error), on a store thread: it must not block; it usually posts a
+ *     message to an actor.
+ *   - Values handed in are copied at submit time; the caller may free its buffers at once.
+ *   - Result rows passed to a completion are valid only during the callback.
+ *
+ * THREADS
+ *   gt_store_open/close and the *_sync calls: the owning thread (start-up, tools, tests).
+ *   gt_store_write/gt_store_read: any thread, never blocking (they only enqueue).
+ */
+#ifndef GT_STORE_H
+#define GT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The statements. Parameters and result columns are listed in order; "blob" values are
+ * opaque bytes (msgpack or protobuf), "text" UTF-8, "int" int64. */
+typedef enum gt_sql_stmt {
+  /* --- writes --- */
+  /* (id text, name text, data blob, is_default int) insert or replace by id */
+  GT_SQL_NAMESPACE_UPSERT = 0,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text, next_event_id int,
+   *  db_version int, state blob) plain insert: fails (GT_EEXISTS) when the row exists */
+  GT_SQL_EXECUTION_INSERT,
+  /* (next_event_id int, db_version int, state blob, shard_id int, ns_id text,
+   *  workflow_id text, run_id text, expected_db_version int)
+   *  UPDATE ... WHERE keys AND db_version = expected_db_version (use expect_rows = 1) */
+  GT_SQL_EXECUTION_UPDATE,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text, create_request_id text,
+   *  state int, status int, start_time int) insert or replace by (shard_id, ns_id, wf_id) */
+  GT_SQL_CURRENT_UPSERT,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text, first_event_id int,
+   *  last_event_id int, data blob) one batch of events: a serialized
+   *  temporal.api.history.v1.History; primary key (shard, ns, wf, run, first_event_id) */
+  GT_SQL_HISTORY_APPEND,
+  /* (shard_id int, task_id int, data blob) */
+  GT_SQL_TRANSFER_TASK_INSERT,
+  /* (shard_id int, task_id int) */
+  GT_SQL_TRANSFER_TASK_DELETE,
+  /* (shard_id int, fire_time_ns int, task_id int, data blob) */
+  GT_SQL_TIMER_TASK_INSERT,
+  /* (shard_id int, fire_time_ns int, task_id int) */
+  GT_SQL_TIMER_TASK_DELETE,
+  /* (ns_id text, task_queue text, kind int, task_id int, data blob) */
+  GT_SQL_TQ_TASK_INSERT,
+  /* (ns_id text, task_queue text, kind int, task_id int) */
+  GT_SQL_TQ_TASK_DELETE,
+  /* (ns_id text, run_id text, workflow_id text, workflow_type text, task_queue text,
+   *  status int, start_time_ns int, execution_time_ns int, close_time_ns int (0 = open),
+   *  history_length int, memo blob, search_attributes blob) insert or replace by (ns, run) */
+  GT_SQL_VISIBILITY_UPSERT,
+
+  /* --- reads --- */
+  /* () -> (id text, name text, data blob, is_default int) ordered by name */
+  GT_SQL_NAMESPACE_LIST,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text)
+   *  -> (next_event_id int, db_version int, state blob) */
+  GT_SQL_EXECUTION_GET,
+  /* (shard_id int, ns_id text, workflow_id text)
+   *  -> (run_id text, create_request_id text, state int, status int, start_time int) */
+  GT_SQL_CURRENT_GET,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text, min_first_event_id int)
+   *  -> (first_event_id int, last_event_id int, data blob) ordered by first_event_id */
+  GT_SQL_HISTORY_GET,
+  /* (shard_id int) -> (task_id int, data blob) ordered by task_id */
+  GT_SQL_TRANSFER_TASK_SCAN,
+  /* (shard_id int, max_fire_time_ns int, limit int)
+   *  -> (fire_time_ns int, task_id int, data blob) ordered by (fire_time_ns, task_id) */
+  GT_SQL_TIMER_TASK_SCAN,
+  /* (ns_id text, task_queue text, kind int, limit int) -> (task_id int, data blob) by task_id */
+  GT_SQL_TQ_TASK_SCAN,
+  /* (ns_id text, run_id text) -> the visibility columns as in VISIBILITY_UPSERT */
+  GT_SQL_VISIBILITY_GET,
+  /* (ns_id text, limit int, offset int) -> visibility columns, newest start first */
+  GT_SQL_VISIBILITY_LIST,
+  /* (shard_id int) -> (max task id used in transfer_tasks and timer_tasks, 0 if none) */
+  GT_SQL_TASK_ID_MAX,
+
+  GT_SQL__COUNT
+} gt_sql_stmt_t;
+
+typedef enum { GT_VAL_NULL = 0, GT_VAL_INT, GT_VAL_TEXT, GT_VAL_BLOB } gt_val_kind_t;
+
+typedef struct gt_val {
+  gt_val_kind_t kind;
+  int64_t i;       /* GT_VAL_INT */
+  const void *p;   /* GT_VAL_TEXT / GT_VAL_BLOB: bytes (text need not be NUL-terminated) */
+  size_t len;      /* byte length of p */
+} gt_val_t;
+
+#define GT_STORE_MAX_PARAMS 16
+
+static inline gt_val_t gt_val_int(int64_t i) { return (gt_val_t){GT_VAL_INT, i, 0, 0}; }
+static inline gt_val_t gt_val_blob(const void *p, size_t n) {
+  return (gt_val_t){GT_VAL_BLOB, 0, p, n};
+}
+gt_val_t gt_val_text(const char *s); /* strlen(s); NULL -> GT_VAL_NULL */
+static inline gt_val_t gt_val_textn(const char *s, size_t n) {
+  return (gt_val_t){GT_VAL_TEXT, 0, s, n};
+}
+
+typedef struct gt_store_op {
+  gt_sql_stmt_t stmt;
+  int nparams;
+  gt_val_t params[GT_STORE_MAX_PARAMS];
+  int expect_rows; /* -1: any; otherwise rows changed must equal it (GT_ECONFLICT if not) */
+} gt_store_op_t;
+
+/* A result set: rows * cols values, row-major. Text/blob pointers live as long as the set. */
+typedef struct gt_rows {
+  int nrows;
+  int ncols;
+  const gt_val_t *vals; /* vals[r * ncols + c] */
+} gt_rows_t;
+
+static inline const gt_val_t *gt_rows_at(const gt_rows_t *rs, int r, int c) {
+  return &rs->vals[(size_t)r * (size_t)rs->ncols + (size_t)c];
+}
+
+typedef struct gt_store gt_store_t;
+
+typedef enum { GT_STORE_SQLITE = 0, GT_STORE_POSTGRES = 1 } gt_store_backend_t;
+
+typedef struct gt_store_config {
+  gt_store_backend_t backend;
+  /* SQLite: a file path, or ":memory:" (or NULL) for a private in-memory database. */
+  const char *sqlite_path;
+  int sqlite_synchronous_full; /* 1: synchronous=FULL; 0: NORMAL (WAL) */
+  int reader_threads;          /* 0 = 2 */
+  /* PostgreSQL (a later issue): conninfo string. */
+  const char *pg_conninfo;
+  int num_shards; /* rows created in `shards` on first open */
+} gt_store_config_t;
+
+/* Opens the database, creates the schema when absent (schema/ + version check: a database of
+ * another schema version, or a file that is not a database, is refused with GT_ECORRUPT and a
+ * logged reason), starts the writer and reader threads. OUT: *out.
+ * Returns 0, GT_EIO, GT_ECORRUPT, GT_ENOMEM, GT_EINVAL. */
+int gt_store_open(gt_store_t **out, const gt_store_config_t *cfg);
+
+/* Drains every queued batch and read (their completions run), stops the threads, closes the
+ * database. Blocks. */
+void gt_store_close(gt_store_t *st);
+
+/* Acquires shard ownership: increments shards.range_id for shard_id (creating the row with
+ * range_id 1 when absent) and returns the new value. Synchronous; start-up only.
+ * OUT: *range_id. Returns 0, GT_EIO. */
+int gt_store_acquire_shard_sync(gt_store_t *st, int shard_id, const char *owner,
+                                int64_t *range_id);
+
+/* Completion of a write batch. rc: 0, GT_EFENCED, GT_ECONFLICT, GT_EEXISTS, GT_EIO.
+ * failed_op: index of the op that failed (or -1). */
+typedef void (*gt_store_write_cb)(void *ctx, int rc, int failed_op);
+
+/* Queues an atomic batch of ops, fenced by (shard_id, range_id); shard_id < 0 = no fence.
+ * Copies ops and every value. cb may be NULL. Returns 0 (cb will run exactly once),
+ * GT_ENOMEM, GT_ECLOSED, GT_EINVAL (cb never runs). */
+int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_store_op_t *ops,
+                   int nops, gt_store_write_cb cb, void *ctx);
+
+/* Completion of a read: rc 0 with rows (possibly 0 rows), or GT_EIO with rows NULL. */
+typedef void (*gt_store_read_cb)(void *ctx, int rc, const gt_rows_t *rows);
+
+/* Queues one read statement. Copies the op. Returns 0 (cb runs exactly once), GT_ENOMEM,
+ * GT_ECLOSED, GT_EINVAL. */
+int gt_store_read(gt_store_t *st, const gt_store_op_t *op, gt_store_read_cb cb, void *ctx);
+
+/* Synchronous forms for start-up, tools and tests (owning thread; not while serving on a
+ * scheduler thread). gt_store_read_sync's rows stay valid until gt_store_rows_free. */
+int gt_store_write_sync(gt_store_t *st, int shard_id, int64_t range_id,
+                        const gt_store_op_t *ops, int nops, int *failed_op);
+int gt_store_read_sync(gt_store_t *st, const gt_store_op_t *op, gt_rows_t **rows);
+void gt_store_rows_free(gt_rows_t *rows);
+
+/* Counters for metrics and gtctl (any thread; approximate). */
+typedef struct gt_store_stats {
+  uint64_t batches_committed;
+  uint64_t transactions;   /* commits; batches/transactions = the group-commit factor */
+  uint64_t batches_failed;
+  uint64_t reads;
+  uint32_t queue_depth;
+} gt_store_stats_t;
+void gt_store_get_stats(gt_store_t *st, gt_store_stats_t *out);
+
+#endif
