@@ -1,0 +1,494 @@
+/*
+ * frontend.c: Temporal's frontend role: the gateway's handler for every gRPC call.
+ *
+ * DESIGN
+ *   Runs on the gateway thread. A call's method is looked up in the generated service
+ *   descriptor (so the request type comes from the .proto), its body unpacked, validated
+ *   with Temporal's messages, its namespace resolved, and then either answered here (system
+ *   info, namespaces) or handed as a gt_rpc_t to the actor that owns it: the workflow actor
+ *   of (namespace, workflow id), or the task-queue actor of a poll. Every method without a
+ *   handler answers UNIMPLEMENTED.
+ *
+ * INVARIANTS
+ *   Every call gets exactly one reply: here on error, else from the actor the rpc went to.
+ *
+ * THREADS: the gateway thread (the handler), and store threads (namespace completions).
+ */
+#include "actors/frontend/frontend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/frontend/namespaces.h"
+#include "actors/history/history.h"
+#include "actors/matching/matching.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define WF_SERVICE "/temporal.api.workflowservice.v1.WorkflowService/"
+#define OP_SERVICE "/temporal.api.operatorservice.v1.OperatorService/"
+#define MAX_ID_LEN 1000
+#define SERVER_VERSION "1.29.1"
+
+typedef struct call_ctx {
+  gt_server_t *srv;
+  gt_gateway_call_t *call;
+  ProtobufCMessage *req;
+  const char *method;
+} call_ctx_t;
+
+typedef void (*handler_fn)(call_ctx_t *c);
+
+/* ---- replies from the gateway thread ---- */
+
+static void reply_msg(call_ctx_t *c, const ProtobufCMessage *resp) {
+  gt_buf_t b;
+  gt_buf_init(&b);
+  gt_buf_pack(&b, resp);
+  if (b.oom)
+    gt_gateway_reply(c->call, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0, NULL, 0);
+  else
+    gt_gateway_reply(c->call, GT_GRPC_OK, NULL, b.p, b.len, NULL, 0);
+  gt_buf_fini(&b);
+}
+
+static void reply_err(call_ctx_t *c, int status, const char *msg) {
+  gt_gateway_reply(c->call, status, msg, NULL, 0, NULL, 0);
+}
+
+/* ---- validation helpers ---- */
+
+static int resolve_ns(call_ctx_t *c, const char *name, gt_ns_info_t *ns) {
+  if (!name || !*name) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Namespace not set on request.");
+    return -1;
+  }
+  if (gt_namespaces_get(c->srv->namespaces, name, ns) != 0) {
+    char msg[400];
+    snprintf(msg, sizeof(msg), "Namespace %s is not found.", name);
+    reply_err(c, GT_GRPC_NOT_FOUND, msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int valid_uuid(const char *s) {
+  if (strlen(s) != 36)
+    return 0;
+  for (int i = 0; i < 36; i++) {
+    char ch = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (ch != '-')
+        return 0;
+    } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                 (ch >= 'A' && ch <= 'F'))) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Builds an rpc for an actor; takes c->req. NULL after replying on failure. */
+static gt_rpc_t *make_rpc(call_ctx_t *c, gt_rpc_kind_t kind, const gt_ns_info_t *ns,
+                          const char *workflow_id) {
+  gt_rpc_t *r = gt_rpc_new(c->srv, kind, c->call, c->req);
+  if (!r || (workflow_id && !(r->workflow_id = strdup(workflow_id)))) {
+    if (r) {
+      r->call = NULL;
+      r->req = NULL;
+      gt_rpc_free(r);
+    }
+    reply_err(c, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  c->req = NULL; /* the rpc owns it now */
+  snprintf(r->ns_id, sizeof(r->ns_id), "%s", ns->id);
+  snprintf(r->ns_name, sizeof(r->ns_name), "%s", ns->name);
+  r->deadline_ms = gt_gateway_call_deadline(c->call);
+  return r;
+}
+
+/* ---- system ---- */
+
+static void h_get_system_info(call_ctx_t *c) {
+  Temporal__Api__Workflowservice__V1__GetSystemInfoResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_RESPONSE__INIT;
+  Temporal__Api__Workflowservice__V1__GetSystemInfoResponse__Capabilities caps =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_RESPONSE__CAPABILITIES__INIT;
+  r.server_version = SERVER_VERSION;
+  caps.signal_and_query_header = 1;
+  caps.internal_error_differentiation = 1;
+  caps.activity_failure_include_heartbeat = 1;
+  caps.supports_schedules = 0;
+  caps.encoded_failure_attributes = 1;
+  caps.build_id_based_versioning = 0;
+  caps.upsert_memo = 1;
+  caps.eager_workflow_start = 0;
+  caps.sdk_metadata = 1;
+  caps.count_group_by_execution_status = 0;
+  caps.nexus = 0;
+  r.capabilities = &caps;
+  reply_msg(c, &r.base);
+}
+
+static void h_get_cluster_info(call_ctx_t *c) {
+  Temporal__Api__Workflowservice__V1__GetClusterInfoResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__GET_CLUSTER_INFO_RESPONSE__INIT;
+  r.server_version = SERVER_VERSION;
+  r.cluster_id = c->srv->cluster_id;
+  r.cluster_name = "active";
+  r.history_shard_count = c->srv->num_shards;
+  r.persistence_store = c->srv->cfg->store_plugin;
+  r.visibility_store = c->srv->cfg->visibility_plugin ? c->srv->cfg->visibility_plugin
+                                                      : c->srv->cfg->store_plugin;
+  reply_msg(c, &r.base);
+}
+
+/* ---- namespaces ---- */
+
+static void h_describe_namespace(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__DescribeNamespaceRequest *req = (const void *)c->req;
+  if ((!req->namespace_ || !*req->namespace_) && (!req->id || !*req->id)) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Namespace not set on request.");
+    return;
+  }
+  gt_buf_t b;
+  gt_buf_init(&b);
+  if (gt_namespaces_describe(c->srv->namespaces, req->namespace_, req->id, &b) != 0) {
+    char msg[400];
+    snprintf(msg, sizeof(msg), "Namespace %s is not found.",
+             req->namespace_ && *req->namespace_ ? req->namespace_ : req->id);
+    reply_err(c, GT_GRPC_NOT_FOUND, msg);
+  } else {
+    gt_gateway_reply(c->call, GT_GRPC_OK, NULL, b.p, b.len, NULL, 0);
+  }
+  gt_buf_fini(&b);
+}
+
+static void h_list_namespaces(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__ListNamespacesRequest *req = (const void *)c->req;
+  int offset = 0, next = 0;
+  if (req->next_page_token.len) {
+    char tok[32];
+    size_t n = req->next_page_token.len < sizeof(tok) - 1 ? req->next_page_token.len
+                                                          : sizeof(tok) - 1;
+    memcpy(tok, req->next_page_token.data, n);
+    tok[n] = 0;
+    offset = atoi(tok);
+  }
+  gt_buf_t b;
+  gt_buf_init(&b);
+  gt_namespaces_list(c->srv->namespaces, offset, req->page_size, &b, &next);
+  if (next) {
+    char tok[32];
+    int n = snprintf(tok, sizeof(tok), "%d", next);
+    gt_buf_field_bytes(&b, 2, tok, (size_t)n);
+  }
+  gt_gateway_reply(c->call, GT_GRPC_OK, NULL, b.p ? b.p : (const uint8_t *)"", b.len, NULL, 0);
+  gt_buf_fini(&b);
+}
+
+static void register_done(void *ctx, int rc) {
+  gt_gateway_call_t *call = ctx;
+  if (rc == 0)
+    gt_gateway_reply(call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
+  else
+    gt_gateway_reply(call, GT_GRPC_UNAVAILABLE, "could not persist the namespace", NULL, 0,
+                     NULL, 0);
+}
+
+static int valid_ns_name(const char *s) {
+  size_t n = strlen(s);
+  if (n < 2 || n > 255)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '-' || ch == '_' || ch == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+static void h_register_namespace(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RegisterNamespaceRequest *req = (const void *)c->req;
+  if (!req->namespace_ || !*req->namespace_) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Namespace not set on request.");
+    return;
+  }
+  if (!valid_ns_name(req->namespace_)) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT,
+              "Namespace name must be 2-255 characters of [a-zA-Z0-9._-].");
+    return;
+  }
+  int64_t ret = gt_pb_dur_ms(req->workflow_execution_retention_period);
+  if (ret < 0 || (req->workflow_execution_retention_period && ret > 0 && ret < 3600 * 1000)) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT,
+              "WorkflowExecutionRetentionPeriod should be at least 1 hour.");
+    return;
+  }
+  int rc = gt_namespaces_register(c->srv->namespaces, req, register_done, c->call);
+  if (rc == GT_EEXISTS)
+    reply_err(c, GT_GRPC_ALREADY_EXISTS, "Namespace already exists.");
+  else if (rc != 0)
+    reply_err(c, GT_GRPC_UNAVAILABLE, gt_strerror(rc));
+}
+
+/* ---- workflows ---- */
+
+static void h_start_workflow(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  const char *err = NULL;
+  if (!req->workflow_id || !*req->workflow_id)
+    err = "WorkflowId is not set on request.";
+  else if (strlen(req->workflow_id) > MAX_ID_LEN)
+    err = "WorkflowId length exceeds limit.";
+  else if (!req->workflow_type || !req->workflow_type->name || !*req->workflow_type->name)
+    err = "WorkflowType is not set on request.";
+  else if (strlen(req->workflow_type->name) > MAX_ID_LEN)
+    err = "WorkflowType length exceeds limit.";
+  else if (!req->task_queue || !req->task_queue->name || !*req->task_queue->name)
+    err = "TaskQueue is not set on request.";
+  else if (strlen(req->task_queue->name) > MAX_ID_LEN)
+    err = "TaskQueue length exceeds limit.";
+  else if (req->request_id && strlen(req->request_id) > MAX_ID_LEN)
+    err = "RequestId length exceeds limit.";
+  else if (gt_pb_dur_ms(req->workflow_execution_timeout) < 0)
+    err = "Invalid WorkflowExecutionTimeout.";
+  else if (gt_pb_dur_ms(req->workflow_run_timeout) < 0)
+    err = "Invalid WorkflowRunTimeout.";
+  else if (gt_pb_dur_ms(req->workflow_task_timeout) < 0)
+    err = "Invalid WorkflowTaskTimeout.";
+  else if (req->cron_schedule && *req->cron_schedule)
+    err = NULL; /* cron: accepted and ignored below */
+  if (err) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
+    return;
+  }
+  if (req->cron_schedule && *req->cron_schedule) {
+    reply_err(c, GT_GRPC_UNIMPLEMENTED, "CronSchedule is not supported by this server yet.");
+    return;
+  }
+  gt_rpc_t *r = make_rpc(c, GT_RPC_START_WORKFLOW, &ns, req->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
+static int check_execution(call_ctx_t *c, const pb_wfexec_t *ex) {
+  if (!ex || !ex->workflow_id || !*ex->workflow_id) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "WorkflowId is not set on request.");
+    return -1;
+  }
+  if (ex->run_id && *ex->run_id && !valid_uuid(ex->run_id)) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Invalid RunId.");
+    return -1;
+  }
+  return 0;
+}
+
+static void h_describe_workflow(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns) || check_execution(c, req->execution))
+    return;
+  gt_rpc_t *r = make_rpc(c, GT_RPC_DESCRIBE_WORKFLOW, &ns, req->execution->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
+static void h_get_history(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest *req =
+      (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns) || check_execution(c, req->execution))
+    return;
+  gt_rpc_t *r = make_rpc(c, GT_RPC_GET_HISTORY, &ns, req->execution->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
+/* ---- polls ---- */
+
+static void poll(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
+                 const pb_taskqueue_t *tq) {
+  gt_ns_info_t ns;
+  if (resolve_ns(c, ns_name, &ns))
+    return;
+  if (!tq || !tq->name || !*tq->name) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "TaskQueue is not set on request.");
+    return;
+  }
+  if (strlen(tq->name) > MAX_ID_LEN) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "TaskQueue length exceeds limit.");
+    return;
+  }
+  char *queue = strdup(tq->name);
+  gt_rpc_t *r = queue ? make_rpc(c, kind, &ns, NULL) : NULL;
+  if (!queue)
+    reply_err(c, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+  if (r)
+    gt_matching_poll(c->srv, r, queue);
+  free(queue);
+}
+
+static void h_poll_wft(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *req =
+      (const void *)c->req;
+  poll(c, GT_RPC_POLL_WORKFLOW_TASK, req->namespace_, req->task_queue);
+}
+
+static void h_poll_activity(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest *req =
+      (const void *)c->req;
+  poll(c, GT_RPC_POLL_ACTIVITY_TASK, req->namespace_, req->task_queue);
+}
+
+/* ---- task completions ---- */
+
+static void respond(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
+                    const ProtobufCBinaryData *token, gt_task_kind_t want) {
+  gt_ns_info_t ns;
+  if (resolve_ns(c, ns_name, &ns))
+    return;
+  if (!token->len) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Task token not set on request.");
+    return;
+  }
+  gt_task_token_t tok;
+  if (gt_task_token_decode(&tok, token->data, token->len) != 0 || tok.kind != (int)want) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Error deserializing task token.");
+    return;
+  }
+  if (strcmp(tok.ns_id, ns.id) != 0) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Operation requested with a token from a different "
+                                           "namespace.");
+    return;
+  }
+  gt_rpc_t *r = make_rpc(c, kind, &ns, tok.workflow_id);
+  if (!r)
+    return;
+  snprintf(r->run_id, sizeof(r->run_id), "%s", tok.run_id);
+  r->scheduled_event_id = tok.scheduled_event_id;
+  r->started_event_id = tok.started_event_id;
+  r->attempt = tok.attempt;
+  gt_history_route(c->srv, r);
+}
+
+static void h_wft_completed(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_RESPOND_WFT_COMPLETED, req->namespace_, &req->task_token,
+          GT_TASK_WORKFLOW);
+}
+
+static void h_wft_failed(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_RESPOND_WFT_FAILED, req->namespace_, &req->task_token, GT_TASK_WORKFLOW);
+}
+
+static void h_act_completed(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_RESPOND_ACT_COMPLETED, req->namespace_, &req->task_token,
+          GT_TASK_ACTIVITY);
+}
+
+static void h_act_failed(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_RESPOND_ACT_FAILED, req->namespace_, &req->task_token, GT_TASK_ACTIVITY);
+}
+
+static void h_empty_ok(call_ctx_t *c) {
+  gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
+}
+
+/* ---- dispatch ---- */
+
+static const struct {
+  const char *name;
+  handler_fn fn;
+} handlers[] = {
+    {"GetSystemInfo", h_get_system_info},
+    {"GetClusterInfo", h_get_cluster_info},
+    {"DescribeNamespace", h_describe_namespace},
+    {"ListNamespaces", h_list_namespaces},
+    {"RegisterNamespace", h_register_namespace},
+    {"StartWorkflowExecution", h_start_workflow},
+    {"DescribeWorkflowExecution", h_describe_workflow},
+    {"GetWorkflowExecutionHistory", h_get_history},
+    {"PollWorkflowTaskQueue", h_poll_wft},
+    {"PollActivityTaskQueue", h_poll_activity},
+    {"RespondWorkflowTaskCompleted", h_wft_completed},
+    {"RespondWorkflowTaskFailed", h_wft_failed},
+    {"RespondActivityTaskCompleted", h_act_completed},
+    {"RespondActivityTaskFailed", h_act_failed},
+    {"ShutdownWorker", h_empty_ok},
+};
+
+static handler_fn find_handler(const char *name) {
+  for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+    if (strcmp(handlers[i].name, name) == 0)
+      return handlers[i].fn;
+  return NULL;
+}
+
+static const ProtobufCMethodDescriptor *find_method(const ProtobufCServiceDescriptor *svc,
+                                                    const char *name) {
+  for (unsigned i = 0; i < svc->n_methods; i++)
+    if (strcmp(svc->methods[i].name, name) == 0)
+      return &svc->methods[i];
+  return NULL;
+}
+
+void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
+                        const uint8_t *body, size_t len) {
+  gt_server_t *srv = ctx;
+  const ProtobufCServiceDescriptor *svc = NULL;
+  const char *name = NULL;
+  if (strncmp(method, WF_SERVICE, strlen(WF_SERVICE)) == 0) {
+    svc = &temporal__api__workflowservice__v1__workflow_service__descriptor;
+    name = method + strlen(WF_SERVICE);
+  } else if (strncmp(method, OP_SERVICE, strlen(OP_SERVICE)) == 0) {
+    svc = &temporal__api__operatorservice__v1__operator_service__descriptor;
+    name = method + strlen(OP_SERVICE);
+  }
+  const ProtobufCMethodDescriptor *md = svc ? find_method(svc, name) : NULL;
+  if (!md) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "unknown method %.500s", method);
+    gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
+    return;
+  }
+  handler_fn fn = svc == &temporal__api__workflowservice__v1__workflow_service__descriptor
+                      ? find_handler(name) : NULL;
+  if (!fn) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "%s is not implemented by Genesis Temporal yet", name);
+    gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
+    return;
+  }
+  if (atomic_load_explicit(&srv->stopping, memory_order_relaxed)) {
+    gt_gateway_reply(call, GT_GRPC_UNAVAILABLE, "server is shutting down", NULL, 0, NULL, 0);
+    return;
+  }
+  ProtobufCMessage *req = protobuf_c_message_unpack(md->input, NULL, len, body);
+  if (!req) {
+    char msg[300];
+    snprintf(msg, sizeof(msg), "grpc: error unmarshalling request: cannot parse %s",
+             md->input->name);
+    gt_gateway_reply(call, GT_GRPC_INVALID_ARGUMENT, msg, NULL, 0, NULL, 0);
+    return;
+  }
+  call_ctx_t c = {.srv = srv, .call = call, .req = req, .method = name};
+  fn(&c);
+  if (c.req)
+    protobuf_c_message_free_unpacked(c.req, NULL);
+}

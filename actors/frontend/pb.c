@@ -1,0 +1,180 @@
+/*
+ * pb.c: protobuf helpers (see pb.h): the growable buffer, wire-format appends, time
+ * conversions, google.rpc.Status for error details, UUIDs.
+ *
+ * THREADS: every function is reentrant; a gt_buf_t belongs to one thread at a time.
+ */
+#include "actors/frontend/pb.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "runtime/err.h"
+
+void gt_buf_init(gt_buf_t *b) { memset(b, 0, sizeof(*b)); }
+
+void gt_buf_fini(gt_buf_t *b) {
+  free(b->p);
+  memset(b, 0, sizeof(*b));
+}
+
+int gt_buf_reserve(gt_buf_t *b, size_t n) {
+  if (b->oom)
+    return GT_ENOMEM;
+  if (b->len + n <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + n)
+    cap *= 2;
+  uint8_t *p = realloc(b->p, cap);
+  if (!p) {
+    b->oom = 1;
+    return GT_ENOMEM;
+  }
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+void gt_buf_put(gt_buf_t *b, const void *p, size_t n) {
+  if (n == 0 || gt_buf_reserve(b, n) != 0)
+    return;
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+}
+
+size_t gt_pb_varint_size(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+void gt_buf_varint(gt_buf_t *b, uint64_t v) {
+  uint8_t tmp[10];
+  size_t n = 0;
+  while (v >= 0x80) {
+    tmp[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  tmp[n++] = (uint8_t)v;
+  gt_buf_put(b, tmp, n);
+}
+
+void gt_buf_field_len(gt_buf_t *b, uint32_t field, size_t n) {
+  gt_buf_varint(b, ((uint64_t)field << 3) | 2);
+  gt_buf_varint(b, n);
+}
+
+void gt_buf_field_bytes(gt_buf_t *b, uint32_t field, const void *p, size_t n) {
+  gt_buf_field_len(b, field, n);
+  gt_buf_put(b, p, n);
+}
+
+void gt_buf_field_varint(gt_buf_t *b, uint32_t field, uint64_t v) {
+  gt_buf_varint(b, (uint64_t)field << 3);
+  gt_buf_varint(b, v);
+}
+
+void gt_buf_pack(gt_buf_t *b, const ProtobufCMessage *msg) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  if (gt_buf_reserve(b, n) != 0)
+    return;
+  b->len += protobuf_c_message_pack(msg, b->p + b->len);
+}
+
+void gt_buf_field_msg(gt_buf_t *b, uint32_t field, const ProtobufCMessage *msg) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  gt_buf_field_len(b, field, n);
+  if (gt_buf_reserve(b, n) != 0)
+    return;
+  b->len += protobuf_c_message_pack(msg, b->p + b->len);
+}
+
+uint8_t *gt_buf_take(gt_buf_t *b, size_t *len) {
+  if (b->oom) {
+    gt_buf_fini(b);
+    *len = 0;
+    return NULL;
+  }
+  uint8_t *p = b->p;
+  *len = b->len;
+  if (!p) /* an empty message is valid: hand out a 1-byte allocation */
+    p = malloc(1);
+  memset(b, 0, sizeof(*b));
+  return p;
+}
+
+void gt_pb_ts(pb_ts_t *ts, int64_t ns) {
+  google__protobuf__timestamp__init(ts);
+  ts->seconds = ns / 1000000000;
+  ts->nanos = (int32_t)(ns % 1000000000);
+}
+
+int64_t gt_pb_ts_ns(const pb_ts_t *ts) {
+  if (!ts)
+    return 0;
+  return ts->seconds * 1000000000 + ts->nanos;
+}
+
+void gt_pb_dur(pb_dur_t *d, int64_t ms) {
+  google__protobuf__duration__init(d);
+  d->seconds = ms / 1000;
+  d->nanos = (int32_t)((ms % 1000) * 1000000);
+}
+
+int64_t gt_pb_dur_ms(const pb_dur_t *d) {
+  if (!d)
+    return 0;
+  if (d->seconds < 0 || d->nanos < 0)
+    return -1;
+  /* round up sub-millisecond remainders so a tiny timeout never becomes "none" */
+  return d->seconds * 1000 + (d->nanos + 999999) / 1000000;
+}
+
+void gt_pb_rpc_status(gt_buf_t *out, int code, const char *message,
+                      const ProtobufCMessage *detail) {
+  /* google.rpc.Status: 1 int32 code, 2 string message, 3 repeated Any details.
+   * google.protobuf.Any: 1 string type_url, 2 bytes value. */
+  if (code)
+    gt_buf_field_varint(out, 1, (uint64_t)code);
+  if (message && *message)
+    gt_buf_field_bytes(out, 2, message, strlen(message));
+  if (detail) {
+    char url[256];
+    int ul = snprintf(url, sizeof(url), "type.googleapis.com/%s",
+                      detail->descriptor->name);
+    size_t vn = protobuf_c_message_get_packed_size(detail);
+    size_t any_len = 1 + gt_pb_varint_size((uint64_t)ul) + (size_t)ul + 1 +
+                     gt_pb_varint_size(vn) + vn;
+    gt_buf_field_len(out, 3, any_len);
+    gt_buf_field_bytes(out, 1, url, (size_t)ul);
+    gt_buf_field_msg(out, 2, detail);
+  }
+}
+
+void gt_uuid4(char out[37]) {
+  uint8_t r[16];
+  if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+    /* getrandom on Linux >= 3.17 does not fail for 16 bytes once seeded; fall back */
+    for (size_t i = 0; i < sizeof(r); i++)
+      r[i] = (uint8_t)rand();
+  }
+  r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+  r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+  static const char hex[] = "0123456789abcdef";
+  int o = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      out[o++] = '-';
+    out[o++] = hex[r[i] >> 4];
+    out[o++] = hex[r[i] & 15];
+  }
+  out[o] = 0;
+}
+
+char *gt_strdup0(const char *s) { return strdup(s ? s : ""); }

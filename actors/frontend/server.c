@@ -1,0 +1,139 @@
+/*
+ * server.c: builds the server from a config and tears it down (see server.h).
+ *
+ * DESIGN
+ *   Start order: store (schema, shard ownership: range_id acquired per shard), namespaces
+ *   (the default one created when absent), runtime threads, then the gateway, last, so
+ *   nothing is served before everything it needs exists. Stop runs in reverse: the gateway
+ *   stops accepting and answers what is unanswered, the runtime stops every actor (their
+ *   in-flight writes complete first: the store drains before it closes), then the store.
+ *
+ * THREADS: the main thread.
+ */
+#include "actors/frontend/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actors/frontend/frontend.h"
+#include "actors/frontend/namespaces.h"
+#include "actors/frontend/pb.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+static uint64_t fnv1a(const char *a, const char *b) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *p = a; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  h = (h ^ 0xff) * 1099511628211ULL;
+  for (const char *p = b; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  return h;
+}
+
+int gt_server_shard_of(const gt_server_t *srv, const char *ns_id, const char *workflow_id) {
+  return (int)(fnv1a(ns_id, workflow_id) % (uint64_t)srv->num_shards);
+}
+
+int64_t gt_server_next_task_id(gt_server_t *srv, int shard) {
+  return atomic_fetch_add_explicit(&srv->shards[shard].next_task_id, 1,
+                                   memory_order_relaxed);
+}
+
+static int open_store(gt_server_t *srv) {
+  gt_config_t *cfg = srv->cfg;
+  if (strcmp(cfg->store_plugin, "sqlite") != 0) {
+    gt_log_error("SRV-STORE-UNSUPPORTED",
+                 "persistence plugin '%s' is not supported yet (use sqlite)", cfg->store_plugin);
+    return GT_ECONFIG;
+  }
+  gt_store_config_t sc = {
+      .backend = GT_STORE_SQLITE,
+      .sqlite_path = cfg->sqlite_path,
+      .sqlite_synchronous_full = 1,
+      .num_shards = cfg->num_history_shards,
+  };
+  int rc = gt_store_open(&srv->store, &sc);
+  if (rc != 0) {
+    gt_log_error("SRV-STORE-OPEN", "cannot open the store %s: %s", cfg->sqlite_path,
+                 gt_strerror(rc));
+    return rc;
+  }
+  srv->num_shards = cfg->num_history_shards;
+  srv->shards = calloc((size_t)srv->num_shards, sizeof(gt_shard_t));
+  if (!srv->shards)
+    return GT_ENOMEM;
+  char owner[128];
+  snprintf(owner, sizeof(owner), "pid-%d", (int)getpid());
+  for (int i = 0; i < srv->num_shards; i++) {
+    srv->shards[i].id = i;
+    rc = gt_store_acquire_shard_sync(srv->store, i, owner, &srv->shards[i].range_id);
+    if (rc != 0) {
+      gt_log_error("SRV-SHARD-ACQUIRE", "shard %d: %s", i, gt_strerror(rc));
+      return rc;
+    }
+    /* task ids: the range id in the high bits keeps them unique across restarts */
+    atomic_store(&srv->shards[i].next_task_id, srv->shards[i].range_id << 32);
+  }
+  return 0;
+}
+
+int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
+  gt_server_t *srv = calloc(1, sizeof(*srv));
+  if (!srv)
+    return GT_ENOMEM;
+  srv->cfg = cfg;
+  srv->start_wall_ns = gt_wall_ns();
+  gt_uuid4(srv->cluster_id);
+  int rc = open_store(srv);
+  if (rc == 0)
+    rc = gt_namespaces_load(&srv->namespaces, srv->store);
+  if (rc == 0)
+    rc = gt_namespaces_ensure_sync(srv->namespaces, cfg->default_namespace,
+                                   24LL * 3600 * 1000);
+  if (rc == 0)
+    rc = gt_runtime_new(&srv->rt, cfg->scheduler_threads);
+  if (rc == 0)
+    rc = gt_runtime_start(srv->rt);
+  if (rc == 0) {
+    gt_gateway_config_t gc = {
+        .ip = cfg->bind_ip,
+        .port = cfg->grpc_port,
+        .handler = gt_frontend_handle,
+        .handler_ctx = srv,
+    };
+    rc = gt_gateway_new(&srv->gw, &gc);
+    if (rc == 0)
+      rc = gt_gateway_start(srv->gw);
+  }
+  if (rc != 0) {
+    gt_server_stop(srv);
+    return rc;
+  }
+  *out = srv;
+  return 0;
+}
+
+void gt_server_stop(gt_server_t *srv) {
+  if (!srv)
+    return;
+  atomic_store(&srv->stopping, 1);
+  if (srv->gw)
+    gt_gateway_stop(srv->gw);
+  if (srv->rt) {
+    gt_runtime_stop(srv->rt);
+  }
+  if (srv->store)
+    gt_store_close(srv->store);
+  /* Completions that were posted to actors after they stopped are gone with the runtime;
+   * free it only now that the store can send nothing more. */
+  if (srv->rt)
+    gt_runtime_free(srv->rt);
+  if (srv->gw)
+    gt_gateway_free(srv->gw);
+  gt_namespaces_free(srv->namespaces);
+  free(srv->shards);
+  free(srv);
+}

@@ -1,0 +1,380 @@
+/*
+ * gateway.c: the gateway's thread and loop, the listener, the reply queue, the call
+ * accessors, and the stop sequence. Connections and HTTP/2 live in h2conn.c.
+ *
+ * DESIGN
+ *   gt_gateway_start binds and listens on the caller's thread (so a taken port is reported
+ *   synchronously), then runs the loop on a new thread. Handlers reply from any thread:
+ *   gt_gateway_reply builds the response (framing, gzip, encodings) on the replier's
+ *   thread, pushes the call onto the reply queue under its mutex and wakes the loop with
+ *   uv_async_send; the loop drains the whole queue per wakeup. A mutex-protected FIFO is
+ *   enough: the gateway thread is not an actor and the critical sections are a few
+ *   pointer writes.
+ *   Stop (on the loop, woken by the same async): close the listener; drain the queue;
+ *   then, under the queue mutex, close the queue and detach every call still out with the
+ *   handler (its stream will be answered UNAVAILABLE); then drain each connection (answer
+ *   open streams UNAVAILABLE, GOAWAY, write, shut down, close). A grace timer cuts
+ *   connections whose peer does not read. The loop ends when every handle is closed.
+ *   See gateway_int.h, OWNERSHIP, for who frees calls.
+ *
+ * INVARIANTS
+ *   - q->async is only signalled while q->open, under q->mu; the loop closes the async
+ *     handle only after setting open = 0 under q->mu, so no signal can hit a closed handle.
+ *   - A call is on gw->live from hand-off until its reply is drained or it is detached at
+ *     stop; only the loop touches gw->live and call->stream.
+ *
+ * THREADS
+ *   new/start/stop/free: the owner thread. Loop callbacks: the gateway thread.
+ *   gt_gateway_reply and gt_gateway_call_*: any thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/gateway/gateway_int.h"
+#include "runtime/actor.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+/* gt_now_ms() is uv_hrtime() in milliseconds: deadlines share the runtime clock. */
+uint64_t gt__gw_now_ms(void) { return gt_now_ms(); }
+
+/* ---- reply queue ---- */
+
+static gt__replyq_t *replyq_new(void) {
+  gt__replyq_t *q = calloc(1, sizeof *q);
+  if (q == NULL)
+    return NULL;
+  if (uv_mutex_init(&q->mu) != 0) {
+    free(q);
+    return NULL;
+  }
+  atomic_init(&q->refs, 1);
+  return q;
+}
+
+static void replyq_unref(gt__replyq_t *q) {
+  /* acq_rel: the last owner must see every write made under other references. */
+  if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1) {
+    uv_mutex_destroy(&q->mu);
+    free(q);
+  }
+}
+
+static void call_free(gt_gateway_call_t *call) {
+  gt__replyq_t *q = call->q;
+  free(call->method);
+  free(call->body);
+  gt__hdrs_free(&call->hdrs);
+  gt__resp_clear(&call->resp);
+  free(call);
+  replyq_unref(q);
+}
+
+/* ---- calls ---- */
+
+static void live_remove(gt_gateway_t *gw, gt_gateway_call_t *call) {
+  if (call->live_prev)
+    call->live_prev->live_next = call->live_next;
+  else
+    gw->live = call->live_next;
+  if (call->live_next)
+    call->live_next->live_prev = call->live_prev;
+  call->live_prev = call->live_next = NULL;
+}
+
+void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint8_t *body, size_t len,
+                     uint64_t deadline_ms, int accept_gzip) {
+  gt_gateway_call_t *call = calloc(1, sizeof *call);
+  if (call == NULL) {
+    gt__resp_t r = {.status = GT_GRPC_RESOURCE_EXHAUSTED};
+    free(body);
+    gt_log_error("GW-NOMEM", "gateway: out of memory for a call on %s", s->path);
+    gt__stream_respond(s, &r);
+    return;
+  }
+  call->q = gw->q;
+  atomic_fetch_add_explicit(&gw->q->refs, 1, memory_order_relaxed);
+  call->gw = gw;
+  call->method = s->path;
+  s->path = NULL;
+  call->hdrs = s->hdrs;
+  memset(&s->hdrs, 0, sizeof s->hdrs);
+  call->body = body;
+  call->len = len;
+  call->deadline_ms = deadline_ms;
+  call->accept_gzip = accept_gzip;
+  atomic_init(&call->cancelled, 0);
+  call->stream = s;
+  s->call = call;
+  s->state = GT__ST_CALL;
+  call->live_next = gw->live;
+  if (gw->live)
+    gw->live->live_prev = call;
+  gw->live = call;
+  gw->handler(gw->handler_ctx, call, call->method, body ? body : (const uint8_t *)"",
+              len);
+}
+
+/* Sends a drained reply (if its stream still listens) and frees the call. */
+static void deliver(gt_gateway_t *gw, gt_gateway_call_t *call) {
+  live_remove(gw, call);
+  gt__stream_t *s = call->stream;
+  if (s != NULL) {
+    s->call = NULL;
+    call->stream = NULL;
+    gt__stream_respond(s, &call->resp);
+  }
+  call_free(call);
+}
+
+static gt_gateway_call_t *queue_take(gt__replyq_t *q) {
+  uv_mutex_lock(&q->mu);
+  gt_gateway_call_t *list = q->head;
+  q->head = q->tail = NULL;
+  uv_mutex_unlock(&q->mu);
+  return list;
+}
+
+static void deliver_list(gt_gateway_t *gw, gt_gateway_call_t *list) {
+  while (list != NULL) {
+    gt_gateway_call_t *next = list->qnext;
+    deliver(gw, list);
+    list = next;
+  }
+  gt__conn_flush_dirty(gw);
+}
+
+/* ---- stop ---- */
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static void on_grace(uv_timer_t *t) {
+  gt_gateway_t *gw = t->data;
+  gt_log_warn("GW-STOP-CUT", "gateway: cutting connections that did not drain");
+  for (gt__conn_t *c = gw->conns; c != NULL; c = c->next)
+    gt__conn_close(c);
+}
+
+void gt__gw_conn_gone(gt_gateway_t *gw) {
+  if (gw->stopping && gw->conns == NULL && !uv_is_closing((uv_handle_t *)&gw->grace))
+    uv_close((uv_handle_t *)&gw->grace, on_handle_closed);
+}
+
+/* Closes the queue and detaches every call still out with the handler. */
+static void close_queue(gt_gateway_t *gw) {
+  gt__replyq_t *q = gw->q;
+  uv_mutex_lock(&q->mu);
+  q->open = 0;
+  q->async = NULL;
+  gt_gateway_call_t *list = q->head;
+  q->head = q->tail = NULL;
+  gt_gateway_call_t *call = gw->live;
+  while (call != NULL) {
+    gt_gateway_call_t *next = call->live_next;
+    if (!call->queued) {
+      /* The handler still owns its reply: after unlock the call may be freed by it at
+       * any moment, so we let go of it here. Its stream (left without a call) is
+       * answered UNAVAILABLE by gt__conn_drain. */
+      atomic_store_explicit(&call->cancelled, 1, memory_order_relaxed);
+      if (call->stream != NULL)
+        call->stream->call = NULL;
+      call->stream = NULL;
+      live_remove(gw, call);
+    }
+    call = next;
+  }
+  uv_mutex_unlock(&q->mu);
+  deliver_list(gw, list);
+}
+
+static void begin_stop(gt_gateway_t *gw) {
+  gw->stopping = 1;
+  uv_close((uv_handle_t *)&gw->listener, on_handle_closed);
+  deliver_list(gw, queue_take(gw->q));
+  close_queue(gw);
+  uv_close((uv_handle_t *)&gw->async, on_handle_closed);
+  uv_timer_init(&gw->loop, &gw->grace);
+  gw->grace.data = gw;
+  uv_timer_start(&gw->grace, on_grace, GT__GW_STOP_GRACE_MS, 0);
+  gt__conn_t *c = gw->conns;
+  while (c != NULL) {
+    gt__conn_t *next = c->next;
+    gt__conn_drain(c);
+    c = next;
+  }
+  gt__gw_conn_gone(gw);
+}
+
+static void on_async(uv_async_t *a) {
+  gt_gateway_t *gw = a->data;
+  if (gw->stopping)
+    return;
+  deliver_list(gw, queue_take(gw->q));
+  /* acquire: pairs with the release store in gt_gateway_stop. */
+  if (atomic_load_explicit(&gw->stop_requested, memory_order_acquire))
+    begin_stop(gw);
+}
+
+/* ---- thread, listener ---- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  gt_gateway_t *gw = server->data;
+  if (status < 0) {
+    gt_log_warn("GW-ACCEPT", "gateway: accept failed: %s", uv_strerror(status));
+    return;
+  }
+  gt__conn_accept(gw);
+}
+
+static void loop_main(void *arg) {
+  gt_gateway_t *gw = arg;
+  uv_run(&gw->loop, UV_RUN_DEFAULT);
+  int rv = uv_loop_close(&gw->loop);
+  if (rv != 0)
+    gt_log_error("GW-LOOP-CLOSE", "gateway: loop did not close: %s", uv_strerror(rv));
+}
+
+int gt_gateway_new(gt_gateway_t **out, const gt_gateway_config_t *cfg) {
+  if (out == NULL || cfg == NULL || cfg->handler == NULL || cfg->ip == NULL ||
+      cfg->port < 0 || cfg->port > 65535)
+    return GT_EINVAL;
+  gt_gateway_t *gw = calloc(1, sizeof *gw);
+  if (gw == NULL)
+    return GT_ENOMEM;
+  gw->ip = strdup(cfg->ip);
+  gw->q = replyq_new();
+  if (gw->ip == NULL || gw->q == NULL) {
+    free(gw->ip);
+    if (gw->q)
+      replyq_unref(gw->q);
+    free(gw);
+    return GT_ENOMEM;
+  }
+  gw->port = cfg->port;
+  gw->max_recv = cfg->max_recv_bytes ? cfg->max_recv_bytes : GT__GW_DEFAULT_MAX_RECV;
+  gw->handler = cfg->handler;
+  gw->handler_ctx = cfg->handler_ctx;
+  atomic_init(&gw->stop_requested, 0);
+  *out = gw;
+  return 0;
+}
+
+/* Binds and listens. 0 or a libuv error. */
+static int listen_on(gt_gateway_t *gw) {
+  struct sockaddr_storage ss;
+  int rv = strchr(gw->ip, ':')
+               ? uv_ip6_addr(gw->ip, gw->port, (struct sockaddr_in6 *)&ss)
+               : uv_ip4_addr(gw->ip, gw->port, (struct sockaddr_in *)&ss);
+  if (rv == 0)
+    rv = uv_tcp_bind(&gw->listener, (const struct sockaddr *)&ss, 0);
+  if (rv == 0)
+    rv = uv_listen((uv_stream_t *)&gw->listener, 511, on_connection);
+  if (rv == 0) {
+    int n = sizeof ss;
+    rv = uv_tcp_getsockname(&gw->listener, (struct sockaddr *)&ss, &n);
+    if (rv == 0)
+      gw->port = ntohs(ss.ss_family == AF_INET6
+                           ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                           : ((struct sockaddr_in *)&ss)->sin_port);
+  }
+  return rv;
+}
+
+int gt_gateway_start(gt_gateway_t *gw) {
+  GT_ASSERT(!gw->started);
+  int rv = uv_loop_init(&gw->loop);
+  if (rv != 0) {
+    gt_log_error("GW-START", "gateway: loop init: %s", uv_strerror(rv));
+    return GT_EIO;
+  }
+  uv_tcp_init(&gw->loop, &gw->listener);
+  gw->listener.data = gw;
+  uv_async_init(&gw->loop, &gw->async, on_async);
+  gw->async.data = gw;
+  rv = listen_on(gw);
+  if (rv == 0) {
+    gw->q->open = 1;
+    gw->q->async = &gw->async;
+    rv = uv_thread_create(&gw->thread, loop_main, gw);
+    if (rv != 0)
+      gw->q->open = 0;
+  }
+  if (rv != 0) {
+    gt_log_error("GW-LISTEN-FAIL", "gateway: cannot listen on %s:%d: %s", gw->ip,
+                 gw->port, uv_strerror(rv));
+    uv_close((uv_handle_t *)&gw->listener, NULL);
+    uv_close((uv_handle_t *)&gw->async, NULL);
+    uv_run(&gw->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&gw->loop);
+    return GT_EIO;
+  }
+  gw->started = 1;
+  gt_log_info("GW-LISTEN", "gateway: gRPC listening on %s:%d", gw->ip, gw->port);
+  return 0;
+}
+
+int gt_gateway_port(gt_gateway_t *gw) { return gw->port; }
+
+void gt_gateway_stop(gt_gateway_t *gw) {
+  if (!gw->started || gw->stopped)
+    return;
+  gw->stopped = 1;
+  atomic_store_explicit(&gw->stop_requested, 1, memory_order_release);
+  uv_mutex_lock(&gw->q->mu);
+  if (gw->q->open) /* see INVARIANTS: the async is only touched while open */
+    uv_async_send(gw->q->async);
+  uv_mutex_unlock(&gw->q->mu);
+  uv_thread_join(&gw->thread);
+  gt_log_info("GW-STOPPED", "gateway: stopped");
+}
+
+void gt_gateway_free(gt_gateway_t *gw) {
+  if (gw == NULL)
+    return;
+  gt_gateway_stop(gw);
+  free(gw->ip);
+  replyq_unref(gw->q);
+  free(gw);
+}
+
+/* ---- calls: any thread ---- */
+
+uint64_t gt_gateway_call_deadline(const gt_gateway_call_t *call) {
+  return call->deadline_ms;
+}
+
+const char *gt_gateway_call_header(const gt_gateway_call_t *call, const char *name) {
+  return gt__hdrs_get(&call->hdrs, name);
+}
+
+int gt_gateway_call_cancelled(const gt_gateway_call_t *call) {
+  return atomic_load_explicit(&((gt_gateway_call_t *)call)->cancelled,
+                              memory_order_relaxed);
+}
+
+void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
+                      const uint8_t *body, size_t len, const uint8_t *details,
+                      size_t details_len) {
+  gt__replyq_t *q = call->q;
+  if (gt__resp_build(&call->resp, status, message, body, len, details, details_len,
+                     call->accept_gzip) != 0)
+    gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
+                 call->method);
+  /* The request is no longer needed ("valid until the reply"): free it early. */
+  free(call->body);
+  call->body = NULL;
+  uv_mutex_lock(&q->mu);
+  if (q->open) {
+    call->queued = 1;
+    if (q->tail)
+      q->tail->qnext = call;
+    else
+      q->head = call;
+    q->tail = call;
+    uv_async_send(q->async);
+    uv_mutex_unlock(&q->mu);
+    return;
+  }
+  uv_mutex_unlock(&q->mu);
+  call_free(call); /* the gateway has stopped and let go of this call */
+}

@@ -1,0 +1,214 @@
+/*
+ * gateway_int.h: the gateway's private types, shared by gateway.c (thread, listener,
+ * reply queue, stop), h2conn.c (one nghttp2 server session per connection) and
+ * grpc_frame.c (gRPC message framing, gzip, grpc-timeout, trailer encodings).
+ *
+ * OWNERSHIP (who frees what)
+ *   - A stream (gt__stream_t) belongs to its connection; it is freed when nghttp2 closes
+ *     it or when the connection closes.
+ *   - A call (gt_gateway_call_t) is made by the gateway when a request is complete and
+ *     handed to the handler. From then on the gateway never frees it on its own: the
+ *     handler's gt_gateway_reply() hands it back. While the gateway runs, the reply goes
+ *     through the reply queue and the loop sends it (if the stream is still open) and
+ *     frees the call. Once the gateway has stopped (reply queue closed), the reply frees
+ *     the call on the spot. So a call is freed exactly once, by whoever sees it last.
+ *   - The reply queue (gt__replyq_t) is reference counted: the gateway holds one
+ *     reference and every live call holds one, so a reply arriving after
+ *     gt_gateway_free() still finds its queue (closed) and frees the call safely.
+ */
+#ifndef GT_GATEWAY_INT_H
+#define GT_GATEWAY_INT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+#include <uv.h>
+
+#include "actors/gateway/gateway.h"
+
+#define GT__GW_DEFAULT_MAX_RECV (4u * 1024u * 1024u)
+#define GT__GW_WINDOW (16 * 1024 * 1024)  /* stream and connection windows */
+#define GT__GW_MAX_STREAMS 1000u
+#define GT__GW_GZIP_MIN 1024              /* smaller responses go uncompressed */
+#define GT__GW_WRITE_HIGH (1u << 20)      /* stop pulling frames above this */
+#define GT__GW_WRITE_BATCH (64u * 1024u)  /* one uv_write gathers this much */
+#define GT__GW_MAX_HDR_BYTES (16u * 1024u)
+#define GT__GW_STOP_GRACE_MS 2000         /* then connections are cut */
+
+typedef struct gt__conn gt__conn_t;
+typedef struct gt__stream gt__stream_t;
+
+/* Request headers: "name\0value\0" pairs in one buffer. */
+typedef struct gt__hdrs {
+  char *buf;
+  size_t len, cap;
+} gt__hdrs_t;
+
+/* A ready-to-send response: built by gt_gateway_reply (any thread) or by the loop. */
+typedef struct gt__resp {
+  int status;
+  char *message;     /* percent-encoded grpc-message, or NULL */
+  char *details;     /* base64 (unpadded) grpc-status-details-bin, or NULL */
+  uint8_t *data;     /* framed message (5-byte prefix + payload); NULL: trailers only */
+  size_t len;
+  int gzip;          /* data is gzip: send grpc-encoding: gzip */
+} gt__resp_t;
+
+/* The reply queue: other threads -> gateway loop. Reference counted (see OWNERSHIP). */
+typedef struct gt__replyq {
+  uv_mutex_t mu;
+  int open;                        /* mu: 0 once the gateway stops */
+  uv_async_t *async;               /* mu: valid while open */
+  gt_gateway_call_t *head, *tail;  /* mu: FIFO of replied calls */
+  atomic_int refs;                 /* gateway + live calls */
+} gt__replyq_t;
+
+struct gt_gateway_call {
+  /* Immutable from hand-off to reply. */
+  gt__replyq_t *q;
+  gt_gateway_t *gw;
+  char *method;
+  uint8_t *body;
+  size_t len;
+  gt__hdrs_t hdrs;
+  uint64_t deadline_ms;
+  int accept_gzip;
+  /* Any thread. relaxed: a hint only, nothing else is published through it. */
+  atomic_int cancelled;
+  /* Gateway loop only. */
+  gt__stream_t *stream;                 /* NULL once the stream is gone */
+  gt_gateway_call_t *live_prev, *live_next;  /* gw->live: handed out, not drained */
+  /* Written by the replier before the push (published by q->mu). */
+  gt__resp_t resp;
+  int queued;                           /* q->mu */
+  gt_gateway_call_t *qnext;             /* q->mu */
+};
+
+enum { GT__ST_RECV = 0, GT__ST_CALL, GT__ST_DONE };
+
+/* One HTTP/2 stream. Gateway loop only. */
+struct gt__stream {
+  gt__conn_t *conn;
+  int32_t id;
+  gt__stream_t *prev, *next;  /* conn->streams */
+  int state;                  /* GT__ST_*: receiving, handed to a call, answered */
+  int is_post;
+  char *path;
+  gt__hdrs_t hdrs;
+  uint8_t prefix[5];          /* the gRPC frame prefix, once received */
+  uint8_t *body;              /* the message after the prefix */
+  size_t len, cap;            /* len counts the prefix too */
+  gt_gateway_call_t *call;    /* while state == GT__ST_CALL */
+  gt__resp_t resp;            /* the answer being sent */
+  size_t resp_off;
+};
+
+struct gt__conn {
+  gt_gateway_t *gw;
+  uv_tcp_t tcp;
+  nghttp2_session *ng;
+  gt__conn_t *prev, *next;    /* gw->conns */
+  gt__stream_t *streams;
+  size_t wpending;            /* bytes handed to uv_write, not yet done */
+  int paused;                 /* reading stopped for backpressure */
+  int draining;               /* stopping: shut down once writes drain */
+  int shut;                   /* uv_shutdown issued */
+  int closing;                /* uv_close issued */
+  int dirty;                  /* responses submitted since the last flush */
+  uv_shutdown_t shutdown_req;
+};
+
+struct gt_gateway {
+  /* Owner thread, immutable after start. */
+  char *ip;
+  int port;
+  size_t max_recv;
+  gt_gateway_handler_fn handler;
+  void *handler_ctx;
+  int started, stopped;
+  uv_thread_t thread;
+  /* Gateway loop. */
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_async_t async;
+  uv_timer_t grace;           /* cuts connections that do not drain at stop */
+  int stopping;
+  gt__conn_t *conns;
+  gt_gateway_call_t *live;    /* calls handed to the handler, reply not drained */
+  char rbuf[64 * 1024];       /* read buffer: mem_recv consumes it synchronously */
+  /* Any thread. */
+  gt__replyq_t *q;
+  atomic_int stop_requested;  /* release/acquire with the async wakeup */
+};
+
+/* ---- h2conn.c ---- */
+
+/* Accepts one connection on the listener. Loop thread. */
+void gt__conn_accept(gt_gateway_t *gw);
+
+/* Sends a response on a stream and marks it answered; takes resp's buffers. */
+void gt__stream_respond(gt__stream_t *s, gt__resp_t *resp);
+
+/* Writes what nghttp2 has queued; closes the connection when the session ends. */
+void gt__conn_flush(gt__conn_t *c);
+
+/* Flushes every connection with submitted, unwritten responses. */
+void gt__conn_flush_dirty(gt_gateway_t *gw);
+
+/* Stop: answers open streams UNAVAILABLE, sends GOAWAY, shuts down after writing. */
+void gt__conn_drain(gt__conn_t *c);
+
+/* Closes now (pending writes are dropped). */
+void gt__conn_close(gt__conn_t *c);
+
+/* ---- gateway.c ---- */
+
+/* Hands a complete request to the handler: takes the stream's path, headers, body. */
+void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint8_t *body, size_t len,
+                     uint64_t deadline_ms, int accept_gzip);
+
+/* A connection has closed (its close callback ran). */
+void gt__gw_conn_gone(gt_gateway_t *gw);
+
+/* Milliseconds of the monotonic clock: uv_hrtime() / 1e6, the clock of gt_now_ms(). */
+uint64_t gt__gw_now_ms(void);
+
+/* ---- grpc_frame.c ---- */
+
+/* Parses a grpc-timeout value ("1-8 digits" + H/M/S/m/u/n). Sub-millisecond units round
+ * up. OUT: *ms. 0, GT_EINVAL (malformed). */
+int gt__grpc_timeout_parse(const char *text, uint64_t *ms);
+
+/* Percent-encodes a grpc-message (bytes outside 0x20..0x7E and '%'). NULL on ENOMEM. */
+char *gt__grpc_pct_encode(const char *text);
+
+/* Standard base64, padding stripped (as gRPC sends binary headers). NULL on ENOMEM. */
+char *gt__base64_encode(const uint8_t *data, size_t len);
+
+/* Inflates a gzip member, refusing output over max bytes.
+ * OUT: *out (malloc, caller frees), *out_len.
+ * 0, GT_ETOOBIG (over max), GT_ECORRUPT (not gzip / truncated), GT_ENOMEM. */
+int gt__gzip_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out,
+                     size_t *out_len);
+
+/* Builds a framed message (5-byte prefix + payload), gzip when asked and worthwhile.
+ * OUT: resp->data, resp->len, resp->gzip. 0, GT_ENOMEM. */
+int gt__grpc_frame(gt__resp_t *resp, const uint8_t *msg, size_t len, int want_gzip);
+
+/* Fills a response: status, encoded message and details, and (status OK) the framed body.
+ * 0, GT_ENOMEM (resp then carries INTERNAL with no body: still sendable). */
+int gt__resp_build(gt__resp_t *resp, int status, const char *message, const uint8_t *body,
+                   size_t len, const uint8_t *details, size_t details_len, int want_gzip);
+
+/* Frees a response's buffers and clears it. */
+void gt__resp_clear(gt__resp_t *resp);
+
+/* Header blob: appends a pair (0, GT_ENOMEM, GT_ETOOBIG), looks a name up, frees. */
+int gt__hdrs_add(gt__hdrs_t *h, const uint8_t *name, size_t nlen, const uint8_t *value,
+                 size_t vlen);
+const char *gt__hdrs_get(const gt__hdrs_t *h, const char *name);
+void gt__hdrs_free(gt__hdrs_t *h);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * history.h: the messages the Temporal roles exchange, and the history role's entry points.
+ *
+ * DESIGN
+ *   A request that the frontend has decoded and validated travels as ONE gt_rpc_t message:
+ *   frontend -> workflow actor (StartWorkflowExecution, Respond*, GetHistory, Describe...),
+ *   or frontend -> task-queue actor (Poll*) -> workflow actor (record the task as started)
+ *   -> reply, or back to the task-queue actor when the task was stale. Whoever replies to the
+ *   gateway call frees the gt_rpc_t (gt_rpc_reply*). The unpacked request stays with it.
+ *
+ *   Workflow actors are keyed by (namespace id, workflow id): one actor holds every run of a
+ *   workflow id that is in memory, so "is a run of this id already running?" is a question
+ *   one actor answers alone. A task-queue actor is keyed by (namespace id, kind, name).
+ *
+ * INVARIANTS
+ *   A gt_rpc_t is owned by exactly one actor at a time (it moves with the message), and is
+ *   replied to exactly once.
+ */
+#ifndef GT_HISTORY_H
+#define GT_HISTORY_H
+
+#include <stdint.h>
+
+#include "actors/frontend/pb.h"
+#include "actors/frontend/server.h"
+#include "actors/gateway/gateway.h"
+#include "runtime/actor.h"
+
+/* The RPCs the history and matching roles serve. */
+typedef enum gt_rpc_kind {
+  GT_RPC_START_WORKFLOW = 1,
+  GT_RPC_POLL_WORKFLOW_TASK,
+  GT_RPC_POLL_ACTIVITY_TASK,
+  GT_RPC_RESPOND_WFT_COMPLETED,
+  GT_RPC_RESPOND_WFT_FAILED,
+  GT_RPC_RESPOND_ACT_COMPLETED,
+  GT_RPC_RESPOND_ACT_FAILED,
+  GT_RPC_GET_HISTORY,
+  GT_RPC_DESCRIBE_WORKFLOW,
+} gt_rpc_kind_t;
+
+/* Message types of the workflow and task-queue actors. */
+enum {
+  GT_MSG_RPC = 1,          /* gt_rpc_t: a request */
+  GT_MSG_ADD_TASK,         /* gt_task_msg_t: matching gets a task to dispatch */
+  GT_MSG_RECORD_STARTED,   /* gt_rpc_t with .task: a poll matched a task */
+  GT_MSG_WRITE_DONE,       /* workflow actor: a store batch committed */
+  GT_MSG_LOADED,           /* workflow actor: activation read finished */
+};
+
+typedef enum { GT_TASK_WORKFLOW = 0, GT_TASK_ACTIVITY = 1 } gt_task_kind_t;
+
+/* A task waiting in matching. Small and self-contained: the workflow actor owns the truth;
+ * a task that no longer matches it is stale and dropped when a poller picks it. */
+typedef struct gt_task {
+  struct gt_task *next;
+  gt_task_kind_t kind;
+  char ns_id[37];
+  char run_id[37];
+  int64_t scheduled_event_id;
+  int32_t attempt;
+  uint64_t enqueued_ms;
+  char workflow_id[]; /* NUL-terminated */
+} gt_task_t;
+
+/* Allocates a task (free with free()). NULL on ENOMEM. */
+gt_task_t *gt_task_new(gt_task_kind_t kind, const char *ns_id, const char *workflow_id,
+                       const char *run_id, int64_t scheduled_event_id, int32_t attempt);
+
+typedef struct gt_task_msg {
+  gt_msg_t hdr;
+  gt_task_t *task; /* owned */
+} gt_task_msg_t;
+
+typedef struct gt_rpc {
+  gt_msg_t hdr;
+  gt_rpc_kind_t kind;
+  gt_server_t *srv;
+  gt_gateway_call_t *call;
+  ProtobufCMessage *req; /* unpacked request (owned) */
+  char ns_id[37];
+  char ns_name[256];
+  uint64_t deadline_ms;  /* when the reply is due at the latest (gt_now_ms clock) */
+  /* routing, filled by the frontend */
+  char *workflow_id;     /* owned copy */
+  /* decoded task token (Respond*) */
+  char run_id[37];
+  int64_t scheduled_event_id;
+  int64_t started_event_id;
+  int32_t attempt;
+  /* matching */
+  gt_task_t *task;       /* the matched task (GT_MSG_RECORD_STARTED), owned */
+  gt_actor_t *queue;     /* the task-queue actor that matched it (a reference) */
+  uint64_t timer_id;     /* long-poll timer in the holding actor */
+  struct gt_rpc *next;   /* intrusive list in the holding actor */
+} gt_rpc_t;
+
+/* Allocates a request message. Takes req. NULL on ENOMEM. */
+gt_rpc_t *gt_rpc_new(gt_server_t *srv, gt_rpc_kind_t kind, gt_gateway_call_t *call,
+                     ProtobufCMessage *req);
+
+/* Replies OK with a packed response message, and frees rpc. */
+void gt_rpc_reply_msg(gt_rpc_t *rpc, const ProtobufCMessage *resp);
+/* Replies OK with raw response bytes, and frees rpc. */
+void gt_rpc_reply_bytes(gt_rpc_t *rpc, const uint8_t *body, size_t len);
+/* Replies with an error (status GT_GRPC_*, printf message) and frees rpc. */
+void gt_rpc_reply_error(gt_rpc_t *rpc, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Replies with an error carrying a detail message (grpc-status-details-bin), frees rpc. */
+void gt_rpc_reply_error_detail(gt_rpc_t *rpc, int status, const ProtobufCMessage *detail,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Frees rpc without replying (only for a call already replied to). */
+void gt_rpc_free(gt_rpc_t *rpc);
+
+/* Sends a request to the workflow actor of (rpc->ns_id, rpc->workflow_id). Takes rpc
+ * (replying UNAVAILABLE when the runtime is stopping). */
+void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc);
+
+/* Activates the workflow actor of (ns_id, workflow_id) (recovery at start-up). */
+int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id);
+
+/* The workflow actor type (for gtctl/tests). */
+extern const gt_actor_type_t gt_workflow_actor_type;
+
+/* ---- task tokens (opaque to clients; msgpack) ---- */
+typedef struct gt_task_token {
+  char ns_id[37];
+  char workflow_id[1024];
+  char run_id[37];
+  int64_t scheduled_event_id;
+  int64_t started_event_id;
+  int32_t attempt;
+  int kind; /* gt_task_kind_t */
+} gt_task_token_t;
+
+/* Encodes a token. Returns malloc'd bytes (OUT: *len) or NULL. */
+uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len);
+/* Decodes a token. 0 or GT_EINVAL. */
+int gt_task_token_decode(gt_task_token_t *t, const uint8_t *p, size_t len);
+
+#endif

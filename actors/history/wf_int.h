@@ -1,0 +1,183 @@
+/*
+ * wf_int.h: the workflow actor's internals, shared by workflow.c (the actor: routing,
+ * activation, start, describe, history), wf_state.c (events: emit, apply, replay,
+ * persistence transactions) and wf_tasks.c (workflow tasks, commands, activities).
+ *
+ * DESIGN
+ *   Event sourcing: every state change is an event. `wf_emit` gives the event its id and
+ *   time, packs it (framed as History.events, see pb.h) onto the run's history, and calls
+ *   `wf_apply`, the ONE function that changes mutable state from an event. Replay after a
+ *   restart calls the same `wf_apply` for every stored event, so a run rebuilt from its
+ *   history is the run that was in memory. While a workflow task is started, new events
+ *   (an activity's completion) are buffered without an id and flushed after the task's
+ *   completion events, as Temporal does.
+ *   Every mutation is one wf_txn_t: the ops for the store, and the effects (replies, tasks
+ *   for matching) that may happen only after the commit. Transactions are pipelined; their
+ *   completions come back in order as GT_MSG_WRITE_DONE.
+ *
+ * INVARIANTS
+ *   - run->ev_off[i] is the offset in run->hist of event id i+1; next_event_id == n_ev + 1.
+ *   - At most one workflow task is scheduled or started per run.
+ *   - After a failed commit the actor is `broken`: it answers UNAVAILABLE and stops once its
+ *     in-flight transactions have completed; the next request reloads it from the store.
+ */
+#ifndef GT_WF_INT_H
+#define GT_WF_INT_H
+
+#include "actors/history/history.h"
+#include "actors/matching/matching.h"
+
+typedef enum { WFT_NONE = 0, WFT_SCHEDULED, WFT_STARTED } wft_state_t;
+
+typedef struct wf_activity {
+  int64_t scheduled_event_id;
+  size_t ev_index;        /* index of its ActivityTaskScheduled event */
+  char *activity_id;
+  char *task_queue;
+  int32_t attempt;
+  int started;            /* handed to a worker (mutable state only, no event yet) */
+  int closing;            /* a completion is buffered: no further transitions */
+  int64_t started_ns;
+  int64_t scheduled_ns;   /* of the current attempt */
+  char *identity;
+  char request_id[37];
+  uint8_t *last_failure;  /* packed Failure of the previous attempt, or NULL */
+  size_t last_failure_len;
+  uint64_t retry_timer;
+  /* retry policy, defaults applied */
+  int64_t initial_ms, max_interval_ms;
+  double coefficient;
+  int32_t max_attempts;
+  int64_t schedule_to_close_ms;
+} wf_activity_t;
+
+typedef struct wf_run {
+  struct wf_run *next;
+  char run_id[37];
+  int status; /* PB_STATUS(...) */
+  char *workflow_type;
+  char *task_queue;
+  char *request_id;
+  int64_t start_ns, close_ns;
+  int64_t run_timeout_ms, exec_timeout_ms, task_timeout_ms;
+  /* history */
+  gt_buf_t hist;
+  size_t *ev_off;
+  size_t n_ev, cap_ev;
+  size_t persisted_ev;   /* events already queued to the store */
+  size_t committed_ev;   /* events durable in the store: what readers may see */
+  int64_t db_version;    /* of the executions row after the last queued txn */
+  /* buffered events: packed without an event id */
+  gt_buf_t buffered;
+  size_t *buf_off;
+  size_t n_buf, cap_buf;
+  /* workflow task */
+  wft_state_t wft_state;
+  int64_t wft_scheduled_id, wft_started_id;
+  int32_t wft_attempt;
+  int64_t wft_scheduled_ns, wft_started_ns;
+  uint64_t wft_timer;
+  int64_t previous_started_id; /* started id of the last completed workflow task */
+  /* activities */
+  wf_activity_t *acts;
+  size_t n_acts, cap_acts;
+  /* GetWorkflowExecutionHistory long polls */
+  gt_rpc_t *waiters;
+  int64_t transitions;
+} wf_run_t;
+
+typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK } wf_effect_kind_t;
+
+typedef struct wf_effect {
+  wf_effect_kind_t kind;
+  gt_rpc_t *rpc;       /* EFF_REPLY, EFF_REPARK */
+  uint8_t *body;       /* EFF_REPLY: response bytes (owned) */
+  size_t len;
+  gt_task_t *task;     /* EFF_TASK (owned) */
+  char *queue;         /* EFF_TASK: task queue name (owned) */
+} wf_effect_t;
+
+typedef struct workflow workflow_t;
+
+typedef struct wf_txn {
+  gt_msg_t hdr;        /* GT_MSG_WRITE_DONE once committed */
+  struct wf_txn *next;
+  workflow_t *wf;
+  wf_run_t *run;
+  int rc;
+  int create;          /* the run's first transaction */
+  size_t first_ev;     /* events [first_ev, run->n_ev) are this txn's */
+  int update_current;
+  int close_run;
+  wf_effect_t *eff;
+  size_t n_eff, cap_eff;
+} wf_txn_t;
+
+struct workflow {
+  gt_actor_t base;
+  gt_server_t *srv;
+  char ns_id[37];
+  char *workflow_id;
+  int shard;
+  wf_run_t *runs;        /* newest first; runs->status tells whether one is running */
+  int loading;           /* activation read in flight */
+  int broken;
+  gt_rpc_t *deferred_head, *deferred_tail; /* requests that arrived while loading */
+  wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
+  char create_request_id[37];
+};
+
+/* ---- wf_state.c ---- */
+wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
+void wf_run_free(wf_run_t *run);
+wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
+int wf_running(const wf_run_t *run);
+
+/* Assigns id, time and task id; packs; appends (or buffers when `buffer` and a workflow
+ * task is started); applies. Returns the event id (0 if buffered) or a GT_E* code. */
+int64_t wf_emit(workflow_t *wf, wf_run_t *run, pb_event_t *ev, int buffer);
+/* Flushes buffered events (ids assigned now). Returns how many were flushed. */
+size_t wf_flush_buffered(workflow_t *wf, wf_run_t *run);
+/* Applies one event to mutable state (live and replay). */
+int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t ev_index);
+/* Unpacks event index i of a run (free with protobuf_c_message_free_unpacked). */
+pb_event_t *wf_event_unpack(const wf_run_t *run, size_t i);
+wf_activity_t *wf_find_activity(wf_run_t *run, int64_t scheduled_event_id);
+
+wf_txn_t *wf_txn_begin(workflow_t *wf, wf_run_t *run);
+void wf_txn_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *body); /* takes body bytes */
+void wf_txn_reply_msg(wf_txn_t *t, gt_rpc_t *rpc, const ProtobufCMessage *resp);
+void wf_txn_task(wf_txn_t *t, const char *queue, gt_task_t *task);
+void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc);
+/* Queues the transaction's batch to the store. Effects run at GT_MSG_WRITE_DONE. */
+void wf_txn_commit(wf_txn_t *t);
+/* Handles GT_MSG_WRITE_DONE. */
+void wf_txn_done(workflow_t *wf, wf_txn_t *t);
+
+/* Wakes GetWorkflowExecutionHistory waiters of a run that have something to read now. */
+void wf_wake_waiters(workflow_t *wf, wf_run_t *run);
+
+/* Rebuilds a run from its stored history (concatenated History blobs). 0 or GT_ECORRUPT. */
+int wf_load_history(wf_run_t *run, const uint8_t *p, size_t n);
+
+/* Appends events [from, to) (indexes) of a run, already framed, to b. */
+void wf_put_events(const wf_run_t *run, size_t from, size_t to, gt_buf_t *b);
+
+/* ---- wf_tasks.c ---- */
+/* Schedules a workflow task (event + dispatch in txn). */
+void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+void wf_on_record_started(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm);
+
+/* Timer tokens: kind in the top byte, scheduled event id below. */
+#define WF_TIMER_WFT 1ULL
+#define WF_TIMER_ACT_RETRY 2ULL
+#define WF_TIMER_HISTORY_POLL 3ULL
+#define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
+
+#endif

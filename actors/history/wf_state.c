@@ -1,0 +1,625 @@
+/*
+ * wf_state.c: a workflow run's events and mutable state, and the transactions that persist
+ * them (see wf_int.h for the design).
+ *
+ * Persisted per transaction (one store batch, fenced by the shard's range_id):
+ *   executions        INSERT on the run's first txn, else UPDATE WHERE db_version = v-1
+ *                     state = msgpack [status, next_event_id, wft_state, wft_scheduled_id,
+ *                     wft_started_id, wft_attempt, pending activities]
+ *   history           one row per txn: the txn's events as a serialized History
+ *   current_executions on creation and on close (status, state)
+ *   visibility        on creation and on close
+ *
+ * THREADS: the workflow actor's home thread, except txn_store_cb (a store thread), which
+ * only posts the txn back to the actor.
+ */
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/history/wf_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+/* ---- runs ---- */
+
+wf_run_t *wf_run_new(workflow_t *wf, const char *run_id) {
+  wf_run_t *run = calloc(1, sizeof(*run));
+  if (!run)
+    return NULL;
+  snprintf(run->run_id, sizeof(run->run_id), "%s", run_id);
+  gt_buf_init(&run->hist);
+  gt_buf_init(&run->buffered);
+  run->status = PB_STATUS(RUNNING);
+  run->next = wf->runs;
+  wf->runs = run;
+  return run;
+}
+
+static void activity_fini(wf_activity_t *a) {
+  free(a->activity_id);
+  free(a->task_queue);
+  free(a->identity);
+  free(a->last_failure);
+}
+
+void wf_run_free(wf_run_t *run) {
+  if (!run)
+    return;
+  while (run->waiters) {
+    gt_rpc_t *r = run->waiters;
+    run->waiters = r->next;
+    gt_rpc_reply_error(r, GT_GRPC_UNAVAILABLE, "workflow unloaded, retry");
+  }
+  for (size_t i = 0; i < run->n_acts; i++)
+    activity_fini(&run->acts[i]);
+  free(run->acts);
+  gt_buf_fini(&run->hist);
+  gt_buf_fini(&run->buffered);
+  free(run->ev_off);
+  free(run->buf_off);
+  free(run->workflow_type);
+  free(run->task_queue);
+  free(run->request_id);
+  free(run);
+}
+
+wf_run_t *wf_find_run(workflow_t *wf, const char *run_id) {
+  if (!run_id || !*run_id)
+    return wf->runs;
+  for (wf_run_t *r = wf->runs; r; r = r->next)
+    if (strcmp(r->run_id, run_id) == 0)
+      return r;
+  return NULL;
+}
+
+int wf_running(const wf_run_t *run) { return run && run->status == PB_STATUS(RUNNING); }
+
+wf_activity_t *wf_find_activity(wf_run_t *run, int64_t scheduled_event_id) {
+  for (size_t i = 0; i < run->n_acts; i++)
+    if (run->acts[i].scheduled_event_id == scheduled_event_id)
+      return &run->acts[i];
+  return NULL;
+}
+
+/* ---- events ---- */
+
+static int grow(void **v, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return 0;
+  size_t c = *cap ? *cap * 2 : 16;
+  void *p = realloc(*v, c * elem);
+  if (!p)
+    return GT_ENOMEM;
+  *v = p;
+  *cap = c;
+  return 0;
+}
+
+pb_event_t *wf_event_unpack(const wf_run_t *run, size_t i) {
+  const uint8_t *p = run->hist.p + run->ev_off[i];
+  size_t end = i + 1 < run->n_ev ? run->ev_off[i + 1] : run->hist.len;
+  /* skip the History.events framing: tag 0x0a + varint length */
+  size_t k = 1;
+  while (k < end - run->ev_off[i] && (p[k] & 0x80))
+    k++;
+  k++;
+  return (pb_event_t *)protobuf_c_message_unpack(
+      &temporal__api__history__v1__history_event__descriptor, NULL,
+      end - run->ev_off[i] - k, p + k);
+}
+
+void wf_put_events(const wf_run_t *run, size_t from, size_t to, gt_buf_t *b) {
+  if (from >= to)
+    return;
+  size_t end = to < run->n_ev ? run->ev_off[to] : run->hist.len;
+  gt_buf_put(b, run->hist.p + run->ev_off[from], end - run->ev_off[from]);
+}
+
+/* Packs ev (its event_id set) framed as History.events onto the run's history. */
+static int append_event(wf_run_t *run, const pb_event_t *ev) {
+  if (grow((void **)&run->ev_off, &run->cap_ev, run->n_ev, sizeof(size_t)))
+    return GT_ENOMEM;
+  run->ev_off[run->n_ev] = run->hist.len;
+  gt_buf_field_msg(&run->hist, 1, &ev->base);
+  if (run->hist.oom)
+    return GT_ENOMEM;
+  run->n_ev++;
+  return 0;
+}
+
+int64_t wf_emit(workflow_t *wf, wf_run_t *run, pb_event_t *ev, int buffer) {
+  pb_ts_t ts;
+  gt_pb_ts(&ts, gt_wall_ns());
+  ev->event_time = &ts;
+  ev->task_id = gt_server_next_task_id(wf->srv, wf->shard);
+  int64_t id;
+  if (buffer && run->wft_state == WFT_STARTED) {
+    /* no id yet: it is given at flush, after the workflow task's own events */
+    ev->event_id = 0;
+    id = 0;
+    if (grow((void **)&run->buf_off, &run->cap_buf, run->n_buf, sizeof(size_t)))
+      id = GT_ENOMEM;
+    else {
+      run->buf_off[run->n_buf++] = run->buffered.len;
+      gt_buf_pack(&run->buffered, &ev->base);
+    }
+  } else {
+    id = (int64_t)run->n_ev + 1;
+    ev->event_id = id;
+    if (append_event(run, ev) != 0)
+      id = GT_ENOMEM;
+    else
+      wf_apply(run, ev, run->n_ev - 1);
+  }
+  ev->event_time = NULL;
+  return id;
+}
+
+/* A buffered activity result names its started event, whose id is known only now. */
+static void fix_started_id(pb_event_t *ev, int64_t last_started_id) {
+  switch (ev->attributes_case) {
+  case PB_ATTR(ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES):
+    if (!ev->activity_task_completed_event_attributes->started_event_id)
+      ev->activity_task_completed_event_attributes->started_event_id = last_started_id;
+    break;
+  case PB_ATTR(ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES):
+    if (!ev->activity_task_failed_event_attributes->started_event_id)
+      ev->activity_task_failed_event_attributes->started_event_id = last_started_id;
+    break;
+  default:
+    break;
+  }
+}
+
+size_t wf_flush_buffered(workflow_t *wf, wf_run_t *run) {
+  size_t n = run->n_buf;
+  int64_t last_started = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t end = i + 1 < n ? run->buf_off[i + 1] : run->buffered.len;
+    pb_event_t *ev = (pb_event_t *)protobuf_c_message_unpack(
+        &temporal__api__history__v1__history_event__descriptor, NULL,
+        end - run->buf_off[i], run->buffered.p + run->buf_off[i]);
+    if (!ev)
+      continue;
+    ev->event_id = (int64_t)run->n_ev + 1;
+    if (ev->attributes_case == PB_ATTR(ACTIVITY_TASK_STARTED_EVENT_ATTRIBUTES))
+      last_started = ev->event_id;
+    fix_started_id(ev, last_started);
+    if (append_event(run, ev) == 0)
+      wf_apply(run, ev, run->n_ev - 1);
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+  }
+  run->n_buf = 0;
+  run->buffered.len = 0;
+  (void)wf;
+  return n;
+}
+
+/* ---- apply: the one place mutable state changes ---- */
+
+static void apply_activity_scheduled(wf_run_t *run, const pb_event_t *ev, size_t idx) {
+  const Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes *a =
+      ev->activity_task_scheduled_event_attributes;
+  if (grow((void **)&run->acts, &run->cap_acts, run->n_acts, sizeof(wf_activity_t)))
+    return;
+  wf_activity_t *act = &run->acts[run->n_acts++];
+  memset(act, 0, sizeof(*act));
+  act->scheduled_event_id = ev->event_id;
+  act->ev_index = idx;
+  act->activity_id = gt_strdup0(a->activity_id);
+  act->task_queue = gt_strdup0(a->task_queue ? a->task_queue->name : "");
+  act->attempt = 1;
+  act->scheduled_ns = gt_pb_ts_ns(ev->event_time);
+  act->schedule_to_close_ms = gt_pb_dur_ms(a->schedule_to_close_timeout);
+  const pb_retry_t *rp = a->retry_policy;
+  act->initial_ms = rp ? gt_pb_dur_ms(rp->initial_interval) : 1000;
+  act->coefficient = rp && rp->backoff_coefficient >= 1.0 ? rp->backoff_coefficient : 2.0;
+  act->max_interval_ms = rp ? gt_pb_dur_ms(rp->maximum_interval) : 0;
+  act->max_attempts = rp ? rp->maximum_attempts : 0;
+}
+
+static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
+  for (size_t i = 0; i < run->n_acts; i++) {
+    if (run->acts[i].scheduled_event_id == scheduled_event_id) {
+      activity_fini(&run->acts[i]);
+      run->acts[i] = run->acts[--run->n_acts];
+      return;
+    }
+  }
+}
+
+static void close_run(wf_run_t *run, int status, const pb_event_t *ev) {
+  run->status = status;
+  run->close_ns = gt_pb_ts_ns(ev->event_time);
+  run->wft_state = WFT_NONE;
+}
+
+int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
+  run->transitions++;
+  switch (ev->attributes_case) {
+  case PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES): {
+    const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
+        ev->workflow_execution_started_event_attributes;
+    free(run->workflow_type);
+    free(run->task_queue);
+    run->workflow_type = gt_strdup0(a->workflow_type ? a->workflow_type->name : "");
+    run->task_queue = gt_strdup0(a->task_queue ? a->task_queue->name : "");
+    run->run_timeout_ms = gt_pb_dur_ms(a->workflow_run_timeout);
+    run->exec_timeout_ms = gt_pb_dur_ms(a->workflow_execution_timeout);
+    run->task_timeout_ms = gt_pb_dur_ms(a->workflow_task_timeout);
+    run->start_ns = gt_pb_ts_ns(ev->event_time);
+    run->status = PB_STATUS(RUNNING);
+    break;
+  }
+  case PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES):
+    run->wft_state = WFT_SCHEDULED;
+    run->wft_scheduled_id = ev->event_id;
+    run->wft_started_id = 0;
+    run->wft_attempt = ev->workflow_task_scheduled_event_attributes->attempt;
+    run->wft_scheduled_ns = gt_pb_ts_ns(ev->event_time);
+    break;
+  case PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES):
+    run->wft_state = WFT_STARTED;
+    run->wft_started_id = ev->event_id;
+    run->wft_started_ns = gt_pb_ts_ns(ev->event_time);
+    break;
+  case PB_ATTR(WORKFLOW_TASK_COMPLETED_EVENT_ATTRIBUTES):
+    run->wft_state = WFT_NONE;
+    run->previous_started_id = ev->workflow_task_completed_event_attributes->started_event_id;
+    run->wft_attempt = 1;
+    break;
+  case PB_ATTR(WORKFLOW_TASK_FAILED_EVENT_ATTRIBUTES):
+  case PB_ATTR(WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES):
+    run->wft_state = WFT_NONE;
+    run->wft_attempt++;
+    break;
+  case PB_ATTR(ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES):
+    apply_activity_scheduled(run, ev, idx);
+    break;
+  case PB_ATTR(ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES):
+    remove_activity(run, ev->activity_task_completed_event_attributes->scheduled_event_id);
+    break;
+  case PB_ATTR(ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES):
+    remove_activity(run, ev->activity_task_failed_event_attributes->scheduled_event_id);
+    break;
+  case PB_ATTR(ACTIVITY_TASK_TIMED_OUT_EVENT_ATTRIBUTES):
+    remove_activity(run, ev->activity_task_timed_out_event_attributes->scheduled_event_id);
+    break;
+  case PB_ATTR(ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES):
+    remove_activity(run, ev->activity_task_canceled_event_attributes->scheduled_event_id);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES):
+    close_run(run, PB_STATUS(COMPLETED), ev);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES):
+    close_run(run, PB_STATUS(FAILED), ev);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES):
+    close_run(run, PB_STATUS(TIMED_OUT), ev);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES):
+    close_run(run, PB_STATUS(TERMINATED), ev);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES):
+    close_run(run, PB_STATUS(CANCELED), ev);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES):
+    close_run(run, PB_STATUS(CONTINUED_AS_NEW), ev);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+/* ---- transactions ---- */
+
+static void txn_dtor(gt_msg_t *m) { (void)m; /* a txn is freed by wf_txn_done */ }
+
+wf_txn_t *wf_txn_begin(workflow_t *wf, wf_run_t *run) {
+  wf_txn_t *t = calloc(1, sizeof(*t));
+  if (!t)
+    return NULL;
+  t->hdr.type = GT_MSG_WRITE_DONE;
+  t->hdr.dtor = txn_dtor;
+  t->wf = wf;
+  t->run = run;
+  t->first_ev = run->persisted_ev;
+  return t;
+}
+
+static wf_effect_t *add_effect(wf_txn_t *t, wf_effect_kind_t kind) {
+  if (grow((void **)&t->eff, &t->cap_eff, t->n_eff, sizeof(wf_effect_t)))
+    return NULL;
+  wf_effect_t *e = &t->eff[t->n_eff++];
+  memset(e, 0, sizeof(*e));
+  e->kind = kind;
+  return e;
+}
+
+void wf_txn_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *body) {
+  wf_effect_t *e = add_effect(t, EFF_REPLY);
+  if (!e || body->oom) {
+    gt_buf_fini(body);
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    if (e)
+      t->n_eff--;
+    return;
+  }
+  e->rpc = rpc;
+  e->body = gt_buf_take(body, &e->len);
+}
+
+void wf_txn_reply_msg(wf_txn_t *t, gt_rpc_t *rpc, const ProtobufCMessage *resp) {
+  gt_buf_t b;
+  gt_buf_init(&b);
+  gt_buf_pack(&b, resp);
+  wf_txn_reply(t, rpc, &b);
+}
+
+void wf_txn_task(wf_txn_t *t, const char *queue, gt_task_t *task) {
+  wf_effect_t *e = task ? add_effect(t, EFF_TASK) : NULL;
+  if (!e) {
+    free(task);
+    gt_log_error("HIST-TASK-OOM", "could not queue a task for %s", queue);
+    return;
+  }
+  e->task = task;
+  e->queue = strdup(queue);
+}
+
+void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
+  wf_effect_t *e = add_effect(t, EFF_REPARK);
+  if (!e) {
+    gt_matching_repark(rpc);
+    return;
+  }
+  e->rpc = rpc;
+}
+
+/* msgpack summary of the mutable state (the executions.state column; for inspection: a
+ * run is rebuilt from its history). */
+static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 7);
+  msgpack_pack_int(&pk, run->status);
+  msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
+  msgpack_pack_int(&pk, run->wft_state);
+  msgpack_pack_int64(&pk, run->wft_scheduled_id);
+  msgpack_pack_int64(&pk, run->wft_started_id);
+  msgpack_pack_int32(&pk, run->wft_attempt);
+  msgpack_pack_array(&pk, run->n_acts);
+  for (size_t i = 0; i < run->n_acts; i++) {
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_int64(&pk, run->acts[i].scheduled_event_id);
+    msgpack_pack_int32(&pk, run->acts[i].attempt);
+    msgpack_pack_int(&pk, run->acts[i].started);
+  }
+}
+
+static void txn_store_cb(void *ctx, int rc, int failed_op) {
+  wf_txn_t *t = ctx;
+  t->rc = rc;
+  if (rc != 0)
+    gt_log_warn("HIST-COMMIT-FAILED", "workflow %s run %s: op %d: %s", t->wf->workflow_id,
+                t->run->run_id, failed_op, gt_strerror(rc));
+  gt_actor_t *a = &t->wf->base;
+  /* The actor cannot stop while it has txns in flight, so this send succeeds; the
+   * reference taken at commit keeps its memory alive until here. */
+  if (gt_actor_send(a, &t->hdr) != 0)
+    gt_log_error("HIST-COMMIT-LOST", "workflow actor gone with a txn in flight");
+  gt_actor_release(a);
+}
+
+static int64_t visibility_status_close(const wf_run_t *run) {
+  return run->status == PB_STATUS(RUNNING) ? 0 : run->close_ns;
+}
+
+void wf_txn_commit(wf_txn_t *t) {
+  workflow_t *wf = t->wf;
+  wf_run_t *run = t->run;
+  gt_shard_t *sh = &wf->srv->shards[wf->shard];
+  gt_store_op_t ops[5];
+  int n = 0;
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  pack_state(run, &sb);
+  int64_t next_event_id = (int64_t)run->n_ev + 1;
+
+  memset(ops, 0, sizeof(ops));
+  if (t->create) {
+    gt_store_op_t *o = &ops[n++];
+    o->stmt = GT_SQL_EXECUTION_INSERT;
+    o->expect_rows = 1;
+    o->nparams = 7;
+    o->params[0] = gt_val_int(wf->shard);
+    o->params[1] = gt_val_text(wf->ns_id);
+    o->params[2] = gt_val_text(wf->workflow_id);
+    o->params[3] = gt_val_text(run->run_id);
+    o->params[4] = gt_val_int(next_event_id);
+    o->params[5] = gt_val_int(1);
+    o->params[6] = gt_val_blob(sb.data, sb.size);
+    run->db_version = 1;
+  } else {
+    gt_store_op_t *o = &ops[n++];
+    o->stmt = GT_SQL_EXECUTION_UPDATE;
+    o->expect_rows = 1;
+    o->nparams = 8;
+    o->params[0] = gt_val_int(next_event_id);
+    o->params[1] = gt_val_int(run->db_version + 1);
+    o->params[2] = gt_val_blob(sb.data, sb.size);
+    o->params[3] = gt_val_int(wf->shard);
+    o->params[4] = gt_val_text(wf->ns_id);
+    o->params[5] = gt_val_text(wf->workflow_id);
+    o->params[6] = gt_val_text(run->run_id);
+    o->params[7] = gt_val_int(run->db_version);
+    run->db_version++;
+  }
+  t->first_ev = run->persisted_ev;
+  if (run->n_ev > run->persisted_ev) {
+    size_t from = run->ev_off[run->persisted_ev];
+    gt_store_op_t *o = &ops[n++];
+    o->stmt = GT_SQL_HISTORY_APPEND;
+    o->expect_rows = -1;
+    o->nparams = 7;
+    o->params[0] = gt_val_int(wf->shard);
+    o->params[1] = gt_val_text(wf->ns_id);
+    o->params[2] = gt_val_text(wf->workflow_id);
+    o->params[3] = gt_val_text(run->run_id);
+    o->params[4] = gt_val_int((int64_t)run->persisted_ev + 1);
+    o->params[5] = gt_val_int((int64_t)run->n_ev);
+    o->params[6] = gt_val_blob(run->hist.p + from, run->hist.len - from);
+    run->persisted_ev = run->n_ev;
+  }
+  int closed = !wf_running(run);
+  if (t->create || closed) {
+    gt_store_op_t *o = &ops[n++];
+    o->stmt = GT_SQL_CURRENT_UPSERT;
+    o->expect_rows = -1;
+    o->nparams = 8;
+    o->params[0] = gt_val_int(wf->shard);
+    o->params[1] = gt_val_text(wf->ns_id);
+    o->params[2] = gt_val_text(wf->workflow_id);
+    o->params[3] = gt_val_text(run->run_id);
+    o->params[4] = gt_val_text(run->request_id ? run->request_id : "");
+    o->params[5] = gt_val_int(closed ? 2 : 1);
+    o->params[6] = gt_val_int(run->status);
+    o->params[7] = gt_val_int(run->start_ns);
+    o = &ops[n++];
+    o->stmt = GT_SQL_VISIBILITY_UPSERT;
+    o->expect_rows = -1;
+    o->nparams = 12;
+    o->params[0] = gt_val_text(wf->ns_id);
+    o->params[1] = gt_val_text(run->run_id);
+    o->params[2] = gt_val_text(wf->workflow_id);
+    o->params[3] = gt_val_text(run->workflow_type);
+    o->params[4] = gt_val_text(run->task_queue);
+    o->params[5] = gt_val_int(run->status);
+    o->params[6] = gt_val_int(run->start_ns);
+    o->params[7] = gt_val_int(run->start_ns);
+    o->params[8] = gt_val_int(visibility_status_close(run));
+    o->params[9] = gt_val_int((int64_t)run->n_ev);
+    o->params[10] = (gt_val_t){GT_VAL_NULL, 0, 0, 0};
+    o->params[11] = (gt_val_t){GT_VAL_NULL, 0, 0, 0};
+  }
+  t->next = NULL;
+  if (wf->txn_tail)
+    wf->txn_tail->next = t;
+  else
+    wf->txn_head = t;
+  wf->txn_tail = t;
+  gt_actor_retain(&wf->base);
+  int rc = gt_store_write(wf->srv->store, wf->shard, sh->range_id, ops, n, txn_store_cb, t);
+  msgpack_sbuffer_destroy(&sb);
+  if (rc != 0)
+    txn_store_cb(t, rc, -1);
+}
+
+static void run_effects(wf_txn_t *t) {
+  for (size_t i = 0; i < t->n_eff; i++) {
+    wf_effect_t *e = &t->eff[i];
+    switch (e->kind) {
+    case EFF_REPLY:
+      gt_rpc_reply_bytes(e->rpc, e->body, e->len);
+      free(e->body);
+      break;
+    case EFF_TASK:
+      gt_matching_add_task(t->wf->srv, e->queue, e->task);
+      free(e->queue);
+      break;
+    case EFF_REPARK:
+      gt_matching_repark(e->rpc);
+      break;
+    }
+  }
+}
+
+static void fail_effects(wf_txn_t *t) {
+  for (size_t i = 0; i < t->n_eff; i++) {
+    wf_effect_t *e = &t->eff[i];
+    switch (e->kind) {
+    case EFF_REPLY:
+      gt_rpc_reply_error(e->rpc, GT_GRPC_UNAVAILABLE,
+                         "persistence failure: %s, please retry", gt_strerror(t->rc));
+      free(e->body);
+      break;
+    case EFF_TASK:
+      free(e->task);
+      free(e->queue);
+      break;
+    case EFF_REPARK:
+      gt_matching_repark(e->rpc);
+      break;
+    }
+  }
+}
+
+void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
+  GT_ASSERT(wf->txn_head == t);
+  wf->txn_head = t->next;
+  if (!wf->txn_head)
+    wf->txn_tail = NULL;
+  if (t->rc == 0 && !wf->broken) {
+    if (t->run->committed_ev < t->first_ev)
+      t->run->committed_ev = t->first_ev;
+    /* everything this txn appended is durable now */
+    size_t upto = t->next ? t->next->first_ev : t->run->persisted_ev;
+    if (upto > t->run->committed_ev)
+      t->run->committed_ev = upto;
+    run_effects(t);
+    wf_wake_waiters(wf, t->run);
+  } else {
+    if (t->rc == 0)
+      t->rc = GT_EUNAVAIL;
+    wf->broken = 1;
+    fail_effects(t);
+  }
+  free(t->eff);
+  free(t);
+  if (wf->broken && !wf->txn_head)
+    gt_actor_stop(&wf->base);
+}
+
+/* ---- replay ---- */
+
+int wf_load_history(wf_run_t *run, const uint8_t *p, size_t n) {
+  /* p holds concatenated History messages: a run of `0x0a len HistoryEvent` fields */
+  size_t i = 0;
+  while (i < n) {
+    if (p[i] != 0x0a)
+      return GT_ECORRUPT;
+    uint64_t len = 0;
+    int shift = 0;
+    size_t k = i + 1;
+    while (k < n && (p[k] & 0x80) && shift < 63) {
+      len |= (uint64_t)(p[k] & 0x7f) << shift;
+      shift += 7;
+      k++;
+    }
+    if (k >= n)
+      return GT_ECORRUPT;
+    len |= (uint64_t)p[k] << shift;
+    k++;
+    if (len > n - k)
+      return GT_ECORRUPT;
+    pb_event_t *ev = (pb_event_t *)protobuf_c_message_unpack(
+        &temporal__api__history__v1__history_event__descriptor, NULL, len, p + k);
+    if (!ev || ev->event_id != (int64_t)run->n_ev + 1) {
+      if (ev)
+        protobuf_c_message_free_unpacked(&ev->base, NULL);
+      return GT_ECORRUPT;
+    }
+    int rc = append_event(run, ev);
+    if (rc == 0)
+      wf_apply(run, ev, run->n_ev - 1);
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+    if (rc != 0)
+      return rc;
+    i = k + len;
+  }
+  run->persisted_ev = run->committed_ev = run->n_ev;
+  return 0;
+}

@@ -1,0 +1,769 @@
+/*
+ * wf_tasks.c: workflow tasks, their commands, and activity tasks, inside the workflow actor.
+ *
+ * DESIGN
+ *   Each handler validates against the run's mutable state, emits events (wf_emit), and
+ *   commits one transaction whose effects reply to the worker and hand new tasks to
+ *   matching. Commands of a workflow task are validated all first, so a bad command changes
+ *   nothing (the worker gets INVALID_ARGUMENT and the task times out and is retried).
+ *   Activity retries (RetryPolicy) are decided here: a retryable failure writes no event;
+ *   the activity's attempt grows and its task is re-dispatched after the backoff.
+ *
+ * INVARIANTS
+ *   - A workflow task is started at most once per schedule: a poll whose task is stale goes
+ *     back to matching.
+ *   - Events that arrive while a workflow task is started are buffered (wf_emit) and flushed
+ *     after the task's completion; a close command with buffered events fails the task
+ *     (UNHANDLED_COMMAND) so the worker sees the new events first.
+ *
+ * THREADS: the workflow actor's home thread.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/history/wf_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define DEFAULT_WFT_TIMEOUT_MS 10000
+#define MAX_WFT_RETRY_BACKOFF_MS (10 * 60 * 1000)
+
+typedef Temporal__Api__History__V1__WorkflowTaskScheduledEventAttributes wft_sched_attr_t;
+typedef Temporal__Api__History__V1__WorkflowTaskStartedEventAttributes wft_started_attr_t;
+typedef Temporal__Api__History__V1__WorkflowTaskCompletedEventAttributes wft_done_attr_t;
+typedef Temporal__Api__History__V1__WorkflowTaskFailedEventAttributes wft_failed_attr_t;
+typedef Temporal__Api__History__V1__WorkflowTaskTimedOutEventAttributes wft_to_attr_t;
+typedef Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes act_sched_attr_t;
+typedef Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes sched_act_cmd_t;
+
+static int64_t wft_timeout_ms(const wf_run_t *run) {
+  return run->task_timeout_ms > 0 ? run->task_timeout_ms : DEFAULT_WFT_TIMEOUT_MS;
+}
+
+static gt_task_t *new_wft_task(workflow_t *wf, wf_run_t *run) {
+  return gt_task_new(GT_TASK_WORKFLOW, wf->ns_id, wf->workflow_id, run->run_id,
+                     run->wft_scheduled_id, run->wft_attempt);
+}
+
+static gt_task_t *new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a) {
+  return gt_task_new(GT_TASK_ACTIVITY, wf->ns_id, wf->workflow_id, run->run_id,
+                     a->scheduled_event_id, a->attempt);
+}
+
+void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_sched_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_dur_t timeout;
+  tq.name = run->task_queue;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  gt_pb_dur(&timeout, wft_timeout_ms(run));
+  a.task_queue = &tq;
+  a.start_to_close_timeout = &timeout;
+  a.attempt = run->wft_attempt > 0 ? run->wft_attempt : 1;
+  ev.event_type = PB_EV(WORKFLOW_TASK_SCHEDULED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES);
+  ev.workflow_task_scheduled_event_attributes = &a;
+  if (wf_emit(wf, run, &ev, 0) <= 0)
+    return;
+  if (run->wft_attempt <= 2) {
+    wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
+  } else {
+    /* repeated failures: back off (1 s, 2 s, 4 s ... up to 10 min) before redelivery */
+    int64_t ms = 1000LL << (run->wft_attempt - 3 > 20 ? 20 : run->wft_attempt - 3);
+    if (ms > MAX_WFT_RETRY_BACKOFF_MS)
+      ms = MAX_WFT_RETRY_BACKOFF_MS;
+    gt_actor_timer_start(&wf->base, (uint64_t)ms,
+                         WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_scheduled_id) | (1ULL << 55));
+  }
+}
+
+void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (!wf_running(run))
+    return;
+  if (run->wft_state == WFT_SCHEDULED)
+    wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
+  for (size_t i = 0; i < run->n_acts; i++)
+    if (!run->acts[i].started)
+      wf_txn_task(t, run->acts[i].task_queue, new_act_task(wf, run, &run->acts[i]));
+}
+
+/* ---- a poll matched a task ---- */
+
+static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
+  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_TASK_QUEUE_RESPONSE__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_ts_t sched, started;
+  gt_task_token_t tok = {.kind = GT_TASK_WORKFLOW,
+                         .scheduled_event_id = run->wft_scheduled_id,
+                         .started_event_id = run->wft_started_id,
+                         .attempt = run->wft_attempt};
+  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
+  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
+  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
+  size_t toklen = 0;
+  uint8_t *token = gt_task_token_encode(&tok, &toklen);
+  r.task_token.data = token;
+  r.task_token.len = toklen;
+  ex.workflow_id = wf->workflow_id;
+  ex.run_id = run->run_id;
+  r.workflow_execution = &ex;
+  wt.name = run->workflow_type;
+  r.workflow_type = &wt;
+  r.previous_started_event_id = run->previous_started_id;
+  r.started_event_id = run->wft_started_id;
+  r.attempt = run->wft_attempt;
+  tq.name = run->task_queue;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  r.workflow_execution_task_queue = &tq;
+  gt_pb_ts(&sched, run->wft_scheduled_ns);
+  gt_pb_ts(&started, run->wft_started_ns);
+  r.scheduled_time = &sched;
+  r.started_time = &started;
+  gt_buf_t b;
+  gt_buf_init(&b);
+  gt_buf_pack(&b, &r.base);
+  /* field 8, History: the whole history so far, concatenated without unpacking */
+  size_t end = run->hist.len;
+  gt_buf_field_len(&b, 8, end);
+  wf_put_events(run, 0, run->n_ev, &b);
+  free(token);
+  wf_txn_reply(t, rpc, &b);
+}
+
+static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *req =
+      (const void *)rpc->req;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_matching_repark(rpc);
+    return;
+  }
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_started_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
+  char request_id[37];
+  gt_uuid4(request_id);
+  a.scheduled_event_id = run->wft_scheduled_id;
+  a.identity = req->identity;
+  a.request_id = request_id;
+  a.history_size_bytes = (int64_t)run->hist.len;
+  ev.event_type = PB_EV(WORKFLOW_TASK_STARTED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES);
+  ev.workflow_task_started_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+  run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
+                                        WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
+  reply_wft_started(wf, run, rpc, t);
+  wf_txn_commit(t);
+}
+
+static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
+                              gt_rpc_t *rpc, wf_txn_t *t) {
+  pb_event_t *sev = wf_event_unpack(run, act->ev_index);
+  if (!sev || sev->attributes_case != PB_ATTR(ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES)) {
+    if (sev)
+      protobuf_c_message_free_unpacked(&sev->base, NULL);
+    gt_rpc_reply_error(rpc, GT_GRPC_INTERNAL, "activity scheduled event unreadable");
+    return;
+  }
+  const act_sched_attr_t *a = sev->activity_task_scheduled_event_attributes;
+  Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_RESPONSE__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_ts_t sched, cur, started;
+  pb_dur_t zero;
+  gt_pb_dur(&zero, 0);
+  gt_task_token_t tok = {.kind = GT_TASK_ACTIVITY,
+                         .scheduled_event_id = act->scheduled_event_id,
+                         .attempt = act->attempt};
+  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
+  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
+  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
+  size_t toklen = 0;
+  uint8_t *token = gt_task_token_encode(&tok, &toklen);
+  r.task_token.data = token;
+  r.task_token.len = toklen;
+  r.workflow_namespace = rpc->ns_name;
+  wt.name = run->workflow_type;
+  r.workflow_type = &wt;
+  ex.workflow_id = wf->workflow_id;
+  ex.run_id = run->run_id;
+  r.workflow_execution = &ex;
+  r.activity_type = a->activity_type;
+  r.activity_id = a->activity_id;
+  r.header = a->header;
+  r.input = a->input;
+  gt_pb_ts(&sched, gt_pb_ts_ns(sev->event_time));
+  gt_pb_ts(&cur, act->scheduled_ns);
+  gt_pb_ts(&started, act->started_ns);
+  r.scheduled_time = &sched;
+  r.current_attempt_scheduled_time = &cur;
+  r.started_time = &started;
+  r.attempt = act->attempt;
+  /* the TS worker needs both timeouts present (a zero Duration is fine) */
+  r.schedule_to_close_timeout = a->schedule_to_close_timeout ? a->schedule_to_close_timeout : &zero;
+  r.start_to_close_timeout = a->start_to_close_timeout ? a->start_to_close_timeout : &zero;
+  r.heartbeat_timeout = a->heartbeat_timeout ? a->heartbeat_timeout : &zero;
+  r.retry_policy = a->retry_policy;
+  r.priority = a->priority;
+  wf_txn_reply_msg(t, rpc, &r.base);
+  free(token);
+  protobuf_c_message_free_unpacked(&sev->base, NULL);
+}
+
+static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
+                               gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest *req =
+      (const void *)rpc->req;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_matching_repark(rpc);
+    return;
+  }
+  act->started = 1;
+  act->started_ns = gt_wall_ns();
+  free(act->identity);
+  act->identity = gt_strdup0(req->identity);
+  gt_uuid4(act->request_id);
+  run->transitions++;
+  reply_act_started(wf, run, act, rpc, t);
+  wf_txn_commit(t);
+}
+
+void wf_on_record_started(workflow_t *wf, gt_rpc_t *rpc) {
+  gt_task_t *task = rpc->task;
+  wf_run_t *run = wf_find_run(wf, task->run_id);
+  if (!wf_running(run)) {
+    gt_matching_repark(rpc);
+    return;
+  }
+  if (task->kind == GT_TASK_WORKFLOW) {
+    if (run->wft_state != WFT_SCHEDULED || run->wft_scheduled_id != task->scheduled_event_id) {
+      gt_matching_repark(rpc);
+      return;
+    }
+    record_wft_started(wf, run, rpc);
+    return;
+  }
+  wf_activity_t *act = wf_find_activity(run, task->scheduled_event_id);
+  if (!act || act->started || act->closing || act->attempt != task->attempt) {
+    gt_matching_repark(rpc);
+    return;
+  }
+  record_act_started(wf, run, act, rpc);
+}
+
+/* ---- workflow task completed: commands ---- */
+
+/* Validates a ScheduleActivityTask command and fills Temporal's defaults into `out`.
+ * Returns NULL when valid, else the INVALID_ARGUMENT message. */
+static const char *check_schedule_activity(wf_run_t *run, const sched_act_cmd_t *c,
+                                           int64_t *s2c, int64_t *s2s, int64_t *st2c) {
+  if (!c)
+    return "ScheduleActivityTaskCommandAttributes is not set on ScheduleActivityTaskCommand.";
+  if (!c->activity_id || !*c->activity_id)
+    return "ActivityId is not set on ScheduleActivityTaskCommand.";
+  if (!c->activity_type || !c->activity_type->name || !*c->activity_type->name)
+    return "ActivityType is not set on ScheduleActivityTaskCommand.";
+  for (size_t i = 0; i < run->n_acts; i++)
+    if (strcmp(run->acts[i].activity_id, c->activity_id) == 0)
+      return "Activity ID already in use.";
+  *s2c = gt_pb_dur_ms(c->schedule_to_close_timeout);
+  *s2s = gt_pb_dur_ms(c->schedule_to_start_timeout);
+  *st2c = gt_pb_dur_ms(c->start_to_close_timeout);
+  if (*s2c < 0 || *s2s < 0 || *st2c < 0)
+    return "A valid timeout may not be negative.";
+  /* Temporal's defaults: the run timeout bounds schedule-to-close; start-to-close falls
+   * back on schedule-to-close; schedule-to-start on schedule-to-close. */
+  if (*s2c == 0 && *st2c == 0)
+    return "A valid StartToClose or ScheduleToCloseTimeout is not set on "
+           "ScheduleActivityTaskCommand.";
+  if (*s2c == 0)
+    *s2c = run->run_timeout_ms > 0 ? run->run_timeout_ms : 0;
+  if (run->run_timeout_ms > 0 && *s2c > run->run_timeout_ms)
+    *s2c = run->run_timeout_ms;
+  if (*st2c == 0)
+    *st2c = *s2c;
+  if (*s2c > 0 && *st2c > *s2c)
+    *st2c = *s2c;
+  if (*s2s == 0 || (*s2c > 0 && *s2s > *s2c))
+    *s2s = *s2c;
+  return NULL;
+}
+
+static void emit_activity_scheduled(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
+                                    const sched_act_cmd_t *c, int64_t completed_id,
+                                    int64_t s2c, int64_t s2s, int64_t st2c) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  act_sched_attr_t a = TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_dur_t d_s2c, d_s2s, d_st2c, d_hb, d_init, d_max;
+  pb_retry_t rp = TEMPORAL__API__COMMON__V1__RETRY_POLICY__INIT;
+  a.activity_id = c->activity_id;
+  a.activity_type = c->activity_type;
+  tq.name = (c->task_queue && c->task_queue->name && *c->task_queue->name)
+                ? c->task_queue->name : run->task_queue;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  a.task_queue = &tq;
+  a.header = c->header;
+  a.input = c->input;
+  gt_pb_dur(&d_s2c, s2c);
+  gt_pb_dur(&d_s2s, s2s);
+  gt_pb_dur(&d_st2c, st2c);
+  gt_pb_dur(&d_hb, gt_pb_dur_ms(c->heartbeat_timeout) > 0 ? gt_pb_dur_ms(c->heartbeat_timeout) : 0);
+  a.schedule_to_close_timeout = &d_s2c;
+  a.schedule_to_start_timeout = &d_s2s;
+  a.start_to_close_timeout = &d_st2c;
+  a.heartbeat_timeout = &d_hb;
+  a.workflow_task_completed_event_id = completed_id;
+  /* RetryPolicy defaults: initial 1 s, coefficient 2, maximum 100x initial, unlimited */
+  const pb_retry_t *in = c->retry_policy;
+  int64_t init_ms = in && gt_pb_dur_ms(in->initial_interval) > 0
+                        ? gt_pb_dur_ms(in->initial_interval) : 1000;
+  int64_t max_ms = in && gt_pb_dur_ms(in->maximum_interval) > 0
+                       ? gt_pb_dur_ms(in->maximum_interval) : 100 * init_ms;
+  gt_pb_dur(&d_init, init_ms);
+  gt_pb_dur(&d_max, max_ms);
+  rp.initial_interval = &d_init;
+  rp.maximum_interval = &d_max;
+  rp.backoff_coefficient = in && in->backoff_coefficient >= 1.0 ? in->backoff_coefficient : 2.0;
+  rp.maximum_attempts = in ? in->maximum_attempts : 0;
+  if (in) {
+    rp.n_non_retryable_error_types = in->n_non_retryable_error_types;
+    rp.non_retryable_error_types = in->non_retryable_error_types;
+  }
+  a.retry_policy = &rp;
+  a.priority = c->priority;
+  ev.event_type = PB_EV(ACTIVITY_TASK_SCHEDULED);
+  ev.attributes_case = PB_ATTR(ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES);
+  ev.activity_task_scheduled_event_attributes = &a;
+  int64_t id = wf_emit(wf, run, &ev, 0);
+  wf_activity_t *act = id > 0 ? wf_find_activity(run, id) : NULL;
+  if (act)
+    wf_txn_task(t, act->task_queue, new_act_task(wf, run, act));
+}
+
+static void emit_wft_failed(workflow_t *wf, wf_run_t *run, int cause,
+                            pb_failure_t *failure, const char *identity) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_failed_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_FAILED_EVENT_ATTRIBUTES__INIT;
+  a.scheduled_event_id = run->wft_scheduled_id;
+  a.started_event_id = run->wft_started_id;
+  a.cause = cause;
+  a.failure = failure;
+  a.identity = (char *)(identity ? identity : "");
+  ev.event_type = PB_EV(WORKFLOW_TASK_FAILED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_FAILED_EVENT_ATTRIBUTES);
+  ev.workflow_task_failed_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+}
+
+
+/* Checks the started workflow task named by the token. NULL when it is not current. */
+static wf_run_t *current_wft_run(workflow_t *wf, gt_rpc_t *rpc) {
+  wf_run_t *run = wf_find_run(wf, rpc->run_id);
+  if (!wf_running(run) || run->wft_state != WFT_STARTED ||
+      run->wft_scheduled_id != rpc->scheduled_event_id ||
+      (rpc->started_event_id && run->wft_started_id != rpc->started_event_id))
+    return NULL;
+  return run;
+}
+
+static void cancel_wft_timer(workflow_t *wf, wf_run_t *run) {
+  if (run->wft_timer)
+    gt_actor_timer_cancel(&wf->base, run->wft_timer);
+  run->wft_timer = 0;
+}
+
+/* Validates every command before anything changes. Returns NULL or the error message;
+ * OUT: *close_index of the first close command (-1 if none). */
+static const char *check_commands(wf_run_t *run,
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req,
+    int *close_index, int *unsupported) {
+  *close_index = -1;
+  *unsupported = 0;
+  for (size_t i = 0; i < req->n_commands; i++) {
+    const pb_command_t *c = req->commands[i];
+    int64_t a, b, d;
+    if (*close_index >= 0)
+      return "invalid command sequence: [CompleteWorkflowExecution] is not the last command";
+    switch (c->command_type) {
+    case PB_CMD(SCHEDULE_ACTIVITY_TASK): {
+      const char *e = check_schedule_activity(run, c->schedule_activity_task_command_attributes,
+                                              &a, &b, &d);
+      if (e)
+        return e;
+      break;
+    }
+    case PB_CMD(COMPLETE_WORKFLOW_EXECUTION):
+    case PB_CMD(FAIL_WORKFLOW_EXECUTION):
+      *close_index = (int)i;
+      break;
+    default:
+      *unsupported = (int)c->command_type;
+      return "command type is not supported by this server yet";
+    }
+  }
+  return NULL;
+}
+
+static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                         int64_t completed_id) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  switch (c->command_type) {
+  case PB_CMD(SCHEDULE_ACTIVITY_TASK): {
+    int64_t s2c, s2s, st2c;
+    check_schedule_activity(run, c->schedule_activity_task_command_attributes, &s2c, &s2s,
+                            &st2c);
+    emit_activity_scheduled(wf, run, t, c->schedule_activity_task_command_attributes,
+                            completed_id, s2c, s2s, st2c);
+    break;
+  }
+  case PB_CMD(COMPLETE_WORKFLOW_EXECUTION): {
+    Temporal__Api__History__V1__WorkflowExecutionCompletedEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES__INIT;
+    a.result = c->complete_workflow_execution_command_attributes
+                   ? c->complete_workflow_execution_command_attributes->result : NULL;
+    a.workflow_task_completed_event_id = completed_id;
+    ev.event_type = PB_EV(WORKFLOW_EXECUTION_COMPLETED);
+    ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES);
+    ev.workflow_execution_completed_event_attributes = &a;
+    wf_emit(wf, run, &ev, 0);
+    break;
+  }
+  case PB_CMD(FAIL_WORKFLOW_EXECUTION): {
+    Temporal__Api__History__V1__WorkflowExecutionFailedEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES__INIT;
+    a.failure = c->fail_workflow_execution_command_attributes
+                    ? c->fail_workflow_execution_command_attributes->failure : NULL;
+    a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_RETRY_POLICY_NOT_SET;
+    a.workflow_task_completed_event_id = completed_id;
+    ev.event_type = PB_EV(WORKFLOW_EXECUTION_FAILED);
+    ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES);
+    ev.workflow_execution_failed_event_attributes = &a;
+    wf_emit(wf, run, &ev, 0);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = current_wft_run(wf, rpc);
+  if (!run) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Workflow task not found.");
+    return;
+  }
+  int close_index, unsupported;
+  const char *err = check_commands(run, req, &close_index, &unsupported);
+  if (err) {
+    if (unsupported)
+      gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED, "%s: %s", err,
+                         protobuf_c_enum_descriptor_get_value(
+                             &temporal__api__enums__v1__command_type__descriptor, unsupported)
+                             ? protobuf_c_enum_descriptor_get_value(
+                                   &temporal__api__enums__v1__command_type__descriptor,
+                                   unsupported)->name
+                             : "?");
+    else
+      gt_rpc_reply_error(rpc, GT_GRPC_INVALID_ARGUMENT, "%s", err);
+    return;
+  }
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  cancel_wft_timer(wf, run);
+  if (close_index >= 0 && run->n_buf > 0) {
+    /* new events arrived while the task ran: the worker must see them before closing */
+    emit_wft_failed(wf, run,
+                    TEMPORAL__API__ENUMS__V1__WORKFLOW_TASK_FAILED_CAUSE__WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+                    NULL, req->identity);
+    run->wft_attempt = 1; /* not a worker failure: no backoff */
+    wf_flush_buffered(wf, run);
+    wf_schedule_wft(wf, run, t);
+  } else {
+    pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+    wft_done_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_COMPLETED_EVENT_ATTRIBUTES__INIT;
+    a.scheduled_event_id = run->wft_scheduled_id;
+    a.started_event_id = run->wft_started_id;
+    a.identity = req->identity;
+    a.sdk_metadata = req->sdk_metadata;
+    a.metering_metadata = req->metering_metadata;
+    ev.event_type = PB_EV(WORKFLOW_TASK_COMPLETED);
+    ev.attributes_case = PB_ATTR(WORKFLOW_TASK_COMPLETED_EVENT_ATTRIBUTES);
+    ev.workflow_task_completed_event_attributes = &a;
+    int64_t completed_id = wf_emit(wf, run, &ev, 0);
+    for (size_t i = 0; i < req->n_commands; i++)
+      emit_command(wf, run, t, req->commands[i], completed_id);
+    if (wf_running(run)) {
+      size_t flushed = wf_flush_buffered(wf, run);
+      if (flushed > 0 || req->force_create_new_workflow_task)
+        wf_schedule_wft(wf, run, t);
+    }
+  }
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse resp =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_RESPONSE__INIT;
+  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_commit(t);
+}
+
+void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = current_wft_run(wf, rpc);
+  if (!run) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Workflow task not found.");
+    return;
+  }
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  cancel_wft_timer(wf, run);
+  emit_wft_failed(wf, run, req->cause, req->failure, req->identity);
+  wf_flush_buffered(wf, run);
+  wf_schedule_wft(wf, run, t);
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedResponse resp =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_FAILED_RESPONSE__INIT;
+  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_commit(t);
+}
+
+/* ---- activities ---- */
+
+/* The started activity named by the token, or NULL. */
+static wf_activity_t *current_activity(workflow_t *wf, gt_rpc_t *rpc, wf_run_t **runp) {
+  wf_run_t *run = wf_find_run(wf, rpc->run_id);
+  if (!wf_running(run))
+    return NULL;
+  wf_activity_t *act = wf_find_activity(run, rpc->scheduled_event_id);
+  if (!act || !act->started || act->closing || act->attempt != rpc->attempt)
+    return NULL;
+  *runp = run;
+  return act;
+}
+
+/* Emits ActivityTaskStarted (written only now, as Temporal does) and returns its id
+ * (0 when buffered). */
+static int64_t emit_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ActivityTaskStartedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
+  pb_failure_t *last = NULL;
+  if (act->last_failure)
+    last = (pb_failure_t *)protobuf_c_message_unpack(
+        &temporal__api__failure__v1__failure__descriptor, NULL, act->last_failure_len,
+        act->last_failure);
+  a.scheduled_event_id = act->scheduled_event_id;
+  a.identity = act->identity ? act->identity : "";
+  a.request_id = act->request_id;
+  a.attempt = act->attempt;
+  a.last_failure = last;
+  ev.event_type = PB_EV(ACTIVITY_TASK_STARTED);
+  ev.attributes_case = PB_ATTR(ACTIVITY_TASK_STARTED_EVENT_ATTRIBUTES);
+  ev.activity_task_started_event_attributes = &a;
+  int64_t id = wf_emit(wf, run, &ev, 1);
+  if (last)
+    protobuf_c_message_free_unpacked(&last->base, NULL);
+  return id > 0 ? id : 0;
+}
+
+/* After an event for the workflow: make sure a workflow task will deliver it. */
+static void need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (wf_running(run) && run->wft_state == WFT_NONE)
+    wf_schedule_wft(wf, run, t);
+}
+
+void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = NULL;
+  wf_activity_t *act = current_activity(wf, rpc, &run);
+  if (!act) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+    return;
+  }
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  int64_t sched_id = act->scheduled_event_id;
+  act->closing = 1;
+  int64_t started_id = emit_act_started(wf, run, act);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES__INIT;
+  a.result = req->result;
+  a.scheduled_event_id = sched_id;
+  a.started_event_id = started_id;
+  a.identity = req->identity;
+  ev.event_type = PB_EV(ACTIVITY_TASK_COMPLETED);
+  ev.attributes_case = PB_ATTR(ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES);
+  ev.activity_task_completed_event_attributes = &a;
+  wf_emit(wf, run, &ev, 1);
+  need_wft(wf, run, t);
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedResponse resp =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_RESPONSE__INIT;
+  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_commit(t);
+}
+
+/* Whether a failure may be retried under the activity's policy; OUT: *retry_state, *delay. */
+static int should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
+                        int *retry_state, int64_t *delay_ms) {
+  if (f && f->failure_info_case ==
+               TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO &&
+      f->application_failure_info) {
+    if (f->application_failure_info->non_retryable) {
+      *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_NON_RETRYABLE_FAILURE;
+      return 0;
+    }
+    pb_event_t *sev = wf_event_unpack(run, act->ev_index);
+    int listed = 0;
+    const pb_retry_t *rp = sev ? sev->activity_task_scheduled_event_attributes->retry_policy
+                               : NULL;
+    for (size_t i = 0; rp && i < rp->n_non_retryable_error_types; i++)
+      if (strcmp(rp->non_retryable_error_types[i], f->application_failure_info->type) == 0)
+        listed = 1;
+    if (sev)
+      protobuf_c_message_free_unpacked(&sev->base, NULL);
+    if (listed) {
+      *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_NON_RETRYABLE_FAILURE;
+      return 0;
+    }
+  }
+  if (act->max_attempts > 0 && act->attempt >= act->max_attempts) {
+    *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED;
+    return 0;
+  }
+  double d = (double)act->initial_ms * pow(act->coefficient, act->attempt - 1);
+  int64_t max = act->max_interval_ms > 0 ? act->max_interval_ms : 100 * act->initial_ms;
+  *delay_ms = d > (double)max ? max : (int64_t)d;
+  if (act->schedule_to_close_ms > 0) {
+    pb_event_t *sev = wf_event_unpack(run, act->ev_index);
+    int64_t first_ns = sev ? gt_pb_ts_ns(sev->event_time) : act->scheduled_ns;
+    if (sev)
+      protobuf_c_message_free_unpacked(&sev->base, NULL);
+    if (gt_wall_ns() + *delay_ms * 1000000 >= first_ns + act->schedule_to_close_ms * 1000000) {
+      *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_TIMEOUT;
+      return 0;
+    }
+  }
+  *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_IN_PROGRESS;
+  return 1;
+}
+
+void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = NULL;
+  wf_activity_t *act = current_activity(wf, rpc, &run);
+  if (!act) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+    return;
+  }
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  int retry_state = 0;
+  int64_t delay_ms = 0;
+  if (should_retry(run, act, req->failure, &retry_state, &delay_ms)) {
+    free(act->last_failure);
+    act->last_failure = NULL;
+    act->last_failure_len = 0;
+    if (req->failure) {
+      act->last_failure_len = protobuf_c_message_get_packed_size(&req->failure->base);
+      act->last_failure = malloc(act->last_failure_len ? act->last_failure_len : 1);
+      if (act->last_failure)
+        protobuf_c_message_pack(&req->failure->base, act->last_failure);
+    }
+    act->attempt++;
+    act->started = 0;
+    act->scheduled_ns = gt_wall_ns() + delay_ms * 1000000;
+    run->transitions++;
+    act->retry_timer = gt_actor_timer_start(
+        &wf->base, (uint64_t)delay_ms,
+        WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, act->scheduled_event_id));
+  } else {
+    int64_t sched_id = act->scheduled_event_id;
+    act->closing = 1;
+    int64_t started_id = emit_act_started(wf, run, act);
+    pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+    Temporal__Api__History__V1__ActivityTaskFailedEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES__INIT;
+    a.failure = req->failure;
+    a.scheduled_event_id = sched_id;
+    a.started_event_id = started_id;
+    a.identity = req->identity;
+    a.retry_state = retry_state;
+    ev.event_type = PB_EV(ACTIVITY_TASK_FAILED);
+    ev.attributes_case = PB_ATTR(ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES);
+    ev.activity_task_failed_event_attributes = &a;
+    wf_emit(wf, run, &ev, 1);
+    need_wft(wf, run, t);
+  }
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedResponse resp =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_RESPONSE__INIT;
+  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_commit(t);
+}
+
+/* ---- timers ---- */
+
+static void on_wft_timeout(workflow_t *wf, int64_t started_id) {
+  wf_run_t *run = wf->runs;
+  if (!wf_running(run) || run->wft_state != WFT_STARTED || run->wft_started_id != started_id)
+    return;
+  run->wft_timer = 0;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t)
+    return;
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_to_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
+  a.scheduled_event_id = run->wft_scheduled_id;
+  a.started_event_id = run->wft_started_id;
+  a.timeout_type = TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_START_TO_CLOSE;
+  ev.event_type = PB_EV(WORKFLOW_TASK_TIMED_OUT);
+  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES);
+  ev.workflow_task_timed_out_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+  wf_flush_buffered(wf, run);
+  wf_schedule_wft(wf, run, t);
+  wf_txn_commit(t);
+}
+
+void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
+  uint64_t kind = tm->token >> 56;
+  int64_t id = (int64_t)(tm->token & ((1ULL << 55) - 1));
+  int delayed_dispatch = (tm->token >> 55) & 1;
+  wf_run_t *run = wf->runs;
+  if (!wf_running(run))
+    return;
+  if (kind == WF_TIMER_WFT && delayed_dispatch) {
+    if (run->wft_state == WFT_SCHEDULED && run->wft_scheduled_id == id)
+      gt_matching_add_task(wf->srv, run->task_queue, new_wft_task(wf, run));
+  } else if (kind == WF_TIMER_WFT) {
+    on_wft_timeout(wf, id);
+  } else if (kind == WF_TIMER_ACT_RETRY) {
+    wf_activity_t *act = wf_find_activity(run, id);
+    if (act && !act->started && !act->closing) {
+      act->retry_timer = 0;
+      gt_matching_add_task(wf->srv, act->task_queue, new_act_task(wf, run, act));
+    }
+  }
+}

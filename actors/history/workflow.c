@@ -1,0 +1,768 @@
+/*
+ * workflow.c: the workflow actor: one per (namespace id, workflow id), holding its runs.
+ *
+ * DESIGN
+ *   Activation loads the current run from the store (current_executions, then its history,
+ *   replayed through wf_apply); requests that arrive meanwhile wait in `deferred`. After a
+ *   load, tasks the run still owes (a scheduled workflow task, activities not started) are
+ *   dispatched to matching again: that is how the backlog survives a restart.
+ *   This file routes messages and serves StartWorkflowExecution, DescribeWorkflowExecution
+ *   and GetWorkflowExecutionHistory (with its long poll); wf_tasks.c serves the task RPCs.
+ *
+ * INVARIANTS
+ *   - Requests are served in arrival order; none is served before the load finished.
+ *   - A GetWorkflowExecutionHistory answer contains only committed events.
+ *
+ * THREADS: the actor's home thread, except load_cb (a store thread) which only posts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/history/wf_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define HISTORY_LONG_POLL_MS 20000
+#define DEADLINE_BUDGET_MS 1000
+#define DEFAULT_HISTORY_PAGE 1000
+#define KEEP_CLOSED_RUNS 4
+
+typedef struct wf_load_msg {
+  gt_msg_t hdr;
+  int stage; /* 1: current_executions row; 2: executions row; 3: history */
+  int64_t db_version;
+  int rc;
+  int found;
+  char run_id[37];
+  char request_id[37];
+  uint8_t *data;
+  size_t len;
+  workflow_t *wf;
+} wf_load_msg_t;
+
+static void load_msg_dtor(gt_msg_t *m) {
+  free(((wf_load_msg_t *)m)->data);
+  free(m);
+}
+
+static void serve(workflow_t *wf, gt_rpc_t *rpc);
+
+/* ---- activation ---- */
+
+static void load_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  wf_load_msg_t *m = ctx;
+  m->rc = rc;
+  if (rc == 0 && rows && rows->nrows > 0) {
+    m->found = 1;
+    if (m->stage == 2) {
+      m->db_version = gt_rows_at(rows, 0, 1)->i;
+    } else if (m->stage == 1) {
+      const gt_val_t *run = gt_rows_at(rows, 0, 0), *req = gt_rows_at(rows, 0, 1);
+      snprintf(m->run_id, sizeof(m->run_id), "%.*s", (int)run->len, (const char *)run->p);
+      snprintf(m->request_id, sizeof(m->request_id), "%.*s", (int)req->len,
+               req->p ? (const char *)req->p : "");
+    } else {
+      size_t total = 0;
+      for (int r = 0; r < rows->nrows; r++)
+        total += gt_rows_at(rows, r, 2)->len;
+      m->data = malloc(total ? total : 1);
+      if (!m->data)
+        m->rc = GT_ENOMEM;
+      for (int r = 0; m->data && r < rows->nrows; r++) {
+        const gt_val_t *v = gt_rows_at(rows, r, 2);
+        memcpy(m->data + m->len, v->p, v->len);
+        m->len += v->len;
+      }
+    }
+  }
+  gt_actor_t *a = &m->wf->base;
+  if (gt_actor_send(a, &m->hdr) != 0)
+    load_msg_dtor(&m->hdr);
+  gt_actor_release(a);
+}
+
+static int load_stage(workflow_t *wf, int stage, const char *run_id, int64_t db_version) {
+  wf_load_msg_t *m = calloc(1, sizeof(*m));
+  if (!m)
+    return GT_ENOMEM;
+  m->hdr.type = GT_MSG_LOADED;
+  m->hdr.dtor = load_msg_dtor;
+  m->stage = stage;
+  m->wf = wf;
+  m->db_version = db_version;
+  gt_store_op_t op = {.expect_rows = -1};
+  op.params[0] = gt_val_int(wf->shard);
+  op.params[1] = gt_val_text(wf->ns_id);
+  op.params[2] = gt_val_text(wf->workflow_id);
+  if (stage == 1) {
+    op.stmt = GT_SQL_CURRENT_GET;
+    op.nparams = 3;
+  } else if (stage == 2) {
+    op.stmt = GT_SQL_EXECUTION_GET;
+    op.nparams = 4;
+    op.params[3] = gt_val_text(run_id);
+    snprintf(m->run_id, sizeof(m->run_id), "%s", run_id);
+  } else {
+    op.stmt = GT_SQL_HISTORY_GET;
+    op.nparams = 5;
+    op.params[3] = gt_val_text(run_id);
+    op.params[4] = gt_val_int(1);
+    snprintf(m->run_id, sizeof(m->run_id), "%s", run_id);
+  }
+  gt_actor_retain(&wf->base);
+  int rc = gt_store_read(wf->srv->store, &op, load_cb, m);
+  if (rc != 0) {
+    gt_actor_release(&wf->base);
+    free(m);
+  }
+  return rc;
+}
+
+static void fail_deferred(workflow_t *wf, const char *why) {
+  while (wf->deferred_head) {
+    gt_rpc_t *r = wf->deferred_head;
+    wf->deferred_head = r->next;
+    r->next = NULL;
+    if (r->hdr.type == GT_MSG_RECORD_STARTED)
+      gt_matching_repark(r);
+    else
+      gt_rpc_reply_error(r, GT_GRPC_UNAVAILABLE, "%s", why);
+  }
+  wf->deferred_tail = NULL;
+}
+
+static void loaded(workflow_t *wf) {
+  wf->loading = 0;
+  wf_run_t *run = wf->runs;
+  if (run && wf_running(run)) {
+    wf_txn_t *t = wf_txn_begin(wf, run);
+    if (t) {
+      wf_dispatch_pending(wf, run, t);
+      /* no ops beyond the version bump: effects run once it is durable */
+      wf_txn_commit(t);
+    }
+  }
+  while (wf->deferred_head && !wf->loading) {
+    gt_rpc_t *r = wf->deferred_head;
+    wf->deferred_head = r->next;
+    if (!wf->deferred_head)
+      wf->deferred_tail = NULL;
+    r->next = NULL;
+    serve(wf, r);
+  }
+}
+
+static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
+  if (m->rc != 0) {
+    gt_log_warn("HIST-LOAD-FAILED", "workflow %s: %s", wf->workflow_id, gt_strerror(m->rc));
+    wf->loading = 0;
+    wf->broken = 1;
+    fail_deferred(wf, "could not load the workflow, please retry");
+    gt_actor_stop(&wf->base);
+    return;
+  }
+  if (m->stage == 1) {
+    if (!m->found) {
+      loaded(wf);
+      return;
+    }
+    snprintf(wf->create_request_id, sizeof(wf->create_request_id), "%s", m->request_id);
+    if (load_stage(wf, 2, m->run_id, 0) != 0) {
+      m->rc = GT_ENOMEM;
+      m->stage = 0;
+      on_loaded(wf, m);
+    }
+    return;
+  }
+  if (m->stage == 2) {
+    if (!m->found || load_stage(wf, 3, m->run_id, m->db_version) != 0) {
+      m->rc = m->found ? GT_ENOMEM : GT_ECORRUPT;
+      on_loaded(wf, m);
+    }
+    return;
+  }
+  wf_run_t *run = wf_run_new(wf, m->run_id);
+  int rc = run ? wf_load_history(run, m->data, m->len) : GT_ENOMEM;
+  if (rc == 0) {
+    run->request_id = strdup(wf->create_request_id);
+    run->db_version = m->db_version;
+  }
+  if (rc != 0) {
+    gt_log_error("HIST-REPLAY-FAILED", "workflow %s run %s: %s", wf->workflow_id, m->run_id,
+                 gt_strerror(rc));
+    m->rc = rc;
+    on_loaded(wf, m);
+    return;
+  }
+  loaded(wf);
+}
+
+/* ---- StartWorkflowExecution ---- */
+
+typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_req_t;
+
+static void reply_started(gt_rpc_t *rpc, const wf_run_t *run, int started, wf_txn_t *t) {
+  Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_RESPONSE__INIT;
+  r.run_id = (char *)run->run_id;
+  r.started = started;
+  r.status = run->status;
+  if (t)
+    wf_txn_reply_msg(t, rpc, &r.base);
+  else
+    gt_rpc_reply_msg(rpc, &r.base);
+}
+
+static void reply_already_started(gt_rpc_t *rpc, const wf_run_t *run, const char *fmt) {
+  Temporal__Api__Errordetails__V1__WorkflowExecutionAlreadyStartedFailure d =
+      TEMPORAL__API__ERRORDETAILS__V1__WORKFLOW_EXECUTION_ALREADY_STARTED_FAILURE__INIT;
+  d.start_request_id = run->request_id ? run->request_id : "";
+  d.run_id = (char *)run->run_id;
+  char msg[1200];
+  snprintf(msg, sizeof(msg), fmt, rpc->workflow_id, run->run_id);
+  gt_rpc_reply_error_detail(rpc, GT_GRPC_ALREADY_EXISTS, &d.base, "%s", msg);
+}
+
+/* Applies the id conflict and reuse policies. Returns 1 when the start may go on. */
+static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_req_t *req) {
+  wf_run_t *cur = wf->runs;
+  if (!cur)
+    return 1;
+  if (req->request_id && *req->request_id && cur->request_id &&
+      strcmp(cur->request_id, req->request_id) == 0) {
+    reply_started(rpc, cur, 1, NULL); /* the same request again */
+    return 0;
+  }
+  if (wf_running(cur)) {
+    switch (req->workflow_id_conflict_policy) {
+    case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING:
+      reply_started(rpc, cur, 0, NULL);
+      return 0;
+    case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING:
+      gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED,
+                         "WorkflowIdConflictPolicy TERMINATE_EXISTING is not supported yet");
+      return 0;
+    default:
+      if (req->workflow_id_reuse_policy ==
+          TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING) {
+        gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED,
+                           "WorkflowIdReusePolicy TERMINATE_IF_RUNNING is not supported yet");
+        return 0;
+      }
+      reply_already_started(rpc, cur,
+                            "Workflow execution is already running. WorkflowId: %s, RunId: %s.");
+      return 0;
+    }
+  }
+  switch (req->workflow_id_reuse_policy) {
+  case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE:
+    reply_already_started(rpc, cur,
+                          "Workflow execution already finished and WorkflowIdReusePolicy is "
+                          "REJECT_DUPLICATE. WorkflowId: %s, RunId: %s.");
+    return 0;
+  case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY:
+    if (cur->status == PB_STATUS(COMPLETED)) {
+      reply_already_started(rpc, cur,
+                            "Workflow execution already finished successfully. WorkflowId: %s, "
+                            "RunId: %s. Workflow Id reuse policy: allow duplicate workflow Id "
+                            "if last run failed.");
+      return 0;
+    }
+    return 1;
+  default:
+    return 1;
+  }
+}
+
+static void drop_old_runs(workflow_t *wf) {
+  int n = 0;
+  for (wf_run_t **pp = &wf->runs; *pp;) {
+    if (++n > KEEP_CLOSED_RUNS && !wf_running(*pp)) {
+      wf_run_t *dead = *pp;
+      *pp = dead->next;
+      wf_run_free(dead);
+    } else {
+      pp = &(*pp)->next;
+    }
+  }
+}
+
+static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
+  const start_req_t *req = (const void *)rpc->req;
+  if (!may_start(wf, rpc, req))
+    return;
+  char run_id[37];
+  gt_uuid4(run_id);
+  wf_run_t *run = wf_run_new(wf, run_id);
+  wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+  if (!t) {
+    if (run) {
+      wf->runs = run->next;
+      wf_run_free(run);
+    }
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  t->create = 1;
+  run->request_id = gt_strdup0(req->request_id);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_dur_t task_to, run_to, exec_to;
+  pb_ts_t expiration;
+  a.workflow_type = req->workflow_type;
+  tq.name = req->task_queue->name;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  a.task_queue = &tq;
+  a.input = req->input;
+  int64_t exec_ms = gt_pb_dur_ms(req->workflow_execution_timeout);
+  int64_t run_ms = gt_pb_dur_ms(req->workflow_run_timeout);
+  int64_t task_ms = gt_pb_dur_ms(req->workflow_task_timeout);
+  if (run_ms == 0 || (exec_ms > 0 && run_ms > exec_ms))
+    run_ms = exec_ms;
+  if (task_ms <= 0)
+    task_ms = 10000;
+  if (task_ms > 120000)
+    task_ms = 120000; /* Temporal caps the workflow task timeout at 2 minutes */
+  gt_pb_dur(&exec_to, exec_ms);
+  gt_pb_dur(&run_to, run_ms);
+  gt_pb_dur(&task_to, task_ms);
+  a.workflow_execution_timeout = &exec_to;
+  a.workflow_run_timeout = &run_to;
+  a.workflow_task_timeout = &task_to;
+  if (exec_ms > 0) {
+    gt_pb_ts(&expiration, gt_wall_ns() + exec_ms * 1000000);
+    a.workflow_execution_expiration_time = &expiration;
+  }
+  a.identity = req->identity;
+  a.original_execution_run_id = run_id;
+  a.first_execution_run_id = run_id;
+  a.attempt = 1;
+  a.retry_policy = req->retry_policy;
+  a.memo = req->memo;
+  a.search_attributes = req->search_attributes;
+  a.header = req->header;
+  a.workflow_id = rpc->workflow_id;
+  a.cron_schedule = req->cron_schedule;
+  ev.event_type = PB_EV(WORKFLOW_EXECUTION_STARTED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
+  ev.workflow_execution_started_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+  run->wft_attempt = 1;
+  wf_schedule_wft(wf, run, t);
+  reply_started(rpc, run, 1, t);
+  wf_txn_commit(t);
+  drop_old_runs(wf);
+}
+
+/* ---- DescribeWorkflowExecution ---- */
+
+static void reply_not_found(gt_rpc_t *rpc, const char *run_id) {
+  if (run_id && *run_id)
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND,
+                       "Workflow execution not found. WorkflowId: %s, RunId: %s.",
+                       rpc->workflow_id, run_id);
+  else
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "workflow not found for ID: %s",
+                       rpc->workflow_id);
+}
+
+static void on_describe(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest *req =
+      (const void *)rpc->req;
+  const char *run_id = req->execution ? req->execution->run_id : "";
+  wf_run_t *run = wf_find_run(wf, run_id);
+  if (!run || run->committed_ev == 0) {
+    reply_not_found(rpc, run_id);
+    return;
+  }
+  Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_RESPONSE__INIT;
+  Temporal__Api__Workflow__V1__WorkflowExecutionConfig cfg =
+      TEMPORAL__API__WORKFLOW__V1__WORKFLOW_EXECUTION_CONFIG__INIT;
+  Temporal__Api__Workflow__V1__WorkflowExecutionInfo info =
+      TEMPORAL__API__WORKFLOW__V1__WORKFLOW_EXECUTION_INFO__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_dur_t exec_to, run_to, task_to;
+  pb_ts_t start, close, exect;
+  tq.name = run->task_queue;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  cfg.task_queue = &tq;
+  gt_pb_dur(&exec_to, run->exec_timeout_ms);
+  gt_pb_dur(&run_to, run->run_timeout_ms);
+  gt_pb_dur(&task_to, run->task_timeout_ms);
+  cfg.workflow_execution_timeout = &exec_to;
+  cfg.workflow_run_timeout = &run_to;
+  cfg.default_workflow_task_timeout = &task_to;
+  ex.workflow_id = wf->workflow_id;
+  ex.run_id = run->run_id;
+  info.execution = &ex;
+  wt.name = run->workflow_type;
+  info.type = &wt;
+  gt_pb_ts(&start, run->start_ns);
+  gt_pb_ts(&exect, run->start_ns);
+  info.start_time = &start;
+  info.execution_time = &exect;
+  if (!wf_running(run)) {
+    gt_pb_ts(&close, run->close_ns);
+    info.close_time = &close;
+  }
+  info.status = run->status;
+  info.history_length = (int64_t)run->committed_ev;
+  info.task_queue = run->task_queue;
+  info.state_transition_count = run->transitions;
+  info.history_size_bytes = (int64_t)run->hist.len;
+  info.root_execution = &ex;
+  info.first_run_id = run->run_id;
+  r.execution_config = &cfg;
+  r.workflow_execution_info = &info;
+
+  /* pending activities */
+  Temporal__Api__Workflow__V1__PendingActivityInfo *pa = NULL, **pap = NULL;
+  pb_ts_t *ts = NULL;
+  size_t na = wf_running(run) ? run->n_acts : 0;
+  if (na) {
+    pa = calloc(na, sizeof(*pa));
+    pap = calloc(na, sizeof(*pap));
+    ts = calloc(na, sizeof(*ts));
+  }
+  pb_acttype_t *types = na ? calloc(na, sizeof(*types)) : NULL;
+  if (na && (!pa || !pap || !ts || !types))
+    na = 0;
+  for (size_t i = 0; i < na; i++) {
+    wf_activity_t *a = &run->acts[i];
+    temporal__api__workflow__v1__pending_activity_info__init(&pa[i]);
+    temporal__api__common__v1__activity_type__init(&types[i]);
+    pa[i].activity_id = a->activity_id;
+    pb_event_t *sev = wf_event_unpack(run, a->ev_index);
+    types[i].name = strdup(sev && sev->activity_task_scheduled_event_attributes &&
+                                   sev->activity_task_scheduled_event_attributes->activity_type
+                               ? sev->activity_task_scheduled_event_attributes->activity_type->name
+                               : "");
+    if (sev)
+      protobuf_c_message_free_unpacked(&sev->base, NULL);
+    pa[i].activity_type = &types[i];
+    pa[i].state = a->started
+        ? TEMPORAL__API__ENUMS__V1__PENDING_ACTIVITY_STATE__PENDING_ACTIVITY_STATE_STARTED
+        : TEMPORAL__API__ENUMS__V1__PENDING_ACTIVITY_STATE__PENDING_ACTIVITY_STATE_SCHEDULED;
+    pa[i].attempt = a->attempt;
+    pa[i].maximum_attempts = a->max_attempts;
+    gt_pb_ts(&ts[i], a->scheduled_ns);
+    pa[i].scheduled_time = &ts[i];
+    pa[i].last_worker_identity = a->identity ? a->identity : "";
+    pap[i] = &pa[i];
+  }
+  r.n_pending_activities = na;
+  r.pending_activities = pap;
+  gt_rpc_reply_msg(rpc, &r.base);
+  for (size_t i = 0; types && i < na; i++)
+    free(types[i].name);
+  free(types);
+  free(pa);
+  free(pap);
+  free(ts);
+}
+
+/* ---- GetWorkflowExecutionHistory ---- */
+
+typedef Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest hist_req_t;
+
+static int close_filter(const hist_req_t *req) {
+  return req->history_event_filter_type ==
+         TEMPORAL__API__ENUMS__V1__HISTORY_EVENT_FILTER_TYPE__HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+}
+
+/* Page tokens: "GTH1:<run id>:<next event index>". */
+static int parse_page_token(const hist_req_t *req, const wf_run_t *run, size_t *from) {
+  *from = 0;
+  if (!req->next_page_token.len)
+    return 0;
+  char buf[96];
+  if (req->next_page_token.len >= sizeof(buf))
+    return GT_EINVAL;
+  memcpy(buf, req->next_page_token.data, req->next_page_token.len);
+  buf[req->next_page_token.len] = 0;
+  char rid[37];
+  unsigned long long idx;
+  if (sscanf(buf, "GTH1:%36[0-9a-f-]:%llu", rid, &idx) != 2 || strcmp(rid, run->run_id) != 0)
+    return GT_EINVAL;
+  *from = (size_t)idx;
+  return 0;
+}
+
+/* Answers now if there is something to answer; returns 0 when the caller should wait. */
+static int try_answer_history(wf_run_t *run, gt_rpc_t *rpc, int force) {
+  const hist_req_t *req = (const void *)rpc->req;
+  size_t from;
+  if (parse_page_token(req, run, &from) != 0) {
+    gt_rpc_reply_error(rpc, GT_GRPC_INVALID_ARGUMENT, "Invalid NextPageToken.");
+    return 1;
+  }
+  size_t committed = run->committed_ev;
+  int closed = !wf_running(run) && committed == run->n_ev;
+  size_t lo = from, hi = from;
+  char token[96] = "";
+  if (close_filter(req)) {
+    if (closed) {
+      lo = committed - 1;
+      hi = committed;
+    } else if (!force && req->wait_new_event) {
+      return 0;
+    } else {
+      snprintf(token, sizeof(token), "GTH1:%s:%zu", run->run_id, from);
+    }
+  } else {
+    if (from >= committed && !closed && req->wait_new_event && !force)
+      return 0;
+    size_t page = req->maximum_page_size > 0 ? (size_t)req->maximum_page_size
+                                             : DEFAULT_HISTORY_PAGE;
+    hi = committed;
+    if (from > committed)
+      lo = hi = committed;
+    if (hi - lo > page)
+      hi = lo + page;
+    if (hi < committed || (!closed && req->wait_new_event))
+      snprintf(token, sizeof(token), "GTH1:%s:%zu", run->run_id, hi);
+  }
+  gt_buf_t b;
+  gt_buf_init(&b);
+  size_t len = 0;
+  if (hi > lo)
+    len = (hi < run->n_ev ? run->ev_off[hi] : run->hist.len) - run->ev_off[lo];
+  gt_buf_field_len(&b, 1, len);
+  wf_put_events(run, lo, hi, &b);
+  if (*token)
+    gt_buf_field_bytes(&b, 3, token, strlen(token));
+  if (b.oom) {
+    gt_buf_fini(&b);
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return 1;
+  }
+  gt_rpc_reply_bytes(rpc, b.p, b.len);
+  gt_buf_fini(&b);
+  return 1;
+}
+
+static void on_get_history(workflow_t *wf, gt_rpc_t *rpc) {
+  const hist_req_t *req = (const void *)rpc->req;
+  const char *run_id = req->execution ? req->execution->run_id : "";
+  wf_run_t *run = wf_find_run(wf, run_id);
+  if (!run || run->committed_ev == 0) {
+    reply_not_found(rpc, run_id);
+    return;
+  }
+  if (try_answer_history(run, rpc, 0))
+    return;
+  uint64_t now = gt_now_ms(), wait = HISTORY_LONG_POLL_MS;
+  if (rpc->deadline_ms) {
+    if (rpc->deadline_ms <= now + DEADLINE_BUDGET_MS) {
+      try_answer_history(run, rpc, 1);
+      return;
+    }
+    if (rpc->deadline_ms - now - DEADLINE_BUDGET_MS < wait)
+      wait = rpc->deadline_ms - now - DEADLINE_BUDGET_MS;
+  }
+  static uint64_t seq;
+  rpc->timer_id = gt_actor_timer_start(&wf->base, wait,
+                                       WF_TIMER_TOKEN(WF_TIMER_HISTORY_POLL, ++seq));
+  rpc->next = run->waiters;
+  run->waiters = rpc;
+}
+
+void wf_wake_waiters(workflow_t *wf, wf_run_t *run) {
+  gt_rpc_t **pp = &run->waiters;
+  while (*pp) {
+    gt_rpc_t *r = *pp;
+    *pp = r->next;
+    r->next = NULL;
+    uint64_t timer = r->timer_id;
+    if (try_answer_history(run, r, 0)) {
+      gt_actor_timer_cancel(&wf->base, timer);
+    } else {
+      r->next = *pp;
+      *pp = r;
+      pp = &r->next;
+    }
+  }
+}
+
+static int history_poll_timeout(workflow_t *wf, uint64_t timer_id) {
+  for (wf_run_t *run = wf->runs; run; run = run->next) {
+    for (gt_rpc_t **pp = &run->waiters; *pp; pp = &(*pp)->next) {
+      if ((*pp)->timer_id == timer_id) {
+        gt_rpc_t *r = *pp;
+        *pp = r->next;
+        r->next = NULL;
+        try_answer_history(run, r, 1);
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- the actor ---- */
+
+static void serve(workflow_t *wf, gt_rpc_t *rpc) {
+  if (wf->loading) {
+    rpc->next = NULL;
+    if (wf->deferred_tail)
+      wf->deferred_tail->next = rpc;
+    else
+      wf->deferred_head = rpc;
+    wf->deferred_tail = rpc;
+    return;
+  }
+  if (wf->broken) {
+    if (rpc->hdr.type == GT_MSG_RECORD_STARTED)
+      gt_matching_repark(rpc);
+    else
+      gt_rpc_reply_error(rpc, GT_GRPC_UNAVAILABLE, "workflow is reloading, please retry");
+    return;
+  }
+  if (rpc->hdr.type == GT_MSG_RECORD_STARTED) {
+    wf_on_record_started(wf, rpc);
+    return;
+  }
+  switch (rpc->kind) {
+  case GT_RPC_START_WORKFLOW:
+    on_start(wf, rpc);
+    break;
+  case GT_RPC_DESCRIBE_WORKFLOW:
+    on_describe(wf, rpc);
+    break;
+  case GT_RPC_GET_HISTORY:
+    on_get_history(wf, rpc);
+    break;
+  case GT_RPC_RESPOND_WFT_COMPLETED:
+    wf_on_wft_completed(wf, rpc);
+    break;
+  case GT_RPC_RESPOND_WFT_FAILED:
+    wf_on_wft_failed(wf, rpc);
+    break;
+  case GT_RPC_RESPOND_ACT_COMPLETED:
+    wf_on_act_completed(wf, rpc);
+    break;
+  case GT_RPC_RESPOND_ACT_FAILED:
+    wf_on_act_failed(wf, rpc);
+    break;
+  default:
+    gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED, "not served by the workflow actor");
+  }
+}
+
+static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
+  workflow_t *wf = (workflow_t *)self;
+  switch (m->type) {
+  case GT_MSG_RPC:
+  case GT_MSG_RECORD_STARTED:
+    serve(wf, (gt_rpc_t *)m);
+    return; /* the rpc moved on */
+  case GT_MSG_WRITE_DONE:
+    wf_txn_done(wf, (wf_txn_t *)m);
+    return; /* freed by wf_txn_done */
+  case GT_MSG_LOADED:
+    on_loaded(wf, (wf_load_msg_t *)m);
+    break;
+  case GT_MSG_TIMER: {
+    gt_timer_msg_t *tm = (gt_timer_msg_t *)m;
+    if ((tm->token >> 56) == WF_TIMER_HISTORY_POLL)
+      history_poll_timeout(wf, tm->timer_id);
+    else if (!wf->loading && !wf->broken)
+      wf_on_timer(wf, tm);
+    break;
+  }
+  default:
+    break;
+  }
+  gt_msg_free(m);
+}
+
+static int wf_start(gt_actor_t *self, void *arg) {
+  workflow_t *wf = (workflow_t *)self;
+  wf->srv = arg;
+  size_t kl;
+  const char *key = gt_actor_key(self, &kl);
+  size_t nl = strnlen(key, kl);
+  if (nl >= sizeof(wf->ns_id) || nl + 1 > kl)
+    return GT_EINVAL;
+  memcpy(wf->ns_id, key, nl);
+  wf->ns_id[nl] = 0;
+  wf->workflow_id = strndup(key + nl + 1, kl - nl - 1);
+  if (!wf->workflow_id)
+    return GT_ENOMEM;
+  wf->shard = gt_server_shard_of(wf->srv, wf->ns_id, wf->workflow_id);
+  wf->loading = 1;
+  return load_stage(wf, 1, NULL, 0);
+}
+
+static void wf_stop(gt_actor_t *self) {
+  workflow_t *wf = (workflow_t *)self;
+  fail_deferred(wf, "server is shutting down");
+  while (wf->runs) {
+    wf_run_t *r = wf->runs;
+    wf->runs = r->next;
+    wf_run_free(r);
+  }
+  free(wf->workflow_id);
+}
+
+static int wf_describe_self(gt_actor_t *self, char *buf, size_t len) {
+  workflow_t *wf = (workflow_t *)self;
+  wf_run_t *r = wf->runs;
+  return snprintf(buf, len, "workflow_id=%s runs=%s status=%d events=%zu", wf->workflow_id,
+                  r ? r->run_id : "-", r ? r->status : 0, r ? r->n_ev : 0);
+}
+
+const gt_actor_type_t gt_workflow_actor_type = {
+    .name = "workflow",
+    .size = sizeof(workflow_t),
+    .start = wf_start,
+    .receive = wf_receive,
+    .stop = wf_stop,
+    .describe = wf_describe_self,
+};
+
+static size_t wf_key(char *key, size_t cap, const char *ns_id, const char *workflow_id) {
+  size_t nl = strlen(ns_id), wl = strlen(workflow_id);
+  if (nl + 1 + wl > cap)
+    return 0;
+  memcpy(key, ns_id, nl);
+  key[nl] = 0;
+  memcpy(key + nl + 1, workflow_id, wl);
+  return nl + 1 + wl;
+}
+
+void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc) {
+  char key[GT_ACTOR_KEY_MAX];
+  const char *ns = rpc->task ? rpc->task->ns_id : rpc->ns_id;
+  const char *wid = rpc->task ? rpc->task->workflow_id : rpc->workflow_id;
+  size_t kl = wf_key(key, sizeof(key), ns, wid ? wid : "");
+  if (!kl) {
+    if (rpc->task)
+      gt_matching_repark(rpc);
+    else
+      gt_rpc_reply_error(rpc, GT_GRPC_INVALID_ARGUMENT, "WorkflowId length exceeds limit.");
+    return;
+  }
+  if (gt_actor_send_key(srv->rt, &gt_workflow_actor_type, key, kl, srv, &rpc->hdr) != 0) {
+    rpc->hdr.type = GT_MSG_RPC;
+    gt_rpc_reply_error(rpc, GT_GRPC_UNAVAILABLE, "server is shutting down");
+  }
+}
+
+int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id) {
+  char key[GT_ACTOR_KEY_MAX];
+  size_t kl = wf_key(key, sizeof(key), ns_id, workflow_id);
+  if (!kl)
+    return GT_EINVAL;
+  gt_actor_t *a = NULL;
+  int rc = gt_actor_get(srv->rt, &gt_workflow_actor_type, key, kl, srv, &a);
+  if (rc == 0)
+    gt_actor_release(a);
+  return rc;
+}

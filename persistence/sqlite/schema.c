@@ -1,0 +1,345 @@
+/*
+ * schema.c: opening the SQLite database, creating and checking the schema.
+ *
+ * DESIGN
+ *   The schema is persistence/schema/sqlite/v1.sql. The same text is embedded below as
+ *   gt__sqlite_schema_v1 so the binary is self-contained: KEEP BOTH IDENTICAL (the unit test
+ *   compares them). A database holds one cluster_metadata row whose schema_version must
+ *   equal GT_SQLITE_SCHEMA_VERSION; there is no migration yet, so any other version is
+ *   refused with GT_ECORRUPT.
+ *   Opening never writes to a file that is not ours: the 16-byte SQLite magic is checked
+ *   with plain read(2) before SQLite touches the file, and a SQLite file is only written
+ *   to (WAL switch, schema) after it proved to be empty or a Genesis Temporal database.
+ *
+ * INVARIANTS
+ *   - A file that is not SQLite, a torn/corrupt SQLite file, a foreign SQLite database and a
+ *     database of another schema version are all refused with GT_ECORRUPT and one log line,
+ *     and left byte-identical.
+ *   - The schema is created inside one IMMEDIATE transaction: all tables or none.
+ *
+ * THREADS
+ *   The thread calling gt_store_open.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persistence/sqlite/sqlite_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+/* KEEP IDENTICAL to persistence/schema/sqlite/v1.sql (see the DESIGN note above). */
+const char gt__sqlite_schema_v1[] =
+    "-- Genesis Temporal SQLite schema, version 1.\n"
+    "-- KEEP IDENTICAL to gt__sqlite_schema_v1 in persistence/sqlite/schema.c:\n"
+    "-- the binary embeds that copy and runs it on an empty database; this file is\n"
+    "-- the readable reference (persistence_test checks that both are the same).\n"
+    "-- Changing a table means a new schema version (v2.sql), never an edit here.\n"
+    "\n"
+    "-- One row: the schema version checked at every open, and the cluster identity.\n"
+    "CREATE TABLE cluster_metadata (\n"
+    "  id             INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  schema_version INTEGER NOT NULL,\n"
+    "  cluster_id     TEXT NOT NULL\n"
+    ");\n"
+    "INSERT INTO cluster_metadata (id, schema_version, cluster_id)\n"
+    "  VALUES (1, 1, lower(hex(randomblob(16))));\n"
+    "\n"
+    "-- Namespaces; data is the serialized namespace record (msgpack).\n"
+    "CREATE TABLE namespaces (\n"
+    "  id         TEXT PRIMARY KEY,\n"
+    "  name       TEXT NOT NULL,\n"
+    "  data       BLOB,\n"
+    "  is_default INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "\n"
+    "-- Shard ownership. range_id is the fencing token checked by every write batch.\n"
+    "CREATE TABLE shards (\n"
+    "  shard_id INTEGER PRIMARY KEY,\n"
+    "  range_id INTEGER NOT NULL,\n"
+    "  owner    TEXT NOT NULL DEFAULT ''\n"
+    ");\n"
+    "\n"
+    "-- Mutable state of one run (msgpack), versioned for optimistic concurrency.\n"
+    "CREATE TABLE executions (\n"
+    "  shard_id      INTEGER NOT NULL,\n"
+    "  namespace_id  TEXT NOT NULL,\n"
+    "  workflow_id   TEXT NOT NULL,\n"
+    "  run_id        TEXT NOT NULL,\n"
+    "  next_event_id INTEGER NOT NULL,\n"
+    "  db_version    INTEGER NOT NULL,\n"
+    "  state         BLOB,\n"
+    "  PRIMARY KEY (shard_id, namespace_id, workflow_id, run_id)\n"
+    ");\n"
+    "\n"
+    "-- namespace + workflow id -> the current run.\n"
+    "CREATE TABLE current_executions (\n"
+    "  shard_id          INTEGER NOT NULL,\n"
+    "  namespace_id      TEXT NOT NULL,\n"
+    "  workflow_id       TEXT NOT NULL,\n"
+    "  run_id            TEXT NOT NULL,\n"
+    "  create_request_id TEXT,\n"
+    "  state             INTEGER NOT NULL,\n"
+    "  status            INTEGER NOT NULL,\n"
+    "  start_time        INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (shard_id, namespace_id, workflow_id)\n"
+    ");\n"
+    "\n"
+    "-- Event batches: data is a serialized temporal.api.history.v1.History.\n"
+    "CREATE TABLE history (\n"
+    "  shard_id       INTEGER NOT NULL,\n"
+    "  namespace_id   TEXT NOT NULL,\n"
+    "  workflow_id    TEXT NOT NULL,\n"
+    "  run_id         TEXT NOT NULL,\n"
+    "  first_event_id INTEGER NOT NULL,\n"
+    "  last_event_id  INTEGER NOT NULL,\n"
+    "  data           BLOB NOT NULL,\n"
+    "  PRIMARY KEY (shard_id, namespace_id, workflow_id, run_id, first_event_id)\n"
+    ");\n"
+    "\n"
+    "-- The transactional outbox of each shard.\n"
+    "CREATE TABLE transfer_tasks (\n"
+    "  shard_id INTEGER NOT NULL,\n"
+    "  task_id  INTEGER NOT NULL,\n"
+    "  data     BLOB NOT NULL,\n"
+    "  PRIMARY KEY (shard_id, task_id)\n"
+    ");\n"
+    "CREATE TABLE timer_tasks (\n"
+    "  shard_id     INTEGER NOT NULL,\n"
+    "  fire_time_ns INTEGER NOT NULL,\n"
+    "  task_id      INTEGER NOT NULL,\n"
+    "  data         BLOB NOT NULL,\n"
+    "  PRIMARY KEY (shard_id, fire_time_ns, task_id)\n"
+    ");\n"
+    "CREATE TABLE visibility_tasks (\n"
+    "  shard_id INTEGER NOT NULL,\n"
+    "  task_id  INTEGER NOT NULL,\n"
+    "  data     BLOB NOT NULL,\n"
+    "  PRIMARY KEY (shard_id, task_id)\n"
+    ");\n"
+    "\n"
+    "-- Matching backlog; kind: workflow or activity task.\n"
+    "CREATE TABLE task_queue_tasks (\n"
+    "  namespace_id TEXT NOT NULL,\n"
+    "  task_queue   TEXT NOT NULL,\n"
+    "  kind         INTEGER NOT NULL,\n"
+    "  task_id      INTEGER NOT NULL,\n"
+    "  data         BLOB NOT NULL,\n"
+    "  PRIMARY KEY (namespace_id, task_queue, kind, task_id)\n"
+    ");\n"
+    "\n"
+    "-- One row per run for List/Describe; close_time_ns 0 = still open.\n"
+    "CREATE TABLE visibility (\n"
+    "  namespace_id      TEXT NOT NULL,\n"
+    "  run_id            TEXT NOT NULL,\n"
+    "  workflow_id       TEXT NOT NULL,\n"
+    "  workflow_type     TEXT NOT NULL,\n"
+    "  task_queue        TEXT NOT NULL,\n"
+    "  status            INTEGER NOT NULL,\n"
+    "  start_time_ns     INTEGER NOT NULL,\n"
+    "  execution_time_ns INTEGER NOT NULL,\n"
+    "  close_time_ns     INTEGER NOT NULL,\n"
+    "  history_length    INTEGER NOT NULL,\n"
+    "  memo              BLOB,\n"
+    "  search_attributes BLOB,\n"
+    "  PRIMARY KEY (namespace_id, run_id)\n"
+    ");\n"
+    "CREATE INDEX visibility_by_start ON visibility (namespace_id, start_time_ns);\n"
+    "CREATE INDEX visibility_by_workflow ON visibility (namespace_id, workflow_id);\n"
+    "\n"
+    "-- CHASM components (a later issue): state name, msgpack data, version.\n"
+    "CREATE TABLE chasm_components (\n"
+    "  namespace_id TEXT NOT NULL,\n"
+    "  component_id TEXT NOT NULL,\n"
+    "  type         TEXT NOT NULL,\n"
+    "  state        TEXT NOT NULL,\n"
+    "  data         BLOB,\n"
+    "  version      INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (namespace_id, component_id)\n"
+    ");\n";
+
+static const char SQLITE_MAGIC[16] = "SQLite format 3";
+
+static int is_memory_path(const char *path) {
+  return !path || !path[0] || strcmp(path, ":memory:") == 0;
+}
+
+/* Refuses an existing non-empty file that does not start with the SQLite magic, without
+ * opening it for writing. Returns 0 (absent, empty or SQLite), GT_ECORRUPT, GT_EIO. */
+static int check_magic(const char *path) {
+  struct stat sb;
+  if (stat(path, &sb) != 0 || sb.st_size == 0)
+    return 0; /* absent (SQLite creates it) or empty (SQLite treats it as a new DB) */
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    gt_log_error("STORE-SQLITE-OPEN", "cannot read %s: %s", path, strerror(errno));
+    return GT_EIO;
+  }
+  char head[16];
+  ssize_t n = read(fd, head, sizeof(head));
+  close(fd);
+  if (n != (ssize_t)sizeof(head) || memcmp(head, SQLITE_MAGIC, sizeof(head)) != 0) {
+    gt_log_error("STORE-SQLITE-NOT-DB",
+                 "%s is not a database (no SQLite header); refusing to open it, "
+                 "left untouched", path);
+    return GT_ECORRUPT;
+  }
+  return 0;
+}
+
+/* Runs a one-integer query. OUT: *val (untouched when no row). Returns a SQLite code. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *val) {
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+      *val = sqlite3_column_int64(s, 0);
+    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? SQLITE_OK : rc;
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+static int is_corruption(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT;
+}
+
+/* Classifies the opened database. OUT: *empty (1: no tables at all).
+ * Returns 0 (empty, or ours with the right version), GT_ECORRUPT, GT_EIO. Reads only. */
+static int check_existing(sqlite3 *db, const char *path, int *empty) {
+  int64_t ntables = 0;
+  int rc = query_int(db, "SELECT count(*) FROM sqlite_master", &ntables);
+  if (rc != SQLITE_OK) {
+    if (is_corruption(rc)) {
+      gt_log_error("STORE-SQLITE-NOT-DB", "%s: %s; refusing to open it, left untouched",
+                   path, sqlite3_errmsg(db));
+      return GT_ECORRUPT;
+    }
+    return gt__sqlite_map(db, rc, "reading the schema");
+  }
+  *empty = ntables == 0;
+  if (*empty)
+    return 0;
+  int64_t version = -1;
+  rc = query_int(db, "SELECT schema_version FROM cluster_metadata WHERE id = 1", &version);
+  if (rc != SQLITE_OK && rc != SQLITE_ERROR)
+    return is_corruption(rc) ? GT_ECORRUPT : gt__sqlite_map(db, rc, "reading the version");
+  if (rc == SQLITE_ERROR || version < 0) {
+    gt_log_error("STORE-SQLITE-FOREIGN",
+                 "%s is a SQLite database but not a Genesis Temporal one "
+                 "(no cluster_metadata row); refusing to open it", path);
+    return GT_ECORRUPT;
+  }
+  if (version != GT_SQLITE_SCHEMA_VERSION) {
+    gt_log_error("STORE-SQLITE-SCHEMA-VERSION",
+                 "%s has schema version %lld, this build needs %d; refusing to open it",
+                 path, (long long)version, GT_SQLITE_SCHEMA_VERSION);
+    return GT_ECORRUPT;
+  }
+  return 0;
+}
+
+/* Executes SQL text (pragmas, the schema). Returns 0 or a mapped GT_E*. */
+static int exec(sqlite3 *db, const char *sql, const char *what) {
+  int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : gt__sqlite_map(db, rc, what);
+}
+
+/* Creates the schema and the shard rows in one transaction. Returns 0 or GT_EIO. */
+static int create_schema(sqlite3 *db, const char *path, int num_shards) {
+  int rc = exec(db, "BEGIN IMMEDIATE", "creating the schema");
+  if (rc)
+    return rc;
+  rc = exec(db, gt__sqlite_schema_v1, "creating the schema");
+  for (int i = 1; rc == 0 && i <= num_shards; i++) {
+    char sql[96];
+    snprintf(sql, sizeof(sql),
+             "INSERT OR IGNORE INTO shards (shard_id, range_id, owner) VALUES (%d, 0, '')", i);
+    rc = exec(db, sql, "creating the shards");
+  }
+  if (rc == 0)
+    rc = exec(db, "COMMIT", "creating the schema");
+  if (rc) {
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+  }
+  gt_log_info("STORE-SQLITE-CREATED", "created schema v%d in %s (%d shards)",
+              GT_SQLITE_SCHEMA_VERSION, path, num_shards);
+  return 0;
+}
+
+/* Sets the file-database pragmas. WAL lets the readers run beside the writer. */
+static int set_file_pragmas(sqlite3 *db, int sync_full) {
+  sqlite3_stmt *s = NULL;
+  int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+  if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
+    const char *mode = (const char *)sqlite3_column_text(s, 0);
+    if (!mode || strcmp(mode, "wal") != 0)
+      rc = SQLITE_ERROR;
+  } else if (rc == SQLITE_OK) {
+    rc = sqlite3_errcode(db);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_OK) {
+    gt_log_error("STORE-SQLITE-OPEN", "cannot switch to WAL mode: %s", sqlite3_errmsg(db));
+    return GT_EIO;
+  }
+  return exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+              "setting synchronous");
+}
+
+static int open_conn(const char *path, int flags, sqlite3 **db) {
+  int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    gt_log_error("STORE-SQLITE-OPEN", "cannot open %s: %s", path,
+                 *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+    sqlite3_close(*db);
+    *db = NULL;
+    return rc == SQLITE_NOMEM ? GT_ENOMEM : GT_EIO;
+  }
+  sqlite3_extended_result_codes(*db, 1);
+  sqlite3_busy_timeout(*db, 5000);
+  return 0;
+}
+
+int gt__sqlite_open_main(const char *path, int sync_full, int num_shards, sqlite3 **out) {
+  *out = NULL;
+  int mem = is_memory_path(path);
+  const char *name = mem ? ":memory:" : path;
+  int rc = mem ? 0 : check_magic(path);
+  if (rc)
+    return rc;
+  sqlite3 *db = NULL;
+  rc = open_conn(name, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db);
+  if (rc)
+    return rc;
+  int empty = 0;
+  rc = check_existing(db, name, &empty);
+  if (rc == 0 && !mem)
+    rc = set_file_pragmas(db, sync_full);
+  if (rc == 0 && empty)
+    rc = create_schema(db, name, num_shards);
+  if (rc) {
+    sqlite3_close(db);
+    return rc;
+  }
+  *out = db;
+  return 0;
+}
+
+int gt__sqlite_open_reader(const char *path, sqlite3 **db) {
+  int rc = open_conn(path, SQLITE_OPEN_READWRITE, db);
+  if (rc)
+    return rc;
+  rc = exec(*db, "PRAGMA query_only=1", "opening a reader");
+  if (rc) {
+    sqlite3_close(*db);
+    *db = NULL;
+  }
+  return rc;
+}

@@ -1,0 +1,432 @@
+/*
+ * sqlite_store.c: the SQLite backend's threads: one writer doing group commit, a pool of
+ * readers, and the gt_store_ops_t vtable that store.c dispatches to.
+ *
+ * DESIGN
+ *   Writer: a FIFO of items (mutex + condvar: store threads are not actors, and submit only
+ *   locks, appends and signals). Each turn it takes every queued item (at most GROUP_CAP)
+ *   and runs them in order. Consecutive write batches form one group: BEGIN IMMEDIATE;
+ *   per batch SAVEPOINT b, the range_id fence, the ops (expect_rows checked), then
+ *   ROLLBACK TO b on failure and RELEASE b; one COMMIT (one fsync) for the group; then the
+ *   completions, in submission order. A read or a shard acquire in the FIFO first flushes
+ *   the group before it, so FIFO order holds for everything on the writer.
+ *   Readers (file DB only): N threads, each with its own query_only connection (WAL lets
+ *   them run beside the writer), sharing one FIFO. With the in-memory DB there is a single
+ *   connection, so reads go to the writer's FIFO.
+ *
+ * INVARIANTS
+ *   - A batch is all-or-nothing: its ops run inside its savepoint, rolled back on failure.
+ *   - If the transaction is lost (COMMIT fails, or SQLite rolled it back after an I/O or
+ *     disk-full error), every batch of the group completes with GT_EIO: none was committed.
+ *   - Completions run after the COMMIT returned, on the writer thread.
+ *   - close: the FIFOs refuse new items (GT_ECLOSED) once stopping is set; the threads exit
+ *     only when their FIFO is empty, so every accepted item completes.
+ *
+ * THREADS
+ *   submit_*: any thread. writer_main: the writer thread (owns wconn). reader_main: reader
+ *   threads (each owns its conn). open/close/acquire_shard: the owning thread.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "persistence/sqlite/sqlite_int.h"
+#include "persistence/store_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+/* Batches per transaction: bounds the latency of the first batch of a big group. */
+#define GROUP_CAP 512
+
+enum { ITEM_ACQUIRE = GT__ITEM_BACKEND, ITEM_EXEC };
+
+typedef struct fifo {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  gt__store_item_t *head, *tail; /* under mu */
+  int stopping;                  /* under mu: refuse new items, exit when empty */
+} fifo_t;
+
+/* A synchronous job on the writer (acquire a shard, or gt__sqlite_exec_sync's SQL): lives
+ * on the caller's stack while it waits. */
+typedef struct job {
+  gt__store_item_t link;
+  int shard_id;
+  const char *owner; /* ITEM_ACQUIRE */
+  const char *sql;   /* ITEM_EXEC */
+  int64_t range_id;  /* OUT */
+  int rc;            /* OUT */
+  int done;          /* under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} job_t;
+
+typedef struct sqlite_store sqlite_store_t;
+
+typedef struct reader {
+  pthread_t th;
+  gt__sqlite_conn_t conn; /* reader thread */
+  sqlite_store_t *s;
+} reader_t;
+
+struct sqlite_store {
+  gt_store_t *st; /* for the completions and stats */
+  int in_memory;  /* read-only after open */
+  fifo_t wq;      /* writer FIFO: batches, acquires, and reads when in_memory */
+  fifo_t rq;      /* reader FIFO (file DB) */
+  pthread_t writer;
+  int writer_started;
+  gt__sqlite_conn_t wconn; /* writer thread */
+  int nreaders, readers_started;
+  reader_t *readers;
+  /* writer thread scratch for one group */
+  gt__store_batch_t *group[GROUP_CAP];
+  int group_rc[GROUP_CAP];
+  int group_failed[GROUP_CAP];
+};
+
+/* ------------------------------------------------------------------ FIFOs --- */
+
+static void fifo_init(fifo_t *q) {
+  memset(q, 0, sizeof(*q));
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->cv, NULL);
+}
+
+static void fifo_fini(fifo_t *q) {
+  GT_ASSERT(!q->head);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->cv);
+}
+
+/* Appends it. Returns 0 or GT_ECLOSED. Only a short lock: never blocks for long. */
+static int fifo_push(fifo_t *q, gt__store_item_t *it) {
+  it->next = NULL;
+  pthread_mutex_lock(&q->mu);
+  if (q->stopping) {
+    pthread_mutex_unlock(&q->mu);
+    return GT_ECLOSED;
+  }
+  if (q->tail)
+    q->tail->next = it;
+  else
+    q->head = it;
+  q->tail = it;
+  pthread_cond_signal(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
+/* Waits for items and detaches up to max of them as a NULL-terminated chain.
+ * Returns NULL once stopping is set and the FIFO is empty. */
+static gt__store_item_t *fifo_take(fifo_t *q, int max) {
+  pthread_mutex_lock(&q->mu);
+  while (!q->head && !q->stopping)
+    pthread_cond_wait(&q->cv, &q->mu);
+  gt__store_item_t *first = q->head, *last = q->head;
+  for (int n = 1; last && n < max && last->next; n++)
+    last = last->next;
+  if (last) {
+    q->head = last->next;
+    if (!q->head)
+      q->tail = NULL;
+    last->next = NULL;
+  }
+  pthread_mutex_unlock(&q->mu);
+  return first;
+}
+
+static void fifo_stop(fifo_t *q) {
+  pthread_mutex_lock(&q->mu);
+  q->stopping = 1;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* ------------------------------------------------------------------ writes --- */
+
+/* Runs one batch inside its savepoint. OUT: *failed_op. Returns 0, GT_EFENCED,
+ * GT_ECONFLICT, GT_EEXISTS, GT_EIO. */
+static int run_batch(gt__sqlite_conn_t *c, gt__store_batch_t *b, int *failed_op) {
+  *failed_op = -1;
+  int src = gt__sqlite_step_simple(c, GT__SQ_SAVEPOINT);
+  if (src != SQLITE_DONE)
+    return gt__sqlite_map(c->db, src, "SAVEPOINT");
+  int rc = 0;
+  if (b->shard_id >= 0) {
+    int64_t range = -1;
+    rc = gt__sqlite_shard_range(c, b->shard_id, &range);
+    if (rc == 0 && range != b->range_id) {
+      gt_log_debug("STORE-FENCED", "shard %d: batch range_id %lld, stored %lld", b->shard_id,
+                   (long long)b->range_id, (long long)range);
+      rc = GT_EFENCED;
+    }
+  }
+  for (int i = 0; rc == 0 && i < b->nops; i++) {
+    int changes = 0;
+    rc = gt__sqlite_run_write(c, &b->ops[i], &changes);
+    if (rc == 0 && b->ops[i].expect_rows >= 0 && changes != b->ops[i].expect_rows)
+      rc = GT_ECONFLICT;
+    if (rc)
+      *failed_op = i;
+  }
+  if (rc && sqlite3_get_autocommit(c->db))
+    return rc; /* SQLite already rolled the whole transaction back (disk full, I/O) */
+  if (rc) {
+    src = gt__sqlite_step_simple(c, GT__SQ_ROLLBACK_TO);
+    if (src != SQLITE_DONE)
+      rc = gt__sqlite_map(c->db, src, "ROLLBACK TO");
+  }
+  src = gt__sqlite_step_simple(c, GT__SQ_RELEASE);
+  if (src != SQLITE_DONE && rc == 0)
+    rc = gt__sqlite_map(c->db, src, "RELEASE");
+  return rc;
+}
+
+/* Commits group[0..n) as one transaction, then runs their completions in order. */
+static void flush_group(sqlite_store_t *s, int n) {
+  if (n == 0)
+    return;
+  gt__sqlite_conn_t *c = &s->wconn;
+  int lost = 0;
+  int src = gt__sqlite_step_simple(c, GT__SQ_BEGIN);
+  if (src != SQLITE_DONE) {
+    gt__sqlite_map(c->db, src, "BEGIN");
+    lost = 1;
+  }
+  for (int i = 0; i < n && !lost; i++) {
+    s->group_rc[i] = run_batch(c, s->group[i], &s->group_failed[i]);
+    /* After a disk-full or I/O error SQLite may have rolled the whole transaction
+     * back: the batches released before this one are gone too. */
+    if (sqlite3_get_autocommit(c->db))
+      lost = 1;
+  }
+  if (!lost) {
+    src = gt__sqlite_step_simple(c, GT__SQ_COMMIT);
+    if (src != SQLITE_DONE) {
+      gt__sqlite_map(c->db, src, "COMMIT");
+      if (!sqlite3_get_autocommit(c->db))
+        gt__sqlite_step_simple(c, GT__SQ_ROLLBACK);
+      lost = 1;
+    } else {
+      gt__store_count_txn(s->st);
+    }
+  }
+  if (lost)
+    gt_log_error("STORE-SQLITE-TXN-LOST", "a group of %d batches was not committed", n);
+  for (int i = 0; i < n; i++) {
+    int rc = lost ? GT_EIO : s->group_rc[i];
+    gt__store_write_done(s->st, s->group[i], rc, lost ? -1 : s->group_failed[i]);
+  }
+}
+
+static void job_done(job_t *a, int rc) {
+  pthread_mutex_lock(&a->mu);
+  a->rc = rc;
+  a->done = 1;
+  pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* Acquire: its own transaction, serialized with the batches by the FIFO. */
+static void run_acquire(sqlite_store_t *s, job_t *a) {
+  gt__sqlite_conn_t *c = &s->wconn;
+  int src = gt__sqlite_step_simple(c, GT__SQ_BEGIN);
+  int rc = src == SQLITE_DONE ? 0 : gt__sqlite_map(c->db, src, "BEGIN");
+  if (rc == 0)
+    rc = gt__sqlite_shard_bump(c, a->shard_id, a->owner);
+  if (rc == 0)
+    rc = gt__sqlite_shard_range(c, a->shard_id, &a->range_id);
+  if (rc == 0) {
+    src = gt__sqlite_step_simple(c, GT__SQ_COMMIT);
+    if (src != SQLITE_DONE)
+      rc = gt__sqlite_map(c->db, src, "COMMIT");
+    else
+      gt__store_count_txn(s->st);
+  }
+  if (rc && !sqlite3_get_autocommit(c->db))
+    gt__sqlite_step_simple(c, GT__SQ_ROLLBACK);
+  job_done(a, rc);
+}
+
+static void run_exec(sqlite_store_t *s, job_t *a) {
+  int src = sqlite3_exec(s->wconn.db, a->sql, NULL, NULL, NULL);
+  job_done(a, src == SQLITE_OK ? 0 : gt__sqlite_map(s->wconn.db, src, "exec"));
+}
+
+static void run_read(sqlite_store_t *s, gt__sqlite_conn_t *c, gt__store_read_t *r) {
+  gt_rows_t *rows = NULL;
+  int rc = gt__sqlite_run_read(c, &r->op, &rows);
+  gt__store_read_done(s->st, r, rc, rows);
+}
+
+/* Runs a chain taken from the writer FIFO, in order. */
+static void run_items(sqlite_store_t *s, gt__store_item_t *it) {
+  int n = 0;
+  while (it) {
+    gt__store_item_t *next = it->next; /* it may be freed by its completion */
+    if (it->kind == GT__ITEM_WRITE) {
+      s->group[n++] = (gt__store_batch_t *)it;
+    } else {
+      flush_group(s, n);
+      n = 0;
+      if (it->kind == GT__ITEM_READ)
+        run_read(s, &s->wconn, (gt__store_read_t *)it);
+      else if (it->kind == ITEM_ACQUIRE)
+        run_acquire(s, (job_t *)it);
+      else
+        run_exec(s, (job_t *)it);
+    }
+    it = next;
+  }
+  flush_group(s, n);
+}
+
+static void *writer_main(void *arg) {
+  sqlite_store_t *s = arg;
+  gt__store_item_t *chain;
+  while ((chain = fifo_take(&s->wq, GROUP_CAP)) != NULL)
+    run_items(s, chain);
+  return NULL;
+}
+
+static void *reader_main(void *arg) {
+  reader_t *r = arg;
+  gt__store_item_t *it;
+  while ((it = fifo_take(&r->s->rq, 1)) != NULL)
+    run_read(r->s, &r->conn, (gt__store_read_t *)it);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ vtable --- */
+
+static int sq_submit_write(void *impl, gt__store_batch_t *b) {
+  sqlite_store_t *s = impl;
+  return fifo_push(&s->wq, &b->link);
+}
+
+static int sq_submit_read(void *impl, gt__store_read_t *r) {
+  sqlite_store_t *s = impl;
+  return fifo_push(s->in_memory ? &s->wq : &s->rq, &r->link);
+}
+
+/* Queues job a on the writer and waits for it. Returns its rc, or GT_EIO if closed. */
+static int run_job_sync(sqlite_store_t *s, job_t *a) {
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->cv, NULL);
+  int rc = fifo_push(&s->wq, &a->link);
+  if (rc == 0) {
+    pthread_mutex_lock(&a->mu);
+    while (!a->done)
+      pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+    rc = a->rc;
+  }
+  pthread_mutex_destroy(&a->mu);
+  pthread_cond_destroy(&a->cv);
+  return rc == GT_ECLOSED ? GT_EIO : rc;
+}
+
+static int sq_acquire_shard(void *impl, int shard_id, const char *owner,
+                            int64_t *range_id) {
+  job_t a = {.link.kind = ITEM_ACQUIRE, .shard_id = shard_id, .owner = owner};
+  int rc = run_job_sync(impl, &a);
+  if (rc == 0)
+    *range_id = a.range_id;
+  return rc;
+}
+
+int gt__sqlite_exec_sync(gt_store_t *st, const char *sql) {
+  if (!st || st->ops != &gt__sqlite_store_ops || !sql)
+    return GT_EINVAL;
+  job_t a = {.link.kind = ITEM_EXEC, .sql = sql};
+  return run_job_sync(st->impl, &a);
+}
+
+/* Stops the threads that were started (draining their FIFOs), closes every connection,
+ * frees s. Also the error path of sq_open. */
+static void sq_close(void *impl) {
+  sqlite_store_t *s = impl;
+  /* Writer first: its completions may still queue reads, which the readers then serve. */
+  fifo_stop(&s->wq);
+  if (s->writer_started)
+    pthread_join(s->writer, NULL);
+  fifo_stop(&s->rq);
+  for (int i = 0; i < s->readers_started; i++)
+    pthread_join(s->readers[i].th, NULL);
+  for (int i = 0; i < s->nreaders; i++)
+    gt__sqlite_conn_close(&s->readers[i].conn);
+  gt__sqlite_conn_close(&s->wconn);
+  fifo_fini(&s->wq);
+  fifo_fini(&s->rq);
+  free(s->readers);
+  free(s);
+}
+
+static int open_readers(sqlite_store_t *s, const char *path, int n) {
+  s->readers = calloc((size_t)n, sizeof(reader_t));
+  if (!s->readers)
+    return GT_ENOMEM;
+  for (int i = 0; i < n; i++) {
+    reader_t *r = &s->readers[i];
+    r->s = s;
+    s->nreaders = i + 1;
+    int rc = gt__sqlite_open_reader(path, &r->conn.db);
+    if (rc == 0)
+      rc = gt__sqlite_conn_prepare(&r->conn, 1);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+static int start_threads(sqlite_store_t *s) {
+  if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+    return GT_ENOMEM;
+  s->writer_started = 1;
+  for (int i = 0; i < s->nreaders; i++) {
+    if (pthread_create(&s->readers[i].th, NULL, reader_main, &s->readers[i]) != 0)
+      return GT_ENOMEM;
+    s->readers_started = i + 1;
+  }
+  return 0;
+}
+
+static int sq_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
+  const char *path = cfg->sqlite_path;
+  sqlite_store_t *s = calloc(1, sizeof(*s));
+  if (!s)
+    return GT_ENOMEM;
+  s->st = st;
+  s->in_memory = !path || !path[0] || strcmp(path, ":memory:") == 0;
+  fifo_init(&s->wq);
+  fifo_init(&s->rq);
+  int rc = gt__sqlite_open_main(path, cfg->sqlite_synchronous_full, cfg->num_shards,
+                                &s->wconn.db);
+  if (rc == 0)
+    rc = gt__sqlite_conn_prepare(&s->wconn, 0);
+  if (rc == 0 && !s->in_memory)
+    rc = open_readers(s, path, cfg->reader_threads > 0 ? cfg->reader_threads : 2);
+  if (rc == 0)
+    rc = start_threads(s);
+  if (rc) {
+    sq_close(s);
+    return rc;
+  }
+  if (s->in_memory)
+    gt_log_info("STORE-SQLITE-OPEN", "opened :memory: (reads run on the writer)");
+  else
+    gt_log_info("STORE-SQLITE-OPEN", "opened %s (WAL, %d readers, synchronous=%s)", path,
+                s->nreaders, cfg->sqlite_synchronous_full ? "FULL" : "NORMAL");
+  *impl = s;
+  return 0;
+}
+
+const gt_store_ops_t gt__sqlite_store_ops = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .submit_write = sq_submit_write,
+    .submit_read = sq_submit_read,
+    .acquire_shard = sq_acquire_shard,
+};

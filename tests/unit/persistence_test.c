@@ -1,0 +1,886 @@
+/*
+ * persistence_test.c: the Check suite of persistence/ (store.h over the SQLite backend).
+ *
+ * DESIGN
+ *   Loop tests run twice: _i == 0 on the private in-memory database, _i == 1 on a file in a
+ *   fresh temporary directory. Group-commit and close tests hold the writer thread inside
+ *   the completion of a "blocker" batch (a gate the test opens), so batches queue up behind
+ *   it deterministically instead of relying on timing.
+ *
+ * THREADS
+ *   The test thread, plus the store's threads (completions) and helper submitter threads.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persistence/sqlite/sqlite_int.h"
+#include "persistence/store.h"
+#include "runtime/err.h"
+
+/* ------------------------------------------------------------------ helpers --- */
+
+static char g_dir[64];
+static char g_path[128];
+
+static void reset_counters(void);
+
+static void tmp_setup(void) {
+  reset_counters(); /* tests also run in one process with CK_FORK=no */
+  snprintf(g_dir, sizeof(g_dir), "/tmp/gt_persist_XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  snprintf(g_path, sizeof(g_path), "%s/gt.db", g_dir);
+}
+
+static void tmp_teardown(void) {
+  static const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+  char p[160];
+  for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+    snprintf(p, sizeof(p), "%s%s", g_path, sfx[i]);
+    unlink(p);
+  }
+  rmdir(g_dir);
+}
+
+static int open_db(int file, gt_store_t **st) {
+  gt_store_config_t cfg = {.backend = GT_STORE_SQLITE,
+                           .sqlite_path = file ? g_path : ":memory:",
+                           .sqlite_synchronous_full = 1,
+                           .reader_threads = 3,
+                           .num_shards = 4};
+  return gt_store_open(st, &cfg);
+}
+
+static gt_store_t *must_open(int file) {
+  gt_store_t *st = NULL;
+  ck_assert_int_eq(open_db(file, &st), 0);
+  ck_assert_ptr_nonnull(st);
+  return st;
+}
+
+static int exists(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0;
+}
+
+static void write_file(const char *p, const void *data, size_t n) {
+  FILE *f = fopen(p, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+/* OUT: *n. Returns a malloc'd copy of the file. */
+static char *read_file(const char *p, size_t *n) {
+  FILE *f = fopen(p, "rb");
+  ck_assert_ptr_nonnull(f);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)len + 1);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+  buf[len] = '\0';
+  fclose(f);
+  *n = (size_t)len;
+  return buf;
+}
+
+/* Opening must fail with GT_ECORRUPT and leave the file byte-identical, no WAL beside. */
+static void assert_refused_untouched(void) {
+  size_t n0, n1;
+  char *before = read_file(g_path, &n0);
+  gt_store_t *st = NULL;
+  ck_assert_int_eq(open_db(1, &st), GT_ECORRUPT);
+  ck_assert_ptr_null(st);
+  char *after = read_file(g_path, &n1);
+  ck_assert_uint_eq(n0, n1);
+  ck_assert_mem_eq(before, after, n0);
+  char p[160];
+  snprintf(p, sizeof(p), "%s-wal", g_path);
+  ck_assert(!exists(p));
+  free(before);
+  free(after);
+}
+
+static void raw_exec(const char *sql) {
+  sqlite3 *db = NULL;
+  ck_assert_int_eq(sqlite3_open(g_path, &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
+                                    const char *state) {
+  return (gt_store_op_t){GT_SQL_EXECUTION_INSERT, 7,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text("run-1"), gt_val_int(next), gt_val_int(ver),
+                          gt_val_blob(state, strlen(state))},
+                         -1};
+}
+
+static gt_store_op_t op_exec_get(const char *wf) {
+  return (gt_store_op_t){GT_SQL_EXECUTION_GET, 4,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text("run-1")},
+                         -1};
+}
+
+static gt_store_op_t op_transfer(int64_t task_id) {
+  return (gt_store_op_t){GT_SQL_TRANSFER_TASK_INSERT, 3,
+                         {gt_val_int(1), gt_val_int(task_id), gt_val_blob("t", 1)}, -1};
+}
+
+static int count_rows(gt_store_t *st, const gt_store_op_t *op) {
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, op, &rs), 0);
+  int n = rs->nrows;
+  gt_store_rows_free(rs);
+  return n;
+}
+
+static int transfer_count(gt_store_t *st) {
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  return count_rows(st, &scan);
+}
+
+static void assert_text(const gt_val_t *v, const char *s) {
+  ck_assert_int_eq(v->kind, GT_VAL_TEXT);
+  ck_assert_uint_eq(v->len, strlen(s));
+  ck_assert_str_eq((const char *)v->p, s); /* also checks the trailing NUL */
+}
+
+static void assert_blob(const gt_val_t *v, const char *s) {
+  ck_assert_int_eq(v->kind, GT_VAL_BLOB);
+  ck_assert_uint_eq(v->len, strlen(s));
+  ck_assert_mem_eq(v->p, s, v->len);
+}
+
+/* A counter the test thread can wait on. */
+typedef struct waitc {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n;
+} waitc_t;
+
+static waitc_t g_wc = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void wc_add(waitc_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->n++;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void wc_wait(waitc_t *w, int n) {
+  pthread_mutex_lock(&w->mu);
+  while (w->n < n)
+    pthread_cond_wait(&w->cv, &w->mu);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* The blocker: its completion holds the writer thread until the gate opens. */
+static waitc_t g_entered = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+static waitc_t g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void blocker_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_int_eq(rc, 0);
+  wc_add(&g_entered);
+  wc_wait(&g_gate, 1);
+}
+
+static void block_writer(gt_store_t *st) {
+  ck_assert_int_eq(gt_store_write(st, -1, 0, NULL, 0, blocker_cb, NULL), 0);
+  wc_wait(&g_entered, 1);
+}
+
+static atomic_int g_helper_ok;
+static atomic_int g_calls[1000];
+
+static void reset_counters(void) {
+  g_wc.n = g_entered.n = g_gate.n = 0;
+  atomic_store(&g_helper_ok, 0);
+  for (size_t i = 0; i < sizeof(g_calls) / sizeof(g_calls[0]); i++)
+    atomic_store(&g_calls[i], 0);
+}
+
+/* ------------------------------------------------------------------ schema --- */
+
+START_TEST(test_schema_created_and_reopened) {
+  gt_store_close(must_open(1));
+  ck_assert(exists(g_path));
+  gt_store_close(must_open(1)); /* version check passes on reopen */
+  sqlite3 *db = NULL;
+  sqlite3_stmt *s = NULL;
+  ck_assert_int_eq(sqlite3_open(g_path, &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                      "SELECT (SELECT schema_version FROM cluster_metadata),"
+                                      " (SELECT count(*) FROM sqlite_master WHERE type ="
+                                      " 'table'), (SELECT count(*) FROM shards)",
+                                      -1, &s, NULL),
+                   SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+  ck_assert_int_eq(sqlite3_column_int(s, 0), GT_SQLITE_SCHEMA_VERSION);
+  ck_assert_int_eq(sqlite3_column_int(s, 1), 12);
+  ck_assert_int_eq(sqlite3_column_int(s, 2), 4); /* num_shards rows */
+  sqlite3_finalize(s);
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+  ck_assert_str_eq((const char *)sqlite3_column_text(s, 0), "wal");
+  sqlite3_finalize(s);
+  ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+END_TEST
+
+START_TEST(test_embedded_schema_matches_file) {
+  char p[1024];
+  snprintf(p, sizeof(p), "%s", __FILE__);
+  char *slash = strrchr(p, '/');
+  ck_assert_ptr_nonnull(slash);
+  snprintf(slash, sizeof(p) - (size_t)(slash - p),
+           "/../../persistence/schema/sqlite/v1.sql");
+  size_t n;
+  char *text = read_file(p, &n);
+  ck_assert_str_eq(text, gt__sqlite_schema_v1);
+  free(text);
+}
+END_TEST
+
+START_TEST(test_random_bytes_file_refused) {
+  unsigned char buf[4096];
+  srand(7);
+  for (size_t i = 0; i < sizeof(buf); i++)
+    buf[i] = (unsigned char)rand();
+  write_file(g_path, buf, sizeof(buf));
+  assert_refused_untouched();
+}
+END_TEST
+
+START_TEST(test_text_file_refused) {
+  const char *texts[] = {"hello, this is a plain text file\nline two\n", "short\n"};
+  write_file(g_path, texts[_i], strlen(texts[_i]));
+  assert_refused_untouched();
+}
+END_TEST
+
+START_TEST(test_torn_sqlite_file_refused) {
+  /* The SQLite magic followed by garbage: a torn or damaged header. */
+  unsigned char buf[4096];
+  memset(buf, 0xA5, sizeof(buf));
+  memcpy(buf, "SQLite format 3", 16);
+  write_file(g_path, buf, sizeof(buf));
+  assert_refused_untouched();
+}
+END_TEST
+
+START_TEST(test_foreign_sqlite_db_refused) {
+  raw_exec("CREATE TABLE foo (x INTEGER); INSERT INTO foo VALUES (42);");
+  assert_refused_untouched();
+}
+END_TEST
+
+START_TEST(test_wrong_schema_version_refused) {
+  gt_store_close(must_open(1));
+  raw_exec("PRAGMA journal_mode=DELETE; UPDATE cluster_metadata SET schema_version = 99;");
+  assert_refused_untouched();
+}
+END_TEST
+
+/* ------------------------------------------------------------------ shards --- */
+
+START_TEST(test_acquire_shard) {
+  gt_store_t *st = must_open(_i);
+  int64_t r = 0;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "node-a", &r), 0);
+  ck_assert_int_eq(r, 1);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "node-b", &r), 0);
+  ck_assert_int_eq(r, 2);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 77, "node-a", &r), 0); /* no row yet */
+  ck_assert_int_eq(r, 1);
+  gt_store_close(st);
+  if (_i) { /* the file keeps range_id across a reopen */
+    st = must_open(1);
+    ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "node-c", &r), 0);
+    ck_assert_int_eq(r, 3);
+    gt_store_close(st);
+  }
+}
+END_TEST
+
+/* ------------------------------------------------------------------ writes --- */
+
+START_TEST(test_write_and_read_back) {
+  gt_store_t *st = must_open(_i);
+  int64_t range;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
+  gt_store_op_t ops[3] = {
+      op_exec_insert("wf-1", 5, 1, "STATE-1"),
+      {GT_SQL_HISTORY_APPEND, 7,
+       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"), gt_val_text("run-1"),
+        gt_val_int(1), gt_val_int(4), gt_val_blob("EVENTS", 6)},
+       1},
+      {GT_SQL_CURRENT_UPSERT, 8,
+       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"), gt_val_text("run-1"),
+        gt_val_text("req-1"), gt_val_int(1), gt_val_int(2), gt_val_int(12345)},
+       1},
+  };
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, ops, 3, &failed), 0);
+  ck_assert_int_eq(failed, -1);
+
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = op_exec_get("wf-1");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(rs->ncols, 3);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 5);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 1);
+  assert_blob(gt_rows_at(rs, 0, 2), "STATE-1");
+  gt_store_rows_free(rs);
+
+  gt_store_op_t hist = {GT_SQL_HISTORY_GET, 5,
+                        {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"),
+                         gt_val_text("run-1"), gt_val_int(1)},
+                        -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &hist, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 4);
+  assert_blob(gt_rows_at(rs, 0, 2), "EVENTS");
+  gt_store_rows_free(rs);
+
+  gt_store_op_t cur = {GT_SQL_CURRENT_GET, 3,
+                       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1")}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &cur, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "run-1");
+  assert_text(gt_rows_at(rs, 0, 1), "req-1");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 2)->i, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 3)->i, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 4)->i, 12345);
+  gt_store_rows_free(rs);
+
+  /* An absent row: rc 0 with zero rows. */
+  get = op_exec_get("nope");
+  ck_assert_int_eq(count_rows(st, &get), 0);
+
+  /* An update with the right version moves it on. */
+  gt_store_op_t upd = {GT_SQL_EXECUTION_UPDATE, 8,
+                       {gt_val_int(9), gt_val_int(2), gt_val_blob("STATE-2", 7),
+                        gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"),
+                        gt_val_text("run-1"), gt_val_int(1)},
+                       1};
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &upd, 1, NULL), 0);
+  get = op_exec_get("wf-1");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 9);
+  assert_blob(gt_rows_at(rs, 0, 2), "STATE-2");
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_namespaces_visibility_taskid) {
+  gt_store_t *st = must_open(_i);
+  gt_store_op_t ns[2] = {
+      {GT_SQL_NAMESPACE_UPSERT, 4,
+       {gt_val_text("id-b"), gt_val_text("zeta"), gt_val_blob("", 0), gt_val_int(0)}, 1},
+      {GT_SQL_NAMESPACE_UPSERT, 4,
+       {gt_val_text("id-a"), gt_val_text("default"), gt_val_blob("D", 1), gt_val_int(1)},
+       1},
+  };
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ns, 2, NULL), 0);
+  gt_rows_t *rs = NULL;
+  gt_store_op_t list = {GT_SQL_NAMESPACE_LIST, 0, {{0}}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &list, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  assert_text(gt_rows_at(rs, 0, 1), "default"); /* ordered by name */
+  assert_blob(gt_rows_at(rs, 1, 2), "");        /* an empty blob stays a blob */
+  ck_assert_int_eq(gt_rows_at(rs, 0, 3)->i, 1);
+  gt_store_rows_free(rs);
+
+  for (int k = 0; k < 3; k++) {
+    char run[16];
+    snprintf(run, sizeof(run), "run-%d", k);
+    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 12,
+                       {gt_val_text("ns"), gt_val_text(run), gt_val_text("wf"),
+                        gt_val_text("Type"), gt_val_text("tq"), gt_val_int(1),
+                        gt_val_int(100 + k), gt_val_int(100 + k), gt_val_int(0),
+                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL}},
+                       1};
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &v, 1, NULL), 0);
+  }
+  gt_store_op_t vl = {GT_SQL_VISIBILITY_LIST, 3,
+                      {gt_val_text("ns"), gt_val_int(2), gt_val_int(0)}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &vl, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(rs->ncols, 12);
+  assert_text(gt_rows_at(rs, 0, 1), "run-2"); /* newest start first */
+  assert_text(gt_rows_at(rs, 1, 1), "run-1");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 11)->kind, GT_VAL_NULL);
+  gt_store_rows_free(rs);
+  gt_store_op_t vg = {GT_SQL_VISIBILITY_GET, 2, {gt_val_text("ns"), gt_val_text("run-0")},
+                      -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &vg, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 6)->i, 100);
+  gt_store_rows_free(rs);
+
+  gt_store_op_t tmax = {GT_SQL_TASK_ID_MAX, 1, {gt_val_int(1)}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &tmax, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 0);
+  gt_store_rows_free(rs);
+  gt_store_op_t tasks[2] = {
+      op_transfer(40),
+      {GT_SQL_TIMER_TASK_INSERT, 4,
+       {gt_val_int(1), gt_val_int(5), gt_val_int(41), gt_val_blob("x", 1)}, 1}};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, tasks, 2, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sync(st, &tmax, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 41);
+  gt_store_rows_free(rs);
+  gt_store_op_t del = {GT_SQL_TRANSFER_TASK_DELETE, 2, {gt_val_int(1), gt_val_int(40)}, 1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), 0);
+  ck_assert_int_eq(transfer_count(st), 0);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_fencing) {
+  gt_store_t *st = must_open(_i);
+  int64_t r1, r2;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
+  gt_store_op_t ins = op_exec_insert("wf-a", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, r1, &ins, 1, NULL), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "b", &r2), 0);
+  ck_assert_int_eq(r2, r1 + 1);
+  gt_store_op_t ops[2] = {op_exec_insert("wf-b", 1, 1, "S"), op_transfer(1)};
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, 1, r1, ops, 2, &failed), GT_EFENCED);
+  ck_assert_int_eq(failed, -1);
+  gt_store_op_t get = op_exec_get("wf-b");
+  ck_assert_int_eq(count_rows(st, &get), 0);
+  ck_assert_int_eq(transfer_count(st), 0);
+  /* A shard without a row is fenced too; the new owner writes. */
+  ck_assert_int_eq(gt_store_write_sync(st, 999, 1, ops, 2, NULL), GT_EFENCED);
+  ck_assert_int_eq(gt_store_write_sync(st, 1, r2, ops, 2, NULL), 0);
+  ck_assert_int_eq(count_rows(st, &get), 1);
+  gt_store_stats_t stt;
+  gt_store_get_stats(st, &stt);
+  ck_assert_uint_eq(stt.batches_failed, 2);
+  ck_assert_uint_eq(stt.batches_committed, 2);
+  gt_store_close(st);
+}
+END_TEST
+
+typedef struct result {
+  int rc, failed_op, calls;
+} result_t;
+
+static void record_cb(void *ctx, int rc, int failed_op) {
+  result_t *r = ctx;
+  r->rc = rc;
+  r->failed_op = failed_op;
+  r->calls++;
+  wc_add(&g_wc);
+}
+
+START_TEST(test_conflict_rolls_back_only_its_batch) {
+  gt_store_t *st = must_open(_i);
+  gt_store_op_t ins = op_exec_insert("wf-c", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_stats_t before, after;
+  gt_store_get_stats(st, &before);
+
+  block_writer(st);
+  gt_store_op_t bad[2] = {
+      op_transfer(10),
+      {GT_SQL_EXECUTION_UPDATE, 8,
+       {gt_val_int(2), gt_val_int(2), gt_val_blob("S2", 2), gt_val_int(1),
+        gt_val_text("ns"), gt_val_text("wf-c"), gt_val_text("run-1"), gt_val_int(5)},
+       1}};
+  gt_store_op_t good = op_transfer(11);
+  result_t ra = {0}, rb = {0};
+  ck_assert_int_eq(gt_store_write(st, -1, 0, bad, 2, record_cb, &ra), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &good, 1, record_cb, &rb), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 2);
+  ck_assert_int_eq(ra.calls, 1);
+  ck_assert_int_eq(ra.rc, GT_ECONFLICT);
+  ck_assert_int_eq(ra.failed_op, 1);
+  ck_assert_int_eq(rb.calls, 1);
+  ck_assert_int_eq(rb.rc, 0);
+  ck_assert_int_eq(rb.failed_op, -1);
+  gt_store_get_stats(st, &after);
+  /* the blocker's transaction, then ONE for both batches */
+  ck_assert_uint_eq(after.transactions - before.transactions, 2);
+
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1); /* task 10 rolled back with its batch */
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 11);
+  gt_store_rows_free(rs);
+  gt_store_op_t get = op_exec_get("wf-c");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 1); /* version unchanged */
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_insert_twice_exists) {
+  gt_store_t *st = must_open(_i);
+  gt_store_op_t ins = op_exec_insert("wf-d", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_op_t ops[2] = {op_transfer(3), op_exec_insert("wf-d", 2, 2, "T")};
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ops, 2, &failed), GT_EEXISTS);
+  ck_assert_int_eq(failed, 1);
+  ck_assert_int_eq(transfer_count(st), 0);
+  gt_store_close(st);
+}
+END_TEST
+
+static void never_read_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  ck_abort_msg("a refused read must not call its callback");
+}
+
+/* A full disk (max_page_count) fails the batch that needed the space with GT_EIO, all of
+ * it; whether SQLite kept the group's transaction or not, no batch is half-written and a
+ * batch reported committed is really there. */
+START_TEST(test_disk_full_is_eio_and_atomic) {
+  gt_store_t *st = must_open(_i);
+  gt_store_op_t small = op_transfer(1);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &small, 1, NULL), 0);
+  ck_assert_int_eq(gt__sqlite_exec_sync(st, "PRAGMA max_page_count = 1"), 0); /* clamps */
+  size_t big_len = 1 << 20;
+  char *big = calloc(1, big_len);
+  block_writer(st);
+  gt_store_op_t a = op_transfer(2);
+  gt_store_op_t b[2] = {op_transfer(3), op_transfer(4)};
+  b[1].params[2] = gt_val_blob(big, big_len);
+  gt_store_op_t c = op_exec_insert("wf-full", 1, 1, "S");
+  result_t ra = {0}, rb = {0}, rc = {0};
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &a, 1, record_cb, &ra), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, b, 2, record_cb, &rb), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &c, 1, record_cb, &rc), 0);
+  free(big); /* the store copied it */
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 3);
+  ck_assert_int_eq(rb.rc, GT_EIO);
+  ck_assert_int_eq(ra.calls + rb.calls + rc.calls, 3);
+  ck_assert_int_eq(gt__sqlite_exec_sync(st, "PRAGMA max_page_count = 1000000"), 0);
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, ra.rc == 0 ? 2 : 1); /* task 3 never: b is all-or-nothing */
+  ck_assert_int_eq(gt_rows_at(rs, rs->nrows - 1, 0)->i, ra.rc == 0 ? 2 : 1);
+  gt_store_rows_free(rs);
+  gt_store_op_t get = op_exec_get("wf-full");
+  ck_assert_int_eq(count_rows(st, &get), rc.rc == 0 ? 1 : 0);
+  /* the store keeps working once there is room again */
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, b, 1, NULL), 0);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_invalid_arguments) {
+  gt_store_t *st = must_open(0);
+  gt_store_op_t op = op_transfer(1);
+  op.nparams = 2;
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &op, 1, record_cb, NULL), GT_EINVAL);
+  gt_store_op_t rd = op_exec_get("x");
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &rd, 1, record_cb, NULL), GT_EINVAL);
+  op = op_transfer(1);
+  ck_assert_int_eq(gt_store_read(st, &op, never_read_cb, NULL), GT_EINVAL);
+  op.stmt = GT_SQL__COUNT;
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &op, 1, record_cb, NULL), GT_EINVAL);
+  gt_rows_t *rs = (gt_rows_t *)&op;
+  ck_assert_int_eq(gt_store_read_sync(st, &op, &rs), GT_EINVAL);
+  ck_assert_ptr_null(rs);
+  gt_store_config_t bad = {.backend = GT_STORE_SQLITE,
+                           .sqlite_path = "/nonexistent-dir-gt/x.db"};
+  gt_store_t *none = NULL;
+  ck_assert_int_eq(gt_store_open(&none, &bad), GT_EIO);
+  ck_assert_ptr_null(none);
+  gt_store_config_t pg = {.backend = GT_STORE_POSTGRES};
+  ck_assert_int_eq(gt_store_open(&none, &pg), GT_EINVAL);
+  gt_store_close(st);
+  ck_assert_int_eq(g_wc.n, 0); /* no callback ran */
+}
+END_TEST
+
+/* ------------------------------------------------------------------ concurrency --- */
+
+#define GC_THREADS 4
+#define GC_PER_THREAD 250
+
+static gt_store_t *g_st;
+_Static_assert(GC_THREADS * GC_PER_THREAD <= 1000, "g_calls is too small");
+
+static void gc_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_int_eq(rc, 0);
+  atomic_fetch_add(&g_calls[(intptr_t)ctx], 1);
+  wc_add(&g_wc);
+}
+
+static void *gc_submitter(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int k = 0; k < GC_PER_THREAD; k++) {
+    intptr_t id = t * GC_PER_THREAD + k;
+    gt_store_op_t op = op_transfer(1000 + id);
+    ck_assert_int_eq(gt_store_write(g_st, -1, 0, &op, 1, gc_cb, (void *)id), 0);
+  }
+  return NULL;
+}
+
+START_TEST(test_group_commit) {
+  g_st = must_open(_i);
+  block_writer(g_st);
+  pthread_t th[GC_THREADS];
+  for (intptr_t t = 0; t < GC_THREADS; t++)
+    ck_assert_int_eq(pthread_create(&th[t], NULL, gc_submitter, (void *)t), 0);
+  for (int t = 0; t < GC_THREADS; t++)
+    pthread_join(th[t], NULL);
+  gt_store_stats_t stt;
+  gt_store_get_stats(g_st, &stt);
+  ck_assert_uint_eq(stt.queue_depth, GC_THREADS * GC_PER_THREAD);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, GC_THREADS * GC_PER_THREAD);
+  for (int i = 0; i < GC_THREADS * GC_PER_THREAD; i++)
+    ck_assert_int_eq(atomic_load(&g_calls[i]), 1);
+  gt_store_get_stats(g_st, &stt);
+  ck_assert_uint_eq(stt.batches_committed, GC_THREADS * GC_PER_THREAD + 1);
+  ck_assert_uint_lt(stt.transactions, stt.batches_committed);
+  ck_assert_uint_le(stt.transactions, 4); /* blocker + 1000 in groups of <= 512 */
+  ck_assert_int_eq(transfer_count(g_st), GC_THREADS * GC_PER_THREAD);
+  gt_store_close(g_st);
+}
+END_TEST
+
+#define RD_THREADS 4
+#define RD_PER_THREAD 100
+
+static void rd_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(rows->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rows, 0, 0)->i, 7);
+  assert_blob(gt_rows_at(rows, 0, 2), "READ-ME");
+  wc_add(&g_wc);
+}
+
+static void *rd_submitter(void *arg) {
+  gt_store_op_t get = op_exec_get("wf-r");
+  for (int k = 0; k < RD_PER_THREAD; k++)
+    ck_assert_int_eq(gt_store_read(g_st, &get, rd_cb, NULL), 0);
+  return NULL;
+}
+
+START_TEST(test_async_reads_many_threads) {
+  g_st = must_open(_i);
+  gt_store_op_t ins = op_exec_insert("wf-r", 7, 1, "READ-ME");
+  ck_assert_int_eq(gt_store_write_sync(g_st, -1, 0, &ins, 1, NULL), 0);
+  pthread_t th[RD_THREADS];
+  for (int t = 0; t < RD_THREADS; t++)
+    ck_assert_int_eq(pthread_create(&th[t], NULL, rd_submitter, NULL), 0);
+  for (int t = 0; t < RD_THREADS; t++)
+    pthread_join(th[t], NULL);
+  wc_wait(&g_wc, RD_THREADS * RD_PER_THREAD);
+  gt_store_stats_t stt;
+  gt_store_get_stats(g_st, &stt);
+  ck_assert_uint_eq(stt.reads, RD_THREADS * RD_PER_THREAD);
+  gt_store_close(g_st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ queues --- */
+
+START_TEST(test_timer_scan_order_and_limit) {
+  gt_store_t *st = must_open(_i);
+  static const int64_t fire[][2] = {{300, 1}, {100, 5}, {200, 2}, {100, 3}, {900, 4}};
+  for (int k = 0; k < 5; k++) {
+    gt_store_op_t op = {GT_SQL_TIMER_TASK_INSERT, 4,
+                        {gt_val_int(1), gt_val_int(fire[k][0]), gt_val_int(fire[k][1]),
+                         gt_val_blob("T", 1)},
+                        1};
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &op, 1, NULL), 0);
+  }
+  gt_store_op_t other = {GT_SQL_TIMER_TASK_INSERT, 4,
+                         {gt_val_int(2), gt_val_int(1), gt_val_int(9), gt_val_blob("", 0)},
+                         1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &other, 1, NULL), 0);
+  gt_store_op_t scan = {GT_SQL_TIMER_TASK_SCAN, 3,
+                        {gt_val_int(1), gt_val_int(300), gt_val_int(3)}, -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 3);
+  static const int64_t want[3][2] = {{100, 3}, {100, 5}, {200, 2}};
+  for (int r = 0; r < 3; r++) {
+    ck_assert_int_eq(gt_rows_at(rs, r, 0)->i, want[r][0]);
+    ck_assert_int_eq(gt_rows_at(rs, r, 1)->i, want[r][1]);
+  }
+  gt_store_rows_free(rs);
+  scan.params[2] = gt_val_int(100);
+  ck_assert_int_eq(count_rows(st, &scan), 4); /* 900 is not due yet */
+  gt_store_op_t del = {GT_SQL_TIMER_TASK_DELETE, 3,
+                       {gt_val_int(1), gt_val_int(100), gt_val_int(3)}, 1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), 0);
+  ck_assert_int_eq(count_rows(st, &scan), 3);
+  /* deleting it again changes 0 rows: a conflict when 1 was demanded */
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), GT_ECONFLICT);
+  gt_store_close(st);
+}
+END_TEST
+
+static gt_store_op_t tq_op(gt_sql_stmt_t stmt, const char *tq, int kind, int64_t id) {
+  gt_store_op_t op = {stmt, 4,
+                      {gt_val_text("ns"), gt_val_text(tq), gt_val_int(kind), gt_val_int(id),
+                       gt_val_blob("task", 4)},
+                      1};
+  if (stmt == GT_SQL_TQ_TASK_INSERT)
+    op.nparams = 5;
+  return op;
+}
+
+START_TEST(test_tq_tasks) {
+  gt_store_t *st = must_open(_i);
+  gt_store_op_t ins[5] = {tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 0, 30),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 0, 10),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 0, 20),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 1, 15),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q2", 0, 5)};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ins, 5, NULL), 0);
+  gt_store_op_t scan = {GT_SQL_TQ_TASK_SCAN, 4,
+                        {gt_val_text("ns"), gt_val_text("q1"), gt_val_int(0), gt_val_int(2)},
+                        -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 10);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 20);
+  assert_blob(gt_rows_at(rs, 1, 1), "task");
+  gt_store_rows_free(rs);
+  gt_store_op_t del = tq_op(GT_SQL_TQ_TASK_DELETE, "q1", 0, 10);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 20);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 30);
+  gt_store_rows_free(rs);
+  scan.params[2] = gt_val_int(1);
+  ck_assert_int_eq(count_rows(st, &scan), 1);
+  gt_store_close(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ lifecycle --- */
+
+static void count_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_int_eq(rc, 0);
+  wc_add(&g_wc);
+}
+
+static void count_read_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  ck_assert_int_eq(rc, 0);
+  ck_assert_ptr_nonnull(rows);
+  wc_add(&g_wc);
+}
+
+/* Keeps submitting until close refuses (GT_ECLOSED), then releases the writer. */
+static void *close_helper(void *arg) {
+  for (int64_t id = 100000;; id++) {
+    gt_store_op_t op = op_transfer(id);
+    int rc = gt_store_write(g_st, -1, 0, &op, 1, count_cb, NULL);
+    if (rc == GT_ECLOSED)
+      break;
+    ck_assert_int_eq(rc, 0);
+    atomic_fetch_add(&g_helper_ok, 1);
+    sched_yield();
+  }
+  wc_add(&g_gate);
+  return NULL;
+}
+
+START_TEST(test_close_runs_pending_completions) {
+  g_st = must_open(_i);
+  block_writer(g_st);
+  gt_store_op_t get = op_exec_get("wf-x");
+  for (int k = 0; k < 200; k++) {
+    gt_store_op_t op = op_transfer(k);
+    ck_assert_int_eq(gt_store_write(g_st, -1, 0, &op, 1, count_cb, NULL), 0);
+    if (k % 4 == 0)
+      ck_assert_int_eq(gt_store_read(g_st, &get, count_read_cb, NULL), 0);
+  }
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, close_helper, NULL), 0);
+  gt_store_close(g_st); /* returns only after every completion ran */
+  ck_assert_int_eq(g_wc.n, 200 + 50 + atomic_load(&g_helper_ok));
+  pthread_join(th, NULL);
+  ck_assert_int_eq(g_wc.n, 200 + 50 + atomic_load(&g_helper_ok));
+}
+END_TEST
+
+START_TEST(test_durable_across_reopen) {
+  gt_store_t *st = must_open(1);
+  gt_store_op_t ins = op_exec_insert("wf-durable", 3, 1, "KEEP");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_close(st);
+  st = must_open(1);
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = op_exec_get("wf-durable");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_blob(gt_rows_at(rs, 0, 2), "KEEP");
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+static Suite *persistence_suite(void) {
+  Suite *s = suite_create("persistence");
+  TCase *tc = tcase_create("schema");
+  tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+  tcase_add_test(tc, test_schema_created_and_reopened);
+  tcase_add_test(tc, test_embedded_schema_matches_file);
+  tcase_add_test(tc, test_random_bytes_file_refused);
+  tcase_add_loop_test(tc, test_text_file_refused, 0, 2);
+  tcase_add_test(tc, test_torn_sqlite_file_refused);
+  tcase_add_test(tc, test_foreign_sqlite_db_refused);
+  tcase_add_test(tc, test_wrong_schema_version_refused);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("store"); /* _i: 0 = in-memory, 1 = file */
+  tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_loop_test(tc, test_acquire_shard, 0, 2);
+  tcase_add_loop_test(tc, test_write_and_read_back, 0, 2);
+  tcase_add_loop_test(tc, test_namespaces_visibility_taskid, 0, 2);
+  tcase_add_loop_test(tc, test_fencing, 0, 2);
+  tcase_add_loop_test(tc, test_conflict_rolls_back_only_its_batch, 0, 2);
+  tcase_add_loop_test(tc, test_insert_twice_exists, 0, 2);
+  tcase_add_test(tc, test_invalid_arguments);
+  tcase_add_loop_test(tc, test_disk_full_is_eio_and_atomic, 0, 2);
+  tcase_add_loop_test(tc, test_group_commit, 0, 2);
+  tcase_add_loop_test(tc, test_async_reads_many_threads, 0, 2);
+  tcase_add_loop_test(tc, test_timer_scan_order_and_limit, 0, 2);
+  tcase_add_loop_test(tc, test_tq_tasks, 0, 2);
+  tcase_add_loop_test(tc, test_close_runs_pending_completions, 0, 2);
+  tcase_add_test(tc, test_durable_across_reopen);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(persistence_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

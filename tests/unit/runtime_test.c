@@ -1,0 +1,793 @@
+/*
+ * runtime_test.c: the runtime module: error names, logging (levels, text and JSON lines),
+ * the actor runtime (per-sender FIFO, cross-thread delivery, activation by key, stop, start
+ * failure, timers and cancel, posts, batching fairness, introspection) and a shutdown with
+ * busy actors and armed timers that must leak nothing (ASan/LSan).
+ *
+ * Actor hooks never call ck_assert (they run on scheduler threads): they count violations,
+ * and the test thread asserts the counts. Waiting is on a condition variable (latch), never
+ * a sleep.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/actor.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+/* ---- helpers ---- */
+
+/* A counter the test thread can wait on. */
+static uv_mutex_t latch_lock;
+static uv_cond_t latch_cond;
+static long latch_count;
+
+static void latch_reset(void) {
+  uv_mutex_init(&latch_lock);
+  uv_cond_init(&latch_cond);
+  latch_count = 0;
+}
+
+static void latch_add(long n) {
+  uv_mutex_lock(&latch_lock);
+  latch_count += n;
+  uv_cond_broadcast(&latch_cond);
+  uv_mutex_unlock(&latch_lock);
+}
+
+/* Waits until the count reaches target, at most 10 s. Returns the count. */
+static long latch_wait(long target) {
+  uint64_t deadline = uv_hrtime() + 10ull * 1000000000ull;
+  uv_mutex_lock(&latch_lock);
+  while (latch_count < target) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline || uv_cond_timedwait(&latch_cond, &latch_lock, deadline - now) != 0)
+      break;
+  }
+  long n = latch_count;
+  uv_mutex_unlock(&latch_lock);
+  return n;
+}
+
+static void latch_fini(void) {
+  uv_cond_destroy(&latch_cond);
+  uv_mutex_destroy(&latch_lock);
+}
+
+enum { M_DATA = 1, M_PING, M_PONG, M_STOP, M_ARM, M_ARM_CANCEL, M_WHERE, M_FLOOD };
+
+typedef struct tmsg {
+  gt_msg_t hdr;
+  int sender;
+  long seq;
+  gt_actor_t *reply; /* a reference the message owns */
+  uint64_t ms, token;
+} tmsg_t;
+
+static atomic_long msgs_freed;
+
+static void tmsg_dtor(gt_msg_t *m) {
+  tmsg_t *t = (tmsg_t *)m;
+  if (t->reply != NULL)
+    gt_actor_release(t->reply);
+  atomic_fetch_add(&msgs_freed, 1);
+  free(t);
+}
+
+static tmsg_t *tmsg_new(int type) {
+  tmsg_t *m = calloc(1, sizeof(*m));
+  ck_assert_ptr_nonnull(m);
+  m->hdr.type = type;
+  m->hdr.dtor = tmsg_dtor;
+  return m;
+}
+
+static void send_ok(gt_actor_t *a, tmsg_t *m) {
+  ck_assert_int_eq(gt_actor_send(a, &m->hdr), 0);
+}
+
+/* The test actor; its behaviour depends on the message. */
+typedef struct tactor {
+  gt_actor_t base;
+  int started;
+  int gen;
+  long last_seq[8];
+  long received;
+  uint64_t armed_at;
+  uint64_t expect_id;
+} tactor_t;
+
+static atomic_int starts, stops, violations, shutdowns, timer_fires, pongs;
+static atomic_long handled;
+static atomic_long flood_seen_by_b;     /* A's count when B ran */
+static atomic_long flood_count;         /* A's messages handled so far */
+static atomic_uintptr_t where_thread;   /* pthread that handled M_WHERE */
+static atomic_ulong fired_token, fired_elapsed, fired_id;
+
+static void reset_counters(void) {
+  atomic_store(&msgs_freed, 0);
+  atomic_store(&starts, 0);
+  atomic_store(&stops, 0);
+  atomic_store(&violations, 0);
+  atomic_store(&shutdowns, 0);
+  atomic_store(&timer_fires, 0);
+  atomic_store(&pongs, 0);
+  atomic_store(&handled, 0);
+  latch_reset();
+}
+
+static int t_start(gt_actor_t *self, void *arg) {
+  tactor_t *a = (tactor_t *)self;
+  if (a->started)
+    atomic_fetch_add(&violations, 1);
+  a->started = 1;
+  a->gen = atomic_fetch_add(&starts, 1) + 1;
+  for (int i = 0; i < 8; i++)
+    a->last_seq[i] = -1;
+  return arg == (void *)-1 ? -1 : 0;
+}
+
+static void t_stop(gt_actor_t *self) {
+  atomic_fetch_add(&stops, 1);
+  latch_add(1000000); /* stop events are counted in millions */
+}
+
+static void on_timer(tactor_t *a, gt_timer_msg_t *tm) {
+  atomic_store(&fired_token, tm->token);
+  atomic_store(&fired_id, tm->timer_id);
+  atomic_store(&fired_elapsed, gt_now_ms() - a->armed_at);
+  atomic_fetch_add(&timer_fires, 1);
+  latch_add(1);
+}
+
+static void on_data(tactor_t *a, tmsg_t *m) {
+  if (m->seq != a->last_seq[m->sender] + 1)
+    atomic_fetch_add(&violations, 1);
+  a->last_seq[m->sender] = m->seq;
+  latch_add(1);
+}
+
+static void on_arm(tactor_t *a, tmsg_t *m) {
+  a->armed_at = gt_now_ms();
+  uint64_t id = gt_actor_timer_start(&a->base, m->ms, m->token);
+  if (id == 0)
+    atomic_fetch_add(&violations, 1);
+  if (m->hdr.type == M_ARM_CANCEL) {
+    /* A shorter timer, cancelled at once: it must never be delivered. */
+    uint64_t c = gt_actor_timer_start(&a->base, m->ms / 4, 999);
+    if (gt_actor_timer_cancel(&a->base, c) != 0 ||
+        gt_actor_timer_cancel(&a->base, c) != GT_ENOTFOUND)
+      atomic_fetch_add(&violations, 1);
+  }
+  a->expect_id = id;
+}
+
+static void t_receive(gt_actor_t *self, gt_msg_t *msg) {
+  tactor_t *a = (tactor_t *)self;
+  tmsg_t *m = (tmsg_t *)msg;
+  if (!a->started)
+    atomic_fetch_add(&violations, 1);
+  a->received++;
+  atomic_fetch_add(&handled, 1);
+  switch (msg->type) {
+  case GT_MSG_TIMER:
+    on_timer(a, (gt_timer_msg_t *)msg);
+    if (((gt_timer_msg_t *)msg)->timer_id != a->expect_id)
+      atomic_fetch_add(&violations, 1);
+    break;
+  case GT_MSG_SHUTDOWN:
+    atomic_fetch_add(&shutdowns, 1);
+    break;
+  case M_DATA:
+    on_data(a, m);
+    break;
+  case M_PING: { /* answer on the reply actor */
+    tmsg_t *r = tmsg_new(M_PONG);
+    atomic_fetch_add(&pongs, 1);
+    r->sender = gt_actor_thread(self);
+    if (gt_actor_send(m->reply, &r->hdr) != 0)
+      gt_msg_free(&r->hdr);
+    break;
+  }
+  case M_PONG:
+    atomic_store(&where_thread, (uintptr_t)pthread_self());
+    latch_add(1);
+    break;
+  case M_STOP:
+    gt_actor_stop(self);
+    break;
+  case M_ARM:
+  case M_ARM_CANCEL:
+    on_arm(a, m);
+    break;
+  case M_WHERE:
+    atomic_store(&where_thread, (uintptr_t)pthread_self());
+    latch_add(1);
+    break;
+  }
+  gt_msg_free(msg);
+}
+
+static const gt_actor_type_t test_type = {
+    .name = "test",
+    .size = sizeof(tactor_t),
+    .start = t_start,
+    .receive = t_receive,
+    .stop = t_stop,
+};
+
+static gt_runtime_t *rt_up(int threads) {
+  gt_runtime_t *rt;
+  ck_assert_int_eq(gt_runtime_new(&rt, threads), 0);
+  ck_assert_int_eq(gt_runtime_threads(rt), threads);
+  ck_assert_int_eq(gt_runtime_start(rt), 0);
+  return rt;
+}
+
+static gt_actor_t *get(gt_runtime_t *rt, const char *key) {
+  gt_actor_t *a;
+  ck_assert_int_eq(gt_actor_get(rt, &test_type, key, strlen(key), NULL, &a), 0);
+  return a;
+}
+
+/* An actor whose home thread is `thread` (keys are tried in turn). */
+static gt_actor_t *get_on(gt_runtime_t *rt, int thread, char *key, size_t cap) {
+  for (int i = 0; i < 1000; i++) {
+    snprintf(key, cap, "k%d-%d", thread, i);
+    gt_actor_t *a;
+    if (gt_actor_find(rt, &test_type, key, strlen(key), &a) == 0) {
+      gt_actor_release(a);
+      continue; /* taken by an earlier call */
+    }
+    a = get(rt, key);
+    if (gt_actor_thread(a) == thread)
+      return a;
+    gt_actor_release(a);
+  }
+  ck_abort_msg("no key hashes to thread %d", thread);
+  return NULL;
+}
+
+/* ---- err and log ---- */
+
+START_TEST(err_names_and_texts) {
+  ck_assert_str_eq(gt_errname(0), "GT_OK");
+  ck_assert_str_eq(gt_errname(GT_ENOTFOUND), "GT_ENOTFOUND");
+  ck_assert_str_eq(gt_errname(GT_EFULL), "GT_EFULL");
+  ck_assert_str_eq(gt_errname(-999), "GT_E?");
+  ck_assert_str_eq(gt_strerror(0), "ok");
+  ck_assert_str_eq(gt_strerror(GT_ECLOSED), "closed");
+  ck_assert_str_eq(gt_strerror(GT_ENOMEM), "out of memory");
+  ck_assert_str_eq(gt_strerror(12345), "unknown error");
+}
+END_TEST
+
+START_TEST(log_parse) {
+  gt_log_level_t l;
+  gt_log_format_t f;
+  ck_assert_int_eq(gt_log_parse_level("debug", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_DEBUG);
+  ck_assert_int_eq(gt_log_parse_level("INFO", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_INFO);
+  ck_assert_int_eq(gt_log_parse_level("warn", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_WARN);
+  ck_assert_int_eq(gt_log_parse_level("warning", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_WARN);
+  ck_assert_int_eq(gt_log_parse_level("error", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_ERROR);
+  ck_assert_int_eq(gt_log_parse_level("off", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_OFF);
+  ck_assert_int_eq(gt_log_parse_level("fatal", &l), 0);
+  ck_assert_int_eq(l, GT_LOG_OFF);
+  ck_assert_int_eq(gt_log_parse_level("loud", &l), GT_EINVAL);
+  ck_assert_int_eq(gt_log_parse_level(NULL, &l), GT_EINVAL);
+  ck_assert_int_eq(gt_log_parse_format("json", &f), 0);
+  ck_assert_int_eq(f, GT_LOG_JSON);
+  ck_assert_int_eq(gt_log_parse_format("console", &f), 0);
+  ck_assert_int_eq(f, GT_LOG_TEXT);
+  ck_assert_int_eq(gt_log_parse_format("logfmt", &f), 0);
+  ck_assert_int_eq(f, GT_LOG_TEXT);
+  ck_assert_int_eq(gt_log_parse_format("xml", &f), GT_EINVAL);
+  gt_log_setup(GT_LOG_WARN, GT_LOG_TEXT);
+  ck_assert(!gt_log_enabled(GT_LOG_INFO));
+  ck_assert(gt_log_enabled(GT_LOG_WARN));
+  ck_assert(gt_log_enabled(GT_LOG_ERROR));
+  gt_log_setup(GT_LOG_OFF, GT_LOG_TEXT);
+  ck_assert(!gt_log_enabled(GT_LOG_ERROR));
+}
+END_TEST
+
+/* Runs the logging calls with stderr on a pipe; returns what was written. */
+static char captured[8192];
+
+static void capture_begin(int *saved, int p[2]) {
+  ck_assert_int_eq(pipe(p), 0);
+  *saved = dup(STDERR_FILENO);
+  ck_assert_int_ge(*saved, 0);
+  ck_assert_int_ge(dup2(p[1], STDERR_FILENO), 0);
+}
+
+static const char *capture_end(int saved, int p[2]) {
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  close(p[1]);
+  ssize_t n = read(p[0], captured, sizeof(captured) - 1);
+  close(p[0]);
+  captured[n > 0 ? n : 0] = '\0';
+  return captured;
+}
+
+START_TEST(log_text_line) {
+  int saved, p[2];
+  capture_begin(&saved, p);
+  gt_log_setup(GT_LOG_INFO, GT_LOG_TEXT);
+  gt_log_debug("T-HIDDEN", "not shown");
+  gt_log_info("HIST-SHARD-LOST", "shard %d\nlost", 7);
+  const char *out = capture_end(saved, p);
+  /* 2026-11-26T06:00:00.123Z INFO  HIST-SHARD-LOST shard 7 lost\n */
+  ck_assert_int_eq(strlen(out), 24 + strlen(" INFO  HIST-SHARD-LOST shard 7 lost\n"));
+  ck_assert_int_eq(out[4], '-');
+  ck_assert_int_eq(out[10], 'T');
+  ck_assert_int_eq(out[19], '.');
+  ck_assert_int_eq(out[23], 'Z');
+  ck_assert_str_eq(out + 24, " INFO  HIST-SHARD-LOST shard 7 lost\n");
+}
+END_TEST
+
+START_TEST(log_json_line) {
+  int saved, p[2];
+  capture_begin(&saved, p);
+  gt_log_setup(GT_LOG_DEBUG, GT_LOG_JSON);
+  gt_log_warn("T-JSON", "say \"hi\" \\ tab\there\x01");
+  const char *out = capture_end(saved, p);
+  ck_assert_int_eq(strncmp(out, "{\"ts\":\"", 7), 0);
+  ck_assert_int_eq(out[7 + 23], 'Z');
+  ck_assert_str_eq(out + 7 + 24, "\",\"level\":\"warn\",\"msg_id\":\"T-JSON\",\"msg\":"
+                                 "\"say \\\"hi\\\" \\\\ tab\\there\\u0001\"}\n");
+}
+END_TEST
+
+/* ---- actors ---- */
+
+typedef struct sender_arg {
+  gt_actor_t *to;
+  int id;
+  long count;
+} sender_arg_t;
+
+static void sender_main(void *arg) {
+  sender_arg_t *s = arg;
+  for (long i = 0; i < s->count; i++) {
+    tmsg_t *m = tmsg_new(M_DATA);
+    m->sender = s->id;
+    m->seq = i;
+    send_ok(s->to, m);
+  }
+}
+
+START_TEST(fifo_per_sender) {
+  enum { SENDERS = 6, COUNT = 20000 };
+  reset_counters();
+  gt_runtime_t *rt = rt_up(4);
+  gt_actor_t *sink = get(rt, "sink");
+  sender_arg_t args[SENDERS];
+  uv_thread_t tid[SENDERS];
+  for (int i = 0; i < SENDERS; i++) {
+    args[i] = (sender_arg_t){sink, i, COUNT};
+    ck_assert_int_eq(uv_thread_create(&tid[i], sender_main, &args[i]), 0);
+  }
+  for (int i = 0; i < SENDERS; i++)
+    uv_thread_join(&tid[i]);
+  ck_assert_int_eq(latch_wait(SENDERS * COUNT), SENDERS * COUNT);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&msgs_freed), SENDERS * COUNT);
+  ck_assert_int_eq(((tactor_t *)sink)->received, SENDERS * COUNT);
+  gt_actor_release(sink);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  latch_fini();
+}
+END_TEST
+
+START_TEST(cross_thread_reply) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(4);
+  char k0[32], k1[32];
+  gt_actor_t *ping = get_on(rt, 1, k0, sizeof(k0));
+  gt_actor_t *pong = get_on(rt, 3, k1, sizeof(k1));
+  /* where M_WHERE on thread 1 runs, to tell the pthreads apart */
+  send_ok(ping, tmsg_new(M_WHERE));
+  ck_assert_int_eq(latch_wait(1), 1);
+  uintptr_t ping_thread = atomic_load(&where_thread);
+  tmsg_t *m = tmsg_new(M_PING);
+  gt_actor_retain(pong);
+  m->reply = pong;
+  send_ok(ping, m);
+  ck_assert_int_eq(latch_wait(2), 2);
+  uintptr_t pong_thread = atomic_load(&where_thread);
+  ck_assert(pong_thread != ping_thread);
+  ck_assert(pong_thread != (uintptr_t)pthread_self());
+  ck_assert(ping_thread != (uintptr_t)pthread_self());
+  gt_actor_release(ping);
+  gt_actor_release(pong);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&starts), atomic_load(&stops));
+  latch_fini();
+}
+END_TEST
+
+START_TEST(activation_by_key) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(2);
+  gt_actor_t *a = get(rt, "alpha");
+  /* Messages sent right after activation still come after start (checked in receive). */
+  for (int i = 0; i < 100; i++) {
+    tmsg_t *m = tmsg_new(M_DATA);
+    m->seq = i;
+    send_ok(a, m);
+  }
+  gt_actor_t *a2 = get(rt, "alpha");
+  gt_actor_t *b = get(rt, "beta");
+  ck_assert_ptr_eq(a, a2);
+  ck_assert_ptr_ne(a, b);
+  gt_actor_t *found;
+  ck_assert_int_eq(gt_actor_find(rt, &test_type, "alpha", 5, &found), 0);
+  ck_assert_ptr_eq(found, a);
+  gt_actor_release(found);
+  ck_assert_int_eq(gt_actor_find(rt, &test_type, "gamma", 5, &found), GT_ENOTFOUND);
+  char big[GT_ACTOR_KEY_MAX + 1] = {0};
+  ck_assert_int_eq(gt_actor_get(rt, &test_type, big, sizeof(big), NULL, &found), GT_EINVAL);
+  ck_assert_int_eq(latch_wait(100), 100);
+  send_ok(b, tmsg_new(M_WHERE)); /* so beta's start has run before alpha's second one */
+  ck_assert_int_eq(latch_wait(101), 101);
+
+  /* stop, then get: a fresh actor, and the old reference is closed */
+  send_ok(a, tmsg_new(M_STOP));
+  ck_assert_int_eq(latch_wait(1000101), 1000101); /* the stop hook ran */
+  tmsg_t *late = tmsg_new(M_DATA);
+  ck_assert_int_eq(gt_actor_send(a, &late->hdr), GT_ECLOSED);
+  gt_msg_free(&late->hdr);
+  ck_assert_int_eq(gt_actor_find(rt, &test_type, "alpha", 5, &found), GT_ENOTFOUND);
+  gt_actor_t *a3 = get(rt, "alpha");
+  ck_assert_ptr_ne(a3, a);
+  send_ok(a3, tmsg_new(M_WHERE));
+  ck_assert_int_eq(latch_wait(1000102), 1000102);
+  ck_assert_int_eq(((tactor_t *)a3)->gen, 3); /* alpha, beta, alpha again */
+  ck_assert_int_eq(atomic_load(&starts), 3);
+  gt_actor_release(a);
+  gt_actor_release(a2);
+  gt_actor_release(a3);
+  gt_actor_release(b);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&stops), 3);
+  latch_fini();
+}
+END_TEST
+
+START_TEST(start_failure_frees_messages) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(1);
+  gt_actor_t *a;
+  ck_assert_int_eq(gt_actor_get(rt, &test_type, "bad", 3, (void *)-1, &a), 0);
+  int sent = 0;
+  for (int i = 0; i < 50; i++) {
+    tmsg_t *m = tmsg_new(M_DATA);
+    if (gt_actor_send(a, &m->hdr) == 0)
+      sent++;
+    else
+      gt_msg_free(&m->hdr);
+  }
+  gt_actor_release(a);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&handled), 0);
+  ck_assert_int_eq(atomic_load(&msgs_freed), 50);
+  ck_assert_int_eq(atomic_load(&starts), 1);
+  ck_assert_int_eq(atomic_load(&stops), 0); /* no stop hook after a failed start */
+  latch_fini();
+}
+END_TEST
+
+START_TEST(timer_fires_with_token) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(2);
+  gt_actor_t *a = get(rt, "timed");
+  tmsg_t *m = tmsg_new(M_ARM);
+  m->ms = 30;
+  m->token = 4242;
+  send_ok(a, m);
+  ck_assert_int_eq(latch_wait(1), 1);
+  ck_assert_uint_eq(atomic_load(&fired_token), 4242);
+  ck_assert_uint_ge(atomic_load(&fired_elapsed), 30);
+  ck_assert_uint_gt(atomic_load(&fired_id), 0);
+  gt_actor_release(a);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+}
+END_TEST
+
+START_TEST(timer_cancel_prevents_delivery) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(2);
+  gt_actor_t *a = get(rt, "timed");
+  tmsg_t *m = tmsg_new(M_ARM_CANCEL); /* arms 80 ms, arms 20 ms and cancels it */
+  m->ms = 80;
+  m->token = 7;
+  send_ok(a, m);
+  ck_assert_int_eq(latch_wait(1), 1);
+  /* The cancelled timer was due first; only the kept one was delivered. */
+  ck_assert_int_eq(atomic_load(&timer_fires), 1);
+  ck_assert_uint_eq(atomic_load(&fired_token), 7);
+  gt_actor_release(a);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&timer_fires), 1);
+}
+END_TEST
+
+static atomic_uintptr_t posted_thread;
+
+static void record_thread(void *arg) {
+  atomic_store(&posted_thread, (uintptr_t)pthread_self());
+  latch_add(1);
+}
+
+START_TEST(post_runs_on_thread) {
+  reset_counters();
+  enum { N = 3 };
+  gt_runtime_t *rt = rt_up(N);
+  long n = 0;
+  uintptr_t seen[N];
+  for (int i = 0; i < N; i++) {
+    char key[32];
+    gt_actor_t *a = get_on(rt, i, key, sizeof(key));
+    send_ok(a, tmsg_new(M_WHERE));
+    ck_assert_int_eq(latch_wait(++n), n);
+    ck_assert_int_eq(gt_runtime_post(rt, i, record_thread, NULL), 0);
+    ck_assert_int_eq(latch_wait(++n), n);
+    ck_assert(atomic_load(&posted_thread) == atomic_load(&where_thread));
+    seen[i] = atomic_load(&posted_thread);
+    for (int j = 0; j < i; j++)
+      ck_assert(seen[j] != seen[i]);
+    gt_actor_release(a);
+  }
+  ck_assert_int_eq(gt_runtime_post(rt, N, record_thread, NULL), GT_EINVAL);
+  ck_assert_int_eq(gt_runtime_post(rt, -1, record_thread, NULL), GT_EINVAL);
+  gt_runtime_stop(rt);
+  ck_assert_int_eq(gt_runtime_post(rt, 0, record_thread, NULL), GT_ECLOSED);
+  gt_actor_t *x;
+  ck_assert_int_eq(gt_actor_get(rt, &test_type, "late", 4, NULL, &x), GT_ECLOSED);
+  gt_runtime_free(rt);
+  latch_fini();
+}
+END_TEST
+
+/* Fairness: with one thread blocked, A gets 10 batches of work and B one message; when
+ * the thread resumes, B must run after A's first batch, not after all of A. */
+static uv_sem_t gate;
+
+static void block_thread(void *arg) {
+  if (arg != NULL)
+    latch_add(1); /* the thread is now parked here, all earlier work done */
+  uv_sem_wait(&gate);
+}
+
+static void flood_receive(gt_actor_t *self, gt_msg_t *msg) {
+  size_t len;
+  const char *key = gt_actor_key(self, &len);
+  if (len == 1 && key[0] == 'A')
+    atomic_fetch_add(&flood_count, 1);
+  else
+    atomic_store(&flood_seen_by_b, atomic_load(&flood_count));
+  latch_add(1);
+  gt_msg_free(msg);
+}
+
+static const gt_actor_type_t flood_type = {
+    .name = "flood", .size = sizeof(gt_actor_t), .receive = flood_receive};
+
+START_TEST(batch_fairness) {
+  enum { FLOOD = GT_ACTOR_BATCH * 10 };
+  reset_counters();
+  atomic_store(&flood_count, 0);
+  atomic_store(&flood_seen_by_b, -1);
+  ck_assert_int_eq(uv_sem_init(&gate, 0), 0);
+  gt_runtime_t *rt = rt_up(1);
+  ck_assert_int_eq(gt_runtime_post(rt, 0, block_thread, NULL), 0);
+  gt_actor_t *a, *b;
+  ck_assert_int_eq(gt_actor_get(rt, &flood_type, "A", 1, NULL, &a), 0);
+  ck_assert_int_eq(gt_actor_get(rt, &flood_type, "B", 1, NULL, &b), 0);
+  for (int i = 0; i < FLOOD; i++)
+    send_ok(a, tmsg_new(M_FLOOD));
+  send_ok(b, tmsg_new(M_FLOOD));
+  uv_sem_post(&gate);
+  ck_assert_int_eq(latch_wait(FLOOD + 1), FLOOD + 1);
+  ck_assert_int_eq(atomic_load(&flood_seen_by_b), GT_ACTOR_BATCH);
+  gt_actor_release(a);
+  gt_actor_release(b);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  uv_sem_destroy(&gate);
+  latch_fini();
+}
+END_TEST
+
+typedef struct info_ctx {
+  int found;
+  uint32_t depth;
+  uint64_t handled;
+  int thread;
+} info_ctx_t;
+
+static void collect(const gt_actor_info_t *info, void *arg) {
+  info_ctx_t *c = arg;
+  if (strcmp(info->key, "0102") == 0)
+    c->found += 100; /* binary keys are shown in hex */
+  if (strcmp(info->type_name, "flood") == 0 && strcmp(info->key, "A") == 0) {
+    c->found++;
+    c->depth = info->mailbox_depth;
+    c->handled = info->messages_handled;
+    c->thread = info->thread;
+  }
+}
+
+START_TEST(foreach_reports_depth) {
+  reset_counters();
+  ck_assert_int_eq(uv_sem_init(&gate, 0), 0);
+  gt_runtime_t *rt = rt_up(1);
+  gt_actor_t *a, *b;
+  ck_assert_int_eq(gt_actor_get(rt, &flood_type, "A", 1, NULL, &a), 0);
+  send_ok(a, tmsg_new(M_FLOOD));
+  ck_assert_int_eq(latch_wait(1), 1);
+  ck_assert_int_eq(gt_runtime_post(rt, 0, block_thread, "signal"), 0);
+  ck_assert_int_eq(latch_wait(2), 2);
+  for (int i = 0; i < 5; i++)
+    send_ok(a, tmsg_new(M_FLOOD));
+  ck_assert_int_eq(gt_actor_get(rt, &flood_type, "\x01\x02", 2, NULL, &b), 0);
+  info_ctx_t c = {0};
+  ck_assert_int_eq(gt_runtime_foreach(rt, collect, &c), 2);
+  ck_assert_int_eq(c.found, 101);
+  ck_assert_int_eq(c.depth, 5);
+  ck_assert_int_eq(c.handled, 1);
+  ck_assert_int_eq(c.thread, 0);
+  uv_sem_post(&gate);
+  ck_assert_int_eq(latch_wait(7), 7);
+  gt_actor_release(a);
+  gt_actor_release(b);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  uv_sem_destroy(&gate);
+  latch_fini();
+}
+END_TEST
+
+/* A post that stops an actor out of turn (not from its receive). */
+static gt_actor_t *to_stop;
+
+static void stop_from_post(void *arg) { gt_actor_stop(to_stop); }
+
+START_TEST(stop_out_of_turn) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(2);
+  to_stop = get(rt, "victim");
+  send_ok(to_stop, tmsg_new(M_WHERE));
+  ck_assert_int_eq(latch_wait(1), 1);
+  ck_assert_int_eq(gt_runtime_post(rt, gt_actor_thread(to_stop), stop_from_post, NULL), 0);
+  ck_assert_int_eq(latch_wait(1000001), 1000001);
+  tmsg_t *m = tmsg_new(M_DATA);
+  ck_assert_int_eq(gt_actor_send(to_stop, &m->hdr), GT_ECLOSED);
+  gt_msg_free(&m->hdr);
+  gt_actor_release(to_stop);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&stops), 1);
+}
+END_TEST
+
+/* Shutdown while actors are busy and timers are armed: every message is either handled or
+ * freed, every start has its stop, every live actor got GT_MSG_SHUTDOWN, and (ASan/LSan)
+ * nothing leaks, loops close cleanly. */
+START_TEST(shutdown_busy_leaks_nothing) {
+  enum { ACTORS = 24, MSGS = 3000, TIMERS = 5 };
+  reset_counters();
+  gt_runtime_t *rt = rt_up(4);
+  gt_actor_t *as[ACTORS];
+  long sent = 0;
+  for (int i = 0; i < ACTORS; i++) {
+    char key[16];
+    snprintf(key, sizeof(key), "busy%d", i);
+    as[i] = get(rt, key);
+    for (int t = 0; t < TIMERS; t++) {
+      tmsg_t *m = tmsg_new(M_ARM);
+      m->ms = 60000; /* long: still armed at shutdown */
+      send_ok(as[i], m);
+      sent++;
+    }
+  }
+  for (int n = 0; n < MSGS; n++) {
+    for (int i = 0; i < ACTORS; i++) {
+      tmsg_t *m = tmsg_new(M_DATA);
+      m->seq = n;
+      send_ok(as[i], m);
+      sent++;
+    }
+  }
+  /* Pings whose replies hold actor references inside the messages. */
+  for (int i = 0; i < ACTORS; i++) {
+    tmsg_t *m = tmsg_new(M_PING);
+    m->reply = as[(i + 1) % ACTORS];
+    gt_actor_retain(m->reply);
+    send_ok(as[i], m);
+    sent++;
+  }
+  for (int i = 0; i < ACTORS; i++)
+    gt_actor_release(as[i]);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&starts), ACTORS);
+  ck_assert_int_eq(atomic_load(&stops), ACTORS);
+  ck_assert_int_eq(atomic_load(&shutdowns), ACTORS);
+  ck_assert_int_eq(atomic_load(&timer_fires), 0);
+  /* every test message (sent + pongs) was freed exactly once */
+  ck_assert_int_eq(atomic_load(&msgs_freed), sent + atomic_load(&pongs));
+  latch_fini();
+}
+END_TEST
+
+START_TEST(runtime_unstarted_and_clocks) {
+  gt_runtime_t *rt;
+  ck_assert_int_eq(gt_runtime_new(&rt, -1), GT_EINVAL);
+  ck_assert_int_eq(gt_runtime_new(&rt, 0), 0);
+  ck_assert_int_ge(gt_runtime_threads(rt), 1);
+  gt_runtime_free(rt);
+  uint64_t t0 = gt_now_ms();
+  int64_t w = gt_wall_ns();
+  ck_assert_int_gt(w, (int64_t)1600000000 * 1000000000);
+  ck_assert_uint_ge(gt_now_ms(), t0);
+  gt_msg_free(NULL);
+}
+END_TEST
+
+static Suite *runtime_suite(void) {
+  Suite *s = suite_create("runtime");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 30);
+  tcase_add_test(tc, err_names_and_texts);
+  tcase_add_test(tc, log_parse);
+  tcase_add_test(tc, log_text_line);
+  tcase_add_test(tc, log_json_line);
+  tcase_add_test(tc, runtime_unstarted_and_clocks);
+  tcase_add_test(tc, fifo_per_sender);
+  tcase_add_test(tc, cross_thread_reply);
+  tcase_add_test(tc, activation_by_key);
+  tcase_add_test(tc, start_failure_frees_messages);
+  tcase_add_test(tc, timer_fires_with_token);
+  tcase_add_test(tc, timer_cancel_prevents_delivery);
+  tcase_add_test(tc, post_runs_on_thread);
+  tcase_add_test(tc, batch_fairness);
+  tcase_add_test(tc, foreach_reports_depth);
+  tcase_add_test(tc, stop_out_of_turn);
+  tcase_add_test(tc, shutdown_busy_leaks_nothing);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(runtime_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
