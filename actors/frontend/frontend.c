@@ -237,35 +237,40 @@ static void h_register_namespace(call_ctx_t *c) {
 
 /* ---- workflows ---- */
 
+/* Temporal's checks of a new execution's identity. NULL when valid. */
+static const char *check_start_fields(const char *workflow_id, const pb_wftype_t *type,
+                                      const pb_taskqueue_t *tq, const char *request_id) {
+  if (!workflow_id || !*workflow_id)
+    return "WorkflowId is not set on request.";
+  if (strlen(workflow_id) > MAX_ID_LEN)
+    return "WorkflowId length exceeds limit.";
+  if (!type || !type->name || !*type->name)
+    return "WorkflowType is not set on request.";
+  if (strlen(type->name) > MAX_ID_LEN)
+    return "WorkflowType length exceeds limit.";
+  if (!tq || !tq->name || !*tq->name)
+    return "TaskQueue is not set on request.";
+  if (strlen(tq->name) > MAX_ID_LEN)
+    return "TaskQueue length exceeds limit.";
+  if (request_id && strlen(request_id) > MAX_ID_LEN)
+    return "RequestId length exceeds limit.";
+  return NULL;
+}
+
 static void h_start_workflow(call_ctx_t *c) {
   const Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *req =
       (const void *)c->req;
   gt_ns_info_t ns;
   if (resolve_ns(c, req->namespace_, &ns))
     return;
-  const char *err = NULL;
-  if (!req->workflow_id || !*req->workflow_id)
-    err = "WorkflowId is not set on request.";
-  else if (strlen(req->workflow_id) > MAX_ID_LEN)
-    err = "WorkflowId length exceeds limit.";
-  else if (!req->workflow_type || !req->workflow_type->name || !*req->workflow_type->name)
-    err = "WorkflowType is not set on request.";
-  else if (strlen(req->workflow_type->name) > MAX_ID_LEN)
-    err = "WorkflowType length exceeds limit.";
-  else if (!req->task_queue || !req->task_queue->name || !*req->task_queue->name)
-    err = "TaskQueue is not set on request.";
-  else if (strlen(req->task_queue->name) > MAX_ID_LEN)
-    err = "TaskQueue length exceeds limit.";
-  else if (req->request_id && strlen(req->request_id) > MAX_ID_LEN)
-    err = "RequestId length exceeds limit.";
-  else if (gt_pb_dur_ms(req->workflow_execution_timeout) < 0)
+  const char *err = check_start_fields(req->workflow_id, req->workflow_type, req->task_queue,
+                                       req->request_id);
+  if (!err && gt_pb_dur_ms(req->workflow_execution_timeout) < 0)
     err = "Invalid WorkflowExecutionTimeout.";
-  else if (gt_pb_dur_ms(req->workflow_run_timeout) < 0)
+  else if (!err && gt_pb_dur_ms(req->workflow_run_timeout) < 0)
     err = "Invalid WorkflowRunTimeout.";
-  else if (gt_pb_dur_ms(req->workflow_task_timeout) < 0)
+  else if (!err && gt_pb_dur_ms(req->workflow_task_timeout) < 0)
     err = "Invalid WorkflowTaskTimeout.";
-  else if (req->cron_schedule && *req->cron_schedule)
-    err = NULL; /* cron: accepted and ignored below */
   if (err) {
     reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
     return;
@@ -406,6 +411,75 @@ static void h_act_failed(call_ctx_t *c) {
   respond(c, GT_RPC_RESPOND_ACT_FAILED, req->namespace_, &req->task_token, GT_TASK_ACTIVITY);
 }
 
+static void h_act_canceled(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_RESPOND_ACT_CANCELED, req->namespace_, &req->task_token,
+          GT_TASK_ACTIVITY);
+}
+
+static void h_heartbeat(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_HEARTBEAT, req->namespace_, &req->task_token, GT_TASK_ACTIVITY);
+}
+
+/* Signal, cancel request, terminate: a running execution named by workflow id. */
+static void to_execution(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
+                         const pb_wfexec_t *ex) {
+  gt_ns_info_t ns;
+  if (resolve_ns(c, ns_name, &ns) || check_execution(c, ex))
+    return;
+  gt_rpc_t *r = make_rpc(c, kind, &ns, ex->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
+static void h_signal(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  if (!req->signal_name || !*req->signal_name) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "SignalName is not set on request.");
+    return;
+  }
+  to_execution(c, GT_RPC_SIGNAL, req->namespace_, req->workflow_execution);
+}
+
+static void h_terminate(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__TerminateWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  to_execution(c, GT_RPC_TERMINATE, req->namespace_, req->workflow_execution);
+}
+
+static void h_request_cancel(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RequestCancelWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  to_execution(c, GT_RPC_REQUEST_CANCEL, req->namespace_, req->workflow_execution);
+}
+
+static void h_signal_with_start(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  const char *err = check_start_fields(req->workflow_id, req->workflow_type, req->task_queue,
+                                       req->request_id);
+  if (!err && (!req->signal_name || !*req->signal_name))
+    err = "SignalName is not set on request.";
+  if (err) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
+    return;
+  }
+  if (req->cron_schedule && *req->cron_schedule) {
+    reply_err(c, GT_GRPC_UNIMPLEMENTED, "CronSchedule is not supported by this server yet.");
+    return;
+  }
+  gt_rpc_t *r = make_rpc(c, GT_RPC_SIGNAL_WITH_START, &ns, req->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
 static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
@@ -431,6 +505,12 @@ static const struct {
     {"RespondActivityTaskCompleted", h_act_completed},
     {"RespondActivityTaskFailed", h_act_failed},
     {"ShutdownWorker", h_empty_ok},
+    {"RespondActivityTaskCanceled", h_act_canceled},
+    {"RecordActivityTaskHeartbeat", h_heartbeat},
+    {"SignalWorkflowExecution", h_signal},
+    {"SignalWithStartWorkflowExecution", h_signal_with_start},
+    {"TerminateWorkflowExecution", h_terminate},
+    {"RequestCancelWorkflowExecution", h_request_cancel},
 };
 
 static handler_fn find_handler(const char *name) {

@@ -37,6 +37,12 @@ typedef enum gt_rpc_kind {
   GT_RPC_RESPOND_ACT_FAILED,
   GT_RPC_GET_HISTORY,
   GT_RPC_DESCRIBE_WORKFLOW,
+  GT_RPC_SIGNAL,
+  GT_RPC_SIGNAL_WITH_START,
+  GT_RPC_TERMINATE,
+  GT_RPC_REQUEST_CANCEL,
+  GT_RPC_HEARTBEAT,
+  GT_RPC_RESPOND_ACT_CANCELED,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */

@@ -49,7 +49,17 @@ typedef struct wf_activity {
   double coefficient;
   int32_t max_attempts;
   int64_t schedule_to_close_ms;
+  int cancel_requested;   /* ActivityTaskCancelRequested written */
+  uint8_t *heartbeat;     /* packed Payloads of the last heartbeat, or NULL */
+  size_t heartbeat_len;
 } wf_activity_t;
+
+typedef struct wf_timer {
+  char *timer_id;
+  int64_t started_event_id;
+  int64_t fire_ns;
+  uint64_t actor_timer; /* armed gt_actor timer, 0 when not armed */
+} wf_timer_t;
 
 typedef struct wf_run {
   struct wf_run *next;
@@ -81,6 +91,10 @@ typedef struct wf_run {
   /* activities */
   wf_activity_t *acts;
   size_t n_acts, cap_acts;
+  /* user timers (StartTimer) */
+  wf_timer_t *timers;
+  size_t n_timers, cap_timers;
+  int cancel_requested;
   /* GetWorkflowExecutionHistory long polls */
   gt_rpc_t *waiters;
   int64_t transitions;
@@ -109,6 +123,7 @@ typedef struct wf_txn {
   size_t first_ev;     /* events [first_ev, run->n_ev) are this txn's */
   int update_current;
   int close_run;
+  int cancel_delivered; /* an activity was canceled by a command: schedule a new task */
   wf_effect_t *eff;
   size_t n_eff, cap_eff;
 } wf_txn_t;
@@ -173,11 +188,29 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm);
+/* Arms the actor timers of a run's pending user timers (after a load). */
+void wf_arm_timers(workflow_t *wf, wf_run_t *run);
+/* Ensures a workflow task will deliver new events. */
+void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc);
+
+/* ---- wf_signals.c: requests from outside the workflow ---- */
+void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_cancel_request(workflow_t *wf, gt_rpc_t *rpc);
+wf_timer_t *wf_find_timer(wf_run_t *run, const char *timer_id);
+int wf_emit_signal(workflow_t *wf, wf_run_t *run, const char *name, pb_payloads_t *input,
+                   const char *identity, Temporal__Api__Common__V1__Header *header,
+                   const char *request_id);
+/* Closes every pending piece of a run that is closing (timers). */
+void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 
 /* Timer tokens: kind in the top byte, scheduled event id below. */
 #define WF_TIMER_WFT 1ULL
 #define WF_TIMER_ACT_RETRY 2ULL
 #define WF_TIMER_HISTORY_POLL 3ULL
+#define WF_TIMER_USER 4ULL
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
 #endif

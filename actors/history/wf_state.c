@@ -38,6 +38,7 @@ wf_run_t *wf_run_new(workflow_t *wf, const char *run_id) {
 }
 
 static void activity_fini(wf_activity_t *a) {
+  free(a->heartbeat);
   free(a->activity_id);
   free(a->task_queue);
   free(a->identity);
@@ -55,6 +56,9 @@ void wf_run_free(wf_run_t *run) {
   for (size_t i = 0; i < run->n_acts; i++)
     activity_fini(&run->acts[i]);
   free(run->acts);
+  for (size_t i = 0; i < run->n_timers; i++)
+    free(run->timers[i].timer_id);
+  free(run->timers);
   gt_buf_fini(&run->hist);
   gt_buf_fini(&run->buffered);
   free(run->ev_off);
@@ -168,6 +172,11 @@ static void fix_started_id(pb_event_t *ev, int64_t last_started_id) {
     if (!ev->activity_task_failed_event_attributes->started_event_id)
       ev->activity_task_failed_event_attributes->started_event_id = last_started_id;
     break;
+  case PB_ATTR(ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES):
+    if (!ev->activity_task_canceled_event_attributes->started_event_id &&
+        last_started_id)
+      ev->activity_task_canceled_event_attributes->started_event_id = last_started_id;
+    break;
   default:
     break;
   }
@@ -230,6 +239,33 @@ static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
   }
 }
 
+wf_timer_t *wf_find_timer(wf_run_t *run, const char *timer_id) {
+  for (size_t i = 0; i < run->n_timers; i++)
+    if (strcmp(run->timers[i].timer_id, timer_id) == 0)
+      return &run->timers[i];
+  return NULL;
+}
+
+static void remove_timer(wf_run_t *run, const char *timer_id) {
+  wf_timer_t *t = wf_find_timer(run, timer_id);
+  if (!t)
+    return;
+  free(t->timer_id);
+  *t = run->timers[--run->n_timers];
+}
+
+static void apply_timer_started(wf_run_t *run, const pb_event_t *ev) {
+  const Temporal__Api__History__V1__TimerStartedEventAttributes *a =
+      ev->timer_started_event_attributes;
+  if (grow((void **)&run->timers, &run->cap_timers, run->n_timers, sizeof(wf_timer_t)))
+    return;
+  wf_timer_t *t = &run->timers[run->n_timers++];
+  memset(t, 0, sizeof(*t));
+  t->timer_id = gt_strdup0(a->timer_id);
+  t->started_event_id = ev->event_id;
+  t->fire_ns = gt_pb_ts_ns(ev->event_time) + gt_pb_dur_ms(a->start_to_fire_timeout) * 1000000;
+}
+
 static void close_run(wf_run_t *run, int status, const pb_event_t *ev) {
   run->status = status;
   run->close_ns = gt_pb_ts_ns(ev->event_time);
@@ -290,6 +326,25 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
   case PB_ATTR(ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES):
     remove_activity(run, ev->activity_task_canceled_event_attributes->scheduled_event_id);
     break;
+  case PB_ATTR(TIMER_STARTED_EVENT_ATTRIBUTES):
+    apply_timer_started(run, ev);
+    break;
+  case PB_ATTR(TIMER_FIRED_EVENT_ATTRIBUTES):
+    remove_timer(run, ev->timer_fired_event_attributes->timer_id);
+    break;
+  case PB_ATTR(TIMER_CANCELED_EVENT_ATTRIBUTES):
+    remove_timer(run, ev->timer_canceled_event_attributes->timer_id);
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES):
+    run->cancel_requested = 1;
+    break;
+  case PB_ATTR(ACTIVITY_TASK_CANCEL_REQUESTED_EVENT_ATTRIBUTES): {
+    wf_activity_t *a = wf_find_activity(
+        run, ev->activity_task_cancel_requested_event_attributes->scheduled_event_id);
+    if (a)
+      a->cancel_requested = 1;
+    break;
+  }
   case PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES):
     close_run(run, PB_STATUS(COMPLETED), ev);
     break;

@@ -381,6 +381,91 @@ static void cancel_wft_timer(workflow_t *wf, wf_run_t *run) {
   run->wft_timer = 0;
 }
 
+static void arm_timer(workflow_t *wf, wf_timer_t *tm) {
+  int64_t now = gt_wall_ns();
+  uint64_t ms = tm->fire_ns > now ? (uint64_t)((tm->fire_ns - now + 999999) / 1000000) : 0;
+  tm->actor_timer = gt_actor_timer_start(&wf->base, ms,
+                                         WF_TIMER_TOKEN(WF_TIMER_USER, tm->started_event_id));
+}
+
+void wf_arm_timers(workflow_t *wf, wf_run_t *run) {
+  for (size_t i = 0; i < run->n_timers; i++)
+    if (!run->timers[i].actor_timer)
+      arm_timer(wf, &run->timers[i]);
+}
+
+static void emit_timer_started(workflow_t *wf, wf_run_t *run,
+                               const Temporal__Api__Command__V1__StartTimerCommandAttributes *c,
+                               int64_t completed_id) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__TimerStartedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__TIMER_STARTED_EVENT_ATTRIBUTES__INIT;
+  a.timer_id = c->timer_id;
+  a.start_to_fire_timeout = c->start_to_fire_timeout;
+  a.workflow_task_completed_event_id = completed_id;
+  ev.event_type = PB_EV(TIMER_STARTED);
+  ev.attributes_case = PB_ATTR(TIMER_STARTED_EVENT_ATTRIBUTES);
+  ev.timer_started_event_attributes = &a;
+  if (wf_emit(wf, run, &ev, 0) > 0) {
+    wf_timer_t *tm = wf_find_timer(run, c->timer_id);
+    if (tm)
+      arm_timer(wf, tm);
+  }
+}
+
+static void emit_timer_canceled(workflow_t *wf, wf_run_t *run, const char *timer_id,
+                                int64_t completed_id, char *identity) {
+  wf_timer_t *tm = wf_find_timer(run, timer_id);
+  if (!tm)
+    return; /* already fired: the SDK sees TimerFired next */
+  if (tm->actor_timer)
+    gt_actor_timer_cancel(&wf->base, tm->actor_timer);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__TimerCanceledEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__TIMER_CANCELED_EVENT_ATTRIBUTES__INIT;
+  a.timer_id = (char *)timer_id;
+  a.started_event_id = tm->started_event_id;
+  a.workflow_task_completed_event_id = completed_id;
+  a.identity = identity;
+  ev.event_type = PB_EV(TIMER_CANCELED);
+  ev.attributes_case = PB_ATTR(TIMER_CANCELED_EVENT_ATTRIBUTES);
+  ev.timer_canceled_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+}
+
+/* An activity not yet handed to a worker is canceled at once; a running one learns of the
+ * request through its next heartbeat. */
+static void emit_cancel_activity(workflow_t *wf, wf_run_t *run, wf_txn_t *t, int64_t sched_id,
+                                 int64_t completed_id) {
+  wf_activity_t *act = wf_find_activity(run, sched_id);
+  if (!act || act->closing)
+    return;
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ActivityTaskCancelRequestedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_CANCEL_REQUESTED_EVENT_ATTRIBUTES__INIT;
+  a.scheduled_event_id = sched_id;
+  a.workflow_task_completed_event_id = completed_id;
+  ev.event_type = PB_EV(ACTIVITY_TASK_CANCEL_REQUESTED);
+  ev.attributes_case = PB_ATTR(ACTIVITY_TASK_CANCEL_REQUESTED_EVENT_ATTRIBUTES);
+  ev.activity_task_cancel_requested_event_attributes = &a;
+  int64_t req_id = wf_emit(wf, run, &ev, 0);
+  act = wf_find_activity(run, sched_id);
+  if (!act || act->started)
+    return;
+  if (act->retry_timer)
+    gt_actor_timer_cancel(&wf->base, act->retry_timer);
+  pb_event_t cev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ActivityTaskCanceledEventAttributes ca =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES__INIT;
+  ca.latest_cancel_requested_event_id = req_id;
+  ca.scheduled_event_id = sched_id;
+  cev.event_type = PB_EV(ACTIVITY_TASK_CANCELED);
+  cev.attributes_case = PB_ATTR(ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES);
+  cev.activity_task_canceled_event_attributes = &ca;
+  wf_emit(wf, run, &cev, 0);
+  t->cancel_delivered = 1; /* the workflow must see the cancellation: new task */
+}
+
 /* Validates every command before anything changes. Returns NULL or the error message;
  * OUT: *close_index of the first close command (-1 if none). */
 static const char *check_commands(wf_run_t *run,
@@ -401,8 +486,36 @@ static const char *check_commands(wf_run_t *run,
         return e;
       break;
     }
+    case PB_CMD(START_TIMER): {
+      const Temporal__Api__Command__V1__StartTimerCommandAttributes *t =
+          c->start_timer_command_attributes;
+      if (!t || !t->timer_id || !*t->timer_id)
+        return "TimerId is not set on StartTimerCommand.";
+      if (gt_pb_dur_ms(t->start_to_fire_timeout) <= 0)
+        return "A valid StartToFireTimeout is not set on StartTimerCommand.";
+      if (wf_find_timer(run, t->timer_id))
+        return "TimerId is already in use.";
+      break;
+    }
+    case PB_CMD(CANCEL_TIMER):
+      if (!c->cancel_timer_command_attributes || !c->cancel_timer_command_attributes->timer_id ||
+          !*c->cancel_timer_command_attributes->timer_id)
+        return "TimerId is not set on CancelTimerCommand.";
+      break;
+    case PB_CMD(REQUEST_CANCEL_ACTIVITY_TASK):
+      if (!c->request_cancel_activity_task_command_attributes ||
+          c->request_cancel_activity_task_command_attributes->scheduled_event_id <= 0)
+        return "ScheduledEventId is not set on RequestCancelActivityTaskCommand.";
+      break;
+    case PB_CMD(RECORD_MARKER):
+      if (!c->record_marker_command_attributes ||
+          !c->record_marker_command_attributes->marker_name ||
+          !*c->record_marker_command_attributes->marker_name)
+        return "MarkerName is not set on RecordMarkerCommand.";
+      break;
     case PB_CMD(COMPLETE_WORKFLOW_EXECUTION):
     case PB_CMD(FAIL_WORKFLOW_EXECUTION):
+    case PB_CMD(CANCEL_WORKFLOW_EXECUTION):
       *close_index = (int)i;
       break;
     default:
@@ -414,7 +527,7 @@ static const char *check_commands(wf_run_t *run,
 }
 
 static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
-                         int64_t completed_id) {
+                         int64_t completed_id, char *identity) {
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   switch (c->command_type) {
   case PB_CMD(SCHEDULE_ACTIVITY_TASK): {
@@ -434,6 +547,47 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
     ev.event_type = PB_EV(WORKFLOW_EXECUTION_COMPLETED);
     ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES);
     ev.workflow_execution_completed_event_attributes = &a;
+    wf_emit(wf, run, &ev, 0);
+    break;
+  }
+  case PB_CMD(START_TIMER):
+    emit_timer_started(wf, run, c->start_timer_command_attributes, completed_id);
+    break;
+  case PB_CMD(CANCEL_TIMER):
+    emit_timer_canceled(wf, run, c->cancel_timer_command_attributes->timer_id, completed_id,
+                        identity);
+    break;
+  case PB_CMD(REQUEST_CANCEL_ACTIVITY_TASK):
+    emit_cancel_activity(wf, run, t,
+                         c->request_cancel_activity_task_command_attributes->scheduled_event_id,
+                         completed_id);
+    break;
+  case PB_CMD(RECORD_MARKER): {
+    const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
+        c->record_marker_command_attributes;
+    Temporal__Api__History__V1__MarkerRecordedEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__MARKER_RECORDED_EVENT_ATTRIBUTES__INIT;
+    a.marker_name = m->marker_name;
+    a.n_details = m->n_details;
+    a.details = (void *)m->details;
+    a.workflow_task_completed_event_id = completed_id;
+    a.header = m->header;
+    a.failure = m->failure;
+    ev.event_type = PB_EV(MARKER_RECORDED);
+    ev.attributes_case = PB_ATTR(MARKER_RECORDED_EVENT_ATTRIBUTES);
+    ev.marker_recorded_event_attributes = &a;
+    wf_emit(wf, run, &ev, 0);
+    break;
+  }
+  case PB_CMD(CANCEL_WORKFLOW_EXECUTION): {
+    Temporal__Api__History__V1__WorkflowExecutionCanceledEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES__INIT;
+    a.details = c->cancel_workflow_execution_command_attributes
+                    ? c->cancel_workflow_execution_command_attributes->details : NULL;
+    a.workflow_task_completed_event_id = completed_id;
+    ev.event_type = PB_EV(WORKFLOW_EXECUTION_CANCELED);
+    ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES);
+    ev.workflow_execution_canceled_event_attributes = &a;
     wf_emit(wf, run, &ev, 0);
     break;
   }
@@ -505,10 +659,12 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
     ev.workflow_task_completed_event_attributes = &a;
     int64_t completed_id = wf_emit(wf, run, &ev, 0);
     for (size_t i = 0; i < req->n_commands; i++)
-      emit_command(wf, run, t, req->commands[i], completed_id);
+      emit_command(wf, run, t, req->commands[i], completed_id, req->identity);
+    if (!wf_running(run))
+      wf_close_cleanup(wf, run);
     if (wf_running(run)) {
       size_t flushed = wf_flush_buffered(wf, run);
-      if (flushed > 0 || req->force_create_new_workflow_task)
+      if (flushed > 0 || req->force_create_new_workflow_task || t->cancel_delivered)
         wf_schedule_wft(wf, run, t);
     }
   }
@@ -581,7 +737,7 @@ static int64_t emit_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *ac
 }
 
 /* After an event for the workflow: make sure a workflow task will deliver it. */
-static void need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   if (wf_running(run) && run->wft_state == WFT_NONE)
     wf_schedule_wft(wf, run, t);
 }
@@ -614,7 +770,7 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   ev.attributes_case = PB_ATTR(ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES);
   ev.activity_task_completed_event_attributes = &a;
   wf_emit(wf, run, &ev, 1);
-  need_wft(wf, run, t);
+  wf_need_wft(wf, run, t);
   Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedResponse resp =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_RESPONSE__INIT;
   wf_txn_reply_msg(t, rpc, &resp.base);
@@ -715,7 +871,7 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
     ev.attributes_case = PB_ATTR(ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES);
     ev.activity_task_failed_event_attributes = &a;
     wf_emit(wf, run, &ev, 1);
-    need_wft(wf, run, t);
+    wf_need_wft(wf, run, t);
   }
   Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedResponse resp =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_RESPONSE__INIT;
@@ -747,6 +903,37 @@ static void on_wft_timeout(workflow_t *wf, int64_t started_id) {
   wf_txn_commit(t);
 }
 
+static void on_user_timer(workflow_t *wf, wf_run_t *run, int64_t started_id) {
+  wf_timer_t *tm = NULL;
+  for (size_t i = 0; i < run->n_timers; i++)
+    if (run->timers[i].started_event_id == started_id)
+      tm = &run->timers[i];
+  if (!tm)
+    return;
+  tm->actor_timer = 0;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t)
+    return;
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__TimerFiredEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__TIMER_FIRED_EVENT_ATTRIBUTES__INIT;
+  char *timer_id = strdup(tm->timer_id);
+  a.timer_id = timer_id;
+  a.started_event_id = started_id;
+  ev.event_type = PB_EV(TIMER_FIRED);
+  ev.attributes_case = PB_ATTR(TIMER_FIRED_EVENT_ATTRIBUTES);
+  ev.timer_fired_event_attributes = &a;
+  if (run->wft_state == WFT_STARTED) {
+    /* buffered: the timer stays pending until the flush applies TimerFired; remember it
+     * fired so a second fire (after a reload) cannot happen meanwhile */
+    tm->fire_ns = INT64_MAX;
+  }
+  wf_emit(wf, run, &ev, 1);
+  free(timer_id);
+  wf_need_wft(wf, run, t);
+  wf_txn_commit(t);
+}
+
 void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
   uint64_t kind = tm->token >> 56;
   int64_t id = (int64_t)(tm->token & ((1ULL << 55) - 1));
@@ -759,6 +946,8 @@ void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
       gt_matching_add_task(wf->srv, run->task_queue, new_wft_task(wf, run));
   } else if (kind == WF_TIMER_WFT) {
     on_wft_timeout(wf, id);
+  } else if (kind == WF_TIMER_USER) {
+    on_user_timer(wf, run, id);
   } else if (kind == WF_TIMER_ACT_RETRY) {
     wf_activity_t *act = wf_find_activity(run, id);
     if (act && !act->started && !act->closing) {
@@ -766,4 +955,65 @@ void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
       gt_matching_add_task(wf->srv, act->task_queue, new_act_task(wf, run, act));
     }
   }
+}
+
+/* ---- heartbeats and cancellation acknowledgements ---- */
+
+void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = NULL;
+  wf_activity_t *act = current_activity(wf, rpc, &run);
+  if (!act) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+    return;
+  }
+  free(act->heartbeat);
+  act->heartbeat = NULL;
+  act->heartbeat_len = 0;
+  if (req->details) {
+    act->heartbeat_len = protobuf_c_message_get_packed_size(&req->details->base);
+    act->heartbeat = malloc(act->heartbeat_len ? act->heartbeat_len : 1);
+    if (act->heartbeat)
+      protobuf_c_message_pack(&req->details->base, act->heartbeat);
+  }
+  Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_RESPONSE__INIT;
+  r.cancel_requested = act->cancel_requested;
+  gt_rpc_reply_msg(rpc, &r.base);
+}
+
+void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = NULL;
+  wf_activity_t *act = current_activity(wf, rpc, &run);
+  if (!act) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+    return;
+  }
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  int64_t sched_id = act->scheduled_event_id;
+  act->closing = 1;
+  int64_t started_id = emit_act_started(wf, run, act);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ActivityTaskCanceledEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES__INIT;
+  a.details = req->details;
+  a.scheduled_event_id = sched_id;
+  a.started_event_id = started_id;
+  a.identity = req->identity;
+  ev.event_type = PB_EV(ACTIVITY_TASK_CANCELED);
+  ev.attributes_case = PB_ATTR(ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES);
+  ev.activity_task_canceled_event_attributes = &a;
+  wf_emit(wf, run, &ev, 1);
+  wf_need_wft(wf, run, t);
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledResponse resp =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_RESPONSE__INIT;
+  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_commit(t);
 }

@@ -136,6 +136,7 @@ static void loaded(workflow_t *wf) {
   wf->loading = 0;
   wf_run_t *run = wf->runs;
   if (run && wf_running(run)) {
+    wf_arm_timers(wf, run);
     wf_txn_t *t = wf_txn_begin(wf, run);
     if (t) {
       wf_dispatch_pending(wf, run, t);
@@ -201,6 +202,37 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
 /* ---- StartWorkflowExecution ---- */
 
 typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_req_t;
+typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest sws_req_t;
+
+/* What a new run needs, from StartWorkflowExecution or SignalWithStart. */
+typedef struct start_params {
+  pb_wftype_t *workflow_type;
+  pb_taskqueue_t *task_queue;
+  pb_payloads_t *input;
+  pb_dur_t *exec_timeout, *run_timeout, *task_timeout;
+  char *identity, *request_id, *cron_schedule;
+  int reuse_policy, conflict_policy;
+  pb_retry_t *retry_policy;
+  Temporal__Api__Common__V1__Memo *memo;
+  Temporal__Api__Common__V1__SearchAttributes *search_attributes;
+  Temporal__Api__Common__V1__Header *header;
+} start_params_t;
+
+static void params_from_start(start_params_t *p, const start_req_t *r) {
+  *p = (start_params_t){r->workflow_type, r->task_queue, r->input,
+                        r->workflow_execution_timeout, r->workflow_run_timeout,
+                        r->workflow_task_timeout, r->identity, r->request_id, r->cron_schedule,
+                        r->workflow_id_reuse_policy, r->workflow_id_conflict_policy,
+                        r->retry_policy, r->memo, r->search_attributes, r->header};
+}
+
+static void params_from_sws(start_params_t *p, const sws_req_t *r) {
+  *p = (start_params_t){r->workflow_type, r->task_queue, r->input,
+                        r->workflow_execution_timeout, r->workflow_run_timeout,
+                        r->workflow_task_timeout, r->identity, r->request_id, r->cron_schedule,
+                        r->workflow_id_reuse_policy, r->workflow_id_conflict_policy,
+                        r->retry_policy, r->memo, r->search_attributes, r->header};
+}
 
 static void reply_started(gt_rpc_t *rpc, const wf_run_t *run, int started, wf_txn_t *t) {
   Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse r =
@@ -225,7 +257,7 @@ static void reply_already_started(gt_rpc_t *rpc, const wf_run_t *run, const char
 }
 
 /* Applies the id conflict and reuse policies. Returns 1 when the start may go on. */
-static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_req_t *req) {
+static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) {
   wf_run_t *cur = wf->runs;
   if (!cur)
     return 1;
@@ -235,7 +267,7 @@ static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_req_t *req) {
     return 0;
   }
   if (wf_running(cur)) {
-    switch (req->workflow_id_conflict_policy) {
+    switch (req->conflict_policy) {
     case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING:
       reply_started(rpc, cur, 0, NULL);
       return 0;
@@ -244,7 +276,7 @@ static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_req_t *req) {
                          "WorkflowIdConflictPolicy TERMINATE_EXISTING is not supported yet");
       return 0;
     default:
-      if (req->workflow_id_reuse_policy ==
+      if (req->reuse_policy ==
           TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING) {
         gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED,
                            "WorkflowIdReusePolicy TERMINATE_IF_RUNNING is not supported yet");
@@ -255,7 +287,7 @@ static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_req_t *req) {
       return 0;
     }
   }
-  switch (req->workflow_id_reuse_policy) {
+  switch (req->reuse_policy) {
   case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE:
     reply_already_started(rpc, cur,
                           "Workflow execution already finished and WorkflowIdReusePolicy is "
@@ -288,10 +320,9 @@ static void drop_old_runs(workflow_t *wf) {
   }
 }
 
-static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
-  const start_req_t *req = (const void *)rpc->req;
-  if (!may_start(wf, rpc, req))
-    return;
+/* Creates a run (Started event, optional signal, first workflow task) and replies. */
+static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req,
+                      const sws_req_t *signal) {
   char run_id[37];
   gt_uuid4(run_id);
   wf_run_t *run = wf_run_new(wf, run_id);
@@ -317,9 +348,9 @@ static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
   tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
   a.task_queue = &tq;
   a.input = req->input;
-  int64_t exec_ms = gt_pb_dur_ms(req->workflow_execution_timeout);
-  int64_t run_ms = gt_pb_dur_ms(req->workflow_run_timeout);
-  int64_t task_ms = gt_pb_dur_ms(req->workflow_task_timeout);
+  int64_t exec_ms = gt_pb_dur_ms(req->exec_timeout);
+  int64_t run_ms = gt_pb_dur_ms(req->run_timeout);
+  int64_t task_ms = gt_pb_dur_ms(req->task_timeout);
   if (run_ms == 0 || (exec_ms > 0 && run_ms > exec_ms))
     run_ms = exec_ms;
   if (task_ms <= 0)
@@ -350,11 +381,55 @@ static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
   ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
   ev.workflow_execution_started_event_attributes = &a;
   wf_emit(wf, run, &ev, 0);
+  if (signal)
+    wf_emit_signal(wf, run, signal->signal_name, signal->signal_input, signal->identity,
+                   signal->header, signal->request_id);
   run->wft_attempt = 1;
   wf_schedule_wft(wf, run, t);
-  reply_started(rpc, run, 1, t);
+  if (signal) {
+    Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse r =
+        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_RESPONSE__INIT;
+    r.run_id = run->run_id;
+    r.started = 1;
+    wf_txn_reply_msg(t, rpc, &r.base);
+  } else {
+    reply_started(rpc, run, 1, t);
+  }
   wf_txn_commit(t);
   drop_old_runs(wf);
+}
+
+static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
+  start_params_t p;
+  params_from_start(&p, (const void *)rpc->req);
+  if (may_start(wf, rpc, &p))
+    start_run(wf, rpc, &p, NULL);
+}
+
+static void on_signal_with_start(workflow_t *wf, gt_rpc_t *rpc) {
+  const sws_req_t *req = (const void *)rpc->req;
+  wf_run_t *cur = wf->runs;
+  if (wf_running(cur)) {
+    wf_txn_t *t = wf_txn_begin(wf, cur);
+    if (!t) {
+      gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+      return;
+    }
+    wf_emit_signal(wf, cur, req->signal_name, req->signal_input, req->identity, req->header,
+                   req->request_id);
+    wf_need_wft(wf, cur, t);
+    Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse r =
+        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_RESPONSE__INIT;
+    r.run_id = cur->run_id;
+    r.started = 0;
+    wf_txn_reply_msg(t, rpc, &r.base);
+    wf_txn_commit(t);
+    return;
+  }
+  start_params_t p;
+  params_from_sws(&p, req);
+  if (may_start(wf, rpc, &p))
+    start_run(wf, rpc, &p, req);
 }
 
 /* ---- DescribeWorkflowExecution ---- */
@@ -649,6 +724,24 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
     break;
   case GT_RPC_RESPOND_ACT_FAILED:
     wf_on_act_failed(wf, rpc);
+    break;
+  case GT_RPC_RESPOND_ACT_CANCELED:
+    wf_on_act_canceled(wf, rpc);
+    break;
+  case GT_RPC_HEARTBEAT:
+    wf_on_heartbeat(wf, rpc);
+    break;
+  case GT_RPC_SIGNAL:
+    wf_on_signal(wf, rpc);
+    break;
+  case GT_RPC_SIGNAL_WITH_START:
+    on_signal_with_start(wf, rpc);
+    break;
+  case GT_RPC_TERMINATE:
+    wf_on_terminate(wf, rpc);
+    break;
+  case GT_RPC_REQUEST_CANCEL:
+    wf_on_cancel_request(wf, rpc);
     break;
   default:
     gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED, "not served by the workflow actor");

@@ -11,4 +11,18 @@ async function rejectInput(_input) {
   throw ApplicationFailure.nonRetryable('bad input', 'BadInput');
 }
 
-module.exports = { greet, rejectInput };
+const attempts = new Map();
+
+// Fails twice per key, then succeeds, reporting the attempt it succeeded on.
+async function flaky(key) {
+  const { attempt } = require('@temporalio/activity').Context.current().info;
+  attempts.set(key, (attempts.get(key) || 0) + 1);
+  if (attempt < 3) throw new Error(`flaky attempt ${attempt}`);
+  return `ok on attempt ${attempt} (calls ${attempts.get(key)})`;
+}
+
+async function alwaysFails() {
+  throw new Error('always fails');
+}
+
+module.exports = { greet, rejectInput, flaky, alwaysFails };

@@ -65,6 +65,9 @@ function makeContext(name, state) {
     // step('waiting for result'): names what the scenario is doing, so a
     // timeout or failure report says where it stopped.
     step(text) { state.steps.push(`${Date.now() - state.t0}ms ${text}`); },
+    // onCleanup(fn): fn runs (bounded) after the scenario, even on timeout,
+    // before the harness's own server is stopped. Last registered runs first.
+    onCleanup(fn) { state.cleanups.unshift(fn); },
   };
   if (!state.server) return ctx;
   Object.assign(ctx, {
@@ -137,6 +140,7 @@ async function cleanup(state, failed) {
     CLEANUP_STEP_MS, what).catch((err) => {
     if (!failed) state.cleanupErrors.push(`${what}: ${err.message}`);
   });
+  for (const fn of state.cleanups) await step(fn, 'onCleanup hook');
   for (const w of state.workers) {
     if (w.getState() === 'RUNNING') {
       if (!failed) state.cleanupErrors.push('a worker was left running ' +
@@ -186,7 +190,7 @@ function report(name, state, err, ms) {
 
 async function run(name, fn, opts) {
   installRuntime();
-  const state = { workers: [], cleanupErrors: [], steps: [], t0: Date.now() };
+  const state = { workers: [], cleanupErrors: [], steps: [], cleanups: [], t0: Date.now() };
   const die = (sig) => {
     console.log(`E2E-FAIL ${name}: interrupted by ${sig}`);
     if (state.server) state.server.killNow();

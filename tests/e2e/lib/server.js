@@ -34,6 +34,7 @@ function freePort() {
   });
 }
 
+// True when something accepts a TCP connection on 127.0.0.1:port.
 function tcpAccepts(port) {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host: '127.0.0.1' });
@@ -183,4 +184,4 @@ async function startServer(binary, { logDir, name } = {}) {
   return new ServerProcess(path.resolve(binary), port, logFile);
 }
 
-module.exports = { startServer, freePort, ServerProcess };
+module.exports = { startServer, freePort, tcpAccepts, ServerProcess };

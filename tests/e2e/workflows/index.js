@@ -6,6 +6,11 @@
 const {
   proxyActivities,
   condition,
+  sleep,
+  defineSignal,
+  setHandler,
+  CancellationScope,
+  isCancellation,
   ApplicationFailure,
   ActivityFailure,
 } = require('@temporalio/workflow');
@@ -39,4 +44,80 @@ async function catchActivityFailure(input) {
   }
 }
 
-module.exports = { hello, waitForever, failing, catchActivityFailure };
+// Sleeps on a durable timer, then returns how long it asked for.
+async function sleeper(ms) {
+  await sleep(ms);
+  return `slept ${ms}`;
+}
+
+// Starts a long timer and cancels it from a short one: TimerCanceled.
+async function cancelTimer() {
+  const scope = new CancellationScope();
+  const long = scope.run(() => sleep(60000));
+  await sleep(100);
+  scope.cancel();
+  try {
+    await long;
+    return 'not canceled';
+  } catch (err) {
+    return isCancellation(err) ? 'timer canceled' : `other: ${err}`;
+  }
+}
+
+const addSignal = defineSignal('add');
+const doneSignal = defineSignal('done');
+
+// Sums the numbers signalled to it until 'done'.
+async function summer() {
+  let sum = 0;
+  let done = false;
+  setHandler(addSignal, (n) => { sum += n; });
+  setHandler(doneSignal, () => { done = true; });
+  await condition(() => done);
+  return sum;
+}
+
+// Waits for cancellation and cleans up with an activity, then reports it.
+async function cancellable() {
+  try {
+    await condition(() => false);
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(() => greet('cleanup'));
+      throw err;
+    }
+    throw err;
+  }
+}
+
+const { flaky } = proxyActivities({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '50ms', backoffCoefficient: 2, maximumAttempts: 5 },
+});
+const { alwaysFails } = proxyActivities({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '20ms', maximumAttempts: 3 },
+});
+
+// Retries a flaky activity until it succeeds on its third attempt.
+async function retrying(key) {
+  return await flaky(key);
+}
+
+// Exhausts the retry policy: the last failure reaches the workflow.
+async function exhausting() {
+  try {
+    await alwaysFails();
+    return 'no failure';
+  } catch (err) {
+    if (err instanceof ActivityFailure) {
+      return `failed after retries: ${err.cause.message} (${err.retryState})`;
+    }
+    throw err;
+  }
+}
+
+module.exports = {
+  hello, waitForever, failing, catchActivityFailure, sleeper, cancelTimer, summer,
+  cancellable, retrying, exhausting,
+};
