@@ -55,6 +55,7 @@ const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT] = {
     [GT_SQL_VISIBILITY_GET] = {2, 12, 1},
     [GT_SQL_VISIBILITY_LIST] = {3, 12, 1},
     [GT_SQL_TASK_ID_MAX] = {1, 1, 1},
+    [GT_SQL_CURRENT_LIST_RUNNING] = {1, 2, 1},
 };
 
 gt_val_t gt_val_text(const char *s) {

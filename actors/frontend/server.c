@@ -20,6 +20,7 @@
 #include "actors/frontend/frontend.h"
 #include "actors/frontend/namespaces.h"
 #include "actors/frontend/pb.h"
+#include "actors/history/history.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -80,6 +81,32 @@ static int open_store(gt_server_t *srv) {
   return 0;
 }
 
+/* Reactivates every running workflow so that what it owes (a scheduled workflow task,
+ * activities, timers due while the server was down) is dispatched again. */
+static int recover_workflows(gt_server_t *srv) {
+  int total = 0;
+  for (int shard = 0; shard < srv->num_shards; shard++) {
+    gt_store_op_t op = {.stmt = GT_SQL_CURRENT_LIST_RUNNING, .nparams = 1, .expect_rows = -1};
+    op.params[0] = gt_val_int(shard);
+    gt_rows_t *rows = NULL;
+    int rc = gt_store_read_sync(srv->store, &op, &rows);
+    if (rc != 0) {
+      gt_log_error("SRV-RECOVERY-FAILED", "listing running workflows of shard %d: %s", shard,
+                   gt_strerror(rc));
+      return rc;
+    }
+    for (int r = 0; r < rows->nrows; r++) {
+      const char *ns = gt_rows_at(rows, r, 0)->p, *wid = gt_rows_at(rows, r, 1)->p;
+      if (ns && wid && gt_history_activate(srv, ns, wid) == 0)
+        total++;
+    }
+    gt_store_rows_free(rows);
+  }
+  if (total)
+    gt_log_info("SRV-RECOVERED", "reactivated %d running workflows", total);
+  return 0;
+}
+
 int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
   gt_server_t *srv = calloc(1, sizeof(*srv));
   if (!srv)
@@ -97,6 +124,8 @@ int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
     rc = gt_runtime_new(&srv->rt, cfg->scheduler_threads);
   if (rc == 0)
     rc = gt_runtime_start(srv->rt);
+  if (rc == 0)
+    rc = recover_workflows(srv);
   if (rc == 0) {
     gt_gateway_config_t gc = {
         .ip = cfg->bind_ip,

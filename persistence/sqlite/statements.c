@@ -98,6 +98,10 @@ static const char *const SQL[GT__SQ__COUNT] = {
         "shard_id = ?1), 0), coalesce((SELECT max(task_id) FROM visibility_tasks "
         "WHERE shard_id = ?1), 0))",
 
+    [GT_SQL_CURRENT_LIST_RUNNING] =
+        "SELECT namespace_id, workflow_id FROM current_executions WHERE shard_id = ?1 "
+        "AND state = 1",
+
     [GT__SQ_BEGIN] = "BEGIN IMMEDIATE",
     [GT__SQ_COMMIT] = "COMMIT",
     [GT__SQ_ROLLBACK] = "ROLLBACK",

@@ -46,13 +46,13 @@ function tcpAccepts(port) {
 }
 
 class ServerProcess {
-  constructor(binary, port, logFile) {
+  constructor(binary, port, logFile, extraArgs = []) {
     this.binary = binary;
     this.port = port;
     this.address = `127.0.0.1:${port}`;
     this.args = ['server', 'start-dev', '--port', String(port),
       '--ip', '127.0.0.1', '--namespace', 'default', '--headless',
-      '--log-level', 'warn', '--log-format', 'pretty'];
+      '--log-level', 'warn', '--log-format', 'pretty', ...extraArgs];
     this.output = '';
     this.exit = null; // { code, signal } once the process is gone
     this.logStream = logFile ? fs.createWriteStream(logFile) : null;
