@@ -111,8 +111,13 @@ uint8_t *gt_buf_take(gt_buf_t *b, size_t *len) {
 
 void gt_pb_ts(pb_ts_t *ts, int64_t ns) {
   google__protobuf__timestamp__init(ts);
-  ts->seconds = ns / 1000000000;
-  ts->nanos = (int32_t)(ns % 1000000000);
+  int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+  if (nsec < 0) { /* protobuf wants nanos in [0, 1e9) */
+    nsec += 1000000000;
+    sec--;
+  }
+  ts->seconds = sec;
+  ts->nanos = (int32_t)nsec;
 }
 
 int64_t gt_pb_ts_ns(const pb_ts_t *ts) {
@@ -130,7 +135,8 @@ void gt_pb_dur(pb_dur_t *d, int64_t ms) {
 int64_t gt_pb_dur_ms(const pb_dur_t *d) {
   if (!d)
     return 0;
-  if (d->seconds < 0 || d->nanos < 0)
+  /* the protobuf Duration range is +-10,000 years; beyond it is invalid input */
+  if (d->seconds < 0 || d->nanos < 0 || d->seconds > 315576000000LL || d->nanos > 999999999)
     return -1;
   /* round up sub-millisecond remainders so a tiny timeout never becomes "none" */
   return d->seconds * 1000 + (d->nanos + 999999) / 1000000;

@@ -159,9 +159,44 @@ static int get_int(const msgpack_object *o, int64_t *v) {
   return 0;
 }
 
+/* The bytes come from clients: check the shape before msgpack allocates anything. A token
+ * is a fixarray of 8 (0x98) whose elements are ints or strings, never containers (a forged
+ * array32 header would make the unpacker reserve gigabytes). */
+static int token_shape_ok(const uint8_t *p, size_t len) {
+  if (!p || len == 0 || len > 4096 || p[0] != 0x98)
+    return 0;
+  size_t i = 1;
+  for (int e = 0; e < 8; e++) {
+    if (i >= len)
+      return 0;
+    uint8_t b = p[i];
+    size_t skip;
+    if (b <= 0x7f || b >= 0xe0)
+      skip = 1; /* fixint */
+    else if ((b & 0xe0) == 0xa0)
+      skip = 1 + (b & 0x1f); /* fixstr */
+    else if (b == 0xcc || b == 0xd0)
+      skip = 2;
+    else if (b == 0xcd || b == 0xd1)
+      skip = 3;
+    else if (b == 0xce || b == 0xd2)
+      skip = 5;
+    else if (b == 0xcf || b == 0xd3)
+      skip = 9;
+    else if (b == 0xd9 && i + 1 < len)
+      skip = 2 + (size_t)p[i + 1];
+    else if (b == 0xda && i + 2 < len)
+      skip = 3 + ((size_t)p[i + 1] << 8 | p[i + 2]);
+    else
+      return 0; /* containers, str32, floats, ext: never in a token */
+    i += skip;
+  }
+  return i == len;
+}
+
 int gt_task_token_decode(gt_task_token_t *t, const uint8_t *p, size_t len) {
   memset(t, 0, sizeof(*t));
-  if (!p || len == 0)
+  if (!token_shape_ok(p, len))
     return GT_EINVAL;
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
