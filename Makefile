@@ -34,11 +34,18 @@ unit-test-asan: build-asan
 
 e2e-test: build
 	bash tests/e2e/run.sh $(BUILD)/genesis-temporal
+	BUILD=$(BUILD) bash tools/bench.sh --smoke
 
 test: deps
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory unit-test-asan
 	@$(MAKE) --no-print-directory e2e-test
+
+# Load numbers: gtbench against a fresh server per store (SQLite memory, SQLite file,
+# PostgreSQL when available); prints a Markdown table.
+.PHONY: bench
+bench: build
+	BUILD=$(BUILD) bash tools/bench.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
