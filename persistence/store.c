@@ -106,12 +106,16 @@ static void copy_op(gt_store_op_t *dst, const gt_store_op_t *src, char **cursor)
 
 /* ------------------------------------------------------------------ open/close --- */
 
+extern const gt_store_ops_t gt__pg_store_ops; /* postgres/pg_store.c */
+
 int gt_store_open(gt_store_t **out, const gt_store_config_t *cfg) {
   GT_ASSERT(out && cfg);
   *out = NULL;
   const gt_store_ops_t *ops = NULL;
   if (cfg->backend == GT_STORE_SQLITE)
     ops = &gt__sqlite_store_ops;
+  else if (cfg->backend == GT_STORE_POSTGRES)
+    ops = &gt__pg_store_ops;
   if (!ops) {
     gt_log_error("STORE-BACKEND-UNAVAILABLE", "store backend %d is not built yet",
                  (int)cfg->backend);

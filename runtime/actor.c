@@ -1,32 +1,41 @@
 /*
- * actor.c: actors: activation by key, the registry, references, sending, running, stopping.
+ * actor.c: actors: activation by key, the registry, references, sending,
+ * running, stopping.
  *
  * DESIGN
- *   An actor is one calloc'd block: [gt__actor_int_t | the user's struct (type->size) | key].
- *   The registry is sharded by home thread (home = hash(key) % threads), each shard a chained
- *   hash table under its own mutex; runtime code only, actor code never takes it.
- *   Activation (gt_actor_get) links the new actor, then schedules it with an empty mailbox;
- *   its first run calls type->start before popping anything, so start precedes every message
- *   whatever the senders do meanwhile.
- *   A send is one exchange on the mailbox head (mpscq.c). If the mailbox was idle, the sender
- *   takes the "scheduled" reference and pushes the actor on its home run queue. A run handles
- *   at most GT_ACTOR_BATCH messages; when the mailbox is empty it tags it idle and drops the
- *   scheduled reference.
+ *   An actor is one calloc'd block: [gt__actor_int_t | the user's struct
+ *   (type->size) | key]. The registry is sharded by home thread (home =
+ *   hash(key) % threads), each shard a chained hash table under its own mutex;
+ *   runtime code only, actor code never takes it. Activation (gt_actor_get)
+ *   links the new actor, then schedules it with an empty mailbox; its first run
+ *   calls type->start before popping anything, so start precedes every message
+ *   whatever the senders do meanwhile. A send is one exchange on the mailbox
+ *   head (mpscq.c). If the mailbox was idle, the sender takes the "scheduled"
+ *   reference and pushes the actor on its home run queue. A run handles at most
+ *   GT_ACTOR_BATCH messages; when the mailbox is empty it tags it idle and
+ *   drops the scheduled reference.
+ *   When the last reference goes, the block is freed on the home thread two
+ *   closing passes of its loop later, so handles embedded in the actor and
+ *   closed by its stop hook have finished closing.
  *
  * INVARIANTS
- *   1. refs = (registered ? 1 : 0) + user references + (scheduled ? 1 : 0). The struct is
- *      freed at 0, which implies stopped, not scheduled, and an empty mailbox (a sender must
- *      hold a reference, so nobody can push any more).
- *   2. start runs exactly once per activation, on the home thread, before any receive; stop
- *      runs at most once, after start returned 0. A stopped actor runs no hook again.
- *   3. `stopped` goes 0 -> 1 once, on the home thread, before the stop hook. Senders that see
- *      it get GT_ECLOSED; a message that races past the check is freed unhandled by the run.
- *   4. A stopped actor stays in the registry until its stop hook returned (so no fresh actor
- *      of the same key overlaps it), but lookups skip it; a get that finds it unlinks it and
- *      activates a fresh one, whose start runs after the old stop on the same thread.
+ *   1. refs = (registered ? 1 : 0) + user references + (scheduled ? 1 : 0). The
+ *      struct is freed at 0, which implies stopped, not scheduled, and an empty
+ *      mailbox (a sender must hold a reference, so nobody can push any more).
+ *   2. start runs exactly once per activation, on the home thread, before any
+ *      receive; stop runs at most once, after start returned 0. A stopped actor
+ *      runs no hook again.
+ *   3. `stopped` goes 0 -> 1 once, on the home thread, before the stop hook.
+ *      Senders that see it get GT_ECLOSED; a message that races past the check
+ *      is freed unhandled by the run.
+ *   4. A stopped actor stays in the registry until its stop hook returned (so
+ *      no fresh actor of the same key overlaps it), but lookups skip it; a get
+ *      that finds it unlinks it and activates a fresh one, whose start runs
+ *      after the old stop on the same thread.
  *
  * THREADS
- *   get/find/retain/release/send: any thread. run, stop, accessors: the home thread.
+ *   get/find/retain/release/send: any thread. run, stop, accessors: the home
+ *   thread.
  */
 #include <ctype.h>
 #include <stdalign.h>
@@ -37,8 +46,9 @@
 #include "runtime/log.h"
 #include "runtime/runtime_int.h"
 
-#define HEADER_SIZE                                                                       \
-  ((sizeof(gt__actor_int_t) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
+#define HEADER_SIZE                                                            \
+  ((sizeof(gt__actor_int_t) + alignof(max_align_t) - 1) &                      \
+   ~(alignof(max_align_t) - 1))
 
 static gt__actor_int_t *int_of(gt_actor_t *a) { return a->internal; }
 
@@ -62,16 +72,52 @@ static void actor_free(gt__actor_int_t *ai) {
   uv_mutex_unlock(&rt->lock);
 }
 
+/* Freeing is deferred by two closing passes of the home loop: a stop hook may
+ * have uv_close()d handles embedded in the actor struct, and libuv touches
+ * them until their close callbacks, which run in the next closing pass. Our
+ * first close lands in that same pass (in any order); the second close, made
+ * from its callback, lands in the pass after, when theirs are all done. */
+static void reap_second(uv_handle_t *h) {
+  actor_free(
+      (gt__actor_int_t *)((char *)h - offsetof(gt__actor_int_t, reaper)));
+}
+
+static void reap_first(uv_handle_t *h) {
+  uv_idle_init(h->loop, (uv_idle_t *)h); /* a closed handle may be reused */
+  uv_close(h, reap_second);
+}
+
+void gt__actor_reap(gt__actor_int_t *ai) {
+  GT_ASSERT(gt__thread_self() == ai->home);
+  uv_idle_init(&ai->home->loop, &ai->reaper);
+  uv_close((uv_handle_t *)&ai->reaper, reap_first);
+}
+
+/* The last reference is gone: reap on the home thread. */
+static void actor_dead(gt__actor_int_t *ai) {
+  if (gt__thread_self() == ai->home) {
+    gt__actor_reap(ai);
+  } else if (atomic_load_explicit(&ai->rt->loops_down, memory_order_acquire)) {
+    actor_free(ai); /* no loop runs, so no handle can be closing */
+  } else {
+    /* Not scheduled (that holds a reference), so runnode is free to reuse. */
+    ai->runnode.type = GT__RUN_REAP;
+    gt__mpscq_push(&ai->home->rq, &ai->runnode);
+    uv_async_send(&ai->home->wake);
+  }
+}
+
 static void ref(gt__actor_int_t *ai) {
-  /* relaxed: the caller already holds a reference, so the count cannot be racing to 0. */
+  /* relaxed: the caller already holds a reference, so the count cannot be
+   * racing to 0. */
   atomic_fetch_add_explicit(&ai->refs, 1, memory_order_relaxed);
 }
 
 static void unref(gt__actor_int_t *ai) {
-  /* acq_rel: release makes our writes visible to whoever frees; acquire (for the last one)
-   * makes everyone's writes visible before free. */
+  /* acq_rel: release makes our writes visible to whoever frees; acquire (for
+   * the last one) makes everyone's writes visible before free. */
   if (atomic_fetch_sub_explicit(&ai->refs, 1, memory_order_acq_rel) == 1)
-    actor_free(ai);
+    actor_dead(ai);
 }
 
 void gt_actor_retain(gt_actor_t *a) { ref(int_of(a)); }
@@ -90,7 +136,8 @@ static uint64_t key_hash(const void *key, size_t len) {
     h ^= p[i];
     h *= 0x100000001b3ull;
   }
-  /* splitmix64 finalizer: FNV's low bits are weak, and we take both % threads and a mask */
+  /* splitmix64 finalizer: FNV's low bits are weak, and we take both % threads
+   * and a mask */
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 27;
@@ -99,14 +146,15 @@ static uint64_t key_hash(const void *key, size_t len) {
   return h;
 }
 
-static size_t bucket_of(size_t nbuckets, const gt_actor_type_t *type, uint64_t h) {
+static size_t bucket_of(size_t nbuckets, const gt_actor_type_t *type,
+                        uint64_t h) {
   uint64_t x = (h >> 16) ^ ((uint64_t)(uintptr_t)type * 0x9e3779b97f4a7c15ull);
   x ^= x >> 29;
   return (size_t)(x & (nbuckets - 1));
 }
 
-static gt__actor_int_t *lookup(gt__thread_t *t, const gt_actor_type_t *type, uint64_t h,
-                               const void *key, size_t keylen) {
+static gt__actor_int_t *lookup(gt__thread_t *t, const gt_actor_type_t *type,
+                               uint64_t h, const void *key, size_t keylen) {
   gt__actor_int_t *ai = t->buckets[bucket_of(t->nbuckets, type, h)];
   for (; ai != NULL; ai = ai->hnext) {
     if (ai->type == type && ai->hash == h && ai->keylen == keylen &&
@@ -145,11 +193,13 @@ static void link_actor(gt__thread_t *t, gt__actor_int_t *ai) {
   t->count++;
 }
 
-/* Returns 1 when ai was linked (the caller then drops the registry reference). */
+/* Returns 1 when ai was linked (the caller then drops the registry reference).
+ */
 static int unlink_actor(gt__thread_t *t, gt__actor_int_t *ai) {
   if (!ai->registered)
     return 0;
-  gt__actor_int_t **pp = &t->buckets[bucket_of(t->nbuckets, ai->type, ai->hash)];
+  gt__actor_int_t **pp =
+      &t->buckets[bucket_of(t->nbuckets, ai->type, ai->hash)];
   while (*pp != ai)
     pp = &(*pp)->hnext;
   *pp = ai->hnext;
@@ -167,8 +217,8 @@ static int is_stopped(gt__actor_int_t *ai) {
 /* ---- activation ---- */
 
 static gt__actor_int_t *actor_new(gt_runtime_t *rt, gt__thread_t *t,
-                                  const gt_actor_type_t *type, uint64_t h, const void *key,
-                                  size_t keylen, void *arg) {
+                                  const gt_actor_type_t *type, uint64_t h,
+                                  const void *key, size_t keylen, void *arg) {
   char *block = calloc(1, HEADER_SIZE + type->size + keylen);
   if (block == NULL)
     return NULL;
@@ -201,11 +251,12 @@ static gt__actor_int_t *actor_new(gt_runtime_t *rt, gt__thread_t *t,
   return ai;
 }
 
-static int check_args(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
-                      size_t keylen, gt_actor_t **out) {
+static int check_args(gt_runtime_t *rt, const gt_actor_type_t *type,
+                      const void *key, size_t keylen, gt_actor_t **out) {
   if (rt == NULL || type == NULL || out == NULL || (keylen > 0 && key == NULL))
     return GT_EINVAL;
-  if (keylen > GT_ACTOR_KEY_MAX || type->size < sizeof(gt_actor_t) || type->receive == NULL)
+  if (keylen > GT_ACTOR_KEY_MAX || type->size < sizeof(gt_actor_t) ||
+      type->receive == NULL)
     return GT_EINVAL;
   return 0;
 }
@@ -219,8 +270,8 @@ int gt_actor_get(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
   gt__thread_t *t = &rt->threads[h % (uint64_t)rt->nthreads];
   gt__actor_int_t *old = NULL;
   uv_mutex_lock(&t->lock);
-  /* acquire: pairs with gt_runtime_stop's release; the lock alone would do (stop_all takes
-   * it after the store), this documents the intent. */
+  /* acquire: pairs with gt_runtime_stop's release; the lock alone would do
+   * (stop_all takes it after the store), this documents the intent. */
   if (atomic_load_explicit(&rt->closing, memory_order_acquire)) {
     uv_mutex_unlock(&t->lock);
     return GT_ECLOSED;
@@ -250,8 +301,8 @@ int gt_actor_get(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
   return 0;
 }
 
-int gt_actor_find(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
-                  size_t keylen, gt_actor_t **out) {
+int gt_actor_find(gt_runtime_t *rt, const gt_actor_type_t *type,
+                  const void *key, size_t keylen, gt_actor_t **out) {
   int rc = check_args(rt, type, key, keylen, out);
   if (rc != 0)
     return rc;
@@ -273,10 +324,12 @@ int gt_actor_find(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key
 /* ---- sending ---- */
 
 void gt__actor_enqueue(gt__actor_int_t *ai, gt_msg_t *msg) {
-  /* relaxed: a statistic; incremented before the push so it never goes below zero. */
+  /* relaxed: a statistic; incremented before the push so it never goes below
+   * zero. */
   atomic_fetch_add_explicit(&ai->depth, 1, memory_order_relaxed);
   if (gt__mpscq_push(&ai->mq, msg)) {
-    /* It was idle: we schedule it. The caller's reference keeps ai alive until here. */
+    /* It was idle: we schedule it. The caller's reference keeps ai alive until
+     * here. */
     ref(ai);
     gt__thread_schedule(ai->home, ai);
   }
@@ -291,8 +344,9 @@ int gt_actor_send(gt_actor_t *a, gt_msg_t *msg) {
   return 0;
 }
 
-int gt_actor_send_key(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
-                      size_t keylen, void *arg, gt_msg_t *msg) {
+int gt_actor_send_key(gt_runtime_t *rt, const gt_actor_type_t *type,
+                      const void *key, size_t keylen, void *arg,
+                      gt_msg_t *msg) {
   gt_actor_t *a;
   int rc = gt_actor_get(rt, type, key, keylen, arg, &a);
   if (rc != 0)
@@ -323,7 +377,8 @@ static void do_stop(gt__actor_int_t *ai) {
   if (atomic_load_explicit(&ai->stopped, memory_order_relaxed))
     return;
   if (!ai->started) {
-    do_start(ai); /* invariant 2: every activation runs start, even at shutdown */
+    do_start(
+        ai); /* invariant 2: every activation runs start, even at shutdown */
     if (atomic_load_explicit(&ai->stopped, memory_order_relaxed))
       return;
   }
@@ -338,7 +393,8 @@ static void do_stop(gt__actor_int_t *ai) {
   int linked = unlink_actor(t, ai);
   uv_mutex_unlock(&t->lock);
   if (linked)
-    unref(ai); /* never the last: the caller holds a run or snapshot reference */
+    unref(
+        ai); /* never the last: the caller holds a run or snapshot reference */
 }
 
 int gt__actor_run(gt__actor_int_t *ai) {
@@ -364,9 +420,10 @@ int gt__actor_run(gt__actor_int_t *ai) {
     ai->type->receive(ai->pub, m);
     t->current = NULL;
     t->work++;
-    atomic_store_explicit(&ai->handled,
-                          atomic_load_explicit(&ai->handled, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        &ai->handled,
+        atomic_load_explicit(&ai->handled, memory_order_relaxed) + 1,
+        memory_order_relaxed);
     if (ai->stop_req)
       do_stop(ai);
   }
@@ -386,8 +443,8 @@ void gt_actor_stop(gt_actor_t *self) {
   ai->stop_req = 1;
   if (ai->home->current == ai)
     return; /* in a hook: the run stops it when the hook returns */
-  /* Out of turn (a uv callback, a post): stop at the actor's next turn, which also keeps
-   * self valid for the caller until it returns. */
+  /* Out of turn (a uv callback, a post): stop at the actor's next turn, which
+   * also keeps self valid for the caller until it returns. */
   gt__actor_enqueue(ai, &ai->stopnode);
 }
 
@@ -407,12 +464,14 @@ static gt__actor_int_t **snapshot(gt__thread_t *t, size_t *n) {
   }
   uv_mutex_unlock(&t->lock);
   if (v == NULL)
-    gt_log_error("RT-SNAPSHOT-NOMEM", "thread %d: no memory to list actors", t->index);
+    gt_log_error("RT-SNAPSHOT-NOMEM", "thread %d: no memory to list actors",
+                 t->index);
   *n = k;
   return v;
 }
 
-void gt__actor_each(gt__thread_t *t, void (*fn)(gt__actor_int_t *, void *), void *arg) {
+void gt__actor_each(gt__thread_t *t, void (*fn)(gt__actor_int_t *, void *),
+                    void *arg) {
   size_t n;
   gt__actor_int_t **v = snapshot(t, &n);
   for (size_t i = 0; i < n; i++) {
@@ -460,13 +519,14 @@ static void visit(gt__actor_int_t *ai, void *arg) {
   format_key(ai, info.key, sizeof(info.key));
   info.thread = ai->home->index;
   info.mailbox_depth = atomic_load_explicit(&ai->depth, memory_order_relaxed);
-  info.messages_handled = atomic_load_explicit(&ai->handled, memory_order_relaxed);
+  info.messages_handled =
+      atomic_load_explicit(&ai->handled, memory_order_relaxed);
   c->fn(&info, c->arg);
   c->visited++;
 }
 
-int gt_runtime_foreach(gt_runtime_t *rt, void (*fn)(const gt_actor_info_t *, void *),
-                       void *arg) {
+int gt_runtime_foreach(gt_runtime_t *rt,
+                       void (*fn)(const gt_actor_info_t *, void *), void *arg) {
   foreach_ctx_t c = {fn, arg, 0};
   for (int i = 0; i < rt->nthreads; i++)
     gt__actor_each(&rt->threads[i], visit, &c);

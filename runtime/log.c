@@ -2,20 +2,23 @@
  * log.c: one line per event to stderr, as text or JSON.
  *
  * DESIGN
- *   A line is formatted into a stack buffer and written with one write(2), so lines from
- *   different threads never interleave (stderr is unbuffered and O_APPEND-like for pipes of
- *   lines under PIPE_BUF; longer lines are still one call). Messages longer than the buffer
- *   are cut and end in "...".
+ *   A line is formatted into a stack buffer and written with one write(2), so
+ *   lines from different threads never interleave. Messages longer than the
+ *   buffer are cut and end in "...".
  *     text: 2026-11-26T06:00:00.123Z INFO  HIST-SHARD-LOST message
- *     json: {"ts":"2026-11-26T06:00:00.123Z","level":"info","msg_id":"...","msg":"..."}
- *   In text, control characters in the message become spaces (one event, one line).
+ *     json: {"ts":"2026-11-26T06:00:00.123Z","level":"info",
+ *            "msg_id":"HIST-SHARD-LOST","msg":"message"}   (one line)
+ *   In text, control characters in the message become spaces (one event, one
+ *   line).
  *
  * INVARIANTS
- *   - Lines with msg_id "PANIC" are written whatever the level: they precede an abort.
+ *   - Lines with msg_id "PANIC" are written whatever the level: they precede an
+ *     abort.
  *
  * THREADS
- *   gt_log: any thread. gt_log_setup: before threads start (the settings are atomics anyway,
- *   relaxed: a late reader sees the old level for a moment, which is harmless).
+ *   gt_log: any thread. gt_log_setup: before threads start (the settings are
+ *   atomics anyway, relaxed: a late reader sees the old level for a moment,
+ *   which is harmless).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,7 +33,8 @@
 #include "runtime/log.h"
 
 #define MSG_MAX 2048
-#define LINE_MAX_ (MSG_MAX * 6 + 256) /* worst case: every byte escaped as \u00XX */
+#define LINE_MAX_                                                              \
+  (MSG_MAX * 6 + 256) /* worst case: every byte escaped as \u00XX */
 
 static _Atomic int min_level = GT_LOG_INFO;
 static _Atomic int out_format = GT_LOG_TEXT;
@@ -45,10 +49,12 @@ int gt_log_parse_level(const char *text, gt_log_level_t *level) {
     const char *name;
     gt_log_level_t level;
   } names[] = {
-      {"debug", GT_LOG_DEBUG}, {"trace", GT_LOG_DEBUG}, {"info", GT_LOG_INFO},
-      {"warn", GT_LOG_WARN},   {"warning", GT_LOG_WARN}, {"error", GT_LOG_ERROR},
-      {"dpanic", GT_LOG_OFF},  {"panic", GT_LOG_OFF},    {"fatal", GT_LOG_OFF},
-      {"off", GT_LOG_OFF},     {"none", GT_LOG_OFF},
+      {"debug", GT_LOG_DEBUG},  {"trace", GT_LOG_DEBUG},
+      {"info", GT_LOG_INFO},    {"warn", GT_LOG_WARN},
+      {"warning", GT_LOG_WARN}, {"error", GT_LOG_ERROR},
+      {"dpanic", GT_LOG_OFF},   {"panic", GT_LOG_OFF},
+      {"fatal", GT_LOG_OFF},    {"off", GT_LOG_OFF},
+      {"none", GT_LOG_OFF},
   };
   if (text == NULL || level == NULL)
     return GT_EINVAL;
@@ -99,12 +105,23 @@ static void json_escape(char *out, size_t *o, size_t cap, const char *s) {
     unsigned char c = (unsigned char)*s;
     const char *esc = NULL;
     switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\t': esc = "\\t"; break;
-    default: break;
+    case '"':
+      esc = "\\\"";
+      break;
+    case '\\':
+      esc = "\\\\";
+      break;
+    case '\n':
+      esc = "\\n";
+      break;
+    case '\r':
+      esc = "\\r";
+      break;
+    case '\t':
+      esc = "\\t";
+      break;
+    default:
+      break;
     }
     if (esc != NULL) {
       out[(*o)++] = esc[0];
@@ -162,8 +179,9 @@ void gt_log(gt_log_level_t level, const char *msgid, const char *fmt, ...) {
   char line[LINE_MAX_];
   size_t o = 0;
   if (atomic_load_explicit(&out_format, memory_order_relaxed) == GT_LOG_JSON) {
-    o = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg_id\":\"",
-                         ts, level_lower(level));
+    o = (size_t)snprintf(line, sizeof(line),
+                         "{\"ts\":\"%s\",\"level\":\"%s\",\"msg_id\":\"", ts,
+                         level_lower(level));
     json_escape(line, &o, sizeof(line) - 16, msgid); /* room for the tail */
     memcpy(line + o, "\",\"msg\":\"", 9);
     o += 9;
@@ -175,7 +193,8 @@ void gt_log(gt_log_level_t level, const char *msgid, const char *fmt, ...) {
       if ((unsigned char)*p < 0x20 || *p == 0x7f)
         *p = ' ';
     }
-    int w = snprintf(line, sizeof(line), "%s %s %s %s\n", ts, level_upper(level), msgid, msg);
+    int w = snprintf(line, sizeof(line), "%s %s %s %s\n", ts,
+                     level_upper(level), msgid, msg);
     o = w < 0 ? 0 : ((size_t)w < sizeof(line) ? (size_t)w : sizeof(line) - 1);
   }
   write_all(line, o);

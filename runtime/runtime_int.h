@@ -1,11 +1,12 @@
 /*
- * runtime_int.h: internals shared by the runtime's .c files (mpscq.c, sched.c, actor.c,
- * timer.c). Nothing outside runtime/ may include this.
+ * runtime_int.h: internals shared by the runtime's .c files (mpscq.c, sched.c,
+ * actor.c, timer.c). Nothing outside runtime/ may include this.
  *
- * Fields are grouped by who touches them, as in Pony's actor.h: producer-side atomics, the
- * consumer (home thread) fields, immutable fields, and fields guarded by a shard lock. The
- * producer-side atomics sit on their own cache line (padding, not alignas: the structs are
- * calloc'd and UBSan checks member alignment).
+ * Fields are grouped by who touches them, as in Pony's actor.h: producer-side
+ * atomics, the consumer (home thread) fields, immutable fields, and fields
+ * guarded by a shard lock. The producer-side atomics sit on their own cache
+ * line (padding, not alignas: the structs are calloc'd and UBSan checks member
+ * alignment).
  */
 #ifndef GT_RUNTIME_INT_H
 #define GT_RUNTIME_INT_H
@@ -22,12 +23,14 @@ enum {
   GT__RUN_ACTOR = -101, /* run-queue node embedded in the actor */
   GT__RUN_POST = -102,  /* heap item from gt_runtime_post */
   GT__RUN_EXIT = -103,  /* embedded in the thread: close the loop */
+  GT__RUN_REAP = -104,  /* the actor's runnode, reused: free it (home thread) */
 };
 
 /* ---- intrusive MPSC queue (mpscq.c) ----
- * Vyukov's intrusive queue with a stub node, plus Pony's tag bit on `head`: a tagged head
- * means "empty and nobody is running the consumer", so the producer whose exchange returns a
- * tagged pointer learns, in the same atomic operation, that it must schedule the consumer. */
+ * Vyukov's intrusive queue with a stub node, plus Pony's tag bit on `head`: a
+ * tagged head means "empty and nobody is running the consumer", so the producer
+ * whose exchange returns a tagged pointer learns, in the same atomic operation,
+ * that it must schedule the consumer. */
 typedef struct gt__mpscq {
   _Atomic(gt_msg_t *) head; /* producers: last pushed node (bit 0: idle) */
   char pad0[GT__CACHELINE - sizeof(void *)];
@@ -35,20 +38,22 @@ typedef struct gt__mpscq {
   gt_msg_t stub;  /* consumer only: keeps the list non-empty */
 } gt__mpscq_t;
 
-/* Initializes q, empty. idle != 0 tags head so that the first push reports "was idle". */
+/* Initializes q, empty. idle != 0 tags head so that the first push reports "was
+ * idle". */
 void gt__mpscq_init(gt__mpscq_t *q, int idle);
 
-/* Any thread. Appends m. Returns 1 when the queue was idle (the caller must now schedule the
- * consumer), else 0. */
+/* Any thread. Appends m. Returns 1 when the queue was idle (the caller must now
+ * schedule the consumer), else 0. */
 int gt__mpscq_push(gt__mpscq_t *q, gt_msg_t *m);
 
-/* Consumer only. Returns the oldest node, or NULL. On NULL, *busy is 1 when a producer is
- * half-way through a push (try again later) and 0 when the queue is really empty. */
+/* Consumer only. Returns the oldest node, or NULL. On NULL, *busy is 1 when a
+ * producer is half-way through a push (try again later) and 0 when the queue is
+ * really empty. */
 gt_msg_t *gt__mpscq_pop(gt__mpscq_t *q, int *busy);
 
-/* Consumer only, after gt__mpscq_pop returned NULL with *busy == 0. Marks the queue idle.
- * Returns 1 on success (the consumer gives up its turn), 0 when a producer raced in (keep
- * consuming). */
+/* Consumer only, after gt__mpscq_pop returned NULL with *busy == 0. Marks the
+ * queue idle. Returns 1 on success (the consumer gives up its turn), 0 when a
+ * producer raced in (keep consuming). */
 int gt__mpscq_try_idle(gt__mpscq_t *q);
 
 /* ---- scheduler threads (sched.c) ---- */
@@ -77,14 +82,16 @@ typedef struct gt__thread {
 struct gt_runtime {
   int nthreads;
   gt__thread_t *threads;
-  int started; /* owning thread */
-  int stopped; /* owning thread */
+  int started;               /* owning thread */
+  int stopped;               /* owning thread */
   _Atomic int closing;       /* no more activations (stop phase 2) */
   _Atomic int post_open;     /* gt_runtime_post accepts work */
   _Atomic int post_inflight; /* posts between their check and their push */
   _Atomic uint64_t next_timer_id;
-  uint64_t drain_ms; /* stop phase 1 budget */
-  uv_mutex_t lock;   /* guards actors, and the cond below */
+  _Atomic int loops_down; /* no scheduler thread runs (before start, after
+                             join): dead actors are freed at once */
+  uint64_t drain_ms;      /* stop phase 1 budget */
+  uv_mutex_t lock;        /* guards actors, and the cond below */
   uv_cond_t cond;
   long actors; /* allocated actor structs (under lock) */
 };
@@ -99,7 +106,7 @@ void gt__thread_schedule(gt__thread_t *t, gt__actor_int_t *ai);
 typedef struct gt__timer gt__timer_t;
 
 struct gt__actor_int {
-  gt__mpscq_t mq; /* mailbox; mq.head is the senders' cache line */
+  gt__mpscq_t mq;           /* mailbox; mq.head is the senders' cache line */
   _Atomic uint32_t depth;   /* queued messages, for introspection (relaxed) */
   _Atomic int stopped;      /* set once by the home thread; senders read it */
   _Atomic uint32_t refs;    /* registry (1) + users + "scheduled" (1) */
@@ -114,6 +121,7 @@ struct gt__actor_int {
   int stop_req;    /* gt_actor_stop was called */
   int stop_queued; /* stopnode is in the mailbox */
   gt__timer_t *timers;
+  uv_idle_t reaper; /* closed twice to defer the free (actor.c) */
   /* immutable after activation */
   gt_runtime_t *rt;
   gt__thread_t *home;
@@ -128,17 +136,23 @@ struct gt__actor_int {
   int registered;
 };
 
-/* Home thread: runs an actor for one turn. Returns 1 when it must be requeued, 0 when it
- * went idle (and may have been freed). */
+/* Home thread: runs an actor for one turn. Returns 1 when it must be requeued,
+ * 0 when it went idle (and may have been freed). */
 int gt__actor_run(gt__actor_int_t *ai);
+
+/* Home thread: frees ai (refs 0) after two closing passes of its loop. */
+void gt__actor_reap(gt__actor_int_t *ai);
 
 /* Home thread: stops every actor homed on t (stop phase 2). */
 void gt__actor_stop_all(gt__thread_t *t);
 
-/* Calls fn on a retained snapshot of the live actors homed on t; releases them after. */
-void gt__actor_each(gt__thread_t *t, void (*fn)(gt__actor_int_t *, void *), void *arg);
+/* Calls fn on a retained snapshot of the live actors homed on t; releases them
+ * after. */
+void gt__actor_each(gt__thread_t *t, void (*fn)(gt__actor_int_t *, void *),
+                    void *arg);
 
-/* Pushes msg to ai's mailbox, scheduling ai when it was idle. No stopped check. */
+/* Pushes msg to ai's mailbox, scheduling ai when it was idle. No stopped check.
+ */
 void gt__actor_enqueue(gt__actor_int_t *ai, gt_msg_t *msg);
 
 /* ---- timers (timer.c) ---- */

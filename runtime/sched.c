@@ -1,33 +1,38 @@
 /*
- * sched.c: scheduler threads, run queues, gt_runtime_post and the runtime lifecycle.
+ * sched.c: scheduler threads, run queues, gt_runtime_post and the runtime
+ * lifecycle.
  *
  * DESIGN
- *   Each scheduler thread runs one uv_loop_t. Its run queue is an MPSC queue (mpscq.c) of
- *   embedded actor nodes, post items and an exit node; pushers wake the loop with
- *   uv_async_send, which merges wake-ups. The async callback drains the run queue: an actor
- *   runs for at most GT_ACTOR_BATCH messages (actor.c); if it still has work it is parked on
- *   a local `later` list and pushed back at the end of the callback, with one more
- *   uv_async_send, so the loop polls I/O and timers between batches.
+ *   Each scheduler thread runs one uv_loop_t. Its run queue is an MPSC queue
+ *   (mpscq.c) of embedded actor nodes, post items and an exit node; pushers
+ *   wake the loop with uv_async_send, which merges wake-ups. The async callback
+ *   drains the run queue: an actor runs for at most GT_ACTOR_BATCH messages
+ *   (actor.c); if it still has work it is parked on a local `later` list and
+ *   pushed back at the end of the callback, with one more uv_async_send, so the
+ *   loop polls I/O and timers between batches.
  *
- *   gt_runtime_stop runs in phases, on the owning thread:
- *     1. GT_MSG_SHUTDOWN to every live actor; then probe rounds (a post to every thread that
- *        reports whether it did any work since the last probe) until two rounds in a row are
- *        quiet, or drain_ms passes.
- *     2. closing = 1 (no more activations); every thread stops its home actors.
- *     3. Wait until every actor struct is freed (each queued or running actor holds a ref,
- *        so after this no actor can be pushed on a run queue).
- *     4. Close posts (a seq_cst handshake with in-flight posters), push the exit node to
- *        each thread: it drains its run queue, closes its handles, and its loop ends.
- *     5. Join; uv_loop_close() on each loop.
+ * gt_runtime_stop runs in phases, on the owning thread:
+ *   1. GT_MSG_SHUTDOWN to every live actor; then probe rounds (a post to every
+ *      thread that reports whether it did any work since the last probe) until
+ *      two rounds in a row are quiet, or drain_ms passes.
+ *   2. closing = 1 (no more activations); every thread stops its home actors.
+ *   3. Wait until every actor struct is freed (each queued or running actor
+ *      holds a ref, so after this no actor can be pushed on a run queue).
+ *   4. Close posts (a seq_cst handshake with in-flight posters), push the exit
+ *      node to each thread: it drains its run queue, closes its handles, and
+ *      its loop ends.
+ *   5. Join; uv_loop_close() on each loop.
  *
  * INVARIANTS
- *   - A post accepted (0 returned) runs exactly once: posts close only after no poster is
- *     between its check and its push, and exit nodes go behind every accepted post.
- *   - A thread's loop closes only after its run queue is empty and no actor exists.
+ *   - A post accepted (0 returned) runs exactly once: posts close only after no
+ *     poster is between its check and its push, and exit nodes go behind every
+ *     accepted post.
+ *   - A thread's loop closes only after its run queue is empty and no actor
+ *     exists.
  *
  * THREADS
- *   new/start/stop/free: the owning thread (never a scheduler thread). post, schedule: any.
- *   Everything else here: the loop thread of `t`.
+ *   new/start/stop/free: the owning thread (never a scheduler thread). post,
+ *   schedule: any. Everything else here: the loop thread of `t`.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -40,7 +45,8 @@
 
 #define DRAIN_MS_DEFAULT 2000
 #define ACTOR_FREE_WAIT_MS 5000
-#define ITEMS_PER_WAKE 1024 /* run-queue items per async callback before polling I/O */
+#define ITEMS_PER_WAKE                                                         \
+  1024 /* run-queue items per async callback before polling I/O */
 
 typedef struct post_item {
   gt_msg_t hdr; /* type GT__RUN_POST */
@@ -69,8 +75,8 @@ static void close_stray(uv_handle_t *h, void *arg) {
   if (uv_is_closing(h))
     return;
   if (h != (uv_handle_t *)&t->wake)
-    gt_log_warn("RT-HANDLE-LEAK", "thread %d: closing a %s handle left open", t->index,
-                uv_handle_type_name(uv_handle_get_type(h)));
+    gt_log_warn("RT-HANDLE-LEAK", "thread %d: closing a %s handle left open",
+                t->index, uv_handle_type_name(uv_handle_get_type(h)));
   uv_close(h, NULL);
 }
 
@@ -106,6 +112,10 @@ static int run_item(gt__thread_t *t, gt_msg_t *m) {
   case GT__RUN_EXIT:
     t->exiting = 1;
     return 0;
+  case GT__RUN_REAP:
+    gt__actor_reap(
+        (gt__actor_int_t *)((char *)m - offsetof(gt__actor_int_t, runnode)));
+    return 0;
   }
   GT_PANIC("run queue: bad node type %d", (int)m->type);
 }
@@ -121,12 +131,16 @@ static void on_wake(uv_async_t *h) {
     if (i == ITEMS_PER_WAKE - 1)
       busy = 1; /* come back after polling I/O */
   }
+  /* busy: a producer is between its exchange and its link. Its own
+   * uv_async_send normally brings us back, but it may have read the async's
+   * "pending" flag before we cleared it (its link store can still sit in its
+   * store buffer), so wake ourselves rather than risk a lost wake-up. */
   if (busy)
     wake(t);
   requeue_later(t);
   if (t->exiting && !busy && t->later == NULL) {
-    /* Stop hooks closed the actors' handles; anything left is someone's leak. Closing it
-     * lets the loop end and uv_loop_close() succeed. */
+    /* Stop hooks closed the actors' handles; anything left is someone's leak.
+     * Closing it lets the loop end and uv_loop_close() succeed. */
     uv_walk(&t->loop, close_stray, t);
   }
 }
@@ -148,7 +162,8 @@ static int default_threads(void) {
 static void thread_fini(gt__thread_t *t) {
   int rc = uv_loop_close(&t->loop);
   if (rc != 0)
-    gt_log_error("RT-LOOP-BUSY", "thread %d: uv_loop_close: %s", t->index, uv_strerror(rc));
+    gt_log_error("RT-LOOP-BUSY", "thread %d: uv_loop_close: %s", t->index,
+                 uv_strerror(rc));
   uv_mutex_destroy(&t->lock);
   free(t->buckets);
 }
@@ -205,6 +220,7 @@ int gt_runtime_new(gt_runtime_t **out, int threads) {
   atomic_init(&rt->post_open, 1);
   atomic_init(&rt->post_inflight, 0);
   atomic_init(&rt->next_timer_id, 1);
+  atomic_init(&rt->loops_down, 1);
   rt->drain_ms = DRAIN_MS_DEFAULT;
   for (int i = 0; i < threads; i++) {
     if (thread_init(rt, &rt->threads[i], i) != 0) {
@@ -231,6 +247,7 @@ err_rt:
 
 int gt_runtime_start(gt_runtime_t *rt) {
   GT_ASSERT(rt != NULL && !rt->started);
+  atomic_store_explicit(&rt->loops_down, 0, memory_order_release);
   for (int i = 0; i < rt->nthreads; i++) {
     gt__thread_t *t = &rt->threads[i];
     if (uv_thread_create(&t->tid, thread_main, t) != 0) {
@@ -244,6 +261,7 @@ int gt_runtime_start(gt_runtime_t *rt) {
       for (int j = i; j < rt->nthreads; j++)
         thread_close_unstarted(&rt->threads[j]);
       rt->started = rt->stopped = 1;
+      atomic_store_explicit(&rt->loops_down, 1, memory_order_release);
       return GT_EIO;
     }
   }
@@ -253,11 +271,13 @@ int gt_runtime_start(gt_runtime_t *rt) {
 
 int gt_runtime_threads(gt_runtime_t *rt) { return rt->nthreads; }
 
-int gt_runtime_post(gt_runtime_t *rt, int thread, void (*fn)(void *arg), void *arg) {
+int gt_runtime_post(gt_runtime_t *rt, int thread, void (*fn)(void *arg),
+                    void *arg) {
   if (thread < 0 || thread >= rt->nthreads || fn == NULL)
     return GT_EINVAL;
-  /* seq_cst on both sides (here and in close_posts): a Dekker handshake. Either we see
-   * post_open == 0, or close_posts sees our increment and waits for our push. */
+  /* seq_cst on both sides (here and in close_posts): a Dekker handshake. Either
+   * we see post_open == 0, or close_posts sees our increment and waits for our
+   * push. */
   atomic_fetch_add_explicit(&rt->post_inflight, 1, memory_order_seq_cst);
   if (!atomic_load_explicit(&rt->post_open, memory_order_seq_cst)) {
     atomic_fetch_sub_explicit(&rt->post_inflight, 1, memory_order_release);
@@ -310,13 +330,15 @@ static void barrier_run(void *arg) {
 }
 
 /* Runs fn on every thread, waits for all. Returns 1 when any reported busy. */
-static int on_all_threads(gt_runtime_t *rt, void (*fn)(gt__thread_t *, barrier_t *)) {
+static int on_all_threads(gt_runtime_t *rt,
+                          void (*fn)(gt__thread_t *, barrier_t *)) {
   barrier_t b = {.rt = rt, .fn = fn, .remaining = rt->nthreads};
   barrier_arg_t args[rt->nthreads];
   for (int i = 0; i < rt->nthreads; i++) {
     args[i] = (barrier_arg_t){&b, &rt->threads[i]};
     while (gt_runtime_post(rt, i, barrier_run, &args[i]) == GT_ENOMEM)
-      sched_yield(); /* out of memory during shutdown: nothing better to do than retry */
+      sched_yield(); /* out of memory during shutdown: nothing better to do than
+                        retry */
   }
   uv_mutex_lock(&rt->lock);
   while (b.remaining > 0)
@@ -359,7 +381,8 @@ static void drain(gt_runtime_t *rt) {
   int quiet = 0;
   while (quiet < 2) {
     if (gt_now_ms() > deadline) {
-      gt_log_warn("RT-DRAIN-TIMEOUT", "actors still busy after %llu ms; stopping them",
+      gt_log_warn("RT-DRAIN-TIMEOUT",
+                  "actors still busy after %llu ms; stopping them",
                   (unsigned long long)rt->drain_ms);
       return;
     }
@@ -372,10 +395,11 @@ static void wait_actors_freed(gt_runtime_t *rt) {
   uv_mutex_lock(&rt->lock);
   while (rt->actors > 0) {
     uint64_t now = uv_hrtime();
-    if (now >= deadline || uv_cond_timedwait(&rt->cond, &rt->lock, deadline - now) != 0) {
+    if (now >= deadline ||
+        uv_cond_timedwait(&rt->cond, &rt->lock, deadline - now) != 0) {
       if (rt->actors > 0)
-        gt_log_error("RT-ACTOR-LEAK", "%ld actor(s) still referenced at shutdown",
-                     rt->actors);
+        gt_log_error("RT-ACTOR-LEAK",
+                     "%ld actor(s) still referenced at shutdown", rt->actors);
       break;
     }
   }
@@ -390,7 +414,8 @@ void gt_runtime_stop(gt_runtime_t *rt) {
   if (!rt->started)
     return;
   drain(rt);
-  /* release: pairs with the acquire in gt_actor_get; the shard locks order it anyway. */
+  /* release: pairs with the acquire in gt_actor_get; the shard locks order it
+   * anyway. */
   atomic_store_explicit(&rt->closing, 1, memory_order_release);
   on_all_threads(rt, stop_home);
   wait_actors_freed(rt);
@@ -401,6 +426,7 @@ void gt_runtime_stop(gt_runtime_t *rt) {
   }
   for (int i = 0; i < rt->nthreads; i++)
     uv_thread_join(&rt->threads[i].tid);
+  atomic_store_explicit(&rt->loops_down, 1, memory_order_release);
 }
 
 void gt_runtime_free(gt_runtime_t *rt) {

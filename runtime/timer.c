@@ -2,21 +2,25 @@
  * timer.c: actor timers and the clocks.
  *
  * DESIGN
- *   One uv_timer_t per armed timer, on the actor's home loop: libuv keeps its timers in a
- *   min-heap already, so this is the heap the design asks for without a second one. The
- *   gt_timer_msg_t is allocated when the timer is armed, so firing cannot fail. Each actor
- *   keeps its live timers on a list: cancel and stop find them there.
+ *   One uv_timer_t per armed timer, on the actor's home loop: libuv keeps its
+ *   timers in a min-heap already, so this is the heap the design asks for
+ *   without a second one. The gt_timer_msg_t is allocated when the timer is
+ *   armed, so firing cannot fail. Each actor keeps its live timers on a list:
+ *   cancel and stop find them there.
  *
  * INVARIANTS
- *   - A timer is either on its actor's list (armed, message owned by the timer) or closing
- *     (message delivered or freed). Firing unlinks it before delivering, so cancel after the
- *     fire returns GT_ENOTFOUND and the actor receives the message exactly once.
- *   - Cancel and stop run on the home thread, as the timer callback does: once they return,
- *     the callback cannot run (uv_timer_stop + uv_close), so nothing is delivered later.
+ *   - A timer is either on its actor's list (armed, message owned by the timer)
+ *     or closing (message delivered or freed). Firing unlinks it before
+ *     delivering, so cancel after the fire returns GT_ENOTFOUND and the actor
+ *     receives the message exactly once.
+ *   - Cancel and stop run on the home thread, as the timer callback does: once
+ *     they return, the callback cannot run (uv_timer_stop + uv_close), so
+ *     nothing is delivered later.
  *   - The timer struct is freed only in its close callback (libuv handle rule).
  *
  * THREADS
- *   gt_actor_timer_*: the actor's home thread. gt_now_ms, gt_wall_ns: any thread.
+ *   gt_actor_timer_*: the actor's home thread. gt_now_ms, gt_wall_ns: any
+ *   thread.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -62,7 +66,8 @@ static void on_fire(uv_timer_t *h) {
   tm->msg = NULL;
   unlink_timer(tm);
   uv_close((uv_handle_t *)h, on_closed);
-  /* Not stopped (stop closes every timer first), so the registry reference keeps ai. */
+  /* Not stopped (stop closes every timer first), so the registry reference
+   * keeps ai. */
   gt__actor_enqueue(ai, &msg->hdr);
 }
 
@@ -81,14 +86,16 @@ uint64_t gt_actor_timer_start(gt_actor_t *self, uint64_t ms, uint64_t token) {
   uv_loop_t *loop = &ai->home->loop;
   uv_timer_init(loop, &tm->handle); /* cannot fail on unix */
   /* relaxed: ids only need to be unique */
-  tm->id = atomic_fetch_add_explicit(&ai->rt->next_timer_id, 1, memory_order_relaxed);
+  tm->id = atomic_fetch_add_explicit(&ai->rt->next_timer_id, 1,
+                                     memory_order_relaxed);
   tm->ai = ai;
   tm->msg = msg;
   msg->hdr.type = GT_MSG_TIMER;
   msg->timer_id = tm->id;
   msg->token = token;
-  /* The loop's clock is cached and may be behind, and it counts whole milliseconds: refresh
-   * it and add one, so the timer never fires before `ms` have really passed. */
+  /* The loop's clock is cached and may be behind, and it counts whole
+   * milliseconds: refresh it and add one, so the timer never fires before `ms`
+   * have really passed. */
   uv_update_time(loop);
   uv_timer_start(&tm->handle, on_fire, ms > 0 ? ms + 1 : 0, 0);
   tm->next = ai->timers;

@@ -736,6 +736,30 @@ static int64_t emit_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *ac
   return id > 0 ? id : 0;
 }
 
+/* The started activity a Respond* names, with a transaction begun for it; NULL after
+ * replying NOT_FOUND (stale token) or RESOURCE_EXHAUSTED. */
+static wf_activity_t *activity_txn(workflow_t *wf, gt_rpc_t *rpc, wf_run_t **run,
+                                   wf_txn_t **t) {
+  wf_activity_t *act = current_activity(wf, rpc, run);
+  if (!act) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+    return NULL;
+  }
+  if (!(*t = wf_txn_begin(wf, *run))) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  return act;
+}
+
+/* An activity's attempt ends for good: no further transitions; its ActivityTaskStarted
+ * event is written now, before the closing event. Returns the started event id (0 when
+ * buffered). */
+static int64_t close_activity(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  act->closing = 1;
+  return emit_act_started(wf, run, act);
+}
+
 /* After an event for the workflow: make sure a workflow task will deliver it. */
 void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   if (wf_running(run) && run->wft_state == WFT_NONE)
@@ -746,19 +770,12 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *req =
       (const void *)rpc->req;
   wf_run_t *run = NULL;
-  wf_activity_t *act = current_activity(wf, rpc, &run);
-  if (!act) {
-    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+  wf_txn_t *t = NULL;
+  wf_activity_t *act = activity_txn(wf, rpc, &run, &t);
+  if (!act)
     return;
-  }
-  wf_txn_t *t = wf_txn_begin(wf, run);
-  if (!t) {
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
   int64_t sched_id = act->scheduled_event_id;
-  act->closing = 1;
-  int64_t started_id = emit_act_started(wf, run, act);
+  int64_t started_id = close_activity(wf, run, act);
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes a =
       TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES__INIT;
@@ -826,16 +843,10 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *req =
       (const void *)rpc->req;
   wf_run_t *run = NULL;
-  wf_activity_t *act = current_activity(wf, rpc, &run);
-  if (!act) {
-    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+  wf_txn_t *t = NULL;
+  wf_activity_t *act = activity_txn(wf, rpc, &run, &t);
+  if (!act)
     return;
-  }
-  wf_txn_t *t = wf_txn_begin(wf, run);
-  if (!t) {
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
   int retry_state = 0;
   int64_t delay_ms = 0;
   if (should_retry(run, act, req->failure, &retry_state, &delay_ms)) {
@@ -857,8 +868,7 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
         WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, act->scheduled_event_id));
   } else {
     int64_t sched_id = act->scheduled_event_id;
-    act->closing = 1;
-    int64_t started_id = emit_act_started(wf, run, act);
+    int64_t started_id = close_activity(wf, run, act);
     pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
     Temporal__Api__History__V1__ActivityTaskFailedEventAttributes a =
         TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES__INIT;
@@ -987,19 +997,12 @@ void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest *req =
       (const void *)rpc->req;
   wf_run_t *run = NULL;
-  wf_activity_t *act = current_activity(wf, rpc, &run);
-  if (!act) {
-    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
+  wf_txn_t *t = NULL;
+  wf_activity_t *act = activity_txn(wf, rpc, &run, &t);
+  if (!act)
     return;
-  }
-  wf_txn_t *t = wf_txn_begin(wf, run);
-  if (!t) {
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
   int64_t sched_id = act->scheduled_event_id;
-  act->closing = 1;
-  int64_t started_id = emit_act_started(wf, run, act);
+  int64_t started_id = close_activity(wf, run, act);
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   Temporal__Api__History__V1__ActivityTaskCanceledEventAttributes a =
       TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES__INIT;

@@ -1,0 +1,642 @@
+/*
+ * pg_store.c: the PostgreSQL backend's threads: a writer doing group commit over one
+ * pipelined connection, readers over a few more, and the gt_store_ops_t vtable.
+ *
+ * DESIGN
+ *   Two WORKERS, each a thread running its own uv loop (never a scheduler thread):
+ *   the writer (one connection) and the readers (reader_threads connections). Submitters
+ *   push onto a worker's FIFO under a short lock and uv_async_send; the loop drains the
+ *   FIFO into its local queue and hands work to idle connections (pg_conn.c rounds).
+ *   Group commit, on the writer: take every queued batch (at most GROUP_CAP) and run
+ *     round 0:   BEGIN; SAVEPOINT b; [fence: SELECT range_id .. FOR SHARE]; ops  | sync
+ *     round k:   RELEASE b  or  ROLLBACK TO b; RELEASE b  (batch k-1's outcome);
+ *                SAVEPOINT b; [fence]; ops                                      | sync
+ *     last:      RELEASE/ROLLBACK TO for the last batch; COMMIT                  | sync
+ *   A batch's statements are pipelined; the writer waits for them (one round trip per
+ *   batch) because only their row counts decide whether the batch stays (expect_rows,
+ *   the fence), and a later batch's savepoint must not be nested under a failed one.
+ *   The completions then run on the writer thread, in submission order.
+ *   Acquire: one upsert ... RETURNING range_id, its own implicit transaction, in the
+ *   writer's FIFO order. Reads: up to READ_PIPE per round on a reader connection, each
+ *   followed by its own sync so one failed read does not abort its neighbours.
+ *   Connection loss: the round in flight ends with GT_EIO (a group that had sent COMMIT
+ *   may or may not have committed: GT_EIO means "unknown", as with any lost commit). The
+ *   worker reconnects at once. When an attempt fails and no other connection of the
+ *   worker is up or connecting, every queued item fails with GT_EUNAVAIL; attempts go on
+ *   with backoff (BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS), and an item queued while
+ *   no attempt runs starts one at once and waits for its outcome (no item waits longer
+ *   than one connect attempt, bounded by connect_timeout).
+ *
+ * INVARIANTS
+ *   - A batch is all-or-nothing: its ops run inside its savepoint inside one transaction;
+ *     a lost connection aborts the transaction server-side.
+ *   - Every accepted item completes exactly once; close drains the FIFOs first (items
+ *     fail with GT_EUNAVAIL only if the database is unreachable).
+ *   - Completions run on the worker thread after COMMIT's result arrived.
+ *
+ * THREADS
+ *   submit_*: any thread (FIFO lock + uv_async_send). Everything else in a worker: its
+ *   loop thread. open/close/acquire_shard: the owning thread.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "persistence/postgres/pg_int.h"
+#include "persistence/store_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define GROUP_CAP 512
+#define READ_PIPE 32
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+enum { ITEM_ACQUIRE = GT__ITEM_BACKEND };
+
+typedef struct pg_store pg_store_t;
+typedef struct worker worker_t;
+
+/* gt_store_acquire_shard_sync's job: on the caller's stack while it waits. */
+typedef struct job {
+  gt__store_item_t link;
+  int shard_id;
+  const char *owner;
+  int64_t range_id; /* OUT */
+  int rc;           /* OUT */
+  int done;         /* under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} job_t;
+
+/* One connection of a worker and the work in flight on it (loop thread). */
+typedef struct slot {
+  gt__pg_conn_t conn;
+  worker_t *w;
+  /* writer: the group */
+  int n, idx;   /* batches in the group; the batch whose round is in flight (n: COMMIT) */
+  int prefix;   /* control queries before the batch's own in the current round */
+  int aborting; /* the transaction is lost: the ROLLBACK round is in flight */
+  gt__store_batch_t *group[GROUP_CAP];
+  int rc[GROUP_CAP];
+  int failed[GROUP_CAP];
+  job_t *job; /* an acquire in flight */
+  int was_up; /* the connection had come up: a loss reconnects at once */
+  /* readers */
+  int nreads;
+  gt__store_read_t *reads[READ_PIPE];
+} slot_t;
+
+struct worker {
+  pg_store_t *s;
+  const char *name;
+  int is_writer;
+  pthread_t th;
+  int started;
+  uv_loop_t loop;
+  uv_async_t wake;
+  uv_timer_t retry;
+  /* the FIFO: any thread, under mu */
+  pthread_mutex_t mu;
+  gt__store_item_t *head, *tail;
+  int stopping;
+  /* loop thread */
+  gt__store_item_t *lhead, *ltail; /* taken from the FIFO, not started */
+  int nslots;
+  slot_t *slots;
+  int backoff_ms;
+  int retry_armed;
+  int exiting;
+};
+
+struct pg_store {
+  gt_store_t *st;
+  gt__pg_params_t params; /* points at conninfo */
+  char *conninfo;
+  worker_t writer, readers;
+};
+
+static void pump(worker_t *w);
+
+/* ------------------------------------------------------------------ FIFO --- */
+
+static int fifo_push(worker_t *w, gt__store_item_t *it) {
+  it->next = NULL;
+  pthread_mutex_lock(&w->mu);
+  if (w->stopping) {
+    pthread_mutex_unlock(&w->mu);
+    return GT_ECLOSED;
+  }
+  if (w->tail)
+    w->tail->next = it;
+  else
+    w->head = it;
+  w->tail = it;
+  pthread_mutex_unlock(&w->mu);
+  uv_async_send(&w->wake);
+  return 0;
+}
+
+/* Moves the FIFO to the local queue. OUT: *stopping. */
+static void fifo_take(worker_t *w, int *stopping) {
+  pthread_mutex_lock(&w->mu);
+  gt__store_item_t *h = w->head, *t = w->tail;
+  w->head = w->tail = NULL;
+  *stopping = w->stopping;
+  pthread_mutex_unlock(&w->mu);
+  if (!h)
+    return;
+  if (w->ltail)
+    w->ltail->next = h;
+  else
+    w->lhead = h;
+  w->ltail = t;
+}
+
+static gt__store_item_t *local_pop(worker_t *w) {
+  gt__store_item_t *it = w->lhead;
+  if (it) {
+    w->lhead = it->next;
+    if (!w->lhead)
+      w->ltail = NULL;
+    it->next = NULL;
+  }
+  return it;
+}
+
+/* ------------------------------------------------------------------ completions --- */
+
+static void job_done(job_t *j, int rc) {
+  pthread_mutex_lock(&j->mu);
+  j->rc = rc;
+  j->done = 1;
+  pthread_cond_signal(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+}
+
+/* Completes an item that never ran. */
+static void fail_item(pg_store_t *s, gt__store_item_t *it, int rc) {
+  if (it->kind == GT__ITEM_WRITE)
+    gt__store_write_done(s->st, (gt__store_batch_t *)it, rc, -1);
+  else if (it->kind == GT__ITEM_READ)
+    gt__store_read_done(s->st, (gt__store_read_t *)it, rc, NULL);
+  else
+    job_done((job_t *)it, rc);
+}
+
+static void fail_queued(worker_t *w, int rc) {
+  int n = 0;
+  gt__store_item_t *it;
+  while ((it = local_pop(w)) != NULL) {
+    fail_item(w->s, it, rc);
+    n++;
+  }
+  if (n)
+    gt_log_warn("STORE-PG-UNAVAILABLE", "%s: PostgreSQL unreachable, %d queued "
+                "item(s) failed", w->name, n);
+}
+
+/* ------------------------------------------------------------------ writer --- */
+
+static void group_round_cb(gt__pg_conn_t *c, int rc);
+
+/* Runs the group's completions in order and empties it. lost: every batch GT_EIO. */
+static void group_finish(slot_t *sl, int lost) {
+  int n = sl->n;
+  sl->n = 0;
+  sl->aborting = 0;
+  if (lost)
+    gt_log_error("STORE-PG-TXN-LOST", "a group of %d batches was not committed (or its "
+                 "COMMIT's outcome is unknown)", n);
+  for (int i = 0; i < n; i++)
+    gt__store_write_done(sl->w->s->st, sl->group[i], lost ? GT_EIO : sl->rc[i],
+                         lost ? -1 : sl->failed[i]);
+}
+
+/* Sends the round of batch sl->idx (or the COMMIT when idx == n), after the control
+ * statements settling batch idx - 1. */
+static void group_send(slot_t *sl) {
+  gt__pg_conn_t *c = &sl->conn;
+  gt__pg_round_begin(c);
+  if (sl->idx == 0) {
+    gt__pg_round_add_sql(c, "BEGIN", 0);
+  } else {
+    if (sl->rc[sl->idx - 1])
+      gt__pg_round_add_sql(c, "ROLLBACK TO SAVEPOINT b", 0);
+    gt__pg_round_add_sql(c, "RELEASE SAVEPOINT b", 0);
+  }
+  sl->prefix = c->nq;
+  if (sl->idx == sl->n) {
+    gt__pg_round_add_sql(c, "COMMIT", 0);
+  } else {
+    gt__store_batch_t *b = sl->group[sl->idx];
+    gt__pg_round_add_sql(c, "SAVEPOINT b", 0);
+    if (b->shard_id >= 0) {
+      gt_store_op_t f = {.stmt = GT_SQL__COUNT, .nparams = 1,
+                         .params = {gt_val_int(b->shard_id)}, .expect_rows = -1};
+      gt__pg_round_add(c, GT__PG_SHARD_RANGE, &f, 0);
+    }
+    for (int i = 0; i < b->nops; i++)
+      gt__pg_round_add(c, (int)b->ops[i].stmt, &b->ops[i], 0);
+  }
+  gt__pg_round_send(c, group_round_cb);
+}
+
+/* The outcome of batch idx from its round's results (after the prefix and SAVEPOINT).
+ * OUT: *failed_op. Returns 0, GT_EFENCED, GT_ECONFLICT, GT_EEXISTS, GT_EIO. */
+static int batch_outcome(slot_t *sl, int *failed_op) {
+  gt__pg_conn_t *c = &sl->conn;
+  gt__store_batch_t *b = sl->group[sl->idx];
+  int k = sl->prefix + 1;
+  *failed_op = -1;
+  if (!gt__pg_res_is(c, sl->prefix, PGRES_COMMAND_OK))
+    return gt__pg_map_error(c->res[sl->prefix], "SAVEPOINT");
+  if (b->shard_id >= 0) {
+    const PGresult *r = c->res[k++];
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
+      return gt__pg_map_error(r, "reading shards.range_id");
+    int64_t range = -1;
+    gt_rows_t *rows = NULL;
+    if (PQntuples(r) == 1 && gt__pg_rows_from(r, 1, &rows) == 0) {
+      range = gt_rows_at(rows, 0, 0)->i;
+      gt_store_rows_free(rows);
+    }
+    if (range != b->range_id) {
+      gt_log_debug("STORE-FENCED", "shard %d: batch range_id %lld, stored %lld",
+                   b->shard_id, (long long)b->range_id, (long long)range);
+      return GT_EFENCED;
+    }
+  }
+  for (int i = 0; i < b->nops; i++, k++) {
+    const PGresult *r = c->res[k];
+    *failed_op = i;
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+      return gt__pg_map_error(r, "a write");
+    int changes = atoi(PQcmdTuples((PGresult *)r));
+    if (b->ops[i].expect_rows >= 0 && changes != b->ops[i].expect_rows)
+      return GT_ECONFLICT;
+  }
+  *failed_op = -1;
+  return 0;
+}
+
+static void group_round_cb(gt__pg_conn_t *c, int rc) {
+  slot_t *sl = c->data;
+  if (rc) { /* connection lost: the server rolls the transaction back */
+    group_finish(sl, 1);
+    return; /* the worker pumps once the connection is back or declared down */
+  }
+  if (sl->aborting) {
+    group_finish(sl, 1);
+    pump(sl->w);
+    return;
+  }
+  for (int i = 0; i < sl->prefix; i++) {
+    if (!gt__pg_res_is(c, i, PGRES_COMMAND_OK)) {
+      gt__pg_map_error(c->res[i], sl->idx == 0 ? "BEGIN" : "RELEASE/ROLLBACK TO");
+      sl->aborting = 1;
+    }
+  }
+  if (!sl->aborting && sl->idx == sl->n) {
+    const PGresult *r = c->res[sl->prefix];
+    /* An aborted transaction answers COMMIT with "ROLLBACK": nothing was committed. */
+    if (r && PQresultStatus(r) == PGRES_COMMAND_OK &&
+        strcmp(PQcmdStatus((PGresult *)r), "COMMIT") == 0) {
+      gt__store_count_txn(sl->w->s->st);
+      group_finish(sl, 0);
+    } else {
+      gt__pg_map_error(r, "COMMIT");
+      group_finish(sl, 1);
+    }
+    pump(sl->w);
+    return;
+  }
+  if (!sl->aborting) {
+    sl->rc[sl->idx] = batch_outcome(sl, &sl->failed[sl->idx]);
+    sl->idx++;
+    group_send(sl);
+    return;
+  }
+  gt__pg_round_begin(c);
+  gt__pg_round_add_sql(c, "ROLLBACK", 0);
+  gt__pg_round_send(c, group_round_cb);
+}
+
+/* Takes consecutive batches from the local queue and starts their transaction. */
+static void group_start(slot_t *sl) {
+  worker_t *w = sl->w;
+  sl->n = 0;
+  sl->idx = 0;
+  sl->aborting = 0;
+  while (w->lhead && w->lhead->kind == GT__ITEM_WRITE && sl->n < GROUP_CAP) {
+    sl->rc[sl->n] = 0;
+    sl->failed[sl->n] = -1;
+    sl->group[sl->n++] = (gt__store_batch_t *)local_pop(w);
+  }
+  group_send(sl);
+}
+
+static void acquire_cb(gt__pg_conn_t *c, int rc) {
+  slot_t *sl = c->data;
+  job_t *j = sl->job;
+  sl->job = NULL;
+  if (rc == 0) {
+    const PGresult *r = c->res[0];
+    gt_rows_t *rows = NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+        gt__pg_rows_from(r, 1, &rows) == 0) {
+      j->range_id = gt_rows_at(rows, 0, 0)->i;
+      gt_store_rows_free(rows);
+      gt__store_count_txn(sl->w->s->st);
+    } else {
+      rc = gt__pg_map_error(r, "acquiring a shard");
+      rc = rc == GT_EEXISTS ? GT_EIO : rc;
+    }
+  }
+  job_done(j, rc);
+  if (c->state == GT__PG_READY)
+    pump(sl->w);
+}
+
+static void acquire_start(slot_t *sl, job_t *j) {
+  sl->job = j;
+  gt_store_op_t op = {.stmt = GT_SQL__COUNT, .nparams = 2,
+                      .params = {gt_val_int(j->shard_id), gt_val_text(j->owner)},
+                      .expect_rows = -1};
+  gt__pg_round_begin(&sl->conn);
+  gt__pg_round_add(&sl->conn, GT__PG_ACQUIRE, &op, 0);
+  gt__pg_round_send(&sl->conn, acquire_cb);
+}
+
+/* ------------------------------------------------------------------ readers --- */
+
+static void reads_cb(gt__pg_conn_t *c, int rc) {
+  slot_t *sl = c->data;
+  int n = sl->nreads;
+  sl->nreads = 0;
+  for (int i = 0; i < n; i++) {
+    gt__store_read_t *r = sl->reads[i];
+    gt_rows_t *rows = NULL;
+    int rrc = rc;
+    if (rrc == 0) {
+      const PGresult *res = c->res[i];
+      if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+        rrc = gt__pg_rows_from(res, gt__store_stmt_info[r->op.stmt].ncols, &rows);
+      else
+        rrc = gt__pg_map_error(res, "a read");
+      if (rrc)
+        rrc = GT_EIO;
+    }
+    gt__store_read_done(sl->w->s->st, r, rrc, rows);
+  }
+  if (rc == 0)
+    pump(sl->w);
+}
+
+static void reads_start(slot_t *sl) {
+  worker_t *w = sl->w;
+  gt__pg_round_begin(&sl->conn);
+  sl->nreads = 0;
+  while (w->lhead && sl->nreads < READ_PIPE) {
+    gt__store_read_t *r = (gt__store_read_t *)local_pop(w);
+    sl->reads[sl->nreads++] = r;
+    gt__pg_round_add(&sl->conn, (int)r->op.stmt, &r->op, 1);
+  }
+  gt__pg_round_send(&sl->conn, reads_cb);
+}
+
+/* ------------------------------------------------------------------ worker loop --- */
+
+static void close_all(worker_t *w) {
+  w->exiting = 1;
+  for (int i = 0; i < w->nslots; i++)
+    gt__pg_conn_close(&w->slots[i].conn);
+  uv_close((uv_handle_t *)&w->retry, NULL);
+  uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+static void on_retry(uv_timer_t *t) {
+  worker_t *w = t->data;
+  w->retry_armed = 0;
+  for (int i = 0; i < w->nslots; i++) {
+    if (w->slots[i].conn.state == GT__PG_DOWN)
+      gt__pg_conn_start(&w->slots[i].conn);
+  }
+}
+
+/* Hands queued work to idle connections; fails it when the database is unreachable;
+ * exits the loop once stopping and drained. */
+static void pump(worker_t *w) {
+  if (w->exiting)
+    return;
+  int stopping;
+  fifo_take(w, &stopping);
+  int up = 0, connecting = 0, busy = 0;
+  for (int i = 0; i < w->nslots; i++) {
+    gt__pg_conn_t *c = &w->slots[i].conn;
+    up += c->state == GT__PG_READY;
+    connecting += c->state == GT__PG_CONNECTING || c->state == GT__PG_PREPARING;
+    busy += c->busy;
+  }
+  if (!up && !connecting && w->lhead) {
+    /* Demand pulls the next attempt forward: the queue waits for its outcome. */
+    for (int i = 0; i < w->nslots; i++)
+      gt__pg_conn_start(&w->slots[i].conn);
+    return;
+  }
+  for (int i = 0; i < w->nslots && w->lhead; i++) {
+    slot_t *sl = &w->slots[i];
+    if (!gt__pg_conn_idle(&sl->conn))
+      continue;
+    busy++;
+    if (!w->is_writer)
+      reads_start(sl);
+    else if (w->lhead->kind == GT__ITEM_WRITE)
+      group_start(sl);
+    else
+      acquire_start(sl, (job_t *)local_pop(w));
+  }
+  if (stopping && !w->lhead && !busy)
+    close_all(w);
+}
+
+static void on_wake(uv_async_t *a) { pump(a->data); }
+
+static void on_conn_state(gt__pg_conn_t *c, int isup) {
+  slot_t *sl = c->data;
+  worker_t *w = sl->w;
+  if (isup) {
+    sl->was_up = 1;
+    if (w->backoff_ms > BACKOFF_MIN_MS)
+      gt_log_info("STORE-PG-RECONNECTED", "%s: connected again", w->name);
+    w->backoff_ms = BACKOFF_MIN_MS;
+    pump(w);
+    return;
+  }
+  if (w->exiting)
+    return;
+  if (sl->was_up) { /* a loss: try again at once; the queue waits for this attempt */
+    sl->was_up = 0;
+    gt__pg_conn_start(c);
+    pump(w);
+    return;
+  }
+  int others = 0; /* can another connection of this worker still serve the queue? */
+  for (int i = 0; i < w->nslots; i++)
+    others += w->slots[i].conn.state != GT__PG_DOWN;
+  if (!others) {
+    fail_queued(w, GT_EUNAVAIL);
+    pump(w); /* exits if stopping; new items trigger the next attempt */
+  }
+  if (!w->retry_armed && !w->exiting) {
+    uv_timer_start(&w->retry, on_retry, (uint64_t)w->backoff_ms, 0);
+    w->retry_armed = 1;
+    w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+  }
+}
+
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  for (int i = 0; i < w->nslots; i++)
+    gt__pg_conn_start(&w->slots[i].conn);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* Sets w up (loop, handles, connections; no thread yet). Returns 0 or GT_ENOMEM. */
+static int worker_init(worker_t *w, pg_store_t *s, const char *name, int is_writer,
+                       int nslots) {
+  memset(w, 0, sizeof(*w));
+  w->s = s;
+  w->name = name;
+  w->is_writer = is_writer;
+  w->backoff_ms = BACKOFF_MIN_MS;
+  pthread_mutex_init(&w->mu, NULL);
+  if (uv_loop_init(&w->loop) != 0)
+    return GT_ENOMEM;
+  uv_async_init(&w->loop, &w->wake, on_wake);
+  w->wake.data = w;
+  uv_timer_init(&w->loop, &w->retry);
+  w->retry.data = w;
+  w->slots = calloc((size_t)nslots, sizeof(slot_t));
+  if (!w->slots)
+    return GT_ENOMEM;
+  for (int i = 0; i < nslots; i++) {
+    slot_t *sl = &w->slots[i];
+    sl->w = w;
+    w->nslots = i + 1;
+    if (gt__pg_conn_init(&sl->conn, &w->loop, &s->params, on_conn_state, sl) != 0)
+      return GT_ENOMEM;
+  }
+  return 0;
+}
+
+/* Stops the thread (after the FIFO drained) and frees the worker. */
+static void worker_fini(worker_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->stopping = 1;
+  pthread_mutex_unlock(&w->mu);
+  if (w->started) {
+    uv_async_send(&w->wake);
+    pthread_join(w->th, NULL);
+  } else if (w->slots || w->nslots) {
+    close_all(w);
+  }
+  uv_run(&w->loop, UV_RUN_DEFAULT); /* the close callbacks */
+  int rc = uv_loop_close(&w->loop);
+  if (rc != 0)
+    gt_log_error("STORE-PG-CLOSE", "%s: loop not closed cleanly: %s", w->name,
+                 uv_strerror(rc));
+  GT_ASSERT(!w->head && !w->lhead);
+  free(w->slots);
+  pthread_mutex_destroy(&w->mu);
+}
+
+/* ------------------------------------------------------------------ vtable --- */
+
+static int pg_submit_write(void *impl, gt__store_batch_t *b) {
+  pg_store_t *s = impl;
+  return fifo_push(&s->writer, &b->link);
+}
+
+static int pg_submit_read(void *impl, gt__store_read_t *r) {
+  pg_store_t *s = impl;
+  return fifo_push(&s->readers, &r->link);
+}
+
+static int pg_acquire_shard(void *impl, int shard_id, const char *owner,
+                            int64_t *range_id) {
+  pg_store_t *s = impl;
+  job_t j = {.link.kind = ITEM_ACQUIRE, .shard_id = shard_id, .owner = owner};
+  pthread_mutex_init(&j.mu, NULL);
+  pthread_cond_init(&j.cv, NULL);
+  int rc = fifo_push(&s->writer, &j.link);
+  if (rc == 0) {
+    pthread_mutex_lock(&j.mu);
+    while (!j.done)
+      pthread_cond_wait(&j.cv, &j.mu);
+    pthread_mutex_unlock(&j.mu);
+    rc = j.rc;
+  }
+  pthread_mutex_destroy(&j.mu);
+  pthread_cond_destroy(&j.cv);
+  if (rc == 0)
+    *range_id = j.range_id;
+  return rc == 0 ? 0 : GT_EIO;
+}
+
+static void pg_close(void *impl) {
+  pg_store_t *s = impl;
+  /* Writer first: its completions may still queue reads, which the readers then serve. */
+  worker_fini(&s->writer);
+  worker_fini(&s->readers);
+  free(s->conninfo);
+  free(s);
+}
+
+static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
+  if (!cfg->pg_conninfo) {
+    gt_log_error("STORE-PG-CONFIG", "the PostgreSQL store needs a conninfo string");
+    return GT_EINVAL;
+  }
+  int rc = gt__pg_open_check(cfg->pg_conninfo, cfg->num_shards);
+  if (rc)
+    return rc;
+  pg_store_t *s = calloc(1, sizeof(*s));
+  if (!s)
+    return GT_ENOMEM;
+  s->st = st;
+  s->conninfo = strdup(cfg->pg_conninfo);
+  if (!s->conninfo) {
+    free(s);
+    return GT_ENOMEM;
+  }
+  gt__pg_params_init(&s->params, s->conninfo);
+  int nreaders = cfg->reader_threads > 0 ? cfg->reader_threads : 2;
+  rc = worker_init(&s->writer, s, "writer", 1, 1);
+  if (rc == 0)
+    rc = worker_init(&s->readers, s, "readers", 0, nreaders);
+  if (rc == 0 && pthread_create(&s->writer.th, NULL, worker_main, &s->writer) == 0)
+    s->writer.started = 1;
+  if (rc == 0 && pthread_create(&s->readers.th, NULL, worker_main, &s->readers) == 0)
+    s->readers.started = 1;
+  if (rc == 0 && !(s->writer.started && s->readers.started))
+    rc = GT_ENOMEM;
+  if (rc) {
+    pg_close(s);
+    return rc;
+  }
+  gt_log_info("STORE-PG-STARTED", "PostgreSQL store: 1 writer, %d reader connections",
+              nreaders);
+  *impl = s;
+  return 0;
+}
+
+const gt_store_ops_t gt__pg_store_ops = {
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .submit_write = pg_submit_write,
+    .submit_read = pg_submit_read,
+    .acquire_shard = pg_acquire_shard,
+};

@@ -1,0 +1,914 @@
+/*
+ * persistence_postgres_test.c: the Check suite of the PostgreSQL store backend
+ * (store.h over persistence/postgres/).
+ *
+ * DESIGN
+ *   An unchecked fixture starts a throwaway PostgreSQL 15 (tools/pg-test-server.sh) once
+ *   for the suite and removes it at the end; if it cannot start, every test FAILS (no
+ *   skipping). Each test gets a fresh database (CREATE DATABASE in the checked fixture).
+ *   As in persistence_test.c, group-commit and close tests hold the writer thread inside
+ *   the completion of a "blocker" batch, so batches queue up behind it deterministically.
+ *   The restart test stops the server (pg_ctl stop -m fast) while batches wait behind the
+ *   blocker, checks they fail with GT_EIO/GT_EUNAVAIL and that nothing of them was
+ *   written, restarts it and checks the store recovers.
+ *
+ * THREADS
+ *   The test thread, plus the store's threads (completions) and helper submitter threads.
+ */
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "persistence/postgres/pg_int.h"
+#include "persistence/store.h"
+#include "persistence/store_int.h"
+#include "runtime/err.h"
+
+/* ------------------------------------------------------------------ server --- */
+
+static char g_srv_dir[64];
+static char g_base[512]; /* conninfo without dbname */
+static char g_conninfo[640];
+static char g_script[1024];
+static int g_db_seq;
+
+/* Runs the test server script: `cmd` on g_srv_dir. OUT: out (first line of stdout).
+ * Returns the exit status. */
+static int script(const char *cmd, char *out, size_t n) {
+  char line[1200];
+  snprintf(line, sizeof(line), "%s %s %s", g_script, cmd, g_srv_dir);
+  FILE *p = popen(line, "r");
+  if (!p)
+    return -1;
+  char buf[512] = "";
+  if (!fgets(buf, sizeof(buf), p))
+    buf[0] = '\0';
+  int st = pclose(p);
+  buf[strcspn(buf, "\n")] = '\0';
+  if (out)
+    snprintf(out, n, "%s", buf);
+  return st;
+}
+
+static void server_start(void) {
+  snprintf(g_script, sizeof(g_script), "%s", __FILE__);
+  char *slash = strrchr(g_script, '/');
+  snprintf(slash, sizeof(g_script) - (size_t)(slash - g_script),
+           "/../../tools/pg-test-server.sh");
+  snprintf(g_srv_dir, sizeof(g_srv_dir), "/tmp/gt_pgtest_XXXXXX");
+  if (!mkdtemp(g_srv_dir))
+    return;
+  char info[512];
+  if (script("start", info, sizeof(info)) != 0)
+    return;
+  char *db = strstr(info, " dbname=");
+  if (db)
+    *db = '\0';
+  snprintf(g_base, sizeof(g_base), "%s", info);
+}
+
+static void server_stop(void) {
+  if (g_srv_dir[0])
+    script("stop", NULL, 0);
+}
+
+static PGconn *raw_connect(const char *dbname) {
+  char ci[640];
+  snprintf(ci, sizeof(ci), "%s dbname=%s", g_base, dbname);
+  PGconn *pg = PQconnectdb(ci);
+  ck_assert_msg(PQstatus(pg) == CONNECTION_OK, "connect: %s", PQerrorMessage(pg));
+  return pg;
+}
+
+static void raw_exec_on(const char *dbname, const char *sql) {
+  PGconn *pg = raw_connect(dbname);
+  PGresult *r = PQexec(pg, sql);
+  ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                "%s: %s", sql, PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(pg);
+}
+
+static char g_dbname[64];
+
+/* Runs sql on the test database, returns the first column of the first row as int. */
+static long long raw_int(const char *sql) {
+  PGconn *pg = raw_connect(g_dbname);
+  PGresult *r = PQexec(pg, sql);
+  ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+                PQresultErrorMessage(r));
+  ck_assert_int_eq(PQntuples(r), 1);
+  long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  PQfinish(pg);
+  return v;
+}
+
+static void reset_counters(void);
+
+/* A fresh database per test. */
+static void db_setup(void) {
+  reset_counters();
+  ck_assert_msg(g_base[0], "the test PostgreSQL could not start (tools/pg-test-server.sh)");
+  snprintf(g_dbname, sizeof(g_dbname), "gt_t%d_%d", (int)getpid(), g_db_seq++);
+  char sql[128];
+  snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE template0", g_dbname);
+  raw_exec_on("postgres", sql);
+  snprintf(g_conninfo, sizeof(g_conninfo), "%s dbname=%s", g_base, g_dbname);
+}
+
+static void db_teardown(void) {}
+
+/* ------------------------------------------------------------------ helpers --- */
+
+static int open_db(gt_store_t **st) {
+  gt_store_config_t cfg = {.backend = GT_STORE_POSTGRES,
+                           .pg_conninfo = g_conninfo,
+                           .reader_threads = 3,
+                           .num_shards = 4};
+  return gt_store_open(st, &cfg);
+}
+
+static gt_store_t *must_open(void) {
+  gt_store_t *st = NULL;
+  ck_assert_int_eq(open_db(&st), 0);
+  ck_assert_ptr_nonnull(st);
+  return st;
+}
+
+static char *read_file(const char *p, size_t *n) {
+  FILE *f = fopen(p, "rb");
+  ck_assert_ptr_nonnull(f);
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)len + 1);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+  buf[len] = '\0';
+  fclose(f);
+  *n = (size_t)len;
+  return buf;
+}
+
+static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
+                                    const char *state) {
+  return (gt_store_op_t){GT_SQL_EXECUTION_INSERT, 7,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text("run-1"), gt_val_int(next), gt_val_int(ver),
+                          gt_val_blob(state, strlen(state))},
+                         -1};
+}
+
+static gt_store_op_t op_exec_get(const char *wf) {
+  return (gt_store_op_t){GT_SQL_EXECUTION_GET, 4,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text("run-1")},
+                         -1};
+}
+
+static gt_store_op_t op_transfer(int64_t task_id) {
+  return (gt_store_op_t){GT_SQL_TRANSFER_TASK_INSERT, 3,
+                         {gt_val_int(1), gt_val_int(task_id), gt_val_blob("t", 1)}, -1};
+}
+
+static int count_rows(gt_store_t *st, const gt_store_op_t *op) {
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, op, &rs), 0);
+  int n = rs->nrows;
+  gt_store_rows_free(rs);
+  return n;
+}
+
+static int transfer_count(gt_store_t *st) {
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  return count_rows(st, &scan);
+}
+
+static void assert_text(const gt_val_t *v, const char *s) {
+  ck_assert_int_eq(v->kind, GT_VAL_TEXT);
+  ck_assert_uint_eq(v->len, strlen(s));
+  ck_assert_str_eq((const char *)v->p, s);
+}
+
+static void assert_blob(const gt_val_t *v, const char *s) {
+  ck_assert_int_eq(v->kind, GT_VAL_BLOB);
+  ck_assert_uint_eq(v->len, strlen(s));
+  ck_assert_mem_eq(v->p, s, v->len);
+}
+
+typedef struct waitc {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n;
+} waitc_t;
+
+static waitc_t g_wc = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+static waitc_t g_entered = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+static waitc_t g_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static void wc_add(waitc_t *w) {
+  pthread_mutex_lock(&w->mu);
+  w->n++;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void wc_wait(waitc_t *w, int n) {
+  pthread_mutex_lock(&w->mu);
+  while (w->n < n)
+    pthread_cond_wait(&w->cv, &w->mu);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void blocker_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_int_eq(rc, 0);
+  wc_add(&g_entered);
+  wc_wait(&g_gate, 1);
+}
+
+static void block_writer(gt_store_t *st) {
+  ck_assert_int_eq(gt_store_write(st, -1, 0, NULL, 0, blocker_cb, NULL), 0);
+  wc_wait(&g_entered, 1);
+}
+
+static atomic_int g_helper_ok;
+static atomic_int g_calls[1000];
+
+static void reset_counters(void) {
+  g_wc.n = g_entered.n = g_gate.n = 0;
+  atomic_store(&g_helper_ok, 0);
+  for (size_t i = 0; i < sizeof(g_calls) / sizeof(g_calls[0]); i++)
+    atomic_store(&g_calls[i], 0);
+}
+
+typedef struct result {
+  int rc, failed_op, calls;
+} result_t;
+
+static void record_cb(void *ctx, int rc, int failed_op) {
+  result_t *r = ctx;
+  r->rc = rc;
+  r->failed_op = failed_op;
+  r->calls++;
+  wc_add(&g_wc);
+}
+
+/* ------------------------------------------------------------------ schema --- */
+
+START_TEST(test_schema_created_and_reopened) {
+  gt_store_close(must_open());
+  gt_store_close(must_open()); /* the version check passes on reopen */
+  ck_assert_int_eq(raw_int("SELECT schema_version FROM cluster_metadata"),
+                   GT_PG_SCHEMA_VERSION);
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+                   12);
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM shards"), 4);
+  ck_assert_int_eq(raw_int("SELECT length(cluster_id) FROM cluster_metadata"), 32);
+}
+END_TEST
+
+START_TEST(test_embedded_schema_matches_file) {
+  char p[1024];
+  snprintf(p, sizeof(p), "%s", __FILE__);
+  char *slash = strrchr(p, '/');
+  snprintf(slash, sizeof(p) - (size_t)(slash - p),
+           "/../../persistence/schema/postgres/v1.sql");
+  size_t n;
+  char *text = read_file(p, &n);
+  ck_assert_str_eq(text, gt__pg_schema_v1);
+  free(text);
+}
+END_TEST
+
+START_TEST(test_statement_signatures) {
+  for (int id = 0; id < GT_SQL__COUNT; id++) { /* both assert a non-NULL entry */
+    ck_assert_int_eq((int)strlen(gt__pg_sig(id)), gt__store_stmt_info[id].nparams);
+    ck_assert_ptr_nonnull(gt__pg_sql(id));
+  }
+}
+END_TEST
+
+START_TEST(test_wrong_schema_version_refused) {
+  gt_store_close(must_open());
+  raw_exec_on(g_dbname, "UPDATE cluster_metadata SET schema_version = 99");
+  gt_store_t *st = NULL;
+  ck_assert_int_eq(open_db(&st), GT_ECORRUPT);
+  ck_assert_ptr_null(st);
+  ck_assert_int_eq(raw_int("SELECT schema_version FROM cluster_metadata"), 99);
+}
+END_TEST
+
+START_TEST(test_foreign_tables_refused) {
+  raw_exec_on(g_dbname, "CREATE TABLE history (x integer); INSERT INTO history VALUES (1)");
+  gt_store_t *st = NULL;
+  ck_assert_int_eq(open_db(&st), GT_ECORRUPT);
+  ck_assert_ptr_null(st);
+  /* nothing created: the schema is one transaction */
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
+                   1);
+  ck_assert_int_eq(raw_int("SELECT x FROM history"), 1);
+}
+END_TEST
+
+START_TEST(test_unreachable_is_eio_quickly) {
+  gt_store_config_t cfg = {.backend = GT_STORE_POSTGRES,
+                           .pg_conninfo = "host=127.0.0.1 port=1 user=postgres dbname=x"};
+  gt_store_t *st = NULL;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_int_eq(gt_store_open(&st, &cfg), GT_EIO);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  ck_assert_ptr_null(st);
+  ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 3);
+  gt_store_config_t none = {.backend = GT_STORE_POSTGRES};
+  ck_assert_int_eq(gt_store_open(&st, &none), GT_EINVAL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ shards --- */
+
+START_TEST(test_acquire_shard) {
+  gt_store_t *st = must_open();
+  int64_t r = 0;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "node-a", &r), 0);
+  ck_assert_int_eq(r, 1);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "node-b", &r), 0);
+  ck_assert_int_eq(r, 2);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 77, "node-a", &r), 0); /* no row yet */
+  ck_assert_int_eq(r, 1);
+  gt_store_close(st);
+  st = must_open();
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "node-c", &r), 0);
+  ck_assert_int_eq(r, 3);
+  gt_store_close(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ writes --- */
+
+START_TEST(test_write_and_read_back) {
+  gt_store_t *st = must_open();
+  int64_t range;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
+  gt_store_op_t ops[3] = {
+      op_exec_insert("wf-1", 5, 1, "STATE-1"),
+      {GT_SQL_HISTORY_APPEND, 7,
+       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"), gt_val_text("run-1"),
+        gt_val_int(1), gt_val_int(4), gt_val_blob("EVENTS", 6)},
+       1},
+      {GT_SQL_CURRENT_UPSERT, 8,
+       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"), gt_val_text("run-1"),
+        gt_val_text("req-1"), gt_val_int(1), gt_val_int(2), gt_val_int(12345)},
+       1},
+  };
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, ops, 3, &failed), 0);
+  ck_assert_int_eq(failed, -1);
+
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = op_exec_get("wf-1");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(rs->ncols, 3);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 5);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 1);
+  assert_blob(gt_rows_at(rs, 0, 2), "STATE-1");
+  gt_store_rows_free(rs);
+
+  gt_store_op_t hist = {GT_SQL_HISTORY_GET, 5,
+                        {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"),
+                         gt_val_text("run-1"), gt_val_int(1)},
+                        -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &hist, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 4);
+  assert_blob(gt_rows_at(rs, 0, 2), "EVENTS");
+  gt_store_rows_free(rs);
+  hist.params[4] = gt_val_int(2);
+  ck_assert_int_eq(count_rows(st, &hist), 0);
+
+  gt_store_op_t cur = {GT_SQL_CURRENT_GET, 3,
+                       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1")}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &cur, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "run-1");
+  assert_text(gt_rows_at(rs, 0, 1), "req-1");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 2)->i, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 3)->i, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 4)->i, 12345);
+  gt_store_rows_free(rs);
+
+  /* the upsert replaces */
+  ops[2].params[3] = gt_val_text("run-2");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &ops[2], 1, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sync(st, &cur, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "run-2");
+  gt_store_rows_free(rs);
+
+  get = op_exec_get("nope");
+  ck_assert_int_eq(count_rows(st, &get), 0);
+
+  gt_store_op_t upd = {GT_SQL_EXECUTION_UPDATE, 8,
+                       {gt_val_int(9), gt_val_int(2), gt_val_blob("STATE-2", 7),
+                        gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"),
+                        gt_val_text("run-1"), gt_val_int(1)},
+                       1};
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &upd, 1, NULL), 0);
+  get = op_exec_get("wf-1");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 9);
+  assert_blob(gt_rows_at(rs, 0, 2), "STATE-2");
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_namespaces_visibility_taskid) {
+  gt_store_t *st = must_open();
+  gt_store_op_t ns[2] = {
+      {GT_SQL_NAMESPACE_UPSERT, 4,
+       {gt_val_text("id-b"), gt_val_text("zeta"), gt_val_blob("", 0), gt_val_int(0)}, 1},
+      {GT_SQL_NAMESPACE_UPSERT, 4,
+       {gt_val_text("id-a"), gt_val_text("default"), gt_val_blob("D", 1), gt_val_int(1)},
+       1},
+  };
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ns, 2, NULL), 0);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ns, 2, NULL), 0); /* upsert again */
+  gt_rows_t *rs = NULL;
+  gt_store_op_t list = {GT_SQL_NAMESPACE_LIST, 0, {{0}}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &list, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  assert_text(gt_rows_at(rs, 0, 0), "id-a");
+  assert_text(gt_rows_at(rs, 0, 1), "default");
+  assert_blob(gt_rows_at(rs, 1, 2), "");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 3)->i, 1);
+  gt_store_rows_free(rs);
+
+  for (int k = 0; k < 3; k++) {
+    char run[16];
+    snprintf(run, sizeof(run), "run-%d", k);
+    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 12,
+                       {gt_val_text("ns"), gt_val_text(run), gt_val_text("wf"),
+                        gt_val_text("Type"), gt_val_text("tq"), gt_val_int(1),
+                        gt_val_int(100 + k), gt_val_int(100 + k), gt_val_int(0),
+                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL}},
+                       1};
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &v, 1, NULL), 0);
+  }
+  gt_store_op_t vl = {GT_SQL_VISIBILITY_LIST, 3,
+                      {gt_val_text("ns"), gt_val_int(2), gt_val_int(0)}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &vl, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(rs->ncols, 12);
+  assert_text(gt_rows_at(rs, 0, 1), "run-2");
+  assert_text(gt_rows_at(rs, 1, 1), "run-1");
+  assert_blob(gt_rows_at(rs, 0, 10), "m");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 11)->kind, GT_VAL_NULL);
+  gt_store_rows_free(rs);
+  vl.params[2] = gt_val_int(2);
+  ck_assert_int_eq(count_rows(st, &vl), 1); /* offset */
+  gt_store_op_t vg = {GT_SQL_VISIBILITY_GET, 2, {gt_val_text("ns"), gt_val_text("run-0")},
+                      -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &vg, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 6)->i, 100);
+  assert_text(gt_rows_at(rs, 0, 3), "Type");
+  gt_store_rows_free(rs);
+
+  gt_store_op_t tmax = {GT_SQL_TASK_ID_MAX, 1, {gt_val_int(1)}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &tmax, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->kind, GT_VAL_INT);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 0);
+  gt_store_rows_free(rs);
+  gt_store_op_t tasks[2] = {
+      op_transfer(40),
+      {GT_SQL_TIMER_TASK_INSERT, 4,
+       {gt_val_int(1), gt_val_int(5), gt_val_int(41), gt_val_blob("x", 1)}, 1}};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, tasks, 2, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sync(st, &tmax, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 41);
+  gt_store_rows_free(rs);
+  gt_store_op_t del = {GT_SQL_TRANSFER_TASK_DELETE, 2, {gt_val_int(1), gt_val_int(40)}, 1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), 0);
+  ck_assert_int_eq(transfer_count(st), 0);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_fencing) {
+  gt_store_t *st = must_open();
+  int64_t r1, r2;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
+  gt_store_op_t ins = op_exec_insert("wf-a", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, r1, &ins, 1, NULL), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "b", &r2), 0);
+  ck_assert_int_eq(r2, r1 + 1);
+  gt_store_op_t ops[2] = {op_exec_insert("wf-b", 1, 1, "S"), op_transfer(1)};
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, 1, r1, ops, 2, &failed), GT_EFENCED);
+  ck_assert_int_eq(failed, -1);
+  gt_store_op_t get = op_exec_get("wf-b");
+  ck_assert_int_eq(count_rows(st, &get), 0);
+  ck_assert_int_eq(transfer_count(st), 0);
+  ck_assert_int_eq(gt_store_write_sync(st, 999, 1, ops, 2, NULL), GT_EFENCED);
+  ck_assert_int_eq(gt_store_write_sync(st, 1, r2, ops, 2, NULL), 0);
+  ck_assert_int_eq(count_rows(st, &get), 1);
+  gt_store_stats_t stt;
+  gt_store_get_stats(st, &stt);
+  ck_assert_uint_eq(stt.batches_failed, 2);
+  ck_assert_uint_eq(stt.batches_committed, 2);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_conflict_rolls_back_only_its_batch) {
+  gt_store_t *st = must_open();
+  gt_store_op_t ins = op_exec_insert("wf-c", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_stats_t before, after;
+  gt_store_get_stats(st, &before);
+
+  block_writer(st);
+  gt_store_op_t bad[2] = {
+      op_transfer(10),
+      {GT_SQL_EXECUTION_UPDATE, 8,
+       {gt_val_int(2), gt_val_int(2), gt_val_blob("S2", 2), gt_val_int(1),
+        gt_val_text("ns"), gt_val_text("wf-c"), gt_val_text("run-1"), gt_val_int(5)},
+       1}};
+  gt_store_op_t good = op_transfer(11);
+  /* an insert of an existing row between them: GT_EEXISTS, rolled back alone too */
+  gt_store_op_t dup[2] = {op_transfer(12), op_exec_insert("wf-c", 1, 1, "S")};
+  gt_store_op_t good2 = op_transfer(13);
+  result_t ra = {0}, rb = {0}, rc = {0}, rd = {0};
+  ck_assert_int_eq(gt_store_write(st, -1, 0, bad, 2, record_cb, &ra), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &good, 1, record_cb, &rb), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, dup, 2, record_cb, &rc), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &good2, 1, record_cb, &rd), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 4);
+  ck_assert_int_eq(ra.calls, 1);
+  ck_assert_int_eq(ra.rc, GT_ECONFLICT);
+  ck_assert_int_eq(ra.failed_op, 1);
+  ck_assert_int_eq(rb.calls, 1);
+  ck_assert_int_eq(rb.rc, 0);
+  ck_assert_int_eq(rb.failed_op, -1);
+  ck_assert_int_eq(rc.rc, GT_EEXISTS);
+  ck_assert_int_eq(rc.failed_op, 1);
+  ck_assert_int_eq(rd.rc, 0);
+  gt_store_get_stats(st, &after);
+  ck_assert_uint_eq(after.transactions - before.transactions, 2);
+
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2); /* 10 and 12 rolled back with their batches */
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 11);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 13);
+  gt_store_rows_free(rs);
+  gt_store_op_t get = op_exec_get("wf-c");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 1);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_insert_twice_exists) {
+  gt_store_t *st = must_open();
+  gt_store_op_t ins = op_exec_insert("wf-d", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_op_t ops[2] = {op_transfer(3), op_exec_insert("wf-d", 2, 2, "T")};
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ops, 2, &failed), GT_EEXISTS);
+  ck_assert_int_eq(failed, 1);
+  ck_assert_int_eq(transfer_count(st), 0);
+  /* the store keeps working after the failed transaction state */
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ops, 1, NULL), 0);
+  ck_assert_int_eq(transfer_count(st), 1);
+  gt_store_close(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ concurrency --- */
+
+#define GC_THREADS 4
+#define GC_PER_THREAD 250
+
+static gt_store_t *g_st;
+
+static void gc_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_int_eq(rc, 0);
+  atomic_fetch_add(&g_calls[(intptr_t)ctx], 1);
+  wc_add(&g_wc);
+}
+
+static void *gc_submitter(void *arg) {
+  int t = (int)(intptr_t)arg;
+  for (int k = 0; k < GC_PER_THREAD; k++) {
+    intptr_t id = t * GC_PER_THREAD + k;
+    gt_store_op_t op = op_transfer(1000 + id);
+    ck_assert_int_eq(gt_store_write(g_st, -1, 0, &op, 1, gc_cb, (void *)id), 0);
+  }
+  return NULL;
+}
+
+START_TEST(test_group_commit) {
+  g_st = must_open();
+  block_writer(g_st);
+  pthread_t th[GC_THREADS];
+  for (intptr_t t = 0; t < GC_THREADS; t++)
+    ck_assert_int_eq(pthread_create(&th[t], NULL, gc_submitter, (void *)t), 0);
+  for (int t = 0; t < GC_THREADS; t++)
+    pthread_join(th[t], NULL);
+  gt_store_stats_t stt;
+  gt_store_get_stats(g_st, &stt);
+  ck_assert_uint_eq(stt.queue_depth, GC_THREADS * GC_PER_THREAD);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, GC_THREADS * GC_PER_THREAD);
+  for (int i = 0; i < GC_THREADS * GC_PER_THREAD; i++)
+    ck_assert_int_eq(atomic_load(&g_calls[i]), 1);
+  gt_store_get_stats(g_st, &stt);
+  ck_assert_uint_eq(stt.batches_committed, GC_THREADS * GC_PER_THREAD + 1);
+  ck_assert_uint_lt(stt.transactions, stt.batches_committed);
+  ck_assert_uint_le(stt.transactions, 4); /* blocker + 1000 in groups of <= 512 */
+  ck_assert_int_eq(transfer_count(g_st), GC_THREADS * GC_PER_THREAD);
+  gt_store_close(g_st);
+}
+END_TEST
+
+#define RD_THREADS 4
+#define RD_PER_THREAD 100
+
+static void rd_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(rows->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rows, 0, 0)->i, 7);
+  assert_blob(gt_rows_at(rows, 0, 2), "READ-ME");
+  wc_add(&g_wc);
+}
+
+static void *rd_submitter(void *arg) {
+  gt_store_op_t get = op_exec_get("wf-r");
+  for (int k = 0; k < RD_PER_THREAD; k++)
+    ck_assert_int_eq(gt_store_read(g_st, &get, rd_cb, NULL), 0);
+  return NULL;
+}
+
+START_TEST(test_async_reads_many_threads) {
+  g_st = must_open();
+  gt_store_op_t ins = op_exec_insert("wf-r", 7, 1, "READ-ME");
+  ck_assert_int_eq(gt_store_write_sync(g_st, -1, 0, &ins, 1, NULL), 0);
+  pthread_t th[RD_THREADS];
+  for (int t = 0; t < RD_THREADS; t++)
+    ck_assert_int_eq(pthread_create(&th[t], NULL, rd_submitter, NULL), 0);
+  for (int t = 0; t < RD_THREADS; t++)
+    pthread_join(th[t], NULL);
+  wc_wait(&g_wc, RD_THREADS * RD_PER_THREAD);
+  gt_store_stats_t stt;
+  gt_store_get_stats(g_st, &stt);
+  ck_assert_uint_eq(stt.reads, RD_THREADS * RD_PER_THREAD);
+  gt_store_close(g_st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ queues --- */
+
+START_TEST(test_timer_scan_order_and_limit) {
+  gt_store_t *st = must_open();
+  static const int64_t fire[][2] = {{300, 1}, {100, 5}, {200, 2}, {100, 3}, {900, 4}};
+  for (int k = 0; k < 5; k++) {
+    gt_store_op_t op = {GT_SQL_TIMER_TASK_INSERT, 4,
+                        {gt_val_int(1), gt_val_int(fire[k][0]), gt_val_int(fire[k][1]),
+                         gt_val_blob("T", 1)},
+                        1};
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &op, 1, NULL), 0);
+  }
+  gt_store_op_t other = {GT_SQL_TIMER_TASK_INSERT, 4,
+                         {gt_val_int(2), gt_val_int(1), gt_val_int(9), gt_val_blob("", 0)},
+                         1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &other, 1, NULL), 0);
+  gt_store_op_t scan = {GT_SQL_TIMER_TASK_SCAN, 3,
+                        {gt_val_int(1), gt_val_int(300), gt_val_int(3)}, -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 3);
+  static const int64_t want[3][2] = {{100, 3}, {100, 5}, {200, 2}};
+  for (int r = 0; r < 3; r++) {
+    ck_assert_int_eq(gt_rows_at(rs, r, 0)->i, want[r][0]);
+    ck_assert_int_eq(gt_rows_at(rs, r, 1)->i, want[r][1]);
+    assert_blob(gt_rows_at(rs, r, 2), "T");
+  }
+  gt_store_rows_free(rs);
+  scan.params[2] = gt_val_int(100);
+  ck_assert_int_eq(count_rows(st, &scan), 4);
+  gt_store_op_t del = {GT_SQL_TIMER_TASK_DELETE, 3,
+                       {gt_val_int(1), gt_val_int(100), gt_val_int(3)}, 1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), 0);
+  ck_assert_int_eq(count_rows(st, &scan), 3);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), GT_ECONFLICT);
+  gt_store_close(st);
+}
+END_TEST
+
+static gt_store_op_t tq_op(gt_sql_stmt_t stmt, const char *tq, int kind, int64_t id) {
+  gt_store_op_t op = {stmt, 4,
+                      {gt_val_text("ns"), gt_val_text(tq), gt_val_int(kind), gt_val_int(id),
+                       gt_val_blob("task", 4)},
+                      1};
+  if (stmt == GT_SQL_TQ_TASK_INSERT)
+    op.nparams = 5;
+  return op;
+}
+
+START_TEST(test_tq_tasks) {
+  gt_store_t *st = must_open();
+  gt_store_op_t ins[5] = {tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 0, 30),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 0, 10),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 0, 20),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q1", 1, 15),
+                          tq_op(GT_SQL_TQ_TASK_INSERT, "q2", 0, 5)};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ins, 5, NULL), 0);
+  gt_store_op_t scan = {GT_SQL_TQ_TASK_SCAN, 4,
+                        {gt_val_text("ns"), gt_val_text("q1"), gt_val_int(0), gt_val_int(2)},
+                        -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 10);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 20);
+  assert_blob(gt_rows_at(rs, 1, 1), "task");
+  gt_store_rows_free(rs);
+  gt_store_op_t del = tq_op(GT_SQL_TQ_TASK_DELETE, "q1", 0, 10);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &del, 1, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 20);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 30);
+  gt_store_rows_free(rs);
+  scan.params[2] = gt_val_int(1);
+  ck_assert_int_eq(count_rows(st, &scan), 1);
+  gt_store_close(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ lifecycle --- */
+
+static void count_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_int_eq(rc, 0);
+  wc_add(&g_wc);
+}
+
+static void count_read_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  ck_assert_int_eq(rc, 0);
+  ck_assert_ptr_nonnull(rows);
+  wc_add(&g_wc);
+}
+
+static void *close_helper(void *arg) {
+  for (int64_t id = 100000;; id++) {
+    gt_store_op_t op = op_transfer(id);
+    int rc = gt_store_write(g_st, -1, 0, &op, 1, count_cb, NULL);
+    if (rc == GT_ECLOSED)
+      break;
+    ck_assert_int_eq(rc, 0);
+    atomic_fetch_add(&g_helper_ok, 1);
+    sched_yield();
+  }
+  wc_add(&g_gate);
+  return NULL;
+}
+
+START_TEST(test_close_runs_pending_completions) {
+  g_st = must_open();
+  block_writer(g_st);
+  gt_store_op_t get = op_exec_get("wf-x");
+  for (int k = 0; k < 200; k++) {
+    gt_store_op_t op = op_transfer(k);
+    ck_assert_int_eq(gt_store_write(g_st, -1, 0, &op, 1, count_cb, NULL), 0);
+    if (k % 4 == 0)
+      ck_assert_int_eq(gt_store_read(g_st, &get, count_read_cb, NULL), 0);
+  }
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, close_helper, NULL), 0);
+  gt_store_close(g_st);
+  ck_assert_int_eq(g_wc.n, 200 + 50 + atomic_load(&g_helper_ok));
+  pthread_join(th, NULL);
+  ck_assert_int_eq(g_wc.n, 200 + 50 + atomic_load(&g_helper_ok));
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM transfer_tasks"),
+                   200 + atomic_load(&g_helper_ok));
+}
+END_TEST
+
+START_TEST(test_durable_across_reopen) {
+  gt_store_t *st = must_open();
+  gt_store_op_t ins = op_exec_insert("wf-durable", 3, 1, "KEEP");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_close(st);
+  st = must_open();
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = op_exec_get("wf-durable");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_blob(gt_rows_at(rs, 0, 2), "KEEP");
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ restart --- */
+
+static void unavailable_cb(void *ctx, int rc, int failed_op) {
+  ck_assert_msg(rc == GT_EIO || rc == GT_EUNAVAIL, "rc %d", rc);
+  wc_add(&g_wc);
+}
+
+/* Retries a write until the store reaches the server again. Each try waits for an
+ * event (a reconnect attempt's outcome), never for a fixed time. */
+static int write_until_up(gt_store_t *st, const gt_store_op_t *op) {
+  int rc = GT_EIO;
+  for (int k = 0; k < 200 && (rc == GT_EIO || rc == GT_EUNAVAIL); k++)
+    rc = gt_store_write_sync(st, -1, 0, op, 1, NULL);
+  return rc;
+}
+
+START_TEST(test_server_restart) {
+  gt_store_t *st = must_open();
+  gt_store_op_t first = op_transfer(1);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &first, 1, NULL), 0);
+  block_writer(st);
+  for (int k = 0; k < 10; k++) {
+    gt_store_op_t op = op_transfer(100 + k);
+    ck_assert_int_eq(gt_store_write(st, -1, 0, &op, 1, unavailable_cb, NULL), 0);
+  }
+  ck_assert_int_eq(script("pause", NULL, 0), 0); /* pg_ctl stop -m fast */
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 10);
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  gt_rows_t *rs = NULL;
+  int rrc = gt_store_read_sync(st, &scan, &rs);
+  ck_assert_msg(rrc == GT_EIO || rrc == GT_EUNAVAIL, "read while down: %d", rrc);
+  ck_assert_ptr_null(rs);
+  ck_assert_int_eq(script("resume", NULL, 0), 0);
+
+  gt_store_op_t after = op_transfer(2);
+  ck_assert_int_eq(write_until_up(st, &after), 0);
+  for (int k = 0; k < 200 && rrc; k++)
+    rrc = gt_store_read_sync(st, &scan, &rs);
+  ck_assert_int_eq(rrc, 0);
+  ck_assert_int_eq(rs->nrows, 2); /* none of the 10 was half-written */
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 2);
+  gt_store_rows_free(rs);
+  int64_t r;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "n", &r), 0);
+  ck_assert_int_eq(r, 1);
+  gt_store_close(st);
+}
+END_TEST
+
+static Suite *pg_suite(void) {
+  Suite *s = suite_create("persistence_postgres");
+  TCase *tc = tcase_create("postgres");
+  tcase_add_unchecked_fixture(tc, server_start, server_stop);
+  tcase_add_checked_fixture(tc, db_setup, db_teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_schema_created_and_reopened);
+  tcase_add_test(tc, test_embedded_schema_matches_file);
+  tcase_add_test(tc, test_statement_signatures);
+  tcase_add_test(tc, test_wrong_schema_version_refused);
+  tcase_add_test(tc, test_foreign_tables_refused);
+  tcase_add_test(tc, test_unreachable_is_eio_quickly);
+  tcase_add_test(tc, test_acquire_shard);
+  tcase_add_test(tc, test_write_and_read_back);
+  tcase_add_test(tc, test_namespaces_visibility_taskid);
+  tcase_add_test(tc, test_fencing);
+  tcase_add_test(tc, test_conflict_rolls_back_only_its_batch);
+  tcase_add_test(tc, test_insert_twice_exists);
+  tcase_add_test(tc, test_group_commit);
+  tcase_add_test(tc, test_async_reads_many_threads);
+  tcase_add_test(tc, test_timer_scan_order_and_limit);
+  tcase_add_test(tc, test_tq_tasks);
+  tcase_add_test(tc, test_close_runs_pending_completions);
+  tcase_add_test(tc, test_durable_across_reopen);
+  tcase_add_test(tc, test_server_restart); /* last: it stops the shared server */
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(pg_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
