@@ -45,20 +45,22 @@ int64_t gt_server_next_task_id(gt_server_t *srv, int shard) {
 
 static int open_store(gt_server_t *srv) {
   gt_config_t *cfg = srv->cfg;
-  if (strcmp(cfg->store_plugin, "sqlite") != 0) {
-    gt_log_error("SRV-STORE-UNSUPPORTED",
-                 "persistence plugin '%s' is not supported yet (use sqlite)", cfg->store_plugin);
+  int pg = strcmp(cfg->store_plugin, "postgres") == 0;
+  if (!pg && strcmp(cfg->store_plugin, "sqlite") != 0) {
+    gt_log_error("SRV-STORE-UNSUPPORTED", "persistence plugin '%s' is not supported",
+                 cfg->store_plugin);
     return GT_ECONFIG;
   }
   gt_store_config_t sc = {
-      .backend = GT_STORE_SQLITE,
+      .backend = pg ? GT_STORE_POSTGRES : GT_STORE_SQLITE,
       .sqlite_path = cfg->sqlite_path,
+      .pg_conninfo = cfg->pg_conninfo,
       .sqlite_synchronous_full = 1,
       .num_shards = cfg->num_history_shards,
   };
   int rc = gt_store_open(&srv->store, &sc);
   if (rc != 0) {
-    gt_log_error("SRV-STORE-OPEN", "cannot open the store %s: %s", cfg->sqlite_path,
+    gt_log_error("SRV-STORE-OPEN", "cannot open the %s store: %s", cfg->store_plugin,
                  gt_strerror(rc));
     return rc;
   }
