@@ -23,6 +23,7 @@
 #include "actors/frontend/namespaces.h"
 #include "actors/history/history.h"
 #include "actors/matching/matching.h"
+#include "actors/visibility/visibility.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -549,7 +550,8 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
   }
   handler_fn fn = svc == &temporal__api__workflowservice__v1__workflow_service__descriptor
                       ? find_handler(name) : NULL;
-  if (!fn) {
+  int visibility = !fn && gt_visibility_serves(svc->name, name);
+  if (!fn && !visibility) {
     char msg[600];
     snprintf(msg, sizeof(msg), "%s is not implemented by Genesis Temporal yet", name);
     gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
@@ -565,6 +567,10 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     snprintf(msg, sizeof(msg), "grpc: error unmarshalling request: cannot parse %s",
              md->input->name);
     gt_gateway_reply(call, GT_GRPC_INVALID_ARGUMENT, msg, NULL, 0, NULL, 0);
+    return;
+  }
+  if (visibility) {
+    gt_visibility_dispatch(srv, call, name, req);
     return;
   }
   call_ctx_t c = {.srv = srv, .call = call, .req = req, .method = name};

@@ -68,6 +68,10 @@ typedef struct wf_run {
   char *workflow_type;
   char *task_queue;
   char *request_id;
+  uint8_t *memo;          /* packed Memo of the run, or NULL */
+  size_t memo_len;
+  uint8_t *search_attrs;  /* packed SearchAttributes of the run, or NULL */
+  size_t search_attrs_len;
   int64_t start_ns, close_ns;
   int64_t run_timeout_ms, exec_timeout_ms, task_timeout_ms;
   /* history */
@@ -123,6 +127,7 @@ typedef struct wf_txn {
   size_t first_ev;     /* events [first_ev, run->n_ev) are this txn's */
   int update_current;
   int close_run;
+  int update_visibility; /* memo or search attributes changed */
   int cancel_delivered; /* an activity was canceled by a command: schedule a new task */
   wf_effect_t *eff;
   size_t n_eff, cap_eff;
@@ -143,6 +148,8 @@ struct workflow {
 };
 
 /* ---- wf_state.c ---- */
+/* Replaces *p with the packed bytes of m (NULL m clears). */
+void wf_set_packed(uint8_t **p, size_t *len, const ProtobufCMessage *m);
 wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */

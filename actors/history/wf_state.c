@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "actors/history/wf_int.h"
+#include "actors/visibility/visibility.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -66,6 +67,8 @@ void wf_run_free(wf_run_t *run) {
   free(run->workflow_type);
   free(run->task_queue);
   free(run->request_id);
+  free(run->memo);
+  free(run->search_attrs);
   free(run);
 }
 
@@ -206,6 +209,18 @@ size_t wf_flush_buffered(workflow_t *wf, wf_run_t *run) {
   return n;
 }
 
+void wf_set_packed(uint8_t **p, size_t *len, const ProtobufCMessage *m) {
+  free(*p);
+  *p = NULL;
+  *len = 0;
+  if (!m)
+    return;
+  size_t n = protobuf_c_message_get_packed_size(m);
+  *p = malloc(n ? n : 1);
+  if (*p)
+    *len = protobuf_c_message_pack(m, *p);
+}
+
 /* ---- apply: the one place mutable state changes ---- */
 
 static void apply_activity_scheduled(wf_run_t *run, const pb_event_t *ev, size_t idx) {
@@ -287,6 +302,9 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     run->task_timeout_ms = gt_pb_dur_ms(a->workflow_task_timeout);
     run->start_ns = gt_pb_ts_ns(ev->event_time);
     run->status = PB_STATUS(RUNNING);
+    wf_set_packed(&run->memo, &run->memo_len, a->memo ? &a->memo->base : NULL);
+    wf_set_packed(&run->search_attrs, &run->search_attrs_len,
+                  a->search_attributes ? &a->search_attributes->base : NULL);
     break;
   }
   case PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES):
@@ -478,6 +496,7 @@ void wf_txn_commit(wf_txn_t *t) {
   wf_run_t *run = t->run;
   gt_shard_t *sh = &wf->srv->shards[wf->shard];
   gt_store_op_t ops[5];
+  gt_vis_scratch_t vis_scratch = {0};
   int n = 0;
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
@@ -543,22 +562,17 @@ void wf_txn_commit(wf_txn_t *t) {
     o->params[5] = gt_val_int(closed ? 2 : 1);
     o->params[6] = gt_val_int(run->status);
     o->params[7] = gt_val_int(run->start_ns);
-    o = &ops[n++];
-    o->stmt = GT_SQL_VISIBILITY_UPSERT;
-    o->expect_rows = -1;
-    o->nparams = 12;
-    o->params[0] = gt_val_text(wf->ns_id);
-    o->params[1] = gt_val_text(run->run_id);
-    o->params[2] = gt_val_text(wf->workflow_id);
-    o->params[3] = gt_val_text(run->workflow_type);
-    o->params[4] = gt_val_text(run->task_queue);
-    o->params[5] = gt_val_int(run->status);
-    o->params[6] = gt_val_int(run->start_ns);
-    o->params[7] = gt_val_int(run->start_ns);
-    o->params[8] = gt_val_int(visibility_status_close(run));
-    o->params[9] = gt_val_int((int64_t)run->n_ev);
-    o->params[10] = (gt_val_t){GT_VAL_NULL, 0, 0, 0};
-    o->params[11] = (gt_val_t){GT_VAL_NULL, 0, 0, 0};
+  }
+  if (t->create || closed || t->update_visibility) {
+    gt_vis_record_t rec = {
+        .ns_id = wf->ns_id, .run_id = run->run_id, .workflow_id = wf->workflow_id,
+        .workflow_type = run->workflow_type, .task_queue = run->task_queue,
+        .status = run->status, .start_ns = run->start_ns, .execution_ns = run->start_ns,
+        .close_ns = visibility_status_close(run), .history_length = (int64_t)run->n_ev,
+        .memo = run->memo, .memo_len = run->memo_len,
+        .search_attrs = run->search_attrs, .search_attrs_len = run->search_attrs_len};
+    if (gt_visibility_upsert_op(&ops[n], &rec, &vis_scratch) == 0)
+      n++;
   }
   t->next = NULL;
   if (wf->txn_tail)
@@ -569,6 +583,7 @@ void wf_txn_commit(wf_txn_t *t) {
   gt_actor_retain(&wf->base);
   int rc = gt_store_write(wf->srv->store, wf->shard, sh->range_id, ops, n, txn_store_cb, t);
   msgpack_sbuffer_destroy(&sb);
+  gt_visibility_scratch_fini(&vis_scratch);
   if (rc != 0)
     txn_store_cb(t, rc, -1);
 }
