@@ -44,6 +44,8 @@ typedef struct wf_activity {
   uint8_t *last_failure;  /* packed Failure of the previous attempt, or NULL */
   size_t last_failure_len;
   uint64_t retry_timer;
+  uint64_t s2s_timer, s2c_timer, st2c_timer, hb_timer; /* timeout timers (0: none) */
+  int64_t s2s_ms, st2c_ms, hb_ms;                      /* timeouts from the event */
   /* retry policy, defaults applied */
   int64_t initial_ms, max_interval_ms;
   double coefficient;
@@ -202,6 +204,29 @@ void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc);
 
+gt_task_t *wf_new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a);
+/* Ends an activity's attempt for good; writes its ActivityTaskStarted. Returns its id
+ * (0 when buffered). */
+int64_t wf_close_activity(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
+/* Whether a failure may be retried; OUT: *retry_state, *delay_ms. */
+int wf_should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
+                    int *retry_state, int64_t *delay_ms);
+
+/* ---- wf_timeouts.c: activity and workflow timeouts ---- */
+/* Arms the schedule-to-start and schedule-to-close timers of a dispatched attempt. */
+void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
+/* Arms start-to-close and heartbeat timers of a started attempt. */
+void wf_act_arm_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
+/* Re-arms the heartbeat timer. */
+void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
+/* Handles an activity or workflow timeout timer. Returns 1 when the token was one. */
+int wf_on_timeout_timer(workflow_t *wf, uint64_t token);
+/* Arms the workflow run timeout of a running run. */
+void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run);
+/* Retries an activity after `delay_ms` (attempt + 1, last failure kept). */
+void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
+                  int64_t delay_ms);
+
 /* ---- wf_signals.c: requests from outside the workflow ---- */
 void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc);
@@ -218,6 +243,8 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_ACT_RETRY 2ULL
 #define WF_TIMER_HISTORY_POLL 3ULL
 #define WF_TIMER_USER 4ULL
+#define WF_TIMER_ACT_TIMEOUT 5ULL /* token: kind | timeout type << 52 | attempt << 40 | id */
+#define WF_TIMER_RUN_TIMEOUT 6ULL
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
 #endif

@@ -43,9 +43,14 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run) {
   for (size_t i = 0; i < run->n_timers; i++)
     if (run->timers[i].actor_timer)
       gt_actor_timer_cancel(&wf->base, run->timers[i].actor_timer);
-  for (size_t i = 0; i < run->n_acts; i++)
-    if (run->acts[i].retry_timer)
-      gt_actor_timer_cancel(&wf->base, run->acts[i].retry_timer);
+  for (size_t i = 0; i < run->n_acts; i++) {
+    wf_activity_t *a = &run->acts[i];
+    uint64_t timers[5] = {a->retry_timer, a->s2s_timer, a->s2c_timer, a->st2c_timer,
+                          a->hb_timer};
+    for (int k = 0; k < 5; k++)
+      if (timers[k])
+        gt_actor_timer_cancel(&wf->base, timers[k]);
+  }
   if (run->wft_timer)
     gt_actor_timer_cancel(&wf->base, run->wft_timer);
   run->wft_timer = 0;

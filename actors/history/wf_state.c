@@ -237,6 +237,9 @@ static void apply_activity_scheduled(wf_run_t *run, const pb_event_t *ev, size_t
   act->attempt = 1;
   act->scheduled_ns = gt_pb_ts_ns(ev->event_time);
   act->schedule_to_close_ms = gt_pb_dur_ms(a->schedule_to_close_timeout);
+  act->s2s_ms = gt_pb_dur_ms(a->schedule_to_start_timeout);
+  act->st2c_ms = gt_pb_dur_ms(a->start_to_close_timeout);
+  act->hb_ms = gt_pb_dur_ms(a->heartbeat_timeout);
   const pb_retry_t *rp = a->retry_policy;
   act->initial_ms = rp ? gt_pb_dur_ms(rp->initial_interval) : 1000;
   act->coefficient = rp && rp->backoff_coefficient >= 1.0 ? rp->backoff_coefficient : 2.0;

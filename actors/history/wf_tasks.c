@@ -47,7 +47,7 @@ static gt_task_t *new_wft_task(workflow_t *wf, wf_run_t *run) {
                      run->wft_scheduled_id, run->wft_attempt);
 }
 
-static gt_task_t *new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a) {
+gt_task_t *wf_new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a) {
   return gt_task_new(GT_TASK_ACTIVITY, wf->ns_id, wf->workflow_id, run->run_id,
                      a->scheduled_event_id, a->attempt);
 }
@@ -85,9 +85,12 @@ void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     return;
   if (run->wft_state == WFT_SCHEDULED)
     wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
-  for (size_t i = 0; i < run->n_acts; i++)
-    if (!run->acts[i].started)
-      wf_txn_task(t, run->acts[i].task_queue, new_act_task(wf, run, &run->acts[i]));
+  for (size_t i = 0; i < run->n_acts; i++) {
+    if (!run->acts[i].started) {
+      wf_txn_task(t, run->acts[i].task_queue, wf_new_act_task(wf, run, &run->acts[i]));
+      wf_act_arm_scheduled(wf, run, &run->acts[i]);
+    }
+  }
 }
 
 /* ---- a poll matched a task ---- */
@@ -232,6 +235,7 @@ static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act
   act->identity = gt_strdup0(req->identity);
   gt_uuid4(act->request_id);
   run->transitions++;
+  wf_act_arm_started(wf, run, act);
   reply_act_started(wf, run, act, rpc, t);
   wf_txn_commit(t);
 }
@@ -345,8 +349,10 @@ static void emit_activity_scheduled(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
   ev.activity_task_scheduled_event_attributes = &a;
   int64_t id = wf_emit(wf, run, &ev, 0);
   wf_activity_t *act = id > 0 ? wf_find_activity(run, id) : NULL;
-  if (act)
-    wf_txn_task(t, act->task_queue, new_act_task(wf, run, act));
+  if (act) {
+    wf_txn_task(t, act->task_queue, wf_new_act_task(wf, run, act));
+    wf_act_arm_scheduled(wf, run, act);
+  }
 }
 
 static void emit_wft_failed(workflow_t *wf, wf_run_t *run, int cause,
@@ -755,7 +761,7 @@ static wf_activity_t *activity_txn(workflow_t *wf, gt_rpc_t *rpc, wf_run_t **run
 /* An activity's attempt ends for good: no further transitions; its ActivityTaskStarted
  * event is written now, before the closing event. Returns the started event id (0 when
  * buffered). */
-static int64_t close_activity(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+int64_t wf_close_activity(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
   act->closing = 1;
   return emit_act_started(wf, run, act);
 }
@@ -775,7 +781,7 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   if (!act)
     return;
   int64_t sched_id = act->scheduled_event_id;
-  int64_t started_id = close_activity(wf, run, act);
+  int64_t started_id = wf_close_activity(wf, run, act);
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes a =
       TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES__INIT;
@@ -795,8 +801,18 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
 }
 
 /* Whether a failure may be retried under the activity's policy; OUT: *retry_state, *delay. */
-static int should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
+int wf_should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                         int *retry_state, int64_t *delay_ms) {
+  if (f && f->failure_info_case ==
+               TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_TIMEOUT_FAILURE_INFO &&
+      f->timeout_failure_info &&
+      f->timeout_failure_info->timeout_type !=
+          TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_START_TO_CLOSE &&
+      f->timeout_failure_info->timeout_type !=
+          TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_HEARTBEAT) {
+    *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_NON_RETRYABLE_FAILURE;
+    return 0;
+  }
   if (f && f->failure_info_case ==
                TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO &&
       f->application_failure_info) {
@@ -849,26 +865,11 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
     return;
   int retry_state = 0;
   int64_t delay_ms = 0;
-  if (should_retry(run, act, req->failure, &retry_state, &delay_ms)) {
-    free(act->last_failure);
-    act->last_failure = NULL;
-    act->last_failure_len = 0;
-    if (req->failure) {
-      act->last_failure_len = protobuf_c_message_get_packed_size(&req->failure->base);
-      act->last_failure = malloc(act->last_failure_len ? act->last_failure_len : 1);
-      if (act->last_failure)
-        protobuf_c_message_pack(&req->failure->base, act->last_failure);
-    }
-    act->attempt++;
-    act->started = 0;
-    act->scheduled_ns = gt_wall_ns() + delay_ms * 1000000;
-    run->transitions++;
-    act->retry_timer = gt_actor_timer_start(
-        &wf->base, (uint64_t)delay_ms,
-        WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, act->scheduled_event_id));
+  if (wf_should_retry(run, act, req->failure, &retry_state, &delay_ms)) {
+    wf_act_retry(wf, run, act, req->failure, delay_ms);
   } else {
     int64_t sched_id = act->scheduled_event_id;
-    int64_t started_id = close_activity(wf, run, act);
+    int64_t started_id = wf_close_activity(wf, run, act);
     pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
     Temporal__Api__History__V1__ActivityTaskFailedEventAttributes a =
         TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES__INIT;
@@ -956,13 +957,16 @@ void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
       gt_matching_add_task(wf->srv, run->task_queue, new_wft_task(wf, run));
   } else if (kind == WF_TIMER_WFT) {
     on_wft_timeout(wf, id);
+  } else if (wf_on_timeout_timer(wf, tm->token)) {
+    return;
   } else if (kind == WF_TIMER_USER) {
     on_user_timer(wf, run, id);
   } else if (kind == WF_TIMER_ACT_RETRY) {
     wf_activity_t *act = wf_find_activity(run, id);
     if (act && !act->started && !act->closing) {
       act->retry_timer = 0;
-      gt_matching_add_task(wf->srv, act->task_queue, new_act_task(wf, run, act));
+      gt_matching_add_task(wf->srv, act->task_queue, wf_new_act_task(wf, run, act));
+      wf_act_arm_scheduled(wf, run, act);
     }
   }
 }
@@ -990,6 +994,7 @@ void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc) {
   Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_RESPONSE__INIT;
   r.cancel_requested = act->cancel_requested;
+  wf_act_heartbeat(wf, run, act);
   gt_rpc_reply_msg(rpc, &r.base);
 }
 
@@ -1002,7 +1007,7 @@ void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc) {
   if (!act)
     return;
   int64_t sched_id = act->scheduled_event_id;
-  int64_t started_id = close_activity(wf, run, act);
+  int64_t started_id = wf_close_activity(wf, run, act);
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   Temporal__Api__History__V1__ActivityTaskCanceledEventAttributes a =
       TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES__INIT;

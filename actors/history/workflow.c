@@ -137,6 +137,7 @@ static void loaded(workflow_t *wf) {
   wf_run_t *run = wf->runs;
   if (run && wf_running(run)) {
     wf_arm_timers(wf, run);
+    wf_arm_run_timeout(wf, run);
     wf_txn_t *t = wf_txn_begin(wf, run);
     if (t) {
       wf_dispatch_pending(wf, run, t);
@@ -386,6 +387,7 @@ static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req,
                    signal->header, signal->request_id);
   run->wft_attempt = 1;
   wf_schedule_wft(wf, run, t);
+  wf_arm_run_timeout(wf, run);
   if (signal) {
     Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse r =
         TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_RESPONSE__INIT;

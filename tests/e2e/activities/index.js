@@ -25,4 +25,21 @@ async function alwaysFails() {
   throw new Error('always fails');
 }
 
-module.exports = { greet, rejectInput, flaky, alwaysFails };
+// Outlives a 300 ms start-to-close timeout (until its attempt is cancelled).
+async function slowActivity() {
+  await new Promise((r) => setTimeout(r, 2000));
+  return 'too late';
+}
+
+// Never heartbeats within its 300 ms heartbeat timeout.
+async function silentActivity() {
+  await new Promise((r) => setTimeout(r, 2000));
+  return 'too late';
+}
+
+async function neverPicked() {
+  return 'impossible';
+}
+
+module.exports = { greet, rejectInput, flaky, alwaysFails, slowActivity, silentActivity,
+  neverPicked };

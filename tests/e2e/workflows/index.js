@@ -117,7 +117,36 @@ async function exhausting() {
   }
 }
 
+const { slowActivity } = proxyActivities({
+  startToCloseTimeout: '300ms',
+  retry: { initialInterval: '20ms', maximumAttempts: 2 },
+});
+const { silentActivity } = proxyActivities({
+  startToCloseTimeout: '10s',
+  heartbeatTimeout: '300ms',
+  retry: { maximumAttempts: 1 },
+});
+const { neverPicked } = proxyActivities({
+  taskQueue: 'nobody-polls-this-queue',
+  scheduleToCloseTimeout: '400ms',
+});
+
+// Runs an activity that outlives its timeout and reports how it failed.
+async function timingOut(which) {
+  const fn = { slow: slowActivity, silent: silentActivity, unpicked: neverPicked }[which];
+  try {
+    await fn();
+    return 'no timeout';
+  } catch (err) {
+    if (err instanceof ActivityFailure) {
+      return `${err.cause.name}:${err.cause.timeoutType}`;
+    }
+    throw err;
+  }
+}
+
 module.exports = {
+  timingOut,
   hello, waitForever, failing, catchActivityFailure, sleeper, cancelTimer, summer,
   cancellable, retrying, exhausting,
 };

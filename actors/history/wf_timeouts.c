@@ -1,0 +1,237 @@
+/*
+ * wf_timeouts.c: activity timeouts (schedule-to-start, start-to-close, schedule-to-close,
+ * heartbeat), activity retries, and the workflow run timeout.
+ *
+ * DESIGN
+ *   Timeouts are actor timers whose token names what they guard: the activity (scheduled
+ *   event id), its attempt and the timeout type. A timer that fires for an attempt that has
+ *   moved on is ignored, so timers are never cancelled for correctness, only to save work.
+ *   Start-to-close and heartbeat timeouts are retried under the activity's RetryPolicy, as
+ *   Temporal does; schedule-to-start and schedule-to-close end the activity. An activity
+ *   that finally times out gets ActivityTaskTimedOut with a TimeoutFailure.
+ *   The run timeout fails nothing else: it closes the run with WorkflowExecutionTimedOut.
+ *
+ * THREADS: the workflow actor's home thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/history/wf_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define TT(x) TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_##x
+
+static uint64_t act_token(int type, int32_t attempt, int64_t sched_id) {
+  return (WF_TIMER_ACT_TIMEOUT << 56) | ((uint64_t)(type & 0xf) << 52) |
+         ((uint64_t)(attempt & 0xfff) << 40) | ((uint64_t)sched_id & ((1ULL << 40) - 1));
+}
+
+static void rearm(workflow_t *wf, uint64_t *timer, int64_t ms, uint64_t token) {
+  if (*timer)
+    gt_actor_timer_cancel(&wf->base, *timer);
+  *timer = ms > 0 ? gt_actor_timer_start(&wf->base, (uint64_t)ms, token) : 0;
+}
+
+void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  (void)run;
+  if (act->s2s_ms > 0 && (act->schedule_to_close_ms <= 0 || act->s2s_ms < act->schedule_to_close_ms))
+    rearm(wf, &act->s2s_timer, act->s2s_ms,
+          act_token(TT(SCHEDULE_TO_START), act->attempt, act->scheduled_event_id));
+  if (act->schedule_to_close_ms > 0 && !act->s2c_timer) {
+    /* counted from the first schedule, across every attempt */
+    pb_event_t *sev = wf_event_unpack(run, act->ev_index);
+    int64_t first_ns = sev ? gt_pb_ts_ns(sev->event_time) : act->scheduled_ns;
+    if (sev)
+      protobuf_c_message_free_unpacked(&sev->base, NULL);
+    int64_t left = first_ns / 1000000 + act->schedule_to_close_ms - gt_wall_ns() / 1000000;
+    rearm(wf, &act->s2c_timer, left > 0 ? left : 1,
+          act_token(TT(SCHEDULE_TO_CLOSE), 0, act->scheduled_event_id));
+  }
+}
+
+void wf_act_arm_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  (void)run;
+  if (act->s2s_timer)
+    gt_actor_timer_cancel(&wf->base, act->s2s_timer);
+  act->s2s_timer = 0;
+  rearm(wf, &act->st2c_timer, act->st2c_ms,
+        act_token(TT(START_TO_CLOSE), act->attempt, act->scheduled_event_id));
+  rearm(wf, &act->hb_timer, act->hb_ms,
+        act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
+}
+
+void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  (void)run;
+  rearm(wf, &act->hb_timer, act->hb_ms,
+        act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
+}
+
+void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
+                  int64_t delay_ms) {
+  wf_set_packed(&act->last_failure, &act->last_failure_len, f ? &f->base : NULL);
+  act->attempt++;
+  act->started = 0;
+  act->scheduled_ns = gt_wall_ns() + delay_ms * 1000000;
+  run->transitions++;
+  if (act->st2c_timer)
+    gt_actor_timer_cancel(&wf->base, act->st2c_timer);
+  if (act->hb_timer)
+    gt_actor_timer_cancel(&wf->base, act->hb_timer);
+  act->st2c_timer = act->hb_timer = 0;
+  act->retry_timer = gt_actor_timer_start(
+      &wf->base, (uint64_t)delay_ms,
+      WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, act->scheduled_event_id));
+}
+
+static const char *timeout_name(int type) {
+  switch (type) {
+  case TT(SCHEDULE_TO_START):
+    return "ScheduleToStart";
+  case TT(SCHEDULE_TO_CLOSE):
+    return "ScheduleToClose";
+  case TT(HEARTBEAT):
+    return "Heartbeat";
+  default:
+    return "StartToClose";
+  }
+}
+
+static void activity_timed_out(workflow_t *wf, wf_run_t *run, wf_activity_t *act, int type) {
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t)
+    return;
+  pb_failure_t f = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+  Temporal__Api__Failure__V1__TimeoutFailureInfo ti =
+      TEMPORAL__API__FAILURE__V1__TIMEOUT_FAILURE_INFO__INIT;
+  pb_payloads_t *hb = NULL;
+  if (act->heartbeat)
+    hb = (pb_payloads_t *)protobuf_c_message_unpack(
+        &temporal__api__common__v1__payloads__descriptor, NULL, act->heartbeat_len,
+        act->heartbeat);
+  char msg[64];
+  snprintf(msg, sizeof(msg), "activity %s timeout", timeout_name(type));
+  f.message = msg;
+  f.source = "Server";
+  ti.timeout_type = type;
+  ti.last_heartbeat_details = hb;
+  f.failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_TIMEOUT_FAILURE_INFO;
+  f.timeout_failure_info = &ti;
+  int retry_state = 0;
+  int64_t delay_ms = 0;
+  int retryable = act->started && (type == TT(START_TO_CLOSE) || type == TT(HEARTBEAT));
+  if (retryable && wf_should_retry(run, act, &f, &retry_state, &delay_ms)) {
+    wf_act_retry(wf, run, act, &f, delay_ms);
+  } else {
+    if (!retryable)
+      retry_state = type == TT(SCHEDULE_TO_CLOSE)
+          ? TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_TIMEOUT
+          : TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_NON_RETRYABLE_FAILURE;
+    pb_failure_t *cause = NULL;
+    if (act->last_failure)
+      cause = (pb_failure_t *)protobuf_c_message_unpack(
+          &temporal__api__failure__v1__failure__descriptor, NULL, act->last_failure_len,
+          act->last_failure);
+    f.cause = cause;
+    int64_t sched_id = act->scheduled_event_id;
+    int64_t started_id = act->started ? wf_close_activity(wf, run, act) : 0;
+    act = wf_find_activity(run, sched_id);
+    if (act)
+      act->closing = 1;
+    pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+    Temporal__Api__History__V1__ActivityTaskTimedOutEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
+    a.failure = &f;
+    a.scheduled_event_id = sched_id;
+    a.started_event_id = started_id;
+    a.retry_state = retry_state;
+    ev.event_type = PB_EV(ACTIVITY_TASK_TIMED_OUT);
+    ev.attributes_case = PB_ATTR(ACTIVITY_TASK_TIMED_OUT_EVENT_ATTRIBUTES);
+    ev.activity_task_timed_out_event_attributes = &a;
+    wf_emit(wf, run, &ev, 1);
+    wf_need_wft(wf, run, t);
+    if (cause)
+      protobuf_c_message_free_unpacked(&cause->base, NULL);
+  }
+  if (hb)
+    protobuf_c_message_free_unpacked(&hb->base, NULL);
+  wf_txn_commit(t);
+}
+
+static void on_act_timeout(workflow_t *wf, wf_run_t *run, uint64_t token) {
+  int type = (int)((token >> 52) & 0xf);
+  int32_t attempt = (int32_t)((token >> 40) & 0xfff);
+  int64_t sched_id = (int64_t)(token & ((1ULL << 40) - 1));
+  wf_activity_t *act = wf_find_activity(run, sched_id);
+  if (!act || act->closing)
+    return;
+  switch (type) {
+  case TT(SCHEDULE_TO_START):
+    if (act->started || (act->attempt & 0xfff) != attempt)
+      return;
+    act->s2s_timer = 0;
+    break;
+  case TT(SCHEDULE_TO_CLOSE):
+    act->s2c_timer = 0;
+    break;
+  case TT(START_TO_CLOSE):
+  case TT(HEARTBEAT):
+    if (!act->started || (act->attempt & 0xfff) != attempt)
+      return;
+    if (type == TT(HEARTBEAT))
+      act->hb_timer = 0;
+    else
+      act->st2c_timer = 0;
+    break;
+  default:
+    return;
+  }
+  activity_timed_out(wf, run, act, type);
+}
+
+/* ---- workflow run timeout ---- */
+
+void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run) {
+  if (run->run_timeout_ms <= 0 || !wf_running(run))
+    return;
+  int64_t left = run->start_ns / 1000000 + run->run_timeout_ms - gt_wall_ns() / 1000000;
+  gt_actor_timer_start(&wf->base, (uint64_t)(left > 0 ? left : 1),
+                       WF_TIMER_TOKEN(WF_TIMER_RUN_TIMEOUT, 0));
+}
+
+static void on_run_timeout(workflow_t *wf, wf_run_t *run) {
+  int64_t deadline_ms = run->start_ns / 1000000 + run->run_timeout_ms;
+  if (run->run_timeout_ms <= 0 || gt_wall_ns() / 1000000 + 5 < deadline_ms)
+    return;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t)
+    return;
+  wf_flush_buffered(wf, run);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__WorkflowExecutionTimedOutEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
+  a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_TIMEOUT;
+  ev.event_type = PB_EV(WORKFLOW_EXECUTION_TIMED_OUT);
+  ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES);
+  ev.workflow_execution_timed_out_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+  wf_close_cleanup(wf, run);
+  wf_txn_commit(t);
+}
+
+int wf_on_timeout_timer(workflow_t *wf, uint64_t token) {
+  uint64_t kind = token >> 56;
+  wf_run_t *run = wf->runs;
+  if (kind == WF_TIMER_ACT_TIMEOUT) {
+    if (wf_running(run))
+      on_act_timeout(wf, run, token);
+    return 1;
+  }
+  if (kind == WF_TIMER_RUN_TIMEOUT) {
+    if (wf_running(run))
+      on_run_timeout(wf, run);
+    return 1;
+  }
+  return 0;
+}
