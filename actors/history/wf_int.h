@@ -70,6 +70,7 @@ typedef struct wf_run {
   char *workflow_type;
   char *task_queue;
   char *request_id;
+  char first_run_id[37];  /* first run of the continue-as-new chain */
   uint8_t *memo;          /* packed Memo of the run, or NULL */
   size_t memo_len;
   uint8_t *search_attrs;  /* packed SearchAttributes of the run, or NULL */
@@ -126,10 +127,12 @@ typedef struct wf_txn {
   wf_run_t *run;
   int rc;
   int create;          /* the run's first transaction */
-  size_t first_ev;     /* events [first_ev, run->n_ev) are this txn's */
+  size_t first_ev;     /* events [first_ev, last_ev) of the run are this txn's */
+  size_t last_ev;
   int update_current;
   int close_run;
   int update_visibility; /* memo or search attributes changed */
+  char can_run_id[37];   /* ContinueAsNew: the next run's id */
   int cancel_delivered; /* an activity was canceled by a command: schedule a new task */
   wf_effect_t *eff;
   size_t n_eff, cap_eff;
@@ -148,6 +151,34 @@ struct workflow {
   wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
   char create_request_id[37];
 };
+
+/* What a new run needs, from StartWorkflowExecution or SignalWithStart. */
+typedef struct start_params {
+  pb_wftype_t *workflow_type;
+  pb_taskqueue_t *task_queue;
+  pb_payloads_t *input;
+  pb_dur_t *exec_timeout, *run_timeout, *task_timeout;
+  char *identity, *request_id, *cron_schedule;
+  int reuse_policy, conflict_policy;
+  pb_retry_t *retry_policy;
+  Temporal__Api__Common__V1__Memo *memo;
+  Temporal__Api__Common__V1__SearchAttributes *search_attributes;
+  Temporal__Api__Common__V1__Header *header;
+  /* continue-as-new and signal-with-start */
+  const char *run_id;            /* the new run's id, or NULL for a fresh one */
+  const char *first_run_id, *continued_run_id;
+  int initiator;
+  pb_failure_t *continued_failure;
+  pb_payloads_t *last_completion_result;
+  const Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest *signal;
+} start_params_t;
+
+/* ---- workflow.c ---- */
+/* Creates a run: WorkflowExecutionStarted (+ a signal), the first workflow task, in a new
+ * transaction returned in *t (not committed). NULL on ENOMEM. */
+wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
+/* Frees closed runs beyond the few kept in memory. */
+void wf_drop_old_runs(workflow_t *wf);
 
 /* ---- wf_state.c ---- */
 /* Replaces *p with the packed bytes of m (NULL m clears). */

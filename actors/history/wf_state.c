@@ -305,6 +305,9 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     run->task_timeout_ms = gt_pb_dur_ms(a->workflow_task_timeout);
     run->start_ns = gt_pb_ts_ns(ev->event_time);
     run->status = PB_STATUS(RUNNING);
+    snprintf(run->first_run_id, sizeof(run->first_run_id), "%s",
+             a->first_execution_run_id && *a->first_execution_run_id
+                 ? a->first_execution_run_id : run->run_id);
     wf_set_packed(&run->memo, &run->memo_len, a->memo ? &a->memo->base : NULL);
     wf_set_packed(&run->search_attrs, &run->search_attrs_len,
                   a->search_attributes ? &a->search_attributes->base : NULL);
@@ -551,6 +554,7 @@ void wf_txn_commit(wf_txn_t *t) {
     o->params[6] = gt_val_blob(run->hist.p + from, run->hist.len - from);
     run->persisted_ev = run->n_ev;
   }
+  t->last_ev = run->persisted_ev;
   int closed = !wf_running(run);
   if (t->create || closed) {
     gt_store_op_t *o = &ops[n++];
@@ -636,12 +640,9 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
   if (!wf->txn_head)
     wf->txn_tail = NULL;
   if (t->rc == 0 && !wf->broken) {
-    if (t->run->committed_ev < t->first_ev)
-      t->run->committed_ev = t->first_ev;
     /* everything this txn appended is durable now */
-    size_t upto = t->next ? t->next->first_ev : t->run->persisted_ev;
-    if (upto > t->run->committed_ev)
-      t->run->committed_ev = upto;
+    if (t->last_ev > t->run->committed_ev)
+      t->run->committed_ev = t->last_ev;
     run_effects(t);
     wf_wake_waiters(wf, t->run);
   } else {

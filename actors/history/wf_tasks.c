@@ -519,6 +519,11 @@ static const char *check_commands(wf_run_t *run,
           !*c->record_marker_command_attributes->marker_name)
         return "MarkerName is not set on RecordMarkerCommand.";
       break;
+    case PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION):
+      if (!c->continue_as_new_workflow_execution_command_attributes)
+        return "ContinueAsNewWorkflowExecutionCommandAttributes is not set.";
+      *close_index = (int)i;
+      break;
     case PB_CMD(COMPLETE_WORKFLOW_EXECUTION):
     case PB_CMD(FAIL_WORKFLOW_EXECUTION):
     case PB_CMD(CANCEL_WORKFLOW_EXECUTION):
@@ -585,6 +590,37 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
     wf_emit(wf, run, &ev, 0);
     break;
   }
+  case PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION): {
+    const Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes *c2 =
+        c->continue_as_new_workflow_execution_command_attributes;
+    Temporal__Api__History__V1__WorkflowExecutionContinuedAsNewEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES__INIT;
+    pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+    pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+    gt_uuid4(t->can_run_id);
+    a.new_execution_run_id = t->can_run_id;
+    wt.name = c2->workflow_type && *c2->workflow_type->name ? c2->workflow_type->name
+                                                            : run->workflow_type;
+    a.workflow_type = &wt;
+    tq.name = c2->task_queue && *c2->task_queue->name ? c2->task_queue->name : run->task_queue;
+    tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+    a.task_queue = &tq;
+    a.input = c2->input;
+    a.workflow_run_timeout = c2->workflow_run_timeout;
+    a.workflow_task_timeout = c2->workflow_task_timeout;
+    a.workflow_task_completed_event_id = completed_id;
+    a.backoff_start_interval = c2->backoff_start_interval;
+    a.initiator = c2->initiator;
+    a.last_completion_result = c2->last_completion_result;
+    a.header = c2->header;
+    a.memo = c2->memo;
+    a.search_attributes = c2->search_attributes;
+    ev.event_type = PB_EV(WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+    ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES);
+    ev.workflow_execution_continued_as_new_event_attributes = &a;
+    wf_emit(wf, run, &ev, 0);
+    break;
+  }
   case PB_CMD(CANCEL_WORKFLOW_EXECUTION): {
     Temporal__Api__History__V1__WorkflowExecutionCanceledEventAttributes a =
         TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES__INIT;
@@ -613,6 +649,53 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
   default:
     break;
   }
+}
+
+/* Starts the next run of a ContinueAsNew: what the command does not set is inherited. */
+static void continue_as_new(workflow_t *wf, wf_run_t *prev, const pb_command_t *c,
+                            const char *run_id) {
+  const Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes *a =
+      c->continue_as_new_workflow_execution_command_attributes;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_dur_t run_to, task_to, exec_to;
+  wt.name = a->workflow_type && *a->workflow_type->name ? a->workflow_type->name
+                                                        : prev->workflow_type;
+  tq.name = a->task_queue && *a->task_queue->name ? a->task_queue->name : prev->task_queue;
+  gt_pb_dur(&run_to, a->workflow_run_timeout ? gt_pb_dur_ms(a->workflow_run_timeout)
+                                             : prev->run_timeout_ms);
+  gt_pb_dur(&task_to, a->workflow_task_timeout ? gt_pb_dur_ms(a->workflow_task_timeout)
+                                               : prev->task_timeout_ms);
+  gt_pb_dur(&exec_to, prev->exec_timeout_ms);
+  Temporal__Api__Common__V1__Memo *memo = NULL;
+  Temporal__Api__Common__V1__SearchAttributes *sa = NULL;
+  if (!a->memo && prev->memo)
+    memo = (void *)protobuf_c_message_unpack(&temporal__api__common__v1__memo__descriptor,
+                                             NULL, prev->memo_len, prev->memo);
+  if (!a->search_attributes && prev->search_attrs)
+    sa = (void *)protobuf_c_message_unpack(
+        &temporal__api__common__v1__search_attributes__descriptor, NULL,
+        prev->search_attrs_len, prev->search_attrs);
+  start_params_t p = {
+      .workflow_type = &wt, .task_queue = &tq, .input = a->input, .exec_timeout = &exec_to,
+      .run_timeout = &run_to, .task_timeout = &task_to, .identity = "",
+      .request_id = "", .retry_policy = a->retry_policy,
+      .memo = a->memo ? a->memo : memo,
+      .search_attributes = a->search_attributes ? a->search_attributes : sa,
+      .header = a->header, .run_id = run_id, .first_run_id = prev->first_run_id,
+      .continued_run_id = prev->run_id, .initiator = a->initiator,
+      .continued_failure = a->failure, .last_completion_result = a->last_completion_result};
+  wf_txn_t *t = NULL;
+  if (wf_create_run(wf, &p, &t))
+    wf_txn_commit(t);
+  else
+    gt_log_error("HIST-CAN-FAILED", "workflow %s: could not start the next run",
+                 wf->workflow_id);
+  if (memo)
+    protobuf_c_message_free_unpacked(&memo->base, NULL);
+  if (sa)
+    protobuf_c_message_free_unpacked(&sa->base, NULL);
+  wf_drop_old_runs(wf);
 }
 
 void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
@@ -676,8 +759,12 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
   }
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse resp =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_RESPONSE__INIT;
+  char can_run_id[37];
+  snprintf(can_run_id, sizeof(can_run_id), "%s", t->can_run_id);
   wf_txn_reply_msg(t, rpc, &resp.base);
   wf_txn_commit(t);
+  if (*can_run_id && close_index >= 0)
+    continue_as_new(wf, run, req->commands[close_index], can_run_id);
 }
 
 void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {

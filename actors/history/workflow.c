@@ -205,34 +205,28 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
 typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_req_t;
 typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest sws_req_t;
 
-/* What a new run needs, from StartWorkflowExecution or SignalWithStart. */
-typedef struct start_params {
-  pb_wftype_t *workflow_type;
-  pb_taskqueue_t *task_queue;
-  pb_payloads_t *input;
-  pb_dur_t *exec_timeout, *run_timeout, *task_timeout;
-  char *identity, *request_id, *cron_schedule;
-  int reuse_policy, conflict_policy;
-  pb_retry_t *retry_policy;
-  Temporal__Api__Common__V1__Memo *memo;
-  Temporal__Api__Common__V1__SearchAttributes *search_attributes;
-  Temporal__Api__Common__V1__Header *header;
-} start_params_t;
-
 static void params_from_start(start_params_t *p, const start_req_t *r) {
-  *p = (start_params_t){r->workflow_type, r->task_queue, r->input,
-                        r->workflow_execution_timeout, r->workflow_run_timeout,
-                        r->workflow_task_timeout, r->identity, r->request_id, r->cron_schedule,
-                        r->workflow_id_reuse_policy, r->workflow_id_conflict_policy,
-                        r->retry_policy, r->memo, r->search_attributes, r->header};
+  *p = (start_params_t){.workflow_type = r->workflow_type, .task_queue = r->task_queue,
+                        .input = r->input, .exec_timeout = r->workflow_execution_timeout,
+                        .run_timeout = r->workflow_run_timeout,
+                        .task_timeout = r->workflow_task_timeout, .identity = r->identity,
+                        .request_id = r->request_id, .cron_schedule = r->cron_schedule,
+                        .reuse_policy = r->workflow_id_reuse_policy,
+                        .conflict_policy = r->workflow_id_conflict_policy,
+                        .retry_policy = r->retry_policy, .memo = r->memo,
+                        .search_attributes = r->search_attributes, .header = r->header};
 }
 
 static void params_from_sws(start_params_t *p, const sws_req_t *r) {
-  *p = (start_params_t){r->workflow_type, r->task_queue, r->input,
-                        r->workflow_execution_timeout, r->workflow_run_timeout,
-                        r->workflow_task_timeout, r->identity, r->request_id, r->cron_schedule,
-                        r->workflow_id_reuse_policy, r->workflow_id_conflict_policy,
-                        r->retry_policy, r->memo, r->search_attributes, r->header};
+  *p = (start_params_t){.workflow_type = r->workflow_type, .task_queue = r->task_queue,
+                        .input = r->input, .exec_timeout = r->workflow_execution_timeout,
+                        .run_timeout = r->workflow_run_timeout,
+                        .task_timeout = r->workflow_task_timeout, .identity = r->identity,
+                        .request_id = r->request_id, .cron_schedule = r->cron_schedule,
+                        .reuse_policy = r->workflow_id_reuse_policy,
+                        .conflict_policy = r->workflow_id_conflict_policy,
+                        .retry_policy = r->retry_policy, .memo = r->memo,
+                        .search_attributes = r->search_attributes, .header = r->header};
 }
 
 static void reply_started(gt_rpc_t *rpc, const wf_run_t *run, int started, wf_txn_t *t) {
@@ -308,7 +302,7 @@ static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) {
   }
 }
 
-static void drop_old_runs(workflow_t *wf) {
+void wf_drop_old_runs(workflow_t *wf) {
   int n = 0;
   for (wf_run_t **pp = &wf->runs; *pp;) {
     if (++n > KEEP_CLOSED_RUNS && !wf_running(*pp)) {
@@ -321,11 +315,12 @@ static void drop_old_runs(workflow_t *wf) {
   }
 }
 
-/* Creates a run (Started event, optional signal, first workflow task) and replies. */
-static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req,
-                      const sws_req_t *signal) {
+wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **out) {
   char run_id[37];
-  gt_uuid4(run_id);
+  if (req->run_id && *req->run_id)
+    snprintf(run_id, sizeof(run_id), "%s", req->run_id);
+  else
+    gt_uuid4(run_id);
   wf_run_t *run = wf_run_new(wf, run_id);
   wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
   if (!t) {
@@ -333,8 +328,7 @@ static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req,
       wf->runs = run->next;
       wf_run_free(run);
     }
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
+    return NULL;
   }
   t->create = 1;
   run->request_id = gt_strdup0(req->request_id);
@@ -370,25 +364,41 @@ static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req,
   }
   a.identity = req->identity;
   a.original_execution_run_id = run_id;
-  a.first_execution_run_id = run_id;
+  a.first_execution_run_id = req->first_run_id && *req->first_run_id ? (char *)req->first_run_id : run_id;
+  a.continued_execution_run_id = (char *)(req->continued_run_id ? req->continued_run_id : "");
+  a.initiator = req->initiator;
+  a.continued_failure = req->continued_failure;
+  a.last_completion_result = req->last_completion_result;
   a.attempt = 1;
   a.retry_policy = req->retry_policy;
   a.memo = req->memo;
   a.search_attributes = req->search_attributes;
   a.header = req->header;
-  a.workflow_id = rpc->workflow_id;
+  a.workflow_id = wf->workflow_id;
   a.cron_schedule = req->cron_schedule;
   ev.event_type = PB_EV(WORKFLOW_EXECUTION_STARTED);
   ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
   ev.workflow_execution_started_event_attributes = &a;
   wf_emit(wf, run, &ev, 0);
-  if (signal)
-    wf_emit_signal(wf, run, signal->signal_name, signal->signal_input, signal->identity,
-                   signal->header, signal->request_id);
+  if (req->signal)
+    wf_emit_signal(wf, run, req->signal->signal_name, req->signal->signal_input,
+                   req->signal->identity, req->signal->header, req->signal->request_id);
   run->wft_attempt = 1;
   wf_schedule_wft(wf, run, t);
   wf_arm_run_timeout(wf, run);
-  if (signal) {
+  *out = t;
+  return run;
+}
+
+/* Creates a run and replies to the start (or signal-with-start). */
+static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) {
+  wf_txn_t *t = NULL;
+  wf_run_t *run = wf_create_run(wf, req, &t);
+  if (!run) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  if (req->signal) {
     Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse r =
         TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_RESPONSE__INIT;
     r.run_id = run->run_id;
@@ -398,14 +408,14 @@ static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req,
     reply_started(rpc, run, 1, t);
   }
   wf_txn_commit(t);
-  drop_old_runs(wf);
+  wf_drop_old_runs(wf);
 }
 
 static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
   start_params_t p;
   params_from_start(&p, (const void *)rpc->req);
   if (may_start(wf, rpc, &p))
-    start_run(wf, rpc, &p, NULL);
+    start_run(wf, rpc, &p);
 }
 
 static void on_signal_with_start(workflow_t *wf, gt_rpc_t *rpc) {
@@ -430,8 +440,9 @@ static void on_signal_with_start(workflow_t *wf, gt_rpc_t *rpc) {
   }
   start_params_t p;
   params_from_sws(&p, req);
+  p.signal = req;
   if (may_start(wf, rpc, &p))
-    start_run(wf, rpc, &p, req);
+    start_run(wf, rpc, &p);
 }
 
 /* ---- DescribeWorkflowExecution ---- */

@@ -7,6 +7,8 @@ const {
   proxyActivities,
   condition,
   sleep,
+  continueAsNew,
+  workflowInfo,
   defineSignal,
   setHandler,
   CancellationScope,
@@ -145,7 +147,16 @@ async function timingOut(which) {
   }
 }
 
+// Continues as new `n` times, carrying a running total; returns it with the run count.
+async function looper(n, total = 0) {
+  if (n > 0) {
+    await continueAsNew(n - 1, total + n);
+  }
+  return `total ${total} after ${workflowInfo().continuedFromExecutionRunId ? 'continuing' : 'one run'}`;
+}
+
 module.exports = {
+  looper,
   timingOut,
   hello, waitForever, failing, catchActivityFailure, sleeper, cancelTimer, summer,
   cancellable, retrying, exhausting,
