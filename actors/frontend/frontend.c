@@ -481,6 +481,21 @@ static void h_signal_with_start(call_ctx_t *c) {
     gt_history_route(c->srv, r);
 }
 
+static void h_query(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__QueryWorkflowRequest *req = (const void *)c->req;
+  if (!req->query || !req->query->query_type || !*req->query->query_type) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "QueryType is not set on request.");
+    return;
+  }
+  to_execution(c, GT_RPC_QUERY, req->namespace_, req->execution);
+}
+
+static void h_query_completed(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__RespondQueryTaskCompletedRequest *req =
+      (const void *)c->req;
+  respond(c, GT_RPC_RESPOND_QUERY, req->namespace_, &req->task_token, GT_TASK_QUERY);
+}
+
 static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
@@ -512,6 +527,8 @@ static const struct {
     {"SignalWithStartWorkflowExecution", h_signal_with_start},
     {"TerminateWorkflowExecution", h_terminate},
     {"RequestCancelWorkflowExecution", h_request_cancel},
+    {"QueryWorkflow", h_query},
+    {"RespondQueryTaskCompleted", h_query_completed},
 };
 
 static handler_fn find_handler(const char *name) {

@@ -43,6 +43,8 @@ typedef enum gt_rpc_kind {
   GT_RPC_REQUEST_CANCEL,
   GT_RPC_HEARTBEAT,
   GT_RPC_RESPOND_ACT_CANCELED,
+  GT_RPC_QUERY,
+  GT_RPC_RESPOND_QUERY,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */
@@ -54,7 +56,8 @@ enum {
   GT_MSG_LOADED,           /* workflow actor: activation read finished */
 };
 
-typedef enum { GT_TASK_WORKFLOW = 0, GT_TASK_ACTIVITY = 1 } gt_task_kind_t;
+/* A query task travels on the workflow task queue (legacy query task). */
+typedef enum { GT_TASK_WORKFLOW = 0, GT_TASK_ACTIVITY = 1, GT_TASK_QUERY = 2 } gt_task_kind_t;
 
 /* A task waiting in matching. Small and self-contained: the workflow actor owns the truth;
  * a task that no longer matches it is stale and dropped when a poller picks it. */

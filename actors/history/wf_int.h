@@ -138,6 +138,17 @@ typedef struct wf_txn {
   size_t n_eff, cap_eff;
 } wf_txn_t;
 
+typedef struct wf_query {
+  struct wf_query *next;
+  int64_t seq;           /* its id in the query task's token */
+  char run_id[37];
+  gt_rpc_t *rpc;         /* the QueryWorkflow call waiting for the answer */
+  uint64_t timer;
+  /* WAITING: for the run's next workflow task; LEGACY: a query task is in matching or with
+   * a worker; IN_WFT: sent inside a started workflow task, answered in its completion */
+  enum { WFQ_WAITING = 0, WFQ_LEGACY, WFQ_IN_WFT } state;
+} wf_query_t;
+
 struct workflow {
   gt_actor_t base;
   gt_server_t *srv;
@@ -150,6 +161,8 @@ struct workflow {
   gt_rpc_t *deferred_head, *deferred_tail; /* requests that arrived while loading */
   wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
   char create_request_id[37];
+  wf_query_t *queries;   /* pending QueryWorkflow calls */
+  int64_t next_query_seq;
 };
 
 /* What a new run needs, from StartWorkflowExecution or SignalWithStart. */
@@ -258,6 +271,24 @@ void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run);
 void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                   int64_t delay_ms);
 
+/* ---- wf_query.c: queries answered by a worker (legacy query tasks) ---- */
+void wf_on_query(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_query_answer(workflow_t *wf, gt_rpc_t *rpc);
+/* A poll matched a query task: reply with the task, or repark when it is gone. */
+void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc);
+/* A query's deadline timer. Returns 1 when the token was one. */
+int wf_on_query_timer(workflow_t *wf, uint64_t token, uint64_t timer_id);
+/* Appends the queries waiting for this run's workflow task to a PollWorkflowTaskQueue
+ * response (field 14, map<string, WorkflowQuery>) and marks them IN_WFT. */
+void wf_queries_attach(workflow_t *wf, wf_run_t *run, gt_buf_t *resp);
+/* After a workflow task of `run` ended: answers the queries it carried from `results`
+ * (may be NULL: a failed task; they wait again), and sends waiting queries as query tasks
+ * when no workflow task is pending. */
+void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *results);
+/* Fails every pending query (the actor stops). */
+void wf_queries_fail(workflow_t *wf, const char *why);
+
 /* ---- wf_signals.c: requests from outside the workflow ---- */
 void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc);
@@ -276,6 +307,7 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_USER 4ULL
 #define WF_TIMER_ACT_TIMEOUT 5ULL /* token: kind | timeout type << 52 | attempt << 40 | id */
 #define WF_TIMER_RUN_TIMEOUT 6ULL
+#define WF_TIMER_QUERY 7ULL
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
 #endif

@@ -131,6 +131,7 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   gt_buf_t b;
   gt_buf_init(&b);
   gt_buf_pack(&b, &r.base);
+  wf_queries_attach(wf, run, &b);
   /* field 8, History: the whole history so far, concatenated without unpacking */
   size_t end = run->hist.len;
   gt_buf_field_len(&b, 8, end);
@@ -761,6 +762,9 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_RESPONSE__INIT;
   char can_run_id[37];
   snprintf(can_run_id, sizeof(can_run_id), "%s", t->can_run_id);
+  /* answers are final only once the task's events are durable; the worker's answers are
+   * about the state at that point, so they can go now */
+  wf_queries_after_wft(wf, run, req);
   wf_txn_reply_msg(t, rpc, &resp.base);
   wf_txn_commit(t);
   if (*can_run_id && close_index >= 0)
@@ -784,6 +788,7 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
   emit_wft_failed(wf, run, req->cause, req->failure, req->identity);
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
+  wf_queries_after_wft(wf, run, NULL);
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedResponse resp =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_FAILED_RESPONSE__INIT;
   wf_txn_reply_msg(t, rpc, &resp.base);
@@ -998,6 +1003,7 @@ static void on_wft_timeout(workflow_t *wf, int64_t started_id) {
   wf_emit(wf, run, &ev, 0);
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
+  wf_queries_after_wft(wf, run, NULL);
   wf_txn_commit(t);
 }
 

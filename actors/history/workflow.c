@@ -713,7 +713,10 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
     return;
   }
   if (rpc->hdr.type == GT_MSG_RECORD_STARTED) {
-    wf_on_record_started(wf, rpc);
+    if (rpc->task->kind == GT_TASK_QUERY)
+      wf_on_query_started(wf, rpc);
+    else
+      wf_on_record_started(wf, rpc);
     return;
   }
   switch (rpc->kind) {
@@ -756,6 +759,12 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
   case GT_RPC_REQUEST_CANCEL:
     wf_on_cancel_request(wf, rpc);
     break;
+  case GT_RPC_QUERY:
+    wf_on_query(wf, rpc);
+    break;
+  case GT_RPC_RESPOND_QUERY:
+    wf_on_query_answer(wf, rpc);
+    break;
   default:
     gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED, "not served by the workflow actor");
   }
@@ -778,6 +787,8 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
     gt_timer_msg_t *tm = (gt_timer_msg_t *)m;
     if ((tm->token >> 56) == WF_TIMER_HISTORY_POLL)
       history_poll_timeout(wf, tm->timer_id);
+    else if (wf_on_query_timer(wf, tm->token, tm->timer_id))
+      ;
     else if (!wf->loading && !wf->broken)
       wf_on_timer(wf, tm);
     break;
@@ -809,6 +820,7 @@ static int wf_start(gt_actor_t *self, void *arg) {
 static void wf_stop(gt_actor_t *self) {
   workflow_t *wf = (workflow_t *)self;
   fail_deferred(wf, "server is shutting down");
+  wf_queries_fail(wf, "server is shutting down");
   while (wf->runs) {
     wf_run_t *r = wf->runs;
     wf->runs = r->next;

@@ -47,7 +47,7 @@ static size_t make_key(char *key, size_t cap, const char *ns_id, gt_task_kind_t 
     return 0;
   memcpy(key, ns_id, nl);
   key[nl] = 0;
-  key[nl + 1] = kind == GT_TASK_WORKFLOW ? 'W' : 'A';
+  key[nl + 1] = kind == GT_TASK_ACTIVITY ? 'A' : 'W'; /* queries ride the workflow queue */
   memcpy(key + nl + 2, name, ql);
   return nl + 2 + ql;
 }

@@ -10,6 +10,7 @@ const {
   continueAsNew,
   workflowInfo,
   defineSignal,
+  defineQuery,
   setHandler,
   CancellationScope,
   isCancellation,
@@ -68,6 +69,7 @@ async function cancelTimer() {
 
 const addSignal = defineSignal('add');
 const doneSignal = defineSignal('done');
+const sumQuery = defineQuery('sum');
 
 // Sums the numbers signalled to it until 'done'.
 async function summer() {
@@ -75,6 +77,7 @@ async function summer() {
   let done = false;
   setHandler(addSignal, (n) => { sum += n; });
   setHandler(doneSignal, () => { done = true; });
+  setHandler(sumQuery, () => sum);
   await condition(() => done);
   return sum;
 }
