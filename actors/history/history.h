@@ -54,6 +54,7 @@ enum {
   GT_MSG_RECORD_STARTED,   /* gt_rpc_t with .task: a poll matched a task */
   GT_MSG_WRITE_DONE,       /* workflow actor: a store batch committed */
   GT_MSG_LOADED,           /* workflow actor: activation read finished */
+  GT_MSG_XWF,              /* workflow actor: a message from another workflow actor */
 };
 
 /* A query task travels on the workflow task queue (legacy query task). */

@@ -56,6 +56,15 @@ typedef struct wf_activity {
   size_t heartbeat_len;
 } wf_activity_t;
 
+typedef struct wf_child {
+  int64_t initiated_id;
+  int64_t started_id;
+  char *workflow_id;
+  char *workflow_type;
+  char run_id[37];
+  int parent_close_policy;
+} wf_child_t;
+
 typedef struct wf_timer {
   char *timer_id;
   int64_t started_event_id;
@@ -98,6 +107,15 @@ typedef struct wf_run {
   /* activities */
   wf_activity_t *acts;
   size_t n_acts, cap_acts;
+  /* parent (a child run), from WorkflowExecutionStarted */
+  char parent_ns_id[37];
+  char *parent_workflow_id;
+  char parent_run_id[37];
+  int64_t parent_initiated_id;
+  int parent_notified;
+  /* children: StartChildWorkflowExecutionInitiated not yet closed */
+  struct wf_child *children;
+  size_t n_children, cap_children;
   /* user timers (StartTimer) */
   wf_timer_t *timers;
   size_t n_timers, cap_timers;
@@ -107,7 +125,35 @@ typedef struct wf_run {
   int64_t transitions;
 } wf_run_t;
 
-typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK } wf_effect_kind_t;
+typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK, EFF_XMSG } wf_effect_kind_t;
+
+/* A message between workflow actors (children, external signals, parent close policy). */
+typedef enum {
+  WFX_START_CHILD = 1, /* parent -> child id: start a run (payload: Initiated attributes) */
+  WFX_CHILD_STARTED,   /* child -> parent */
+  WFX_CHILD_START_FAILED,
+  WFX_CHILD_CLOSED,    /* child -> parent (payload: the child's close event) */
+  WFX_SIGNAL,          /* initiator -> target (payload: SignalExternal Initiated attributes) */
+  WFX_SIGNAL_RESULT,   /* target -> initiator (cause 0: delivered) */
+  WFX_TERMINATE,       /* parent close policy */
+  WFX_CANCEL,
+} wf_xop_t;
+
+typedef struct wf_xmsg {
+  gt_msg_t hdr;        /* type GT_MSG_XWF */
+  struct wf_xmsg *next;
+  wf_xop_t op;
+  char to_ns_id[37];
+  char *to_workflow_id;
+  char to_run_id[37];  /* "" = current run */
+  char from_ns_id[37];
+  char *from_workflow_id;
+  char from_run_id[37];
+  int64_t initiated_id;
+  int cause;
+  uint8_t *payload;
+  size_t len;
+} wf_xmsg_t;
 
 typedef struct wf_effect {
   wf_effect_kind_t kind;
@@ -116,6 +162,7 @@ typedef struct wf_effect {
   size_t len;
   gt_task_t *task;     /* EFF_TASK (owned) */
   char *queue;         /* EFF_TASK: task queue name (owned) */
+  wf_xmsg_t *xmsg;     /* EFF_XMSG (owned) */
 } wf_effect_t;
 
 typedef struct workflow workflow_t;
@@ -162,6 +209,7 @@ struct workflow {
   wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
   char create_request_id[37];
   wf_query_t *queries;   /* pending QueryWorkflow calls */
+  wf_xmsg_t *xdeferred_head, *xdeferred_tail; /* actor messages that arrived while loading */
   int64_t next_query_seq;
 };
 
@@ -184,6 +232,9 @@ typedef struct start_params {
   pb_failure_t *continued_failure;
   pb_payloads_t *last_completion_result;
   const Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest *signal;
+  /* a child run: its parent */
+  const char *parent_ns_id, *parent_workflow_id, *parent_run_id;
+  int64_t parent_initiated_id;
 } start_params_t;
 
 /* ---- workflow.c ---- */
@@ -289,7 +340,32 @@ void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
 /* Fails every pending query (the actor stops). */
 void wf_queries_fail(workflow_t *wf, const char *why);
 
+/* ---- wf_child.c: child workflows, external signals, parent close policy ---- */
+wf_xmsg_t *wf_xmsg_new(wf_xop_t op, const char *to_ns, const char *to_wf, const char *to_run,
+                       workflow_t *from, const char *from_run);
+void wf_xmsg_free(wf_xmsg_t *m);
+/* Sends after the transaction commits. Takes m. */
+void wf_txn_xmsg(wf_txn_t *t, wf_xmsg_t *m);
+/* Sends now. Takes m. */
+void wf_xsend(gt_server_t *srv, wf_xmsg_t *m);
+void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m);
+const char *wf_check_start_child(wf_run_t *run, const pb_command_t *c);
+void wf_cmd_start_child(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                        int64_t completed_id);
+const char *wf_check_signal_external(const pb_command_t *c);
+void wf_cmd_signal_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                            int64_t completed_id);
+/* At commit: notify the parent of a closed child run, apply the parent close policy. */
+void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+/* Applies child-related events to mutable state (called by wf_apply). */
+void wf_child_apply(wf_run_t *run, const pb_event_t *ev);
+void wf_children_free(wf_run_t *run);
+
 /* ---- wf_signals.c: requests from outside the workflow ---- */
+void wf_terminate_run(workflow_t *wf, wf_run_t *run, const char *reason,
+                      pb_payloads_t *details, const char *identity);
+void wf_emit_cancel_requested(workflow_t *wf, wf_run_t *run, const char *cause,
+                              const char *identity);
 void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_cancel_request(workflow_t *wf, gt_rpc_t *rpc);

@@ -112,32 +112,14 @@ void wf_on_cancel_request(workflow_t *wf, gt_rpc_t *rpc) {
     gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
-  Temporal__Api__History__V1__WorkflowExecutionCancelRequestedEventAttributes a =
-      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES__INIT;
-  a.cause = req->reason;
-  a.identity = req->identity;
-  ev.event_type = PB_EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED);
-  ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES);
-  ev.workflow_execution_cancel_requested_event_attributes = &a;
-  wf_emit(wf, run, &ev, 1);
-  run->cancel_requested = 1; /* also while buffered: a second request is a no-op */
+  wf_emit_cancel_requested(wf, run, req->reason, req->identity);
   wf_need_wft(wf, run, t);
   wf_txn_reply_msg(t, rpc, &r.base);
   wf_txn_commit(t);
 }
 
-void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc) {
-  const Temporal__Api__Workflowservice__V1__TerminateWorkflowExecutionRequest *req =
-      (const void *)rpc->req;
-  wf_run_t *run = running_run(wf, rpc, req->workflow_execution);
-  if (!run)
-    return;
-  wf_txn_t *t = wf_txn_begin(wf, run);
-  if (!t) {
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
+void wf_terminate_run(workflow_t *wf, wf_run_t *run, const char *reason,
+                      pb_payloads_t *details, const char *identity) {
   if (run->wft_state == WFT_STARTED) {
     pb_event_t fev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
     Temporal__Api__History__V1__WorkflowTaskFailedEventAttributes fa =
@@ -154,14 +136,42 @@ void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc) {
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   Temporal__Api__History__V1__WorkflowExecutionTerminatedEventAttributes a =
       TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES__INIT;
-  a.reason = req->reason;
-  a.details = req->details;
-  a.identity = req->identity;
+  a.reason = (char *)(reason ? reason : "");
+  a.details = details;
+  a.identity = (char *)(identity ? identity : "");
   ev.event_type = PB_EV(WORKFLOW_EXECUTION_TERMINATED);
   ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES);
   ev.workflow_execution_terminated_event_attributes = &a;
   wf_emit(wf, run, &ev, 0);
   wf_close_cleanup(wf, run);
+}
+
+void wf_emit_cancel_requested(workflow_t *wf, wf_run_t *run, const char *cause,
+                              const char *identity) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__WorkflowExecutionCancelRequestedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES__INIT;
+  a.cause = (char *)(cause ? cause : "");
+  a.identity = (char *)(identity ? identity : "");
+  ev.event_type = PB_EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES);
+  ev.workflow_execution_cancel_requested_event_attributes = &a;
+  wf_emit(wf, run, &ev, 1);
+  run->cancel_requested = 1; /* also while buffered: a second request is a no-op */
+}
+
+void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__TerminateWorkflowExecutionRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = running_run(wf, rpc, req->workflow_execution);
+  if (!run)
+    return;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  wf_terminate_run(wf, run, req->reason, req->details, req->identity);
   Temporal__Api__Workflowservice__V1__TerminateWorkflowExecutionResponse r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__TERMINATE_WORKFLOW_EXECUTION_RESPONSE__INIT;
   wf_txn_reply_msg(t, rpc, &r.base);

@@ -69,6 +69,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->request_id);
   free(run->memo);
   free(run->search_attrs);
+  wf_children_free(run);
   free(run);
 }
 
@@ -292,6 +293,7 @@ static void close_run(wf_run_t *run, int status, const pb_event_t *ev) {
 
 int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
   run->transitions++;
+  wf_child_apply(run, ev);
   switch (ev->attributes_case) {
   case PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES): {
     const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
@@ -449,6 +451,15 @@ void wf_txn_task(wf_txn_t *t, const char *queue, gt_task_t *task) {
   e->queue = strdup(queue);
 }
 
+void wf_txn_xmsg(wf_txn_t *t, wf_xmsg_t *m) {
+  wf_effect_t *e = add_effect(t, EFF_XMSG);
+  if (!e) {
+    wf_xmsg_free(m);
+    return;
+  }
+  e->xmsg = m;
+}
+
 void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
   wf_effect_t *e = add_effect(t, EFF_REPARK);
   if (!e) {
@@ -504,6 +515,7 @@ void wf_txn_commit(wf_txn_t *t) {
   gt_store_op_t ops[5];
   gt_vis_scratch_t vis_scratch = {0};
   int n = 0;
+  wf_child_on_commit(wf, run, t);
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   pack_state(run, &sb);
@@ -610,6 +622,9 @@ static void run_effects(wf_txn_t *t) {
     case EFF_REPARK:
       gt_matching_repark(e->rpc);
       break;
+    case EFF_XMSG:
+      wf_xsend(t->wf->srv, e->xmsg);
+      break;
     }
   }
 }
@@ -629,6 +644,9 @@ static void fail_effects(wf_txn_t *t) {
       break;
     case EFF_REPARK:
       gt_matching_repark(e->rpc);
+      break;
+    case EFF_XMSG:
+      wf_xmsg_free(e->xmsg);
       break;
     }
   }

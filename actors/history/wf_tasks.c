@@ -514,6 +514,18 @@ static const char *check_commands(wf_run_t *run,
           c->request_cancel_activity_task_command_attributes->scheduled_event_id <= 0)
         return "ScheduledEventId is not set on RequestCancelActivityTaskCommand.";
       break;
+    case PB_CMD(START_CHILD_WORKFLOW_EXECUTION): {
+      const char *e = wf_check_start_child(run, c);
+      if (e)
+        return e;
+      break;
+    }
+    case PB_CMD(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION): {
+      const char *e = wf_check_signal_external(c);
+      if (e)
+        return e;
+      break;
+    }
     case PB_CMD(RECORD_MARKER):
       if (!c->record_marker_command_attributes ||
           !c->record_marker_command_attributes->marker_name ||
@@ -573,6 +585,12 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
     emit_cancel_activity(wf, run, t,
                          c->request_cancel_activity_task_command_attributes->scheduled_event_id,
                          completed_id);
+    break;
+  case PB_CMD(START_CHILD_WORKFLOW_EXECUTION):
+    wf_cmd_start_child(wf, run, t, c, completed_id);
+    break;
+  case PB_CMD(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION):
+    wf_cmd_signal_external(wf, run, t, c, completed_id);
     break;
   case PB_CMD(RECORD_MARKER): {
     const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =
@@ -685,7 +703,9 @@ static void continue_as_new(workflow_t *wf, wf_run_t *prev, const pb_command_t *
       .search_attributes = a->search_attributes ? a->search_attributes : sa,
       .header = a->header, .run_id = run_id, .first_run_id = prev->first_run_id,
       .continued_run_id = prev->run_id, .initiator = a->initiator,
-      .continued_failure = a->failure, .last_completion_result = a->last_completion_result};
+      .continued_failure = a->failure, .last_completion_result = a->last_completion_result,
+      .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
+      .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id};
   wf_txn_t *t = NULL;
   if (wf_create_run(wf, &p, &t))
     wf_txn_commit(t);

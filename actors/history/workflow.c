@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/frontend/namespaces.h"
 #include "actors/history/wf_int.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
@@ -144,6 +145,14 @@ static void loaded(workflow_t *wf) {
       /* no ops beyond the version bump: effects run once it is durable */
       wf_txn_commit(t);
     }
+  }
+  while (wf->xdeferred_head) {
+    wf_xmsg_t *x = wf->xdeferred_head;
+    wf->xdeferred_head = x->next;
+    if (!wf->xdeferred_head)
+      wf->xdeferred_tail = NULL;
+    wf_on_xmsg(wf, x);
+    wf_xmsg_free(x);
   }
   while (wf->deferred_head && !wf->loading) {
     gt_rpc_t *r = wf->deferred_head;
@@ -376,6 +385,17 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   a.header = req->header;
   a.workflow_id = wf->workflow_id;
   a.cron_schedule = req->cron_schedule;
+  pb_wfexec_t parent = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  gt_ns_info_t parent_ns = {0};
+  if (req->parent_workflow_id && *req->parent_workflow_id) {
+    gt_namespaces_get_by_id(wf->srv->namespaces, req->parent_ns_id, &parent_ns);
+    parent.workflow_id = (char *)req->parent_workflow_id;
+    parent.run_id = (char *)req->parent_run_id;
+    a.parent_workflow_namespace = parent_ns.name;
+    a.parent_workflow_namespace_id = (char *)req->parent_ns_id;
+    a.parent_workflow_execution = &parent;
+    a.parent_initiated_event_id = req->parent_initiated_id;
+  }
   ev.event_type = PB_EV(WORKFLOW_EXECUTION_STARTED);
   ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
   ev.workflow_execution_started_event_attributes = &a;
@@ -783,6 +803,21 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
   case GT_MSG_LOADED:
     on_loaded(wf, (wf_load_msg_t *)m);
     break;
+  case GT_MSG_XWF: {
+    wf_xmsg_t *x = (wf_xmsg_t *)m;
+    if (wf->loading) { /* served once the workflow is loaded */
+      x->next = NULL;
+      if (wf->xdeferred_tail)
+        wf->xdeferred_tail->next = x;
+      else
+        wf->xdeferred_head = x;
+      wf->xdeferred_tail = x;
+      return;
+    }
+    if (!wf->broken)
+      wf_on_xmsg(wf, x);
+    break;
+  }
   case GT_MSG_TIMER: {
     gt_timer_msg_t *tm = (gt_timer_msg_t *)m;
     if ((tm->token >> 56) == WF_TIMER_HISTORY_POLL)
@@ -821,6 +856,11 @@ static void wf_stop(gt_actor_t *self) {
   workflow_t *wf = (workflow_t *)self;
   fail_deferred(wf, "server is shutting down");
   wf_queries_fail(wf, "server is shutting down");
+  while (wf->xdeferred_head) {
+    wf_xmsg_t *x = wf->xdeferred_head;
+    wf->xdeferred_head = x->next;
+    wf_xmsg_free(x);
+  }
   while (wf->runs) {
     wf_run_t *r = wf->runs;
     wf->runs = r->next;

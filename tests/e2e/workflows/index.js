@@ -9,6 +9,10 @@ const {
   sleep,
   continueAsNew,
   workflowInfo,
+  executeChild,
+  startChild,
+  getExternalWorkflowHandle,
+  ChildWorkflowFailure,
   defineSignal,
   defineQuery,
   setHandler,
@@ -158,7 +162,41 @@ async function looper(n, total = 0) {
   return `total ${total} after ${workflowInfo().continuedFromExecutionRunId ? 'continuing' : 'one run'}`;
 }
 
+// Runs `hello` as a child and returns its result.
+async function parent(name) {
+  return await executeChild(hello, { args: [name], workflowId: `${workflowInfo().workflowId}-child` });
+}
+
+// A failing child: the parent sees ChildWorkflowFailure with the child's failure as cause.
+async function parentOfFailing() {
+  try {
+    await executeChild(failing, { workflowId: `${workflowInfo().workflowId}-child` });
+    return 'no failure';
+  } catch (err) {
+    if (err instanceof ChildWorkflowFailure) return `child failed: ${err.cause.message}`;
+    throw err;
+  }
+}
+
+// Signals its child through an external handle, then returns the child's sum.
+async function parentSignalling() {
+  const id = `${workflowInfo().workflowId}-summer`;
+  const child = await startChild(summer, { workflowId: id });
+  const ext = getExternalWorkflowHandle(id);
+  await ext.signal(addSignal, 3);
+  await ext.signal(addSignal, 4);
+  await ext.signal(doneSignal);
+  return await child.result();
+}
+
+// Leaves a child running and completes: the default policy terminates the child.
+async function parentAbandoning() {
+  await startChild(waitForever, { workflowId: `${workflowInfo().workflowId}-orphan` });
+  return 'parent done';
+}
+
 module.exports = {
+  parent, parentOfFailing, parentSignalling, parentAbandoning,
   looper,
   timingOut,
   hello, waitForever, failing, catchActivityFailure, sleeper, cancelTimer, summer,

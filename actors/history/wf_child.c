@@ -1,0 +1,587 @@
+/*
+ * wf_child.c: what crosses between workflow actors: child workflows, signals to other
+ * workflows, and the parent close policy.
+ *
+ * DESIGN
+ *   Workflow actors share nothing: a parent starts a child by a wf_xmsg_t to the child id's
+ *   actor, sent only after the parent's StartChildWorkflowExecutionInitiated is durable
+ *   (EFF_XMSG). The child's actor starts the run (its WorkflowExecutionStarted names the
+ *   parent) and, once that is durable, tells the parent (ChildWorkflowExecutionStarted).
+ *   When the child run closes, the commit that closes it tells the parent, which records
+ *   ChildWorkflowExecution{Completed,Failed,Canceled,TimedOut,Terminated}. A parent that
+ *   closes applies each open child's parent close policy (TERMINATE by default).
+ *   SignalExternalWorkflowExecution works the same way: initiated, delivered, answered.
+ *   Gap: these notifications are effects, not transfer tasks: a crash between a commit and
+ *   its message loses the message (a parent then waits for a closed child).
+ *
+ * THREADS: the workflow actor's home thread (wf_xsend: any).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/frontend/namespaces.h"
+#include "actors/history/wf_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+typedef Temporal__Api__History__V1__StartChildWorkflowExecutionInitiatedEventAttributes init_attr_t;
+typedef Temporal__Api__Command__V1__StartChildWorkflowExecutionCommandAttributes child_cmd_t;
+typedef Temporal__Api__History__V1__SignalExternalWorkflowExecutionInitiatedEventAttributes sig_attr_t;
+
+#define POLICY(x) TEMPORAL__API__ENUMS__V1__PARENT_CLOSE_POLICY__PARENT_CLOSE_POLICY_##x
+
+/* ---- messages ---- */
+
+static void xmsg_dtor(gt_msg_t *m) { wf_xmsg_free((wf_xmsg_t *)m); }
+
+wf_xmsg_t *wf_xmsg_new(wf_xop_t op, const char *to_ns, const char *to_wf, const char *to_run,
+                       workflow_t *from, const char *from_run) {
+  wf_xmsg_t *m = calloc(1, sizeof(*m));
+  if (!m)
+    return NULL;
+  m->hdr.type = GT_MSG_XWF;
+  m->hdr.dtor = xmsg_dtor;
+  m->op = op;
+  snprintf(m->to_ns_id, sizeof(m->to_ns_id), "%s", to_ns);
+  snprintf(m->to_run_id, sizeof(m->to_run_id), "%s", to_run ? to_run : "");
+  m->to_workflow_id = strdup(to_wf);
+  snprintf(m->from_ns_id, sizeof(m->from_ns_id), "%s", from->ns_id);
+  m->from_workflow_id = strdup(from->workflow_id);
+  snprintf(m->from_run_id, sizeof(m->from_run_id), "%s", from_run ? from_run : "");
+  if (!m->to_workflow_id || !m->from_workflow_id) {
+    wf_xmsg_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+void wf_xmsg_free(wf_xmsg_t *m) {
+  if (!m)
+    return;
+  free(m->to_workflow_id);
+  free(m->from_workflow_id);
+  free(m->payload);
+  free(m);
+}
+
+static void set_payload(wf_xmsg_t *m, const ProtobufCMessage *pm) {
+  size_t n = protobuf_c_message_get_packed_size(pm);
+  m->payload = malloc(n ? n : 1);
+  if (m->payload)
+    m->len = protobuf_c_message_pack(pm, m->payload);
+}
+
+void wf_xsend(gt_server_t *srv, wf_xmsg_t *m) {
+  char key[GT_ACTOR_KEY_MAX];
+  size_t nl = strlen(m->to_ns_id), wl = strlen(m->to_workflow_id);
+  if (nl + 1 + wl > sizeof(key)) {
+    wf_xmsg_free(m);
+    return;
+  }
+  memcpy(key, m->to_ns_id, nl);
+  key[nl] = 0;
+  memcpy(key + nl + 1, m->to_workflow_id, wl);
+  if (gt_actor_send_key(srv->rt, &gt_workflow_actor_type, key, nl + 1 + wl, srv, &m->hdr) != 0)
+    wf_xmsg_free(m);
+}
+
+/* ---- mutable state ---- */
+
+static wf_child_t *find_child(wf_run_t *run, int64_t initiated_id) {
+  for (size_t i = 0; i < run->n_children; i++)
+    if (run->children[i].initiated_id == initiated_id)
+      return &run->children[i];
+  return NULL;
+}
+
+static void remove_child(wf_run_t *run, int64_t initiated_id) {
+  wf_child_t *c = find_child(run, initiated_id);
+  if (!c)
+    return;
+  free(c->workflow_id);
+  free(c->workflow_type);
+  *c = run->children[--run->n_children];
+}
+
+void wf_children_free(wf_run_t *run) {
+  for (size_t i = 0; i < run->n_children; i++) {
+    free(run->children[i].workflow_id);
+    free(run->children[i].workflow_type);
+  }
+  free(run->children);
+  free(run->parent_workflow_id);
+}
+
+void wf_child_apply(wf_run_t *run, const pb_event_t *ev) {
+  switch (ev->attributes_case) {
+  case PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES): {
+    const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
+        ev->workflow_execution_started_event_attributes;
+    if (a->parent_workflow_execution && *a->parent_workflow_execution->workflow_id) {
+      snprintf(run->parent_ns_id, sizeof(run->parent_ns_id), "%s", a->parent_workflow_namespace_id);
+      free(run->parent_workflow_id);
+      run->parent_workflow_id = strdup(a->parent_workflow_execution->workflow_id);
+      snprintf(run->parent_run_id, sizeof(run->parent_run_id), "%s",
+               a->parent_workflow_execution->run_id);
+      run->parent_initiated_id = a->parent_initiated_event_id;
+    }
+    break;
+  }
+  case PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
+    const init_attr_t *a = ev->start_child_workflow_execution_initiated_event_attributes;
+    if (run->n_children == run->cap_children) {
+      size_t cap = run->cap_children ? run->cap_children * 2 : 4;
+      wf_child_t *v = realloc(run->children, cap * sizeof(*v));
+      if (!v)
+        return;
+      run->children = v;
+      run->cap_children = cap;
+    }
+    wf_child_t *c = &run->children[run->n_children++];
+    memset(c, 0, sizeof(*c));
+    c->initiated_id = ev->event_id;
+    c->workflow_id = gt_strdup0(a->workflow_id);
+    c->workflow_type = gt_strdup0(a->workflow_type ? a->workflow_type->name : "");
+    c->parent_close_policy = a->parent_close_policy;
+    break;
+  }
+  case PB_ATTR(CHILD_WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES): {
+    const Temporal__Api__History__V1__ChildWorkflowExecutionStartedEventAttributes *a =
+        ev->child_workflow_execution_started_event_attributes;
+    wf_child_t *c = find_child(run, a->initiated_event_id);
+    if (c) {
+      c->started_id = ev->event_id;
+      snprintf(c->run_id, sizeof(c->run_id), "%s",
+               a->workflow_execution ? a->workflow_execution->run_id : "");
+    }
+    break;
+  }
+  case PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES):
+    remove_child(run, ev->start_child_workflow_execution_failed_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(CHILD_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES):
+    remove_child(run, ev->child_workflow_execution_completed_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES):
+    remove_child(run, ev->child_workflow_execution_failed_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(CHILD_WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES):
+    remove_child(run, ev->child_workflow_execution_canceled_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(CHILD_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES):
+    remove_child(run, ev->child_workflow_execution_timed_out_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(CHILD_WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES):
+    remove_child(run,
+                 ev->child_workflow_execution_terminated_event_attributes->initiated_event_id);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- commands ---- */
+
+const char *wf_check_start_child(wf_run_t *run, const pb_command_t *c) {
+  const child_cmd_t *a = c->start_child_workflow_execution_command_attributes;
+  if (!a)
+    return "StartChildWorkflowExecutionCommandAttributes is not set on command.";
+  if (!a->workflow_id || !*a->workflow_id)
+    return "Required field WorkflowId is not set on command.";
+  if (!a->workflow_type || !a->workflow_type->name || !*a->workflow_type->name)
+    return "Required field WorkflowType is not set on command.";
+  for (size_t i = 0; i < run->n_children; i++)
+    if (strcmp(run->children[i].workflow_id, a->workflow_id) == 0)
+      return "Child workflow with the same WorkflowId is already pending.";
+  return NULL;
+}
+
+void wf_cmd_start_child(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                        int64_t completed_id) {
+  const child_cmd_t *cmd = c->start_child_workflow_execution_command_attributes;
+  gt_ns_info_t ns = {0};
+  gt_namespaces_get_by_id(wf->srv->namespaces, wf->ns_id, &ns);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  init_attr_t a = TEMPORAL__API__HISTORY__V1__START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  a.namespace_ = ns.name;
+  a.namespace_id = wf->ns_id;
+  a.workflow_id = cmd->workflow_id;
+  a.workflow_type = cmd->workflow_type;
+  tq.name = cmd->task_queue && *cmd->task_queue->name ? cmd->task_queue->name : run->task_queue;
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  a.task_queue = &tq;
+  a.input = cmd->input;
+  a.workflow_execution_timeout = cmd->workflow_execution_timeout;
+  a.workflow_run_timeout = cmd->workflow_run_timeout;
+  a.workflow_task_timeout = cmd->workflow_task_timeout;
+  a.parent_close_policy = cmd->parent_close_policy ? cmd->parent_close_policy
+                                                   : POLICY(TERMINATE);
+  a.workflow_task_completed_event_id = completed_id;
+  a.workflow_id_reuse_policy = cmd->workflow_id_reuse_policy;
+  a.retry_policy = cmd->retry_policy;
+  a.cron_schedule = cmd->cron_schedule;
+  a.header = cmd->header;
+  a.memo = cmd->memo;
+  a.search_attributes = cmd->search_attributes;
+  ev.event_type = PB_EV(START_CHILD_WORKFLOW_EXECUTION_INITIATED);
+  ev.attributes_case = PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES);
+  ev.start_child_workflow_execution_initiated_event_attributes = &a;
+  int64_t id = wf_emit(wf, run, &ev, 0);
+  if (id <= 0)
+    return;
+  wf_xmsg_t *m = wf_xmsg_new(WFX_START_CHILD, wf->ns_id, cmd->workflow_id, NULL, wf,
+                             run->run_id);
+  if (!m)
+    return;
+  m->initiated_id = id;
+  set_payload(m, &a.base);
+  wf_txn_xmsg(t, m);
+}
+
+const char *wf_check_signal_external(const pb_command_t *c) {
+  const Temporal__Api__Command__V1__SignalExternalWorkflowExecutionCommandAttributes *a =
+      c->signal_external_workflow_execution_command_attributes;
+  if (!a || !a->execution || !a->execution->workflow_id || !*a->execution->workflow_id)
+    return "WorkflowId is not set on SignalExternalWorkflowExecutionCommand.";
+  if (!a->signal_name || !*a->signal_name)
+    return "SignalName is not set on SignalExternalWorkflowExecutionCommand.";
+  return NULL;
+}
+
+void wf_cmd_signal_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                            int64_t completed_id) {
+  const Temporal__Api__Command__V1__SignalExternalWorkflowExecutionCommandAttributes *cmd =
+      c->signal_external_workflow_execution_command_attributes;
+  gt_ns_info_t ns = {0};
+  gt_namespaces_get_by_id(wf->srv->namespaces, wf->ns_id, &ns);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  sig_attr_t a = TEMPORAL__API__HISTORY__V1__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES__INIT;
+  a.workflow_task_completed_event_id = completed_id;
+  a.namespace_ = ns.name;
+  a.namespace_id = wf->ns_id;
+  a.workflow_execution = cmd->execution;
+  a.signal_name = cmd->signal_name;
+  a.input = cmd->input;
+  a.child_workflow_only = cmd->child_workflow_only;
+  a.header = cmd->header;
+  ev.event_type = PB_EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED);
+  ev.attributes_case = PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES);
+  ev.signal_external_workflow_execution_initiated_event_attributes = &a;
+  int64_t id = wf_emit(wf, run, &ev, 0);
+  if (id <= 0)
+    return;
+  wf_xmsg_t *m = wf_xmsg_new(WFX_SIGNAL, wf->ns_id, cmd->execution->workflow_id,
+                             cmd->execution->run_id, wf, run->run_id);
+  if (!m)
+    return;
+  m->initiated_id = id;
+  set_payload(m, &a.base);
+  wf_txn_xmsg(t, m);
+}
+
+/* ---- commit hooks ---- */
+
+void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (wf_running(run) || run->parent_notified)
+    return;
+  run->parent_notified = 1;
+  /* the parent learns how its child ended (a continued run keeps the parent waiting) */
+  if (run->parent_workflow_id && run->status != PB_STATUS(CONTINUED_AS_NEW)) {
+    wf_xmsg_t *m = wf_xmsg_new(WFX_CHILD_CLOSED, run->parent_ns_id, run->parent_workflow_id,
+                               run->parent_run_id, wf, run->run_id);
+    if (m) {
+      m->initiated_id = run->parent_initiated_id;
+      size_t last = run->n_ev - 1;
+      size_t end = run->hist.len;
+      /* the close event, without its History.events framing */
+      const uint8_t *p = run->hist.p + run->ev_off[last];
+      size_t k = 1;
+      while (p[k] & 0x80)
+        k++;
+      k++;
+      m->len = end - run->ev_off[last] - k;
+      m->payload = malloc(m->len ? m->len : 1);
+      if (m->payload)
+        memcpy(m->payload, p + k, m->len);
+      wf_txn_xmsg(t, m);
+    }
+  }
+  /* parent close policy for children still open */
+  for (size_t i = 0; i < run->n_children; i++) {
+    wf_child_t *c = &run->children[i];
+    wf_xop_t op = c->parent_close_policy == POLICY(REQUEST_CANCEL) ? WFX_CANCEL
+                  : c->parent_close_policy == POLICY(ABANDON)      ? 0
+                                                                   : WFX_TERMINATE;
+    if (!op)
+      continue;
+    wf_xmsg_t *m = wf_xmsg_new(op, wf->ns_id, c->workflow_id, c->run_id, wf, run->run_id);
+    if (m)
+      wf_txn_xmsg(t, m);
+  }
+}
+
+/* ---- receiving ---- */
+
+static void reply_x(workflow_t *wf, wf_xmsg_t *in, wf_xop_t op, const char *run_id, int cause,
+                    wf_txn_t *t) {
+  wf_xmsg_t *m = wf_xmsg_new(op, in->from_ns_id, in->from_workflow_id, in->from_run_id, wf,
+                             run_id);
+  if (!m)
+    return;
+  m->initiated_id = in->initiated_id;
+  m->cause = cause;
+  if (t)
+    wf_txn_xmsg(t, m);
+  else
+    wf_xsend(wf->srv, m);
+}
+
+static void on_start_child(workflow_t *wf, wf_xmsg_t *m) {
+  init_attr_t *a = (init_attr_t *)protobuf_c_message_unpack(
+      &temporal__api__history__v1__start_child_workflow_execution_initiated_event_attributes__descriptor,
+      NULL, m->len, m->payload);
+  if (!a)
+    return;
+  if (wf_running(wf->runs)) {
+    reply_x(wf, m, WFX_CHILD_START_FAILED, "",
+            TEMPORAL__API__ENUMS__V1__START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE__START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS,
+            NULL);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return;
+  }
+  start_params_t p = {
+      .workflow_type = a->workflow_type, .task_queue = a->task_queue, .input = a->input,
+      .exec_timeout = a->workflow_execution_timeout, .run_timeout = a->workflow_run_timeout,
+      .task_timeout = a->workflow_task_timeout, .identity = "", .request_id = "",
+      .retry_policy = a->retry_policy, .memo = a->memo,
+      .search_attributes = a->search_attributes, .header = a->header,
+      .parent_ns_id = m->from_ns_id, .parent_workflow_id = m->from_workflow_id,
+      .parent_run_id = m->from_run_id, .parent_initiated_id = m->initiated_id};
+  wf_txn_t *t = NULL;
+  wf_run_t *run = wf_create_run(wf, &p, &t);
+  if (run) {
+    reply_x(wf, m, WFX_CHILD_STARTED, run->run_id, 0, t);
+    wf_txn_commit(t);
+    wf_drop_old_runs(wf);
+  }
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
+/* The run a reply is for, if it still runs. */
+static wf_run_t *target_run(workflow_t *wf, const wf_xmsg_t *m) {
+  wf_run_t *run = wf_find_run(wf, m->to_run_id);
+  return wf_running(run) ? run : NULL;
+}
+
+static void emit_child_event(workflow_t *wf, wf_run_t *run, wf_xmsg_t *m) {
+  wf_child_t *c = find_child(run, m->initiated_id);
+  if (!c)
+    return;
+  gt_ns_info_t ns = {0};
+  gt_namespaces_get_by_id(wf->srv->namespaces, wf->ns_id, &ns);
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  ex.workflow_id = c->workflow_id;
+  ex.run_id = m->op == WFX_CHILD_CLOSED ? c->run_id : m->from_run_id;
+  wt.name = c->workflow_type;
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  pb_event_t *close = NULL;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t)
+    return;
+  if (m->op == WFX_CHILD_STARTED) {
+    Temporal__Api__History__V1__ChildWorkflowExecutionStartedEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__CHILD_WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES__INIT;
+    a.namespace_ = ns.name;
+    a.namespace_id = wf->ns_id;
+    a.initiated_event_id = c->initiated_id;
+    a.workflow_execution = &ex;
+    a.workflow_type = &wt;
+    ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED);
+    ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
+    ev.child_workflow_execution_started_event_attributes = &a;
+    wf_emit(wf, run, &ev, 1);
+  } else if (m->op == WFX_CHILD_START_FAILED) {
+    Temporal__Api__History__V1__StartChildWorkflowExecutionFailedEventAttributes a =
+        TEMPORAL__API__HISTORY__V1__START_CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES__INIT;
+    a.namespace_ = ns.name;
+    a.namespace_id = wf->ns_id;
+    a.workflow_id = c->workflow_id;
+    a.workflow_type = &wt;
+    a.cause = m->cause;
+    a.initiated_event_id = c->initiated_id;
+    ev.event_type = PB_EV(START_CHILD_WORKFLOW_EXECUTION_FAILED);
+    ev.attributes_case = PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES);
+    ev.start_child_workflow_execution_failed_event_attributes = &a;
+    wf_emit(wf, run, &ev, 1);
+  } else {
+    close = (pb_event_t *)protobuf_c_message_unpack(
+        &temporal__api__history__v1__history_event__descriptor, NULL, m->len, m->payload);
+    if (!close) {
+      wf_txn_commit(t);
+      return;
+    }
+    /* every ChildWorkflowExecution* close event shares these fields */
+    Temporal__Api__History__V1__ChildWorkflowExecutionCompletedEventAttributes done =
+        TEMPORAL__API__HISTORY__V1__CHILD_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES__INIT;
+    Temporal__Api__History__V1__ChildWorkflowExecutionFailedEventAttributes failed =
+        TEMPORAL__API__HISTORY__V1__CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES__INIT;
+    Temporal__Api__History__V1__ChildWorkflowExecutionCanceledEventAttributes canceled =
+        TEMPORAL__API__HISTORY__V1__CHILD_WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES__INIT;
+    Temporal__Api__History__V1__ChildWorkflowExecutionTimedOutEventAttributes timedout =
+        TEMPORAL__API__HISTORY__V1__CHILD_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
+    Temporal__Api__History__V1__ChildWorkflowExecutionTerminatedEventAttributes terminated =
+        TEMPORAL__API__HISTORY__V1__CHILD_WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES__INIT;
+#define CHILD_COMMON(x)                                                         \
+  do {                                                                          \
+    (x).namespace_ = ns.name;                                                   \
+    (x).namespace_id = wf->ns_id;                                               \
+    (x).workflow_execution = &ex;                                               \
+    (x).workflow_type = &wt;                                                    \
+    (x).initiated_event_id = c->initiated_id;                                   \
+    (x).started_event_id = c->started_id;                                       \
+  } while (0)
+    switch (close->attributes_case) {
+    case PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES):
+      CHILD_COMMON(done);
+      done.result = close->workflow_execution_completed_event_attributes->result;
+      ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED);
+      ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES);
+      ev.child_workflow_execution_completed_event_attributes = &done;
+      break;
+    case PB_ATTR(WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES):
+      CHILD_COMMON(failed);
+      failed.failure = close->workflow_execution_failed_event_attributes->failure;
+      failed.retry_state = close->workflow_execution_failed_event_attributes->retry_state;
+      ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_FAILED);
+      ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES);
+      ev.child_workflow_execution_failed_event_attributes = &failed;
+      break;
+    case PB_ATTR(WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES):
+      CHILD_COMMON(canceled);
+      canceled.details = close->workflow_execution_canceled_event_attributes->details;
+      ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_CANCELED);
+      ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES);
+      ev.child_workflow_execution_canceled_event_attributes = &canceled;
+      break;
+    case PB_ATTR(WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES):
+      CHILD_COMMON(timedout);
+      timedout.retry_state = close->workflow_execution_timed_out_event_attributes->retry_state;
+      ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_TIMED_OUT);
+      ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES);
+      ev.child_workflow_execution_timed_out_event_attributes = &timedout;
+      break;
+    default:
+      CHILD_COMMON(terminated);
+      ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_TERMINATED);
+      ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES);
+      ev.child_workflow_execution_terminated_event_attributes = &terminated;
+      break;
+    }
+#undef CHILD_COMMON
+    wf_emit(wf, run, &ev, 1);
+    protobuf_c_message_free_unpacked(&close->base, NULL);
+  }
+  wf_need_wft(wf, run, t);
+  wf_txn_commit(t);
+}
+
+static void on_signal(workflow_t *wf, wf_xmsg_t *m) {
+  sig_attr_t *a = (sig_attr_t *)protobuf_c_message_unpack(
+      &temporal__api__history__v1__signal_external_workflow_execution_initiated_event_attributes__descriptor,
+      NULL, m->len, m->payload);
+  wf_run_t *run = wf_find_run(wf, m->to_run_id);
+  if (!a || !wf_running(run)) {
+    reply_x(wf, m, WFX_SIGNAL_RESULT, "",
+            TEMPORAL__API__ENUMS__V1__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
+            NULL);
+    if (a)
+      protobuf_c_message_free_unpacked(&a->base, NULL);
+    return;
+  }
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (t) {
+    wf_emit_signal(wf, run, a->signal_name, a->input, "", a->header, "");
+    wf_need_wft(wf, run, t);
+    reply_x(wf, m, WFX_SIGNAL_RESULT, run->run_id, 0, t);
+    wf_txn_commit(t);
+  }
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+}
+
+static void on_signal_result(workflow_t *wf, wf_xmsg_t *m) {
+  wf_run_t *run = target_run(wf, m);
+  wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+  if (!t)
+    return;
+  gt_ns_info_t ns = {0};
+  gt_namespaces_get_by_id(wf->srv->namespaces, wf->ns_id, &ns);
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  ex.workflow_id = m->from_workflow_id;
+  ex.run_id = m->from_run_id;
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ExternalWorkflowExecutionSignaledEventAttributes ok =
+      TEMPORAL__API__HISTORY__V1__EXTERNAL_WORKFLOW_EXECUTION_SIGNALED_EVENT_ATTRIBUTES__INIT;
+  Temporal__Api__History__V1__SignalExternalWorkflowExecutionFailedEventAttributes bad =
+      TEMPORAL__API__HISTORY__V1__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES__INIT;
+  if (m->cause == 0) {
+    ok.initiated_event_id = m->initiated_id;
+    ok.namespace_ = ns.name;
+    ok.namespace_id = wf->ns_id;
+    ok.workflow_execution = &ex;
+    ev.event_type = PB_EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED);
+    ev.attributes_case = PB_ATTR(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED_EVENT_ATTRIBUTES);
+    ev.external_workflow_execution_signaled_event_attributes = &ok;
+  } else {
+    bad.cause = m->cause;
+    bad.namespace_ = ns.name;
+    bad.namespace_id = wf->ns_id;
+    bad.workflow_execution = &ex;
+    bad.initiated_event_id = m->initiated_id;
+    ev.event_type = PB_EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED);
+    ev.attributes_case = PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES);
+    ev.signal_external_workflow_execution_failed_event_attributes = &bad;
+  }
+  wf_emit(wf, run, &ev, 1);
+  wf_need_wft(wf, run, t);
+  wf_txn_commit(t);
+}
+
+void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
+  switch (m->op) {
+  case WFX_START_CHILD:
+    on_start_child(wf, m);
+    break;
+  case WFX_CHILD_STARTED:
+  case WFX_CHILD_START_FAILED:
+  case WFX_CHILD_CLOSED: {
+    wf_run_t *run = target_run(wf, m);
+    if (run)
+      emit_child_event(wf, run, m);
+    break;
+  }
+  case WFX_SIGNAL:
+    on_signal(wf, m);
+    break;
+  case WFX_SIGNAL_RESULT:
+    on_signal_result(wf, m);
+    break;
+  case WFX_TERMINATE:
+  case WFX_CANCEL: {
+    wf_run_t *run = target_run(wf, m);
+    wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+    if (!t)
+      break;
+    if (m->op == WFX_TERMINATE) {
+      wf_terminate_run(wf, run, "by parent close policy", NULL, "");
+    } else if (!run->cancel_requested) {
+      wf_emit_cancel_requested(wf, run, "by parent close policy", "");
+      wf_need_wft(wf, run, t);
+    }
+    wf_txn_commit(t);
+    break;
+  }
+  }
+}
