@@ -44,7 +44,7 @@ const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT] = {
     [GT_SQL_TIMER_TASK_DELETE] = {3, 0, 0},
     [GT_SQL_TQ_TASK_INSERT] = {5, 0, 0},
     [GT_SQL_TQ_TASK_DELETE] = {4, 0, 0},
-    [GT_SQL_VISIBILITY_UPSERT] = {12, 0, 0},
+    [GT_SQL_VISIBILITY_UPSERT] = {13, 0, 0},
     [GT_SQL_NAMESPACE_LIST] = {0, 4, 1},
     [GT_SQL_EXECUTION_GET] = {4, 3, 1},
     [GT_SQL_CURRENT_GET] = {3, 5, 1},
@@ -56,6 +56,8 @@ const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT] = {
     [GT_SQL_VISIBILITY_LIST] = {3, 12, 1},
     [GT_SQL_TASK_ID_MAX] = {1, 1, 1},
     [GT_SQL_CURRENT_LIST_RUNNING] = {1, 2, 1},
+    [GT_SQL_SEARCH_ATTR_UPSERT] = {3, 0, 0},
+    [GT_SQL_SEARCH_ATTR_DELETE] = {2, 0, 0},
 };
 
 gt_val_t gt_val_text(const char *s) {
@@ -149,8 +151,11 @@ int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_stor
     return GT_EINVAL;
   size_t bytes = 0;
   for (int i = 0; i < nops; i++) {
-    if (check_op(&ops[i], 0, &bytes))
+    if (check_op(&ops[i], 0, &bytes)) {
+      gt_log_warn("STORE-BAD-OP", "write op %d (statement %d, %d params) refused: "
+                  "a programming error in the caller", i, (int)ops[i].stmt, ops[i].nparams);
       return GT_EINVAL;
+    }
   }
   size_t head = ALIGN8(sizeof(gt__store_batch_t));
   size_t opsz = (size_t)nops * sizeof(gt_store_op_t);
@@ -227,6 +232,68 @@ int gt_store_read(gt_store_t *st, const gt_store_op_t *op, gt_store_read_cb cb, 
   return submit_read(st, r);
 }
 
+gt_store_backend_t gt_store_backend(const gt_store_t *st) {
+  return st->ops == &gt__sqlite_store_ops ? GT_STORE_SQLITE : GT_STORE_POSTGRES;
+}
+
+/* Builds a read of SQL text: header, values, then the SQL and every value byte.
+ * OUT: *out. Returns 0, GT_EINVAL, GT_ENOMEM. */
+static int build_read_sql(const char *sql, const gt_val_t *params, int nparams,
+                          gt__store_read_t **out) {
+  if (!sql || nparams < 0 || nparams > GT_STORE_SQL_MAX_PARAMS || (nparams && !params))
+    return GT_EINVAL;
+  size_t bytes = strlen(sql) + 1;
+  for (int i = 0; i < nparams; i++) {
+    const gt_val_t *v = &params[i];
+    if (v->kind == GT_VAL_TEXT || v->kind == GT_VAL_BLOB) {
+      if (v->len > 0 && !v->p)
+        return GT_EINVAL;
+      bytes += v->len + 1;
+    } else if (v->kind != GT_VAL_NULL && v->kind != GT_VAL_INT) {
+      return GT_EINVAL;
+    }
+  }
+  size_t head = ALIGN8(sizeof(gt__store_read_t));
+  size_t vsz = (size_t)nparams * sizeof(gt_val_t);
+  gt__store_read_t *r = malloc(head + vsz + bytes);
+  if (!r)
+    return GT_ENOMEM;
+  memset(r, 0, sizeof(*r));
+  r->link.kind = GT__ITEM_READ;
+  r->sql_params = (gt_val_t *)((char *)r + head);
+  r->nsql_params = nparams;
+  char *cursor = (char *)r->sql_params + vsz;
+  for (int i = 0; i < nparams; i++) {
+    gt_val_t *v = &r->sql_params[i];
+    *v = params[i];
+    if (v->kind != GT_VAL_TEXT && v->kind != GT_VAL_BLOB)
+      continue;
+    if (v->len)
+      memcpy(cursor, v->p, v->len);
+    cursor[v->len] = '\0';
+    v->p = cursor;
+    cursor += v->len + 1;
+  }
+  size_t sl = strlen(sql);
+  memcpy(cursor, sql, sl + 1);
+  r->sql = cursor;
+  *out = r;
+  return 0;
+}
+
+int gt_store_read_sql(gt_store_t *st, const char *sql, const gt_val_t *params, int nparams,
+                      gt_store_read_cb cb, void *ctx) {
+  if (!st || !cb)
+    return GT_EINVAL;
+  gt__store_read_t *r;
+  int rc = build_read_sql(sql, params, nparams, &r);
+  if (rc)
+    return rc;
+  r->cb = cb;
+  r->ctx = ctx;
+  return submit_read(st, r);
+}
+
 /* ------------------------------------------------------------------ sync forms --- */
 
 /* A caller blocked in a *_sync call; signalled by the completion on a store thread. */
@@ -290,6 +357,27 @@ int gt_store_read_sync(gt_store_t *st, const gt_store_op_t *op, gt_rows_t **rows
     return GT_EINVAL;
   gt__store_read_t *r;
   int rc = build_read(op, &r);
+  if (rc)
+    return rc;
+  sync_wait_t w;
+  sync_init(&w);
+  r->sync = &w;
+  rc = submit_read(st, r);
+  if (rc)
+    sync_signal(&w, rc, -1, NULL);
+  sync_wait_fini(&w);
+  *rows = w.rows;
+  return w.rc;
+}
+
+int gt_store_read_sql_sync(gt_store_t *st, const char *sql, const gt_val_t *params,
+                           int nparams, gt_rows_t **rows) {
+  GT_ASSERT(rows);
+  *rows = NULL;
+  if (!st)
+    return GT_EINVAL;
+  gt__store_read_t *r;
+  int rc = build_read_sql(sql, params, nparams, &r);
   if (rc)
     return rc;
   sync_wait_t w;

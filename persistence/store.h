@@ -66,7 +66,9 @@ typedef enum gt_sql_stmt {
   GT_SQL_TQ_TASK_DELETE,
   /* (ns_id text, run_id text, workflow_id text, workflow_type text, task_queue text,
    *  status int, start_time_ns int, execution_time_ns int, close_time_ns int (0 = open),
-   *  history_length int, memo blob, search_attributes blob) insert or replace by (ns, run) */
+   *  history_length int, memo blob, search_attributes blob, search_json text: the search
+   *  attributes as one JSON object, what queries filter on; NULL when none)
+   *  insert or replace by (ns, run) */
   GT_SQL_VISIBILITY_UPSERT,
 
   /* --- reads --- */
@@ -97,6 +99,13 @@ typedef enum gt_sql_stmt {
   /* (shard_id int) -> (ns_id text, workflow_id text) of every current execution whose
    * state is 1 (running): the workflows to reactivate after a restart */
   GT_SQL_CURRENT_LIST_RUNNING,
+
+  /* --- writes (added with visibility) --- */
+  /* (ns_id text, name text, type int: IndexedValueType) a custom search attribute of a
+   * namespace; insert or replace by (ns, name) */
+  GT_SQL_SEARCH_ATTR_UPSERT,
+  /* (ns_id text, name text) */
+  GT_SQL_SEARCH_ATTR_DELETE,
 
   GT_SQL__COUNT
 } gt_sql_stmt_t;
@@ -186,6 +195,25 @@ typedef void (*gt_store_read_cb)(void *ctx, int rc, const gt_rows_t *rows);
 /* Queues one read statement. Copies the op. Returns 0 (cb runs exactly once), GT_ENOMEM,
  * GT_ECLOSED, GT_EINVAL. */
 int gt_store_read(gt_store_t *st, const gt_store_op_t *op, gt_store_read_cb cb, void *ctx);
+
+/* The backend the store runs on: callers that build SQL text (gt_store_read_sql) pick the
+ * dialect with it. */
+gt_store_backend_t gt_store_backend(const gt_store_t *st);
+
+/* The most parameters a gt_store_read_sql may bind. */
+#define GT_STORE_SQL_MAX_PARAMS 1024
+
+/* Queues one read given as SQL text in the store's dialect (SQLite: ?1..?N, PostgreSQL:
+ * $1..$N), with bound values only: the text must never carry a value. It is prepared per
+ * call (not cached). Result columns as the SQL selects them (int, text or blob; PostgreSQL
+ * types int2/4/8, bool, text, bytea). Copies sql and params.
+ * Returns 0 (cb runs exactly once: rc 0 with rows, or GT_EIO, e.g. a bad statement),
+ * GT_ENOMEM, GT_ECLOSED, GT_EINVAL (cb never runs). */
+int gt_store_read_sql(gt_store_t *st, const char *sql, const gt_val_t *params, int nparams,
+                      gt_store_read_cb cb, void *ctx);
+/* Its synchronous form (tests, tools); rows until gt_store_rows_free. */
+int gt_store_read_sql_sync(gt_store_t *st, const char *sql, const gt_val_t *params,
+                           int nparams, gt_rows_t **rows);
 
 /* Synchronous forms for start-up, tools and tests (owning thread; not while serving on a
  * scheduler thread). gt_store_read_sync's rows stay valid until gt_store_rows_free. */

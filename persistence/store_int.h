@@ -51,6 +51,11 @@ struct gt__sync_wait;
 typedef struct gt__store_read {
   gt__store_item_t link;
   gt_store_op_t op; /* values point into this allocation */
+  /* gt_store_read_sql: sql != NULL, then `op` is unused and these hold the statement and
+   * its values (pointing into this allocation). */
+  const char *sql;
+  int nsql_params;
+  gt_val_t *sql_params;
   gt_store_read_cb cb;
   void *ctx;
   struct gt__sync_wait *sync; /* non-NULL: gt_store_read_sync waits; rows are handed over */

@@ -568,6 +568,33 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
   case WFX_SIGNAL_RESULT:
     on_signal_result(wf, m);
     break;
+  case WFX_CANCEL_EXTERNAL: {
+    wf_run_t *run = target_run(wf, m);
+    wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+    if (!t) {
+      reply_x(wf, m, WFX_CANCEL_RESULT, "",
+              TEMPORAL__API__ENUMS__V1__CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE__CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
+              NULL);
+      break;
+    }
+    if (!run->cancel_requested) {
+      wf_emit_cancel_requested(wf, run, "requested by another workflow", "");
+      wf_need_wft(wf, run, t);
+    }
+    reply_x(wf, m, WFX_CANCEL_RESULT, run->run_id, 0, t);
+    wf_txn_commit(t);
+    break;
+  }
+  case WFX_CANCEL_RESULT: {
+    wf_run_t *run = target_run(wf, m);
+    wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+    if (!t)
+      break;
+    wf_emit_cancel_external_result(wf, run, m);
+    wf_need_wft(wf, run, t);
+    wf_txn_commit(t);
+    break;
+  }
   case WFX_TERMINATE:
   case WFX_CANCEL: {
     wf_run_t *run = target_run(wf, m);

@@ -137,6 +137,8 @@ typedef enum {
   WFX_SIGNAL_RESULT,   /* target -> initiator (cause 0: delivered) */
   WFX_TERMINATE,       /* parent close policy */
   WFX_CANCEL,
+  WFX_CANCEL_EXTERNAL, /* RequestCancelExternalWorkflowExecution: initiator -> target */
+  WFX_CANCEL_RESULT,   /* target -> initiator (cause 0: requested) */
 } wf_xop_t;
 
 typedef struct wf_xmsg {
@@ -360,6 +362,15 @@ void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 /* Applies child-related events to mutable state (called by wf_apply). */
 void wf_child_apply(wf_run_t *run, const pb_event_t *ev);
 void wf_children_free(wf_run_t *run);
+
+/* ---- wf_props.c: memo, search attributes, external cancellation ---- */
+void wf_props_apply(wf_run_t *run, const pb_event_t *ev);
+void wf_cmd_upsert_props(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                         int64_t completed_id);
+const char *wf_check_cancel_external(const pb_command_t *c);
+void wf_cmd_cancel_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
+                            int64_t completed_id);
+void wf_emit_cancel_external_result(workflow_t *wf, wf_run_t *run, const wf_xmsg_t *m);
 
 /* ---- wf_signals.c: requests from outside the workflow ---- */
 void wf_terminate_run(workflow_t *wf, wf_run_t *run, const char *reason,

@@ -294,6 +294,7 @@ static void close_run(wf_run_t *run, int status, const pb_event_t *ev) {
 int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
   run->transitions++;
   wf_child_apply(run, ev);
+  wf_props_apply(run, ev);
   switch (ev->attributes_case) {
   case PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES): {
     const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =

@@ -526,6 +526,21 @@ static const char *check_commands(wf_run_t *run,
         return e;
       break;
     }
+    case PB_CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION): {
+      const char *e = wf_check_cancel_external(c);
+      if (e)
+        return e;
+      break;
+    }
+    case PB_CMD(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES):
+      if (!c->upsert_workflow_search_attributes_command_attributes ||
+          !c->upsert_workflow_search_attributes_command_attributes->search_attributes)
+        return "SearchAttributes is not set on UpsertWorkflowSearchAttributesCommand.";
+      break;
+    case PB_CMD(MODIFY_WORKFLOW_PROPERTIES):
+      if (!c->modify_workflow_properties_command_attributes)
+        return "ModifyWorkflowPropertiesCommandAttributes is not set on command.";
+      break;
     case PB_CMD(RECORD_MARKER):
       if (!c->record_marker_command_attributes ||
           !c->record_marker_command_attributes->marker_name ||
@@ -591,6 +606,13 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
     break;
   case PB_CMD(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION):
     wf_cmd_signal_external(wf, run, t, c, completed_id);
+    break;
+  case PB_CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION):
+    wf_cmd_cancel_external(wf, run, t, c, completed_id);
+    break;
+  case PB_CMD(UPSERT_WORKFLOW_SEARCH_ATTRIBUTES):
+  case PB_CMD(MODIFY_WORKFLOW_PROPERTIES):
+    wf_cmd_upsert_props(wf, run, t, c, completed_id);
     break;
   case PB_CMD(RECORD_MARKER): {
     const Temporal__Api__Command__V1__RecordMarkerCommandAttributes *m =

@@ -528,6 +528,13 @@ static void on_describe(workflow_t *wf, gt_rpc_t *rpc) {
   info.first_run_id = run->run_id;
   r.execution_config = &cfg;
   r.workflow_execution_info = &info;
+  if (run->memo)
+    info.memo = (void *)protobuf_c_message_unpack(&temporal__api__common__v1__memo__descriptor,
+                                                  NULL, run->memo_len, run->memo);
+  if (run->search_attrs)
+    info.search_attributes = (void *)protobuf_c_message_unpack(
+        &temporal__api__common__v1__search_attributes__descriptor, NULL, run->search_attrs_len,
+        run->search_attrs);
 
   /* pending activities */
   Temporal__Api__Workflow__V1__PendingActivityInfo *pa = NULL, **pap = NULL;
@@ -567,6 +574,10 @@ static void on_describe(workflow_t *wf, gt_rpc_t *rpc) {
   r.n_pending_activities = na;
   r.pending_activities = pap;
   gt_rpc_reply_msg(rpc, &r.base);
+  if (info.memo)
+    protobuf_c_message_free_unpacked(&info.memo->base, NULL);
+  if (info.search_attributes)
+    protobuf_c_message_free_unpacked(&info.search_attributes->base, NULL);
   for (size_t i = 0; types && i < na; i++)
     free(types[i].name);
   free(types);

@@ -249,6 +249,56 @@ void gt__pg_round_add(gt__pg_conn_t *c, int id, const gt_store_op_t *op, int syn
     add_sync(c);
 }
 
+/* Sends sql with vals: ints in text form (int8), text as text, blobs binary (bytea),
+ * NULL as NULL. Returns 1 on success (PQsendQueryParams' convention). */
+static int send_params(PGconn *pg, const char *sql, const gt_val_t *vals, int n) {
+  if (n == 0)
+    return PQsendQueryParams(pg, sql, 0, NULL, NULL, NULL, NULL, 1);
+  Oid *types = calloc((size_t)n, sizeof(Oid));
+  const char **pv = calloc((size_t)n, sizeof(char *));
+  int *lens = calloc((size_t)n, sizeof(int)), *fmts = calloc((size_t)n, sizeof(int));
+  char(*ibuf)[24] = calloc((size_t)n, sizeof(*ibuf));
+  int ok = 0;
+  if (types && pv && lens && fmts && ibuf) {
+    for (int i = 0; i < n; i++) {
+      const gt_val_t *v = &vals[i];
+      if (v->kind == GT_VAL_INT) {
+        types[i] = 20; /* int8 */
+        snprintf(ibuf[i], sizeof(ibuf[i]), "%lld", (long long)v->i);
+        pv[i] = ibuf[i];
+      } else if (v->kind == GT_VAL_TEXT) {
+        types[i] = 25; /* text; NUL-terminated by store.c's copy */
+        pv[i] = v->len ? v->p : "";
+      } else if (v->kind == GT_VAL_BLOB) {
+        types[i] = 17; /* bytea */
+        pv[i] = v->len ? v->p : "";
+        lens[i] = (int)v->len;
+        fmts[i] = 1;
+      }
+    }
+    /* libpq copies the values into its output buffer: ours may go at once. */
+    ok = PQsendQueryParams(pg, sql, n, types, pv, lens, fmts, 1);
+  }
+  free(types);
+  free(pv);
+  free(lens);
+  free(fmts);
+  free(ibuf);
+  return ok;
+}
+
+void gt__pg_round_add_params(gt__pg_conn_t *c, const char *sql, const gt_val_t *vals, int n,
+                             int sync_after) {
+  if (grow_res(c))
+    c->send_failed = 1;
+  c->nq++;
+  c->last_synced = 0;
+  if (!c->send_failed && send_params(c->pg, sql, vals, n) != 1)
+    c->send_failed = 1;
+  if (sync_after)
+    add_sync(c);
+}
+
 void gt__pg_round_add_sql(gt__pg_conn_t *c, const char *sql, int sync_after) {
   if (grow_res(c))
     c->send_failed = 1;

@@ -128,6 +128,11 @@ void gt__pg_round_begin(gt__pg_conn_t *c);
  * pipeline sync follows, so an error before it does not abort the queries after it. */
 void gt__pg_round_add(gt__pg_conn_t *c, int id, const gt_store_op_t *op, int sync_after);
 
+/* Queues SQL text with vals[0..n) as $1..$N (text form, typed int8/text/bytea; bytea
+ * binary), binary results: gt_store_read_sql. */
+void gt__pg_round_add_params(gt__pg_conn_t *c, const char *sql, const gt_val_t *vals, int n,
+                             int sync_after);
+
 /* Queues SQL text without parameters (BEGIN, SAVEPOINT, ...). */
 void gt__pg_round_add_sql(gt__pg_conn_t *c, const char *sql, int sync_after);
 

@@ -69,8 +69,8 @@ static const char *const SQL[GT__PG__COUNT] = {
     [GT_SQL_TQ_TASK_DELETE] = "DELETE FROM task_queue_tasks WHERE namespace_id = $1 "
                               "AND task_queue = $2 AND kind = $3 AND task_id = $4",
     [GT_SQL_VISIBILITY_UPSERT] =
-        "INSERT INTO visibility (" VIS_COLS ") VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "INSERT INTO visibility (" VIS_COLS ", search_json) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
         "ON CONFLICT (namespace_id, run_id) DO UPDATE SET "
         "workflow_id = EXCLUDED.workflow_id, workflow_type = EXCLUDED.workflow_type, "
         "task_queue = EXCLUDED.task_queue, status = EXCLUDED.status, "
@@ -78,6 +78,7 @@ static const char *const SQL[GT__PG__COUNT] = {
         "execution_time_ns = EXCLUDED.execution_time_ns, "
         "close_time_ns = EXCLUDED.close_time_ns, "
         "history_length = EXCLUDED.history_length, memo = EXCLUDED.memo, "
+        "search_json = EXCLUDED.search_json, "
         "search_attributes = EXCLUDED.search_attributes",
 
     [GT_SQL_NAMESPACE_LIST] =
@@ -115,6 +116,11 @@ static const char *const SQL[GT__PG__COUNT] = {
     [GT_SQL_CURRENT_LIST_RUNNING] =
         "SELECT namespace_id, workflow_id FROM current_executions WHERE shard_id = $1 "
         "AND state = 1 ORDER BY namespace_id, workflow_id",
+    [GT_SQL_SEARCH_ATTR_UPSERT] =
+        "INSERT INTO search_attributes (namespace_id, name, type) VALUES ($1, $2, $3) "
+        "ON CONFLICT (namespace_id, name) DO UPDATE SET type = EXCLUDED.type",
+    [GT_SQL_SEARCH_ATTR_DELETE] =
+        "DELETE FROM search_attributes WHERE namespace_id = $1 AND name = $2",
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
@@ -136,7 +142,7 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_TIMER_TASK_DELETE] = "iii",
     [GT_SQL_TQ_TASK_INSERT] = "ttiib",
     [GT_SQL_TQ_TASK_DELETE] = "ttii",
-    [GT_SQL_VISIBILITY_UPSERT] = "tttttiiiiibb",
+    [GT_SQL_VISIBILITY_UPSERT] = "tttttiiiiibbt",
     [GT_SQL_NAMESPACE_LIST] = "",
     [GT_SQL_EXECUTION_GET] = "ittt",
     [GT_SQL_CURRENT_GET] = "itt",
@@ -148,6 +154,8 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_VISIBILITY_LIST] = "tii",
     [GT_SQL_TASK_ID_MAX] = "i",
     [GT_SQL_CURRENT_LIST_RUNNING] = "i",
+    [GT_SQL_SEARCH_ATTR_UPSERT] = "tti",
+    [GT_SQL_SEARCH_ATTR_DELETE] = "tt",
     [GT__PG_SHARD_RANGE] = "i",
     [GT__PG_ACQUIRE] = "it",
 };

@@ -381,7 +381,8 @@ static void reads_cb(gt__pg_conn_t *c, int rc) {
     if (rrc == 0) {
       const PGresult *res = c->res[i];
       if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
-        rrc = gt__pg_rows_from(res, gt__store_stmt_info[r->op.stmt].ncols, &rows);
+        rrc = gt__pg_rows_from(
+            res, r->sql ? PQnfields(res) : gt__store_stmt_info[r->op.stmt].ncols, &rows);
       else
         rrc = gt__pg_map_error(res, "a read");
       if (rrc)
@@ -400,7 +401,10 @@ static void reads_start(slot_t *sl) {
   while (w->lhead && sl->nreads < READ_PIPE) {
     gt__store_read_t *r = (gt__store_read_t *)local_pop(w);
     sl->reads[sl->nreads++] = r;
-    gt__pg_round_add(&sl->conn, (int)r->op.stmt, &r->op, 1);
+    if (r->sql)
+      gt__pg_round_add_params(&sl->conn, r->sql, r->sql_params, r->nsql_params, 1);
+    else
+      gt__pg_round_add(&sl->conn, (int)r->op.stmt, &r->op, 1);
   }
   gt__pg_round_send(&sl->conn, reads_cb);
 }

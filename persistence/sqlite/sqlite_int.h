@@ -83,6 +83,11 @@ int gt__sqlite_shard_bump(gt__sqlite_conn_t *c, int shard_id, const char *owner)
 /* Runs one read op. OUT: *rows (one allocation, gt_store_rows_free). Returns 0 or GT_EIO. */
 int gt__sqlite_run_read(gt__sqlite_conn_t *c, const gt_store_op_t *op, gt_rows_t **rows);
 
+/* Runs SQL text with vals[0..n) bound as ?1..?N, prepared for this call only.
+ * OUT: *rows. Returns 0 or GT_EIO. */
+int gt__sqlite_run_read_sql(gt__sqlite_conn_t *c, const char *sql, const gt_val_t *vals,
+                            int n, gt_rows_t **rows);
+
 /* Maps a SQLite result code to GT_E*, logging the cause of I/O-class failures under `what`.
  * SQLITE_CONSTRAINT -> GT_EEXISTS; everything else -> GT_EIO. */
 int gt__sqlite_map(sqlite3 *db, int src, const char *what);

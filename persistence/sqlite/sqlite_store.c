@@ -256,7 +256,8 @@ static void run_exec(sqlite_store_t *s, job_t *a) {
 
 static void run_read(sqlite_store_t *s, gt__sqlite_conn_t *c, gt__store_read_t *r) {
   gt_rows_t *rows = NULL;
-  int rc = gt__sqlite_run_read(c, &r->op, &rows);
+  int rc = r->sql ? gt__sqlite_run_read_sql(c, r->sql, r->sql_params, r->nsql_params, &rows)
+                  : gt__sqlite_run_read(c, &r->op, &rows);
   gt__store_read_done(s->st, r, rc, rows);
 }
 

@@ -62,8 +62,8 @@ static const char *const SQL[GT__SQ__COUNT] = {
     [GT_SQL_TQ_TASK_DELETE] = "DELETE FROM task_queue_tasks WHERE namespace_id = ?1 "
                               "AND task_queue = ?2 AND kind = ?3 AND task_id = ?4",
     [GT_SQL_VISIBILITY_UPSERT] =
-        "INSERT OR REPLACE INTO visibility (" VIS_COLS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR REPLACE INTO visibility (" VIS_COLS ", search_json) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 
     [GT_SQL_NAMESPACE_LIST] =
         "SELECT id, name, data, is_default FROM namespaces ORDER BY name",
@@ -101,6 +101,10 @@ static const char *const SQL[GT__SQ__COUNT] = {
     [GT_SQL_CURRENT_LIST_RUNNING] =
         "SELECT namespace_id, workflow_id FROM current_executions WHERE shard_id = ?1 "
         "AND state = 1",
+    [GT_SQL_SEARCH_ATTR_UPSERT] = "INSERT OR REPLACE INTO search_attributes "
+                                  "(namespace_id, name, type) VALUES (?1, ?2, ?3)",
+    [GT_SQL_SEARCH_ATTR_DELETE] = "DELETE FROM search_attributes WHERE namespace_id = ?1 "
+                                  "AND name = ?2",
 
     [GT__SQ_BEGIN] = "BEGIN IMMEDIATE",
     [GT__SQ_COMMIT] = "COMMIT",
@@ -164,10 +168,10 @@ int gt__sqlite_step_simple(gt__sqlite_conn_t *c, int id) {
   return rc;
 }
 
-/* Binds op's values as ?1..?N. Returns a SQLite code. */
-static int bind_op(sqlite3_stmt *s, const gt_store_op_t *op) {
-  for (int i = 0; i < op->nparams; i++) {
-    const gt_val_t *v = &op->params[i];
+/* Binds vals[0..n) as ?1..?N. Returns a SQLite code. */
+static int bind_vals(sqlite3_stmt *s, const gt_val_t *vals, int n) {
+  for (int i = 0; i < n; i++) {
+    const gt_val_t *v = &vals[i];
     int rc;
     switch (v->kind) {
     case GT_VAL_INT:
@@ -188,6 +192,10 @@ static int bind_op(sqlite3_stmt *s, const gt_store_op_t *op) {
       return rc;
   }
   return SQLITE_OK;
+}
+
+static int bind_op(sqlite3_stmt *s, const gt_store_op_t *op) {
+  return bind_vals(s, op->params, op->nparams);
 }
 
 static void done_with(sqlite3_stmt *s) {
@@ -260,14 +268,12 @@ static int add_column(gt__rows_builder_t *b, sqlite3_stmt *s, int col) {
   }
 }
 
-int gt__sqlite_run_read(gt__sqlite_conn_t *c, const gt_store_op_t *op, gt_rows_t **rows) {
-  sqlite3_stmt *s = c->stmt[op->stmt];
-  int ncols = gt__store_stmt_info[op->stmt].ncols;
-  GT_ASSERT(s && sqlite3_column_count(s) == ncols);
-  *rows = NULL;
+/* Steps s (bound already) to the end, copying its rows. Resets s. OUT: *rows.
+ * Returns 0 or GT_EIO. */
+static int collect_rows(gt__sqlite_conn_t *c, sqlite3_stmt *s, int rc, gt_rows_t **rows) {
+  int ncols = sqlite3_column_count(s), err = 0;
   gt__rows_builder_t b;
   gt__rows_init(&b, ncols);
-  int rc = bind_op(s, op), err = 0;
   while (rc == SQLITE_OK || rc == SQLITE_ROW) {
     rc = sqlite3_step(s);
     for (int col = 0; rc == SQLITE_ROW && col < ncols && !err; col++)
@@ -285,4 +291,33 @@ int gt__sqlite_run_read(gt__sqlite_conn_t *c, const gt_store_op_t *op, gt_rows_t
     return GT_EIO;
   }
   return gt__rows_finish(&b, rows) ? GT_EIO : 0;
+}
+
+int gt__sqlite_run_read(gt__sqlite_conn_t *c, const gt_store_op_t *op, gt_rows_t **rows) {
+  sqlite3_stmt *s = c->stmt[op->stmt];
+  GT_ASSERT(s && sqlite3_column_count(s) == gt__store_stmt_info[op->stmt].ncols);
+  *rows = NULL;
+  return collect_rows(c, s, bind_op(s, op), rows);
+}
+
+int gt__sqlite_run_read_sql(gt__sqlite_conn_t *c, const char *sql, const gt_val_t *vals,
+                            int n, gt_rows_t **rows) {
+  *rows = NULL;
+  sqlite3_stmt *s = NULL;
+  /* Prepared per call: compiled queries vary, and caching them is not worth the memory. */
+  int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+  if (rc != SQLITE_OK) {
+    gt__sqlite_map(c->db, rc, "preparing a SQL read");
+    sqlite3_finalize(s);
+    return GT_EIO;
+  }
+  if (sqlite3_bind_parameter_count(s) > n) {
+    gt_log_error("STORE-SQLITE-ERR", "a SQL read uses %d parameters, %d given",
+                 sqlite3_bind_parameter_count(s), n);
+    sqlite3_finalize(s);
+    return GT_EIO;
+  }
+  int out = collect_rows(c, s, bind_vals(s, vals, n), rows);
+  sqlite3_finalize(s);
+  return out;
 }

@@ -268,7 +268,7 @@ START_TEST(test_schema_created_and_reopened) {
   ck_assert_int_eq(raw_int("SELECT schema_version FROM cluster_metadata"),
                    GT_PG_SCHEMA_VERSION);
   ck_assert_int_eq(raw_int("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
-                   12);
+                   13);
   ck_assert_int_eq(raw_int("SELECT count(*) FROM shards"), 4);
   ck_assert_int_eq(raw_int("SELECT length(cluster_id) FROM cluster_metadata"), 32);
 }
@@ -456,11 +456,12 @@ START_TEST(test_namespaces_visibility_taskid) {
   for (int k = 0; k < 3; k++) {
     char run[16];
     snprintf(run, sizeof(run), "run-%d", k);
-    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 12,
+    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 13,
                        {gt_val_text("ns"), gt_val_text(run), gt_val_text("wf"),
                         gt_val_text("Type"), gt_val_text("tq"), gt_val_int(1),
                         gt_val_int(100 + k), gt_val_int(100 + k), gt_val_int(0),
-                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL}},
+                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL},
+                        gt_val_text(k == 1 ? "{\"Color\":\"red\",\"N\":7}" : NULL)},
                        1};
     ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &v, 1, NULL), 0);
   }
@@ -876,6 +877,63 @@ START_TEST(test_server_restart) {
 }
 END_TEST
 
+/* gt_store_read_sql on PostgreSQL: $N values typed by kind, jsonb on the JSON column. */
+START_TEST(test_read_sql) {
+  gt_store_t *st = must_open();
+  ck_assert_int_eq(gt_store_backend(st), GT_STORE_POSTGRES);
+  static const char *const json[3] = {"{\"Color\":\"red\",\"N\":7}",
+                                      "{\"Color\":\"blue\",\"N\":2}", NULL};
+  for (int k = 0; k < 3; k++) {
+    char run[16];
+    snprintf(run, sizeof(run), "run-%d", k);
+    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 13,
+                       {gt_val_text("ns"), gt_val_text(run), gt_val_text("wf"),
+                        gt_val_text("Type"), gt_val_text("tq"), gt_val_int(1 + k),
+                        gt_val_int(100 + k), gt_val_int(100 + k), gt_val_int(0),
+                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL},
+                        gt_val_text(json[k])},
+                       1};
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &v, 1, NULL), 0);
+  }
+  gt_rows_t *rs = NULL;
+  gt_val_t p[3] = {gt_val_text("ns"), gt_val_text("N"), gt_val_int(5)};
+  ck_assert_int_eq(gt_store_read_sql_sync(st,
+                                          "SELECT run_id, status, memo FROM visibility "
+                                          "WHERE namespace_id = $1 AND "
+                                          "(search_json::jsonb ->> $2)::numeric < $3",
+                                          p, 3, &rs),
+                   0);
+  ck_assert_int_eq(rs->ncols, 3);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "run-1");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 2);
+  assert_blob(gt_rows_at(rs, 0, 2), "m");
+  gt_store_rows_free(rs);
+  gt_val_t inj = gt_val_text("ns' OR '1'='1");
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT count(*) FROM visibility WHERE "
+                                              "namespace_id = $1", &inj, 1, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 0);
+  gt_store_rows_free(rs);
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT nope FROM nowhere", NULL, 0, &rs),
+                   GT_EIO);
+  ck_assert_ptr_null(rs);
+  gt_store_op_t sa[3] = {
+      {GT_SQL_SEARCH_ATTR_UPSERT, 3, {gt_val_text("ns"), gt_val_text("B"), gt_val_int(2)}, 1},
+      {GT_SQL_SEARCH_ATTR_UPSERT, 3, {gt_val_text("ns"), gt_val_text("A"), gt_val_int(3)}, 1},
+      {GT_SQL_SEARCH_ATTR_DELETE, 2, {gt_val_text("ns"), gt_val_text("B")}, 1}};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, sa, 3, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT name, type FROM search_attributes "
+                                              "WHERE namespace_id = $1 ORDER BY name",
+                                          p, 1, &rs),
+                   0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "A");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 3);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
 static Suite *pg_suite(void) {
   Suite *s = suite_create("persistence_postgres");
   TCase *tc = tcase_create("postgres");
@@ -900,6 +958,7 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_tq_tasks);
   tcase_add_test(tc, test_close_runs_pending_completions);
   tcase_add_test(tc, test_durable_across_reopen);
+  tcase_add_test(tc, test_read_sql);
   tcase_add_test(tc, test_server_restart); /* last: it stops the shared server */
   suite_add_tcase(s, tc);
   return s;

@@ -228,7 +228,7 @@ START_TEST(test_schema_created_and_reopened) {
                    SQLITE_OK);
   ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
   ck_assert_int_eq(sqlite3_column_int(s, 0), GT_SQLITE_SCHEMA_VERSION);
-  ck_assert_int_eq(sqlite3_column_int(s, 1), 12);
+  ck_assert_int_eq(sqlite3_column_int(s, 1), 13);
   ck_assert_int_eq(sqlite3_column_int(s, 2), 4); /* num_shards rows */
   sqlite3_finalize(s);
   ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
@@ -409,11 +409,12 @@ START_TEST(test_namespaces_visibility_taskid) {
   for (int k = 0; k < 3; k++) {
     char run[16];
     snprintf(run, sizeof(run), "run-%d", k);
-    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 12,
+    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 13,
                        {gt_val_text("ns"), gt_val_text(run), gt_val_text("wf"),
                         gt_val_text("Type"), gt_val_text("tq"), gt_val_int(1),
                         gt_val_int(100 + k), gt_val_int(100 + k), gt_val_int(0),
-                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL}},
+                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL},
+                        gt_val_text(k == 1 ? "{\"Color\":\"red\",\"N\":7}" : NULL)},
                        1};
     ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &v, 1, NULL), 0);
   }
@@ -843,6 +844,70 @@ START_TEST(test_durable_across_reopen) {
 }
 END_TEST
 
+/* gt_store_read_sql: SQL text with bound values (visibility's compiled queries), on the
+ * writer (memory) and on the readers (file); the search attribute registry statements. */
+START_TEST(test_read_sql) {
+  gt_store_t *st = must_open(_i);
+  ck_assert_int_eq(gt_store_backend(st), GT_STORE_SQLITE);
+  static const char *const json[3] = {"{\"Color\":\"red\",\"N\":7}",
+                                      "{\"Color\":\"blue\",\"N\":2}", NULL};
+  for (int k = 0; k < 3; k++) {
+    char run[16];
+    snprintf(run, sizeof(run), "run-%d", k);
+    gt_store_op_t v = {GT_SQL_VISIBILITY_UPSERT, 13,
+                       {gt_val_text("ns"), gt_val_text(run), gt_val_text("wf"),
+                        gt_val_text("Type"), gt_val_text("tq"), gt_val_int(1 + k),
+                        gt_val_int(100 + k), gt_val_int(100 + k), gt_val_int(0),
+                        gt_val_int(3), gt_val_blob("m", 1), (gt_val_t){GT_VAL_NULL},
+                        gt_val_text(json[k])},
+                       1};
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &v, 1, NULL), 0);
+  }
+  gt_rows_t *rs = NULL;
+  gt_val_t p[3] = {gt_val_text("ns"), gt_val_text("$.\"N\""), gt_val_int(5)};
+  ck_assert_int_eq(gt_store_read_sql_sync(st,
+                                          "SELECT run_id, status, json_extract(search_json, "
+                                          "?2) FROM visibility WHERE namespace_id = ?1 AND "
+                                          "json_extract(search_json, ?2) < ?3",
+                                          p, 3, &rs),
+                   0);
+  ck_assert_int_eq(rs->ncols, 3);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "run-1");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 2)->i, 2);
+  gt_store_rows_free(rs);
+  /* A value that looks like SQL stays a value: no row, no error. */
+  gt_val_t inj = gt_val_text("ns' OR '1'='1");
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT count(*) FROM visibility WHERE "
+                                              "namespace_id = ?1", &inj, 1, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 0);
+  gt_store_rows_free(rs);
+  /* A bad statement is GT_EIO, with no rows; so is a missing parameter. */
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT nope FROM nowhere", NULL, 0, &rs),
+                   GT_EIO);
+  ck_assert_ptr_null(rs);
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT ?1 + ?2", p, 1, &rs), GT_EIO);
+  ck_assert_int_eq(gt_store_read_sql_sync(st, NULL, NULL, 0, &rs), GT_EINVAL);
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT 1", NULL, -1, &rs), GT_EINVAL);
+
+  gt_store_op_t sa[3] = {
+      {GT_SQL_SEARCH_ATTR_UPSERT, 3, {gt_val_text("ns"), gt_val_text("B"), gt_val_int(2)}, 1},
+      {GT_SQL_SEARCH_ATTR_UPSERT, 3, {gt_val_text("ns"), gt_val_text("A"), gt_val_int(3)}, 1},
+      {GT_SQL_SEARCH_ATTR_DELETE, 2, {gt_val_text("ns"), gt_val_text("B")}, 1}};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, sa, 3, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT name, type FROM search_attributes "
+                                              "WHERE namespace_id = ?1 ORDER BY name",
+                                          p, 1, &rs),
+                   0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "A");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 3);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
 static Suite *persistence_suite(void) {
   Suite *s = suite_create("persistence");
   TCase *tc = tcase_create("schema");
@@ -873,6 +938,7 @@ static Suite *persistence_suite(void) {
   tcase_add_loop_test(tc, test_tq_tasks, 0, 2);
   tcase_add_loop_test(tc, test_close_runs_pending_completions, 0, 2);
   tcase_add_test(tc, test_durable_across_reopen);
+  tcase_add_loop_test(tc, test_read_sql, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

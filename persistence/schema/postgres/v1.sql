@@ -111,10 +111,20 @@ CREATE TABLE visibility (
   history_length    BIGINT NOT NULL,
   memo              BYTEA,
   search_attributes BYTEA,
+  -- the search attributes as one JSON object (what List queries filter on)
+  search_json       TEXT,
   PRIMARY KEY (namespace_id, run_id)
 );
 CREATE INDEX visibility_by_start ON visibility (namespace_id, start_time_ns);
 CREATE INDEX visibility_by_workflow ON visibility (namespace_id, workflow_id);
+
+-- Custom search attributes of a namespace; type: IndexedValueType.
+CREATE TABLE search_attributes (
+  namespace_id TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  type         BIGINT NOT NULL,
+  PRIMARY KEY (namespace_id, name)
+);
 
 -- CHASM components (a later issue): state name, msgpack data, version.
 CREATE TABLE chasm_components (

@@ -13,6 +13,8 @@ const {
   startChild,
   getExternalWorkflowHandle,
   ChildWorkflowFailure,
+  upsertSearchAttributes,
+  upsertMemo,
   defineSignal,
   defineQuery,
   setHandler,
@@ -195,7 +197,23 @@ async function parentAbandoning() {
   return 'parent done';
 }
 
+// Upserts search attributes and memo, then waits for 'done'.
+async function annotated() {
+  upsertSearchAttributes({ CustomKeywordField: ['first'] });
+  upsertMemo({ note: 'hello' });
+  await sleep(10);
+  upsertSearchAttributes({ CustomKeywordField: ['second'], CustomIntField: [42] });
+  return 'annotated';
+}
+
+// Cancels another workflow through an external handle.
+async function canceller(targetId) {
+  await getExternalWorkflowHandle(targetId).cancel();
+  return 'cancel requested';
+}
+
 module.exports = {
+  annotated, canceller,
   parent, parentOfFailing, parentSignalling, parentAbandoning,
   looper,
   timingOut,
