@@ -496,6 +496,31 @@ static void h_query_completed(call_ctx_t *c) {
   respond(c, GT_RPC_RESPOND_QUERY, req->namespace_, &req->task_token, GT_TASK_QUERY);
 }
 
+static void h_update(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  if (!req->request || !req->request->meta || !req->request->meta->update_id ||
+      !*req->request->meta->update_id) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "UpdateId is not set on request.");
+    return;
+  }
+  if (!req->request->input || !req->request->input->name || !*req->request->input->name) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Update name is not set on request.");
+    return;
+  }
+  to_execution(c, GT_RPC_UPDATE, req->namespace_, req->workflow_execution);
+}
+
+static void h_poll_update(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateRequest *req =
+      (const void *)c->req;
+  if (!req->update_ref || !req->update_ref->update_id || !*req->update_ref->update_id) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "UpdateRef is not set on request.");
+    return;
+  }
+  to_execution(c, GT_RPC_POLL_UPDATE, req->namespace_, req->update_ref->workflow_execution);
+}
+
 static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
@@ -528,6 +553,8 @@ static const struct {
     {"TerminateWorkflowExecution", h_terminate},
     {"RequestCancelWorkflowExecution", h_request_cancel},
     {"QueryWorkflow", h_query},
+    {"UpdateWorkflowExecution", h_update},
+    {"PollWorkflowExecutionUpdate", h_poll_update},
     {"RespondQueryTaskCompleted", h_query_completed},
 };
 

@@ -45,6 +45,8 @@ typedef enum gt_rpc_kind {
   GT_RPC_RESPOND_ACT_CANCELED,
   GT_RPC_QUERY,
   GT_RPC_RESPOND_QUERY,
+  GT_RPC_UPDATE,
+  GT_RPC_POLL_UPDATE,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */

@@ -65,6 +65,19 @@ typedef struct wf_child {
   int parent_close_policy;
 } wf_child_t;
 
+typedef struct wf_update {
+  struct wf_update *next;
+  char *update_id;
+  int stage;              /* UpdateWorkflowExecutionLifecycleStage reached */
+  int sent;               /* the request rides the started workflow task */
+  uint8_t *request;       /* packed update.v1.Request */
+  size_t request_len;
+  int64_t accepted_event_id;
+  uint8_t *outcome;       /* packed update.v1.Outcome once completed */
+  size_t outcome_len;
+  gt_rpc_t *waiters;      /* callers waiting for a stage (rpc->attempt) */
+} wf_update_t;
+
 typedef struct wf_timer {
   char *timer_id;
   int64_t started_event_id;
@@ -116,6 +129,7 @@ typedef struct wf_run {
   /* children: StartChildWorkflowExecutionInitiated not yet closed */
   struct wf_child *children;
   size_t n_children, cap_children;
+  wf_update_t *updates;
   /* user timers (StartTimer) */
   wf_timer_t *timers;
   size_t n_timers, cap_timers;
@@ -363,6 +377,27 @@ void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 void wf_child_apply(wf_run_t *run, const pb_event_t *ev);
 void wf_children_free(wf_run_t *run);
 
+/* ---- wf_update.c: Workflow Update ---- */
+void wf_on_update(workflow_t *wf, gt_rpc_t *rpc);
+void wf_on_poll_update(workflow_t *wf, gt_rpc_t *rpc);
+int wf_on_update_timer(workflow_t *wf, uint64_t token, uint64_t timer_id);
+void wf_update_apply(wf_run_t *run, const pb_event_t *ev);
+void wf_updates_free(wf_run_t *run);
+/* Adds admitted update requests as messages (field 15) to a poll response. */
+void wf_updates_attach(workflow_t *wf, wf_run_t *run, gt_buf_t *resp);
+const char *wf_check_protocol_command(
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req,
+    const pb_command_t *c);
+void wf_cmd_protocol_message(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req,
+    const pb_command_t *c, uint8_t *done);
+/* After a workflow task: the messages no command named (req may be NULL: the task failed).
+ * Returns 1 when admitted updates still wait for a workflow task. */
+int wf_updates_after_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req,
+    uint8_t *done);
+void wf_updates_on_close(workflow_t *wf, wf_run_t *run);
+
 /* ---- wf_props.c: memo, search attributes, external cancellation ---- */
 void wf_props_apply(wf_run_t *run, const pb_event_t *ev);
 void wf_cmd_upsert_props(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
@@ -395,6 +430,7 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_ACT_TIMEOUT 5ULL /* token: kind | timeout type << 52 | attempt << 40 | id */
 #define WF_TIMER_RUN_TIMEOUT 6ULL
 #define WF_TIMER_QUERY 7ULL
+#define WF_TIMER_UPDATE 8ULL
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
 #endif

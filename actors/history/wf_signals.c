@@ -40,6 +40,7 @@ static wf_run_t *running_run(workflow_t *wf, gt_rpc_t *rpc, const pb_wfexec_t *e
 }
 
 void wf_close_cleanup(workflow_t *wf, wf_run_t *run) {
+  wf_updates_on_close(wf, run);
   for (size_t i = 0; i < run->n_timers; i++)
     if (run->timers[i].actor_timer)
       gt_actor_timer_cancel(&wf->base, run->timers[i].actor_timer);

@@ -70,6 +70,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->memo);
   free(run->search_attrs);
   wf_children_free(run);
+  wf_updates_free(run);
   free(run);
 }
 
@@ -295,6 +296,7 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
   run->transitions++;
   wf_child_apply(run, ev);
   wf_props_apply(run, ev);
+  wf_update_apply(run, ev);
   switch (ev->attributes_case) {
   case PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES): {
     const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =

@@ -132,6 +132,7 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   gt_buf_init(&b);
   gt_buf_pack(&b, &r.base);
   wf_queries_attach(wf, run, &b);
+  wf_updates_attach(wf, run, &b);
   /* field 8, History: the whole history so far, concatenated without unpacking */
   size_t end = run->hist.len;
   gt_buf_field_len(&b, 8, end);
@@ -541,6 +542,12 @@ static const char *check_commands(wf_run_t *run,
       if (!c->modify_workflow_properties_command_attributes)
         return "ModifyWorkflowPropertiesCommandAttributes is not set on command.";
       break;
+    case PB_CMD(PROTOCOL_MESSAGE): {
+      const char *e = wf_check_protocol_command(req, c);
+      if (e)
+        return e;
+      break;
+    }
     case PB_CMD(RECORD_MARKER):
       if (!c->record_marker_command_attributes ||
           !c->record_marker_command_attributes->marker_name ||
@@ -790,14 +797,23 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
     ev.attributes_case = PB_ATTR(WORKFLOW_TASK_COMPLETED_EVENT_ATTRIBUTES);
     ev.workflow_task_completed_event_attributes = &a;
     int64_t completed_id = wf_emit(wf, run, &ev, 0);
-    for (size_t i = 0; i < req->n_commands; i++)
+    uint8_t *done = req->n_messages ? calloc(req->n_messages, 1) : NULL;
+    for (size_t i = 0; i < req->n_commands; i++) {
+      if (req->commands[i]->command_type == PB_CMD(PROTOCOL_MESSAGE)) {
+        if (done)
+          wf_cmd_protocol_message(wf, run, t, req, req->commands[i], done);
+        continue;
+      }
       emit_command(wf, run, t, req->commands[i], completed_id, req->identity);
+    }
+    int resend = wf_updates_after_wft(wf, run, t, req, done);
+    free(done);
     if (!wf_running(run))
       wf_close_cleanup(wf, run);
     if (wf_running(run)) {
       size_t flushed = wf_flush_buffered(wf, run);
-      if (flushed > 0 || req->force_create_new_workflow_task || t->cancel_delivered)
-        wf_schedule_wft(wf, run, t);
+      if (flushed > 0 || req->force_create_new_workflow_task || t->cancel_delivered || resend)
+        wf_need_wft(wf, run, t);
     }
   }
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse resp =
@@ -831,6 +847,7 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
   wf_queries_after_wft(wf, run, NULL);
+  wf_updates_after_wft(wf, run, NULL, NULL, NULL);
   Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedResponse resp =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_FAILED_RESPONSE__INIT;
   wf_txn_reply_msg(t, rpc, &resp.base);

@@ -793,6 +793,12 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
   case GT_RPC_QUERY:
     wf_on_query(wf, rpc);
     break;
+  case GT_RPC_UPDATE:
+    wf_on_update(wf, rpc);
+    break;
+  case GT_RPC_POLL_UPDATE:
+    wf_on_poll_update(wf, rpc);
+    break;
   case GT_RPC_RESPOND_QUERY:
     wf_on_query_answer(wf, rpc);
     break;
@@ -834,6 +840,8 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
     if ((tm->token >> 56) == WF_TIMER_HISTORY_POLL)
       history_poll_timeout(wf, tm->timer_id);
     else if (wf_on_query_timer(wf, tm->token, tm->timer_id))
+      ;
+    else if (wf_on_update_timer(wf, tm->token, tm->timer_id))
       ;
     else if (!wf->loading && !wf->broken)
       wf_on_timer(wf, tm);

@@ -15,6 +15,7 @@ const {
   ChildWorkflowFailure,
   upsertSearchAttributes,
   upsertMemo,
+  defineUpdate,
   defineSignal,
   defineQuery,
   setHandler,
@@ -212,7 +213,25 @@ async function canceller(targetId) {
   return 'cancel requested';
 }
 
+const addUpdate = defineUpdate('addAndGet');
+const finishUpdate = defineUpdate('finish');
+
+// A counter driven by updates: `addAndGet(n)` (validated: n must be positive), `finish`.
+async function counter() {
+  let value = 0;
+  let finished = false;
+  setHandler(addUpdate, async (n) => {
+    await sleep(10); // an update handler may wait
+    value += n;
+    return value;
+  }, { validator: (n) => { if (n <= 0) throw new Error(`${n} is not positive`); } });
+  setHandler(finishUpdate, () => { finished = true; return 'bye'; });
+  await condition(() => finished);
+  return value;
+}
+
 module.exports = {
+  counter,
   annotated, canceller,
   parent, parentOfFailing, parentSignalling, parentAbandoning,
   looper,
