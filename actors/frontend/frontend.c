@@ -521,6 +521,12 @@ static void h_poll_update(call_ctx_t *c) {
   to_execution(c, GT_RPC_POLL_UPDATE, req->namespace_, req->update_ref->workflow_execution);
 }
 
+static void h_reset_sticky(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__ResetStickyTaskQueueRequest *req =
+      (const void *)c->req;
+  to_execution(c, GT_RPC_RESET_STICKY, req->namespace_, req->execution);
+}
+
 static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
@@ -555,6 +561,7 @@ static const struct {
     {"QueryWorkflow", h_query},
     {"UpdateWorkflowExecution", h_update},
     {"PollWorkflowExecutionUpdate", h_poll_update},
+    {"ResetStickyTaskQueue", h_reset_sticky},
     {"RespondQueryTaskCompleted", h_query_completed},
 };
 

@@ -47,6 +47,7 @@ typedef enum gt_rpc_kind {
   GT_RPC_RESPOND_QUERY,
   GT_RPC_UPDATE,
   GT_RPC_POLL_UPDATE,
+  GT_RPC_RESET_STICKY,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */

@@ -117,6 +117,9 @@ typedef struct wf_run {
   int64_t wft_scheduled_ns, wft_started_ns;
   uint64_t wft_timer;
   int64_t previous_started_id; /* started id of the last completed workflow task */
+  char *sticky_queue;          /* the worker's sticky queue, or NULL (not persisted) */
+  int64_t sticky_s2s_ms;       /* its schedule-to-start timeout */
+  int wft_on_sticky;           /* the scheduled workflow task went to the sticky queue */
   /* activities */
   wf_activity_t *acts;
   size_t n_acts, cap_acts;
@@ -313,6 +316,9 @@ void wf_arm_timers(workflow_t *wf, wf_run_t *run);
 /* Ensures a workflow task will deliver new events. */
 void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc);
+/* Drops the run's sticky queue: later workflow tasks go to the normal queue. */
+void wf_clear_sticky(wf_run_t *run);
+void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc);
 
 gt_task_t *wf_new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a);
@@ -431,6 +437,7 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_RUN_TIMEOUT 6ULL
 #define WF_TIMER_QUERY 7ULL
 #define WF_TIMER_UPDATE 8ULL
+#define WF_TIMER_STICKY 9ULL
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
 #endif

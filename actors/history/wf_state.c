@@ -69,6 +69,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->request_id);
   free(run->memo);
   free(run->search_attrs);
+  free(run->sticky_queue);
   wf_children_free(run);
   wf_updates_free(run);
   free(run);

@@ -52,13 +52,23 @@ gt_task_t *wf_new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a) {
                      a->scheduled_event_id, a->attempt);
 }
 
+void wf_clear_sticky(wf_run_t *run) {
+  free(run->sticky_queue);
+  run->sticky_queue = NULL;
+}
+
 void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   wft_sched_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES__INIT;
   pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   pb_dur_t timeout;
-  tq.name = run->task_queue;
-  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  /* sticky execution: the worker that ran the last task has the workflow cached */
+  int sticky = run->sticky_queue && run->wft_attempt <= 1;
+  tq.name = sticky ? run->sticky_queue : run->task_queue;
+  tq.kind = sticky ? TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY
+                   : TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  if (sticky)
+    tq.normal_name = run->task_queue;
   gt_pb_dur(&timeout, wft_timeout_ms(run));
   a.task_queue = &tq;
   a.start_to_close_timeout = &timeout;
@@ -68,7 +78,13 @@ void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   ev.workflow_task_scheduled_event_attributes = &a;
   if (wf_emit(wf, run, &ev, 0) <= 0)
     return;
-  if (run->wft_attempt <= 2) {
+  run->wft_on_sticky = sticky;
+  if (sticky) {
+    /* not taken in time (worker gone or busy): back to the normal queue */
+    wf_txn_task(t, run->sticky_queue, new_wft_task(wf, run));
+    gt_actor_timer_start(&wf->base, (uint64_t)run->sticky_s2s_ms,
+                         WF_TIMER_TOKEN(WF_TIMER_STICKY, run->wft_scheduled_id));
+  } else if (run->wft_attempt <= 2) {
     wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
   } else {
     /* repeated failures: back off (1 s, 2 s, 4 s ... up to 10 min) before redelivery */
@@ -134,9 +150,13 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   wf_queries_attach(wf, run, &b);
   wf_updates_attach(wf, run, &b);
   /* field 8, History: the whole history so far, concatenated without unpacking */
-  size_t end = run->hist.len;
-  gt_buf_field_len(&b, 8, end);
-  wf_put_events(run, 0, run->n_ev, &b);
+  /* a sticky worker has the history up to its last task cached: send only what follows */
+  size_t from = 0;
+  if (run->wft_on_sticky && run->previous_started_id > 0)
+    from = (size_t)run->previous_started_id;
+  size_t len = run->hist.len - run->ev_off[from];
+  gt_buf_field_len(&b, 8, len);
+  wf_put_events(run, from, run->n_ev, &b);
   free(token);
   wf_txn_reply(t, rpc, &b);
 }
@@ -777,6 +797,18 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
     return;
   }
   cancel_wft_timer(wf, run);
+  const Temporal__Api__Taskqueue__V1__StickyExecutionAttributes *sa = req->sticky_attributes;
+  if (sa && sa->worker_task_queue && sa->worker_task_queue->name &&
+      *sa->worker_task_queue->name) {
+    if (!run->sticky_queue || strcmp(run->sticky_queue, sa->worker_task_queue->name) != 0) {
+      wf_clear_sticky(run);
+      run->sticky_queue = strdup(sa->worker_task_queue->name);
+    }
+    int64_t ms = gt_pb_dur_ms(sa->schedule_to_start_timeout);
+    run->sticky_s2s_ms = ms > 0 ? ms : 5000;
+  } else {
+    wf_clear_sticky(run);
+  }
   if (close_index >= 0 && run->n_buf > 0) {
     /* new events arrived while the task ran: the worker must see them before closing */
     emit_wft_failed(wf, run,
@@ -843,6 +875,7 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
     return;
   }
   cancel_wft_timer(wf, run);
+  wf_clear_sticky(run); /* as Temporal: a failed task goes back to the normal queue */
   emit_wft_failed(wf, run, req->cause, req->failure, req->identity);
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
@@ -1051,6 +1084,7 @@ static void on_wft_timeout(workflow_t *wf, int64_t started_id) {
   wf_txn_t *t = wf_txn_begin(wf, run);
   if (!t)
     return;
+  wf_clear_sticky(run);
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   wft_to_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
   a.scheduled_event_id = run->wft_scheduled_id;
@@ -1097,6 +1131,45 @@ static void on_user_timer(workflow_t *wf, wf_run_t *run, int64_t started_id) {
   wf_txn_commit(t);
 }
 
+/* The sticky worker did not take the task in time: Temporal's ScheduleToStart timeout,
+ * then the task goes to the normal queue with the full history. */
+static void on_sticky_timeout(workflow_t *wf, wf_run_t *run, int64_t scheduled_id) {
+  if (run->wft_state != WFT_SCHEDULED || run->wft_scheduled_id != scheduled_id ||
+      !run->wft_on_sticky)
+    return;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t)
+    return;
+  wf_clear_sticky(run);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_to_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
+  a.scheduled_event_id = scheduled_id;
+  a.timeout_type = TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_SCHEDULE_TO_START;
+  ev.event_type = PB_EV(WORKFLOW_TASK_TIMED_OUT);
+  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES);
+  ev.workflow_task_timed_out_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
+  run->wft_attempt = 1; /* nobody failed: no backoff */
+  wf_flush_buffered(wf, run);
+  wf_schedule_wft(wf, run, t);
+  wf_txn_commit(t);
+}
+
+void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc) {
+  const Temporal__Api__Workflowservice__V1__ResetStickyTaskQueueRequest *req =
+      (const void *)rpc->req;
+  wf_run_t *run = wf_find_run(wf, req->execution ? req->execution->run_id : "");
+  if (!run) {
+    gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "workflow not found for ID: %s",
+                       wf->workflow_id);
+    return;
+  }
+  wf_clear_sticky(run);
+  Temporal__Api__Workflowservice__V1__ResetStickyTaskQueueResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESET_STICKY_TASK_QUEUE_RESPONSE__INIT;
+  gt_rpc_reply_msg(rpc, &r.base);
+}
+
 void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
   uint64_t kind = tm->token >> 56;
   int64_t id = (int64_t)(tm->token & ((1ULL << 55) - 1));
@@ -1113,6 +1186,8 @@ void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
     return;
   } else if (kind == WF_TIMER_USER) {
     on_user_timer(wf, run, id);
+  } else if (kind == WF_TIMER_STICKY) {
+    on_sticky_timeout(wf, run, id);
   } else if (kind == WF_TIMER_ACT_RETRY) {
     wf_activity_t *act = wf_find_activity(run, id);
     if (act && !act->started && !act->closing) {

@@ -799,6 +799,9 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
   case GT_RPC_POLL_UPDATE:
     wf_on_poll_update(wf, rpc);
     break;
+  case GT_RPC_RESET_STICKY:
+    wf_on_reset_sticky(wf, rpc);
+    break;
   case GT_RPC_RESPOND_QUERY:
     wf_on_query_answer(wf, rpc);
     break;
