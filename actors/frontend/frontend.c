@@ -527,6 +527,47 @@ static void h_reset_sticky(call_ctx_t *c) {
   to_execution(c, GT_RPC_RESET_STICKY, req->namespace_, req->execution);
 }
 
+/* Every *ById request starts with namespace, workflow_id, run_id, activity_id. */
+static void h_activity_by_id(call_ctx_t *c, gt_rpc_kind_t kind) {
+  const struct {
+    ProtobufCMessage base;
+    char *namespace_, *workflow_id, *run_id, *activity_id;
+  } *req = (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  if (!req->workflow_id || !*req->workflow_id) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "WorkflowId is not set on request.");
+    return;
+  }
+  if (!req->activity_id || !*req->activity_id) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "ActivityId is not set on request.");
+    return;
+  }
+  if (req->run_id && *req->run_id && !valid_uuid(req->run_id)) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Invalid RunId.");
+    return;
+  }
+  gt_rpc_t *r = make_rpc(c, kind, &ns, req->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
+static void h_act_completed_by_id(call_ctx_t *c) {
+  h_activity_by_id(c, GT_RPC_ACT_COMPLETED_BY_ID);
+}
+static void h_act_failed_by_id(call_ctx_t *c) { h_activity_by_id(c, GT_RPC_ACT_FAILED_BY_ID); }
+static void h_act_canceled_by_id(call_ctx_t *c) {
+  h_activity_by_id(c, GT_RPC_ACT_CANCELED_BY_ID);
+}
+static void h_heartbeat_by_id(call_ctx_t *c) { h_activity_by_id(c, GT_RPC_HEARTBEAT_BY_ID); }
+
+static void h_history_reverse(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryReverseRequest *req =
+      (const void *)c->req;
+  to_execution(c, GT_RPC_HISTORY_REVERSE, req->namespace_, req->execution);
+}
+
 static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
@@ -562,6 +603,11 @@ static const struct {
     {"UpdateWorkflowExecution", h_update},
     {"PollWorkflowExecutionUpdate", h_poll_update},
     {"ResetStickyTaskQueue", h_reset_sticky},
+    {"RespondActivityTaskCompletedById", h_act_completed_by_id},
+    {"RespondActivityTaskFailedById", h_act_failed_by_id},
+    {"RespondActivityTaskCanceledById", h_act_canceled_by_id},
+    {"RecordActivityTaskHeartbeatById", h_heartbeat_by_id},
+    {"GetWorkflowExecutionHistoryReverse", h_history_reverse},
     {"RespondQueryTaskCompleted", h_query_completed},
 };
 

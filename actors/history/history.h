@@ -48,6 +48,11 @@ typedef enum gt_rpc_kind {
   GT_RPC_UPDATE,
   GT_RPC_POLL_UPDATE,
   GT_RPC_RESET_STICKY,
+  GT_RPC_ACT_COMPLETED_BY_ID,
+  GT_RPC_ACT_FAILED_BY_ID,
+  GT_RPC_ACT_CANCELED_BY_ID,
+  GT_RPC_HEARTBEAT_BY_ID,
+  GT_RPC_HISTORY_REVERSE,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */

@@ -316,6 +316,10 @@ void wf_arm_timers(workflow_t *wf, wf_run_t *run);
 /* Ensures a workflow task will deliver new events. */
 void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc);
+/* *ById activity calls: names the activity by id, then serves it as the token form. */
+void wf_on_activity_by_id(workflow_t *wf, gt_rpc_t *rpc);
+/* GetWorkflowExecutionHistoryReverse. */
+void wf_on_history_reverse(workflow_t *wf, gt_rpc_t *rpc);
 /* Drops the run's sticky queue: later workflow tasks go to the normal queue. */
 void wf_clear_sticky(wf_run_t *run);
 void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc);
@@ -438,6 +442,9 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_QUERY 7ULL
 #define WF_TIMER_UPDATE 8ULL
 #define WF_TIMER_STICKY 9ULL
+
+/* Temporal's default blob size limit (limit.blobSize.error): 2 MiB. */
+#define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
 #endif

@@ -956,6 +956,9 @@ void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     wf_schedule_wft(wf, run, t);
 }
 
+static void act_fail(workflow_t *wf, wf_run_t *run, wf_activity_t *act, wf_txn_t *t,
+                     pb_failure_t *failure, char *identity);
+
 void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *req =
       (const void *)rpc->req;
@@ -964,6 +967,24 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_activity_t *act = activity_txn(wf, rpc, &run, &t);
   if (!act)
     return;
+  if (req->result &&
+      protobuf_c_message_get_packed_size(&req->result->base) > WF_BLOB_SIZE_LIMIT) {
+    /* as Temporal: a result over the blob limit fails the activity, not retryable */
+    pb_failure_t f = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+    Temporal__Api__Failure__V1__ServerFailureInfo si =
+        TEMPORAL__API__FAILURE__V1__SERVER_FAILURE_INFO__INIT;
+    si.non_retryable = 1;
+    f.message = "Complete result exceeds size limit.";
+    f.source = "Server";
+    f.failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_SERVER_FAILURE_INFO;
+    f.server_failure_info = &si;
+    act_fail(wf, run, act, t, &f, req->identity);
+    Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedResponse resp =
+        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_RESPONSE__INIT;
+    wf_txn_reply_msg(t, rpc, &resp.base);
+    wf_txn_commit(t);
+    return;
+  }
   int64_t sched_id = act->scheduled_event_id;
   int64_t started_id = wf_close_activity(wf, run, act);
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
@@ -987,6 +1008,12 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
 /* Whether a failure may be retried under the activity's policy; OUT: *retry_state, *delay. */
 int wf_should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                         int *retry_state, int64_t *delay_ms) {
+  if (f && f->failure_info_case ==
+               TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_SERVER_FAILURE_INFO &&
+      f->server_failure_info && f->server_failure_info->non_retryable) {
+    *retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_NON_RETRYABLE_FAILURE;
+    return 0;
+  }
   if (f && f->failure_info_case ==
                TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_TIMEOUT_FAILURE_INFO &&
       f->timeout_failure_info &&
@@ -1039,6 +1066,32 @@ int wf_should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
   return 1;
 }
 
+/* An attempt failed: retry under the policy, or ActivityTaskFailed. */
+static void act_fail(workflow_t *wf, wf_run_t *run, wf_activity_t *act, wf_txn_t *t,
+                     pb_failure_t *failure, char *identity) {
+  int retry_state = 0;
+  int64_t delay_ms = 0;
+  if (wf_should_retry(run, act, failure, &retry_state, &delay_ms)) {
+    wf_act_retry(wf, run, act, failure, delay_ms);
+    return;
+  }
+  int64_t sched_id = act->scheduled_event_id;
+  int64_t started_id = wf_close_activity(wf, run, act);
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  Temporal__Api__History__V1__ActivityTaskFailedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES__INIT;
+  a.failure = failure;
+  a.scheduled_event_id = sched_id;
+  a.started_event_id = started_id;
+  a.identity = identity;
+  a.retry_state = retry_state;
+  ev.event_type = PB_EV(ACTIVITY_TASK_FAILED);
+  ev.attributes_case = PB_ATTR(ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES);
+  ev.activity_task_failed_event_attributes = &a;
+  wf_emit(wf, run, &ev, 1);
+  wf_need_wft(wf, run, t);
+}
+
 void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *req =
       (const void *)rpc->req;
@@ -1047,27 +1100,7 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_activity_t *act = activity_txn(wf, rpc, &run, &t);
   if (!act)
     return;
-  int retry_state = 0;
-  int64_t delay_ms = 0;
-  if (wf_should_retry(run, act, req->failure, &retry_state, &delay_ms)) {
-    wf_act_retry(wf, run, act, req->failure, delay_ms);
-  } else {
-    int64_t sched_id = act->scheduled_event_id;
-    int64_t started_id = wf_close_activity(wf, run, act);
-    pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
-    Temporal__Api__History__V1__ActivityTaskFailedEventAttributes a =
-        TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES__INIT;
-    a.failure = req->failure;
-    a.scheduled_event_id = sched_id;
-    a.started_event_id = started_id;
-    a.identity = req->identity;
-    a.retry_state = retry_state;
-    ev.event_type = PB_EV(ACTIVITY_TASK_FAILED);
-    ev.attributes_case = PB_ATTR(ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES);
-    ev.activity_task_failed_event_attributes = &a;
-    wf_emit(wf, run, &ev, 1);
-    wf_need_wft(wf, run, t);
-  }
+  act_fail(wf, run, act, t, req->failure, req->identity);
   Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedResponse resp =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_RESPONSE__INIT;
   wf_txn_reply_msg(t, rpc, &resp.base);

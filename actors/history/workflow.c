@@ -802,6 +802,15 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
   case GT_RPC_RESET_STICKY:
     wf_on_reset_sticky(wf, rpc);
     break;
+  case GT_RPC_ACT_COMPLETED_BY_ID:
+  case GT_RPC_ACT_FAILED_BY_ID:
+  case GT_RPC_ACT_CANCELED_BY_ID:
+  case GT_RPC_HEARTBEAT_BY_ID:
+    wf_on_activity_by_id(wf, rpc);
+    break;
+  case GT_RPC_HISTORY_REVERSE:
+    wf_on_history_reverse(wf, rpc);
+    break;
   case GT_RPC_RESPOND_QUERY:
     wf_on_query_answer(wf, rpc);
     break;

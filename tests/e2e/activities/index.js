@@ -41,5 +41,16 @@ async function neverPicked() {
   return 'impossible';
 }
 
-module.exports = { greet, rejectInput, flaky, alwaysFails, slowActivity, silentActivity,
+// Completes later, from outside, by activity id (client.activity.complete).
+async function completesAsync() {
+  const { CompleteAsyncError } = require('@temporalio/activity');
+  throw new CompleteAsyncError();
+}
+
+// Returns a result over the 2 MiB blob limit.
+async function hugeResult() {
+  return 'x'.repeat(3 * 1024 * 1024);
+}
+
+module.exports = { completesAsync, hugeResult, greet, rejectInput, flaky, alwaysFails, slowActivity, silentActivity,
   neverPicked };

@@ -230,7 +230,26 @@ async function counter() {
   return value;
 }
 
+const { completesAsync, hugeResult } = proxyActivities({
+  startToCloseTimeout: '30s', retry: { maximumAttempts: 1 },
+});
+
+async function asyncCompletion() {
+  return await completesAsync();
+}
+
+async function tooBig() {
+  try {
+    await hugeResult();
+    return 'no failure';
+  } catch (err) {
+    if (err instanceof ActivityFailure) return `failed: ${err.cause.message}`;
+    throw err;
+  }
+}
+
 module.exports = {
+  asyncCompletion, tooBig,
   counter,
   annotated, canceller,
   parent, parentOfFailing, parentSignalling, parentAbandoning,
