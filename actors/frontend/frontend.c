@@ -568,6 +568,80 @@ static void h_history_reverse(call_ctx_t *c) {
   to_execution(c, GT_RPC_HISTORY_REVERSE, req->namespace_, req->execution);
 }
 
+static void h_describe_task_queue(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__DescribeTaskQueueRequest *req =
+      (const void *)c->req;
+  int activity = req->task_queue_type ==
+                 TEMPORAL__API__ENUMS__V1__TASK_QUEUE_TYPE__TASK_QUEUE_TYPE_ACTIVITY;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  if (!req->task_queue || !req->task_queue->name || !*req->task_queue->name) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "TaskQueue is not set on request.");
+    return;
+  }
+  char *queue = strdup(req->task_queue->name);
+  gt_rpc_t *r = queue ? make_rpc(c, GT_RPC_DESCRIBE_TASK_QUEUE, &ns, NULL) : NULL;
+  if (!queue)
+    reply_err(c, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+  if (r) {
+    r->attempt = activity;
+    gt_matching_poll(c->srv, r, queue);
+  }
+  free(queue);
+}
+
+static void update_ns_done(void *ctx, int rc) {
+  gt_gateway_call_t *call = ((void **)ctx)[0];
+  gt_server_t *srv = ((void **)ctx)[1];
+  char *name = ((void **)ctx)[2];
+  free(ctx);
+  if (rc != 0) {
+    gt_gateway_reply(call, GT_GRPC_UNAVAILABLE, "could not persist the namespace", NULL, 0,
+                     NULL, 0);
+  } else {
+    gt_buf_t b;
+    gt_buf_init(&b); /* UpdateNamespaceResponse has DescribeNamespaceResponse's fields 1-5 */
+    gt_namespaces_describe(srv->namespaces, name, NULL, &b);
+    gt_gateway_reply(call, GT_GRPC_OK, NULL, b.p ? b.p : (const uint8_t *)"", b.len, NULL, 0);
+    gt_buf_fini(&b);
+  }
+  free(name);
+}
+
+static void h_update_namespace(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__UpdateNamespaceRequest *req = (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  int64_t ret = req->config ? gt_pb_dur_ms(req->config->workflow_execution_retention_ttl) : 0;
+  if (ret < 0 || (ret > 0 && ret < 3600 * 1000)) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT,
+              "WorkflowExecutionRetentionPeriod should be at least 1 hour.");
+    return;
+  }
+  void **ctx = calloc(3, sizeof(void *));
+  char *name = strdup(ns.name);
+  if (!ctx || !name) {
+    free(ctx);
+    free(name);
+    reply_err(c, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  ctx[0] = c->call;
+  ctx[1] = c->srv;
+  ctx[2] = name;
+  int rc = gt_namespaces_update(c->srv->namespaces, ns.name,
+                                req->update_info ? req->update_info->description : NULL,
+                                req->update_info ? req->update_info->owner_email : NULL, ret,
+                                update_ns_done, ctx);
+  if (rc != 0) {
+    free(ctx);
+    free(name);
+    reply_err(c, GT_GRPC_UNAVAILABLE, gt_strerror(rc));
+  }
+}
+
 static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
@@ -608,6 +682,8 @@ static const struct {
     {"RespondActivityTaskCanceledById", h_act_canceled_by_id},
     {"RecordActivityTaskHeartbeatById", h_heartbeat_by_id},
     {"GetWorkflowExecutionHistoryReverse", h_history_reverse},
+    {"DescribeTaskQueue", h_describe_task_queue},
+    {"UpdateNamespace", h_update_namespace},
     {"RespondQueryTaskCompleted", h_query_completed},
 };
 

@@ -354,3 +354,83 @@ int gt_namespaces_list(gt_namespaces_t *nss, int offset, int limit, gt_buf_t *ou
   pthread_rwlock_unlock(&nss->lock);
   return count;
 }
+
+/* ---- update ---- */
+
+typedef struct upd_ctx {
+  gt_namespaces_t *nss;
+  gt_ns_info_t info;
+  uint8_t *describe;
+  size_t describe_len;
+  void (*cb)(void *ctx, int rc);
+  void *ctx;
+} upd_ctx_t;
+
+static void update_done(void *ctx, int rc, int failed_op) {
+  upd_ctx_t *u = ctx;
+  (void)failed_op;
+  if (rc == 0) {
+    pthread_rwlock_wrlock(&u->nss->lock);
+    ns_entry_t *e = find_name(u->nss, u->info.name);
+    if (e) {
+      free(e->describe);
+      e->describe = u->describe;
+      e->describe_len = u->describe_len;
+      e->info = u->info;
+      u->describe = NULL;
+    }
+    pthread_rwlock_unlock(&u->nss->lock);
+  } else {
+    gt_log_warn("NS-UPDATE-FAILED", "namespace %s: %s", u->info.name, gt_strerror(rc));
+  }
+  u->cb(u->ctx, rc == 0 ? 0 : GT_EIO);
+  free(u->describe);
+  free(u);
+}
+
+int gt_namespaces_update(gt_namespaces_t *nss, const char *name, const char *description,
+                         const char *owner_email, int64_t retention_ms,
+                         void (*cb)(void *ctx, int rc), void *ctx) {
+  upd_ctx_t *u = calloc(1, sizeof(*u));
+  if (!u)
+    return GT_ENOMEM;
+  u->nss = nss;
+  u->cb = cb;
+  u->ctx = ctx;
+  /* the current record: what the request leaves unset stays as it is */
+  pthread_rwlock_rdlock(&nss->lock);
+  ns_entry_t *e = find_name(nss, name);
+  describe_t *d = NULL;
+  if (e && !e->reserved) {
+    u->info = e->info;
+    d = (describe_t *)protobuf_c_message_unpack(
+        &temporal__api__workflowservice__v1__describe_namespace_response__descriptor, NULL,
+        e->describe_len, e->describe);
+  }
+  pthread_rwlock_unlock(&nss->lock);
+  if (!d) {
+    free(u);
+    return e ? GT_ENOMEM : GT_ENOTFOUND;
+  }
+  if (retention_ms > 0)
+    u->info.retention_ms = retention_ms;
+  const char *desc = description && *description ? description
+                     : d->namespace_info ? d->namespace_info->description : "";
+  const char *owner = owner_email && *owner_email ? owner_email
+                      : d->namespace_info ? d->namespace_info->owner_email : "";
+  int rc = build_describe(&u->info, desc, owner, &u->describe, &u->describe_len);
+  protobuf_c_message_free_unpacked(&d->base, NULL);
+  if (rc == 0) {
+    gt_store_op_t op = {.stmt = GT_SQL_NAMESPACE_UPSERT, .nparams = 4, .expect_rows = -1};
+    op.params[0] = gt_val_text(u->info.id);
+    op.params[1] = gt_val_text(u->info.name);
+    op.params[2] = gt_val_blob(u->describe, u->describe_len);
+    op.params[3] = gt_val_int(0);
+    rc = gt_store_write(nss->store, -1, 0, &op, 1, update_done, u);
+  }
+  if (rc != 0) {
+    free(u->describe);
+    free(u);
+  }
+  return rc;
+}

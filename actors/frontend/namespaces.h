@@ -53,6 +53,13 @@ int gt_namespaces_register(gt_namespaces_t *nss,
                            const Temporal__Api__Workflowservice__V1__RegisterNamespaceRequest *req,
                            void (*cb)(void *ctx, int rc), void *ctx);
 
+/* Updates a namespace's description, owner email and retention (NULL/empty/0: unchanged),
+ * asynchronously: cb(ctx, rc) runs once after the registry holds the new record.
+ * Returns 0 (cb will run), GT_ENOTFOUND, GT_ENOMEM, GT_ECLOSED (cb never runs). */
+int gt_namespaces_update(gt_namespaces_t *nss, const char *name, const char *description,
+                         const char *owner_email, int64_t retention_ms,
+                         void (*cb)(void *ctx, int rc), void *ctx);
+
 /* Copies the DescribeNamespaceResponse bytes of a namespace (by name, or by id when name is
  * NULL) into out. Returns 0 or GT_ENOTFOUND. */
 int gt_namespaces_describe(gt_namespaces_t *nss, const char *name, const char *id,

@@ -53,6 +53,7 @@ typedef enum gt_rpc_kind {
   GT_RPC_ACT_CANCELED_BY_ID,
   GT_RPC_HEARTBEAT_BY_ID,
   GT_RPC_HISTORY_REVERSE,
+  GT_RPC_DESCRIBE_TASK_QUEUE,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */

@@ -29,9 +29,19 @@
 #define LONG_POLL_MS 60000
 #define DEADLINE_BUDGET_MS 1000
 
+#define MAX_POLLERS 32
+
+/* A worker seen polling this queue (DescribeTaskQueue). */
+typedef struct poller {
+  char identity[128];
+  int64_t last_access_ns;
+} poller_t;
+
 typedef struct taskqueue {
   gt_actor_t base;
   gt_server_t *srv;
+  poller_t pollers[MAX_POLLERS];
+  int n_pollers;
   gt_rpc_t *polls_head, *polls_tail;
   gt_task_t *tasks_head, *tasks_tail;
   uint64_t backlog;
@@ -136,8 +146,60 @@ static void match(taskqueue_t *tq) {
   }
 }
 
+/* Remembers who polls (the most recent MAX_POLLERS identities). */
+static void note_poller(taskqueue_t *tq, const gt_rpc_t *rpc) {
+  const char *identity = "";
+  if (rpc->kind == GT_RPC_POLL_WORKFLOW_TASK)
+    identity = ((const Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *)
+                    rpc->req)->identity;
+  else if (rpc->kind == GT_RPC_POLL_ACTIVITY_TASK)
+    identity = ((const Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest *)
+                    rpc->req)->identity;
+  int slot = -1, oldest = 0;
+  for (int i = 0; i < tq->n_pollers; i++) {
+    if (strcmp(tq->pollers[i].identity, identity ? identity : "") == 0)
+      slot = i;
+    if (tq->pollers[i].last_access_ns < tq->pollers[oldest].last_access_ns)
+      oldest = i;
+  }
+  if (slot < 0)
+    slot = tq->n_pollers < MAX_POLLERS ? tq->n_pollers++ : oldest;
+  snprintf(tq->pollers[slot].identity, sizeof(tq->pollers[slot].identity), "%s",
+           identity ? identity : "");
+  tq->pollers[slot].last_access_ns = gt_wall_ns();
+}
+
+/* DescribeTaskQueue: the pollers seen in the last 5 minutes, as Temporal reports them. */
+static void on_describe(taskqueue_t *tq, gt_rpc_t *rpc) {
+  Temporal__Api__Workflowservice__V1__DescribeTaskQueueResponse r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_TASK_QUEUE_RESPONSE__INIT;
+  Temporal__Api__Taskqueue__V1__PollerInfo infos[MAX_POLLERS], *ptrs[MAX_POLLERS];
+  pb_ts_t times[MAX_POLLERS];
+  int64_t cutoff = gt_wall_ns() - 300LL * 1000000000;
+  size_t n = 0;
+  for (int i = 0; i < tq->n_pollers; i++) {
+    if (tq->pollers[i].last_access_ns < cutoff)
+      continue;
+    temporal__api__taskqueue__v1__poller_info__init(&infos[n]);
+    gt_pb_ts(&times[n], tq->pollers[i].last_access_ns);
+    infos[n].last_access_time = &times[n];
+    infos[n].identity = tq->pollers[i].identity;
+    ptrs[n] = &infos[n];
+    n++;
+  }
+  r.n_pollers = n;
+  r.pollers = ptrs;
+  gt_rpc_reply_msg(rpc, &r.base);
+}
+
 static void on_poll(taskqueue_t *tq, gt_rpc_t *rpc) {
+  if (rpc->kind == GT_RPC_DESCRIBE_TASK_QUEUE) {
+    on_describe(tq, rpc);
+    return;
+  }
   tq->polls++;
+  if (!rpc->task) /* a stale task coming back is not a new poll */
+    note_poller(tq, rpc);
   free(rpc->task); /* a stale task coming back */
   rpc->task = NULL;
   if (rpc->queue) {
@@ -247,8 +309,9 @@ void gt_matching_add_task(gt_server_t *srv, const char *queue_name, gt_task_t *t
 
 void gt_matching_poll(gt_server_t *srv, gt_rpc_t *rpc, const char *queue_name) {
   char key[GT_ACTOR_KEY_MAX];
-  gt_task_kind_t kind =
-      rpc->kind == GT_RPC_POLL_WORKFLOW_TASK ? GT_TASK_WORKFLOW : GT_TASK_ACTIVITY;
+  gt_task_kind_t kind = rpc->kind == GT_RPC_POLL_ACTIVITY_TASK ||
+                                (rpc->kind == GT_RPC_DESCRIBE_TASK_QUEUE && rpc->attempt)
+                            ? GT_TASK_ACTIVITY : GT_TASK_WORKFLOW;
   size_t kl = make_key(key, sizeof(key), rpc->ns_id, kind, queue_name);
   if (!kl) {
     gt_rpc_reply_error(rpc, GT_GRPC_INVALID_ARGUMENT, "TaskQueue length exceeds limit.");

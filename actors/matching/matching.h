@@ -18,7 +18,8 @@
 
 #include "actors/history/history.h"
 
-/* Hands a poll (GT_RPC_POLL_*_TASK) to its task queue. Takes rpc. */
+/* Hands a poll (GT_RPC_POLL_*_TASK) to its task queue, or a GT_RPC_DESCRIBE_TASK_QUEUE
+ * (rpc->attempt: 1 for the activity queue, 0 for the workflow queue). Takes rpc. */
 void gt_matching_poll(gt_server_t *srv, gt_rpc_t *rpc, const char *queue_name);
 
 /* Adds a task to a task queue. Takes task. */
