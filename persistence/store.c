@@ -58,6 +58,11 @@ const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT] = {
     [GT_SQL_CURRENT_LIST_RUNNING] = {1, 2, 1},
     [GT_SQL_SEARCH_ATTR_UPSERT] = {3, 0, 0},
     [GT_SQL_SEARCH_ATTR_DELETE] = {2, 0, 0},
+    [GT_SQL_VISIBILITY_EXPIRED] = {3, 2, 1},
+    [GT_SQL_EXECUTION_DELETE] = {4, 0, 0},
+    [GT_SQL_HISTORY_DELETE] = {4, 0, 0},
+    [GT_SQL_CURRENT_DELETE] = {4, 0, 0},
+    [GT_SQL_VISIBILITY_DELETE] = {2, 0, 0},
 };
 
 gt_val_t gt_val_text(const char *s) {

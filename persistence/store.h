@@ -107,6 +107,19 @@ typedef enum gt_sql_stmt {
   /* (ns_id text, name text) */
   GT_SQL_SEARCH_ATTR_DELETE,
 
+  /* --- retention: deleting closed runs --- */
+  /* (ns_id text, close_before_ns int, limit int) -> (workflow_id text, run_id text) of
+   * closed runs (close_time_ns > 0) that closed before close_before_ns, oldest first */
+  GT_SQL_VISIBILITY_EXPIRED,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text) */
+  GT_SQL_EXECUTION_DELETE,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text) every batch of the run */
+  GT_SQL_HISTORY_DELETE,
+  /* (shard_id int, ns_id text, workflow_id text, run_id text) only while it names run_id */
+  GT_SQL_CURRENT_DELETE,
+  /* (ns_id text, run_id text) */
+  GT_SQL_VISIBILITY_DELETE,
+
   GT_SQL__COUNT
 } gt_sql_stmt_t;
 

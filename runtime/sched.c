@@ -34,7 +34,9 @@
  *   new/start/stop/free: the owning thread (never a scheduler thread). post,
  *   schedule: any. Everything else here: the loop thread of `t`.
  */
+#include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -148,6 +150,9 @@ static void on_wake(uv_async_t *h) {
 static void thread_main(void *arg) {
   gt__thread_t *t = arg;
   self_thread = t;
+  char name[16]; /* readable profiles and top -H; Linux caps names at 15 chars */
+  snprintf(name, sizeof(name), "gt-sched-%d", t->index);
+  pthread_setname_np(pthread_self(), name);
   uv_run(&t->loop, UV_RUN_DEFAULT);
   self_thread = NULL;
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 PKGS="build-essential pkg-config cmake git ca-certificates \
   libuv1-dev libnng-dev libmsgpack-dev libpq-dev libyaml-dev check libsqlite3-dev \
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev \
-  zlib1g-dev libssl-dev postgresql nodejs npm procps"
+  zlib1g-dev libssl-dev postgresql sqlite3 nodejs npm procps"
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

@@ -434,3 +434,13 @@ int gt_namespaces_update(gt_namespaces_t *nss, const char *name, const char *des
   }
   return rc;
 }
+
+int gt_namespaces_snapshot(gt_namespaces_t *nss, gt_ns_info_t *out, int max) {
+  int n = 0;
+  pthread_rwlock_rdlock(&nss->lock);
+  for (int i = 0; i < nss->n && n < max; i++)
+    if (!nss->v[i].reserved)
+      out[n++] = nss->v[i].info;
+  pthread_rwlock_unlock(&nss->lock);
+  return n;
+}

@@ -60,6 +60,9 @@ int gt_namespaces_update(gt_namespaces_t *nss, const char *name, const char *des
                          const char *owner_email, int64_t retention_ms,
                          void (*cb)(void *ctx, int rc), void *ctx);
 
+/* Copies the registered namespaces' infos into out (at most max). Returns how many. */
+int gt_namespaces_snapshot(gt_namespaces_t *nss, gt_ns_info_t *out, int max);
+
 /* Copies the DescribeNamespaceResponse bytes of a namespace (by name, or by id when name is
  * NULL) into out. Returns 0 or GT_ENOTFOUND. */
 int gt_namespaces_describe(gt_namespaces_t *nss, const char *name, const char *id,

@@ -128,6 +128,8 @@ int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
     rc = gt_runtime_start(srv->rt);
   if (rc == 0)
     rc = recover_workflows(srv);
+  if (rc == 0)
+    rc = gt_history_start_retention(srv);
   if (rc == 0) {
     gt_gateway_config_t gc = {
         .ip = cfg->bind_ip,

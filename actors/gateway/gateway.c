@@ -27,6 +27,7 @@
  *   new/start/stop/free: the owner thread. Loop callbacks: the gateway thread.
  *   gt_gateway_reply and gt_gateway_call_*: any thread.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,6 +229,7 @@ static void on_connection(uv_stream_t *server, int status) {
 
 static void loop_main(void *arg) {
   gt_gateway_t *gw = arg;
+  pthread_setname_np(pthread_self(), "gt-gateway");
   uv_run(&gw->loop, UV_RUN_DEFAULT);
   int rv = uv_loop_close(&gw->loop);
   if (rv != 0)

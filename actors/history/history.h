@@ -138,6 +138,9 @@ void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc);
 /* Activates the workflow actor of (ns_id, workflow_id) (recovery at start-up). */
 int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id);
 
+/* Starts the retention sweeper (retention.c). 0 or a GT_E* code. */
+int gt_history_start_retention(gt_server_t *srv);
+
 /* The workflow actor type (for gtctl/tests). */
 extern const gt_actor_type_t gt_workflow_actor_type;
 

@@ -56,6 +56,8 @@ wf_xmsg_t *wf_xmsg_new(wf_xop_t op, const char *to_ns, const char *to_wf, const 
   return m;
 }
 
+void wf_xmsg_set_dtor(wf_xmsg_t *m) { m->hdr.dtor = xmsg_dtor; }
+
 void wf_xmsg_free(wf_xmsg_t *m) {
   if (!m)
     return;
@@ -567,6 +569,9 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
     break;
   case WFX_SIGNAL_RESULT:
     on_signal_result(wf, m);
+    break;
+  case WFX_DELETE_RUN:
+    wf_on_delete_run(wf, m);
     break;
   case WFX_CANCEL_EXTERNAL: {
     wf_run_t *run = target_run(wf, m);

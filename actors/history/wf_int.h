@@ -137,6 +137,9 @@ typedef struct wf_run {
   wf_timer_t *timers;
   size_t n_timers, cap_timers;
   int cancel_requested;
+  /* request ids of the last signals (SignalWorkflowExecution de-duplication) */
+  char signal_ids[16][37];
+  int n_signal_ids;
   /* GetWorkflowExecutionHistory long polls */
   gt_rpc_t *waiters;
   int64_t transitions;
@@ -156,6 +159,7 @@ typedef enum {
   WFX_CANCEL,
   WFX_CANCEL_EXTERNAL, /* RequestCancelExternalWorkflowExecution: initiator -> target */
   WFX_CANCEL_RESULT,   /* target -> initiator (cause 0: requested) */
+  WFX_DELETE_RUN,      /* retention -> workflow: delete a closed run (retention.c) */
 } wf_xop_t;
 
 typedef struct wf_xmsg {
@@ -264,6 +268,9 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
 void wf_drop_old_runs(workflow_t *wf);
 
 /* ---- wf_state.c ---- */
+/* Signal request ids: remember one; was one seen (within the last 16)? */
+void wf_note_signal_id(wf_run_t *run, const char *request_id);
+int wf_seen_signal_id(const wf_run_t *run, const char *request_id);
 /* Replaces *p with the packed bytes of m (NULL m clears). */
 void wf_set_packed(uint8_t **p, size_t *len, const ProtobufCMessage *m);
 wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
@@ -305,6 +312,9 @@ void wf_put_events(const wf_run_t *run, size_t from, size_t to, gt_buf_t *b);
 /* Schedules a workflow task (event + dispatch in txn). */
 void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+/* After a load: a workflow task that was started before the restart gets its
+ * start-to-close timer again (for the time it has left). */
+void wf_rearm_after_load(workflow_t *wf, wf_run_t *run);
 void wf_on_record_started(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc);
@@ -370,6 +380,10 @@ void wf_queries_fail(workflow_t *wf, const char *why);
 wf_xmsg_t *wf_xmsg_new(wf_xop_t op, const char *to_ns, const char *to_wf, const char *to_run,
                        workflow_t *from, const char *from_run);
 void wf_xmsg_free(wf_xmsg_t *m);
+/* Makes gt_msg_free(m) call wf_xmsg_free (for messages built by hand). */
+void wf_xmsg_set_dtor(wf_xmsg_t *m);
+/* retention.c: a closed run past retention leaves memory and the store. */
+void wf_on_delete_run(workflow_t *wf, const wf_xmsg_t *m);
 /* Sends after the transaction commits. Takes m. */
 void wf_txn_xmsg(wf_txn_t *t, wf_xmsg_t *m);
 /* Sends now. Takes m. */

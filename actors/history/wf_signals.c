@@ -82,11 +82,18 @@ void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc) {
   wf_run_t *run = running_run(wf, rpc, req->workflow_execution);
   if (!run)
     return;
+  Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionResponse ok =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_RESPONSE__INIT;
+  if (wf_seen_signal_id(run, req->request_id)) { /* a retried request: already delivered */
+    gt_rpc_reply_msg(rpc, &ok.base);
+    return;
+  }
   wf_txn_t *t = wf_txn_begin(wf, run);
   if (!t) {
     gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
+  wf_note_signal_id(run, req->request_id); /* before the flush applies the event */
   wf_emit_signal(wf, run, req->signal_name, req->input, req->identity, req->header,
                  req->request_id);
   wf_need_wft(wf, run, t);

@@ -260,6 +260,22 @@ static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
   }
 }
 
+void wf_note_signal_id(wf_run_t *run, const char *request_id) {
+  if (!request_id || !*request_id || strlen(request_id) >= sizeof(run->signal_ids[0]))
+    return;
+  int slot = run->n_signal_ids % (int)(sizeof(run->signal_ids) / sizeof(run->signal_ids[0]));
+  snprintf(run->signal_ids[slot], sizeof(run->signal_ids[0]), "%s", request_id);
+  run->n_signal_ids++;
+}
+
+int wf_seen_signal_id(const wf_run_t *run, const char *request_id) {
+  int n = run->n_signal_ids < 16 ? run->n_signal_ids : 16;
+  for (int i = 0; request_id && *request_id && i < n; i++)
+    if (strcmp(run->signal_ids[i], request_id) == 0)
+      return 1;
+  return 0;
+}
+
 wf_timer_t *wf_find_timer(wf_run_t *run, const char *timer_id) {
   for (size_t i = 0; i < run->n_timers; i++)
     if (strcmp(run->timers[i].timer_id, timer_id) == 0)
@@ -367,6 +383,9 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     break;
   case PB_ATTR(WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES):
     run->cancel_requested = 1;
+    break;
+  case PB_ATTR(WORKFLOW_EXECUTION_SIGNALED_EVENT_ATTRIBUTES):
+    wf_note_signal_id(run, ev->workflow_execution_signaled_event_attributes->request_id);
     break;
   case PB_ATTR(ACTIVITY_TASK_CANCEL_REQUESTED_EVENT_ATTRIBUTES): {
     wf_activity_t *a = wf_find_activity(
@@ -661,6 +680,9 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
   wf->txn_head = t->next;
   if (!wf->txn_head)
     wf->txn_tail = NULL;
+  if (t->rc == GT_EFENCED && !wf->broken)
+    gt_log_error("HIST-SHARD-LOST", "shard %d: another server owns it now (range_id "
+                 "changed); this server refuses its writes until restarted", wf->shard);
   if (t->rc == 0 && !wf->broken) {
     /* everything this txn appended is durable now */
     if (t->last_ev > t->run->committed_ev)

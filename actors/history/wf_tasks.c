@@ -96,6 +96,15 @@ void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   }
 }
 
+void wf_rearm_after_load(workflow_t *wf, wf_run_t *run) {
+  if (!wf_running(run) || run->wft_state != WFT_STARTED)
+    return;
+  /* the worker that started it may be gone with the old process: time it out as usual */
+  int64_t left = run->wft_started_ns / 1000000 + wft_timeout_ms(run) - gt_wall_ns() / 1000000;
+  run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)(left > 0 ? left : 1),
+                                        WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
+}
+
 void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   if (!wf_running(run))
     return;

@@ -139,6 +139,7 @@ static void loaded(workflow_t *wf) {
   if (run && wf_running(run)) {
     wf_arm_timers(wf, run);
     wf_arm_run_timeout(wf, run);
+    wf_rearm_after_load(wf, run);
     wf_txn_t *t = wf_txn_begin(wf, run);
     if (t) {
       wf_dispatch_pending(wf, run, t);

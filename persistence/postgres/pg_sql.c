@@ -121,6 +121,20 @@ static const char *const SQL[GT__PG__COUNT] = {
         "ON CONFLICT (namespace_id, name) DO UPDATE SET type = EXCLUDED.type",
     [GT_SQL_SEARCH_ATTR_DELETE] =
         "DELETE FROM search_attributes WHERE namespace_id = $1 AND name = $2",
+    [GT_SQL_VISIBILITY_EXPIRED] =
+        "SELECT workflow_id, run_id FROM visibility WHERE namespace_id = $1 AND "
+        "close_time_ns > 0 AND close_time_ns < $2 ORDER BY close_time_ns LIMIT $3",
+    [GT_SQL_EXECUTION_DELETE] =
+        "DELETE FROM executions WHERE shard_id = $1 AND namespace_id = $2 AND "
+        "workflow_id = $3 AND run_id = $4",
+    [GT_SQL_HISTORY_DELETE] =
+        "DELETE FROM history WHERE shard_id = $1 AND namespace_id = $2 AND "
+        "workflow_id = $3 AND run_id = $4",
+    [GT_SQL_CURRENT_DELETE] =
+        "DELETE FROM current_executions WHERE shard_id = $1 AND namespace_id = $2 AND "
+        "workflow_id = $3 AND run_id = $4",
+    [GT_SQL_VISIBILITY_DELETE] =
+        "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
@@ -156,6 +170,11 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_CURRENT_LIST_RUNNING] = "i",
     [GT_SQL_SEARCH_ATTR_UPSERT] = "tti",
     [GT_SQL_SEARCH_ATTR_DELETE] = "tt",
+    [GT_SQL_VISIBILITY_EXPIRED] = "tii",
+    [GT_SQL_EXECUTION_DELETE] = "ittt",
+    [GT_SQL_HISTORY_DELETE] = "ittt",
+    [GT_SQL_CURRENT_DELETE] = "ittt",
+    [GT_SQL_VISIBILITY_DELETE] = "tt",
     [GT__PG_SHARD_RANGE] = "i",
     [GT__PG_ACQUIRE] = "it",
 };

@@ -501,6 +501,7 @@ static void on_conn_state(gt__pg_conn_t *c, int isup) {
 
 static void *worker_main(void *arg) {
   worker_t *w = arg;
+  pthread_setname_np(pthread_self(), w->is_writer ? "gt-pg-w" : "gt-pg-r");
   for (int i = 0; i < w->nslots; i++)
     gt__pg_conn_start(&w->slots[i].conn);
   uv_run(&w->loop, UV_RUN_DEFAULT);

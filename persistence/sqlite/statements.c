@@ -105,6 +105,20 @@ static const char *const SQL[GT__SQ__COUNT] = {
                                   "(namespace_id, name, type) VALUES (?1, ?2, ?3)",
     [GT_SQL_SEARCH_ATTR_DELETE] = "DELETE FROM search_attributes WHERE namespace_id = ?1 "
                                   "AND name = ?2",
+    [GT_SQL_VISIBILITY_EXPIRED] =
+        "SELECT workflow_id, run_id FROM visibility WHERE namespace_id = ?1 AND "
+        "close_time_ns > 0 AND close_time_ns < ?2 ORDER BY close_time_ns LIMIT ?3",
+    [GT_SQL_EXECUTION_DELETE] =
+        "DELETE FROM executions WHERE shard_id = ?1 AND namespace_id = ?2 AND "
+        "workflow_id = ?3 AND run_id = ?4",
+    [GT_SQL_HISTORY_DELETE] =
+        "DELETE FROM history WHERE shard_id = ?1 AND namespace_id = ?2 AND "
+        "workflow_id = ?3 AND run_id = ?4",
+    [GT_SQL_CURRENT_DELETE] =
+        "DELETE FROM current_executions WHERE shard_id = ?1 AND namespace_id = ?2 AND "
+        "workflow_id = ?3 AND run_id = ?4",
+    [GT_SQL_VISIBILITY_DELETE] =
+        "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2",
 
     [GT__SQ_BEGIN] = "BEGIN IMMEDIATE",
     [GT__SQ_COMMIT] = "COMMIT",

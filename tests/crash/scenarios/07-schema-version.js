@@ -1,0 +1,97 @@
+// Schema versions. PostgreSQL: tools/schema-postgresql.sh creates the
+// database and installs v1 (`setup`), `upgrade` says "already at version 1",
+// the server starts on that database; once the recorded version differs,
+// the server refuses to start with a clear line and the script's upgrade
+// fails. SQLite: the same refusal, the file left untouched.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Client, Connection } = require('@temporalio/client');
+const { scenario } = require('../../e2e/lib/harness');
+const {
+  ROOT, postgresStore, sqliteStore, startPostgres, startServer, tempDir,
+} = require('../lib/proc');
+const { expectRefused, assertUntouched, sha256 } = require('../lib/badstore');
+
+const SCRIPT = path.join(ROOT, 'tools/schema-postgresql.sh');
+
+function schema(cmd, config) {
+  const r = spawnSync('bash', [SCRIPT, cmd, '--config', config], { encoding: 'utf8' });
+  return { rc: r.status, out: `${r.stdout}${r.stderr}`.trim() };
+}
+
+async function startOne(ctx, store, name) {
+  const srv = await startServer(store, { name });
+  const connection = await Connection.connect({ address: srv.address });
+  const client = new Client({ connection, namespace: 'default' });
+  await client.workflow.start('hello', { taskQueue: ctx.taskQueue,
+    workflowId: ctx.uniqueId(name), args: ['v'] });
+  await connection.close();
+  const problem = await srv.stop();
+  assert.equal(problem, null, `${problem}\n${srv.tail()}`);
+}
+
+async function postgres(ctx) {
+  const pg = startPostgres();
+  ctx.onCleanup(() => pg.stop());
+  const conninfo = pg.conninfo.replace(/dbname=\S+/, 'dbname=gt_schema_test');
+  const store = postgresStore(conninfo, pg.dir);
+  const config = store.args(1, 2)[1]; // a config file naming that database
+
+  ctx.step('schema-postgresql.sh setup / upgrade / version');
+  let r = schema('setup', config);
+  assert.equal(r.rc, 0, `setup: ${r.out}`);
+  assert.match(r.out, /database created/);
+  assert.match(r.out, /schema version 1 installed/);
+  r = schema('upgrade', config);
+  assert.equal(r.rc, 0, `upgrade: ${r.out}`);
+  assert.match(r.out, /already at version 1/);
+  r = schema('setup', config);
+  assert.equal(r.rc, 0, `second setup: ${r.out}`);
+  assert.match(r.out, /already at version 1/);
+  assert.equal(schema('version', config).out, '1');
+
+  ctx.step('the server runs on the installed schema');
+  await startOne(ctx, store, 'schema-pg-ok');
+
+  ctx.step('a different recorded version is refused');
+  const psql = (sql) => execFileSync('psql', ['-X', '-q', '-t', '-A', '-v',
+    'ON_ERROR_STOP=1', conninfo, '-c', sql], { encoding: 'utf8' }).trim();
+  psql('UPDATE cluster_metadata SET schema_version = 2');
+  await expectRefused(store, /ERROR.*schema version 2/i, 'schema-pg-v2');
+  assert.equal(psql('SELECT schema_version FROM cluster_metadata'), '2',
+    'the refused database was modified');
+  r = schema('upgrade', config);
+  assert.equal(r.rc, 1, `upgrade of a v2 database must fail: ${r.out}`);
+  assert.match(r.out, /schema version 2, this build's is 1/);
+}
+
+function sqlite3Shell() {
+  return spawnSync('sqlite3', ['-version']).status === 0;
+}
+
+async function sqlite(ctx) {
+  if (!sqlite3Shell()) {
+    console.log('NOTE sqlite3 shell missing: SQLite version check skipped');
+    return;
+  }
+  const dir = tempDir('schema');
+  ctx.onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'gt.db');
+  const store = sqliteStore(file);
+  await startOne(ctx, store, 'schema-sqlite-ok');
+  execFileSync('sqlite3', [file, 'UPDATE cluster_metadata SET schema_version = 7;' +
+    'PRAGMA wal_checkpoint(TRUNCATE);']);
+  const size = fs.statSync(file).size;
+  const sum = sha256(file);
+  await expectRefused(store, /ERROR.*schema version 7/i, 'schema-sqlite-v7');
+  assertUntouched(file, sum, size);
+}
+
+scenario('schema-version', async (ctx) => {
+  await postgres(ctx);
+  await sqlite(ctx);
+}, { server: false, timeoutMs: 90_000 });

@@ -1,0 +1,66 @@
+// A workflow task that was started (WorkflowTaskStarted durable) when the
+// server died, whose poll answer never reached a worker: after the restart
+// nobody holds that task, so its start-to-close timeout must still fire and
+// a new task go out; the workflow then completes. Deterministic form of a
+// hang the kill -9 loads hit about once in six SQLite runs.
+'use strict';
+
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Client, Connection } = require('@temporalio/client');
+const { NativeConnection, Worker } = require('@temporalio/worker');
+const { scenario } = require('../../e2e/lib/harness');
+const { workerBundleOptions } = require('../../e2e/lib/bundle');
+const h = require('../../e2e/lib/history');
+const { freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
+const { checkHistory, count } = require('../lib/check');
+
+const TASK_TIMEOUT_MS = 2000;
+const WAIT_MS = 15_000; // several task timeouts
+
+scenario('started-task-restart', async (ctx) => {
+  const dir = tempDir('started');
+  ctx.onCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = sqliteStore(path.join(dir, 'gt.db'));
+  const opts = { port: await freePort(), httpPort: await freePort(), name: 'started-task' };
+  let srv = await startServer(store, opts);
+  ctx.onCleanup(() => srv.kill9());
+  const id = ctx.uniqueId('lost');
+
+  let conn = await Connection.connect({ address: srv.address });
+  let client = new Client({ connection: conn, namespace: 'default' });
+  await client.workflow.start('hello', { taskQueue: ctx.taskQueue, workflowId: id,
+    args: ['lost'], workflowTaskTimeout: `${TASK_TIMEOUT_MS}ms` });
+  ctx.step('taking the workflow task with a raw poll, never answering it');
+  const task = await conn.workflowService.pollWorkflowTaskQueue({ namespace: 'default',
+    taskQueue: { name: ctx.taskQueue }, identity: 'lost-poller' });
+  assert.ok(task.taskToken && task.taskToken.length, 'the poll returned no task');
+  await conn.close();
+
+  ctx.step('kill -9, restart on the same file');
+  await srv.kill9();
+  srv = await startServer(store, opts);
+  conn = await Connection.connect({ address: srv.address });
+  client = new Client({ connection: conn, namespace: 'default' });
+  ctx.onCleanup(() => conn.close());
+
+  ctx.step('a worker: the started task must time out and be redone');
+  const nconn = await NativeConnection.connect({ address: srv.address });
+  const worker = await Worker.create({ connection: nconn, namespace: 'default',
+    taskQueue: ctx.taskQueue, activities: ctx.activities, ...workerBundleOptions() });
+  const got = await worker.runUntil(Promise.race([
+    client.workflow.getHandle(id).result(),
+    sleep(WAIT_MS).then(() => 'not completed'),
+  ]));
+  await nconn.close();
+  const hist = await client.workflow.getHandle(id).fetchHistory();
+  assert.equal(got, 'Hello, lost!', `the workflow whose started task was lost ` +
+    `in the crash did not complete within ${WAIT_MS} ms (task timeout ` +
+    `${TASK_TIMEOUT_MS} ms); history:\n${h.formatHistory(hist)}`);
+  assert.equal(count(hist, 'WORKFLOW_TASK_TIMED_OUT'), 1,
+    `want one WorkflowTaskTimedOut:\n${h.formatHistory(hist)}`);
+  assert.deepEqual(checkHistory(hist), []);
+  const problem = await srv.stop();
+  assert.equal(problem, null, problem);
+}, { server: false, timeoutMs: 60_000 });

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# schema-postgresql.sh: installs and checks the Genesis Temporal PostgreSQL schema.
+#
+#   schema-postgresql.sh setup   [--config FILE]  create the database when missing, apply
+#                                                 persistence/schema/postgres/v1.sql (it
+#                                                 records schema_version 1 in cluster_metadata)
+#   schema-postgresql.sh upgrade [--config FILE]  bring the schema to this build's version
+#                                                 (only v1 exists: "already at version 1")
+#   schema-postgresql.sh version [--config FILE]  print the installed schema version
+#
+# FILE defaults to config/production.yaml. The database is the one of
+# persistence.defaultStore (sql.databaseName, connectAddr, user, password): that store holds
+# every table, visibility included. The server runs the same v1.sql itself at first open
+# and refuses to start on any other version (STORE-PG-SCHEMA-VERSION), so running this
+# script first is optional but lets a DBA own the DDL. Needs psql (postgresql-client); the
+# user must be allowed to CREATE DATABASE when the database does not exist yet.
+# Exit status: 0 ok, 1 error (one "schema-postgresql: ..." line on stderr), 2 usage.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SCHEMA="$ROOT/persistence/schema/postgres/v1.sql"
+VERSION=1
+
+die() { echo "schema-postgresql: $*" >&2; exit 1; }
+usage() { echo "usage: $0 setup|upgrade|version [--config FILE]" >&2; exit 2; }
+
+cmd=${1:-}
+shift || true
+config="$ROOT/config/production.yaml"
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --config) [ $# -ge 2 ] || usage; config=$2; shift 2 ;;
+  --config=*) config=${1#--config=}; shift ;;
+  *) usage ;;
+  esac
+done
+case "$cmd" in setup|upgrade|version) ;; *) usage ;; esac
+[ -r "$config" ] || die "cannot read config $config"
+command -v psql >/dev/null || die "psql not found (apt-get install postgresql-client)"
+
+# Prints KEY=VALUE lines for the sql block of persistence.defaultStore. The config files
+# are plain block YAML (config/*.yaml): indentation and "key: value", quotes optional.
+read_store() {
+  awk '
+    function val(s) { sub(/^[^:]*:[ \t]*/, "", s); sub(/[ \t]+#.*$/, "", s);
+                      gsub(/^"|"$/, "", s); gsub(/^\x27|\x27$/, "", s); return s }
+    function ind(s) { match(s, /^ */); return RLENGTH }
+    /^[ \t]*(#|$)/ { next }
+    /^persistence:/ { inp = 1; next }
+    /^[^ ]/ { inp = 0 }
+    inp && /^  defaultStore:/ { def = val($0) }
+    inp && /^  datastores:/ { inds = 1; next }
+    inp && inds && ind($0) == 2 { inds = 0 }
+    inp && inds && ind($0) == 4 { name = $0; sub(/^ +/, "", name); sub(/:.*/, "", name) }
+    inp && inds && ind($0) == 8 && $0 ~ /^ +(pluginName|databaseName|connectAddr|user|password):/ {
+      k = $0; sub(/^ +/, "", k); sub(/:.*/, "", k); v[name, k] = val($0) }
+    END {
+      if (def == "") { print "ERR=no persistence.defaultStore"; exit }
+      if (v[def, "pluginName"] == "") { print "ERR=no datastore " def " with sql.pluginName"; exit }
+      printf "PLUGIN=%s\nDB=%s\nADDR=%s\nUSER=%s\nPASS=%s\nSTORE=%s\n", v[def, "pluginName"],
+        v[def, "databaseName"], v[def, "connectAddr"], v[def, "user"], v[def, "password"], def
+    }' "$1"
+}
+
+declare -A S=()
+while IFS='=' read -r k rest; do S[$k]=$rest; done < <(read_store "$config")
+[ -z "${S[ERR]:-}" ] || die "$config: ${S[ERR]}"
+[ "${S[PLUGIN]}" = postgres ] ||
+  die "$config: defaultStore ${S[STORE]} has pluginName '${S[PLUGIN]}', not postgres"
+[ -n "${S[DB]}" ] || die "$config: datastore ${S[STORE]} has no databaseName"
+addr=${S[ADDR]:-127.0.0.1:5432}
+export PGHOST=${addr%:*} PGPORT=${addr##*:} PGUSER=${S[USER]:-postgres}
+[ "$PGPORT" != "$addr" ] || PGPORT=5432
+[ -z "${S[PASS]}" ] || export PGPASSWORD=${S[PASS]}
+export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-5}
+db=${S[DB]}
+where="$PGUSER@$PGHOST:$PGPORT/$db"
+
+q() { # q DB SQL: one value, errors on stderr
+  psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$1" -c "$2"
+}
+# The installed version: a number, "none" (no cluster_metadata), or "nodb".
+installed() {
+  local out
+  if ! out=$(q "$db" "SELECT to_regclass('cluster_metadata') IS NOT NULL" 2>&1); then
+    case "$out" in
+    *"does not exist"*) echo nodb; return 0 ;;
+    *) die "cannot connect to $where: $(head -n 1 <<<"$out")" ;;
+    esac
+  fi
+  if [ "$out" != t ]; then echo none; return 0; fi
+  out=$(q "$db" "SELECT schema_version FROM cluster_metadata WHERE id = 1" 2>&1) ||
+    die "$where: cannot read cluster_metadata: $(head -n 1 <<<"$out")"
+  [ -n "$out" ] || die "$where: cluster_metadata has no version row (not a Genesis Temporal database?)"
+  echo "$out"
+}
+
+check_current() { # $1 = installed version (a number)
+  [ "$1" = "$VERSION" ] || die "$where has schema version $1, this build's is $VERSION" \
+    "(no migration from $1 exists)"
+}
+
+v=$(installed)
+case "$cmd" in
+version)
+  case "$v" in
+  nodb) die "database $db does not exist on $PGHOST:$PGPORT (run setup)" ;;
+  none) die "$where has no Genesis Temporal schema (run setup)" ;;
+  *) echo "$v" ;;
+  esac
+  ;;
+upgrade)
+  case "$v" in
+  nodb|none) die "$where has no schema to upgrade (run setup)" ;;
+  *) check_current "$v"; echo "$where: already at version $VERSION" ;;
+  esac
+  ;;
+setup)
+  if [ "$v" = nodb ]; then
+    out=$(q postgres "CREATE DATABASE \"$db\"" 2>&1) ||
+      die "cannot create database $db on $PGHOST:$PGPORT: $(head -n 1 <<<"$out")"
+    echo "$where: database created"
+    v=none
+  fi
+  if [ "$v" = none ]; then
+    # One transaction: a failure leaves no half schema behind.
+    out=$(psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" -f "$SCHEMA" 2>&1) ||
+      die "$where: applying $SCHEMA failed: $(grep -m 1 ERROR <<<"$out" || head -n 1 <<<"$out")"
+    echo "$where: schema version $VERSION installed"
+  else
+    check_current "$v"
+    echo "$where: already at version $VERSION"
+  fi
+  ;;
+esac
