@@ -246,7 +246,10 @@ static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
   r.heartbeat_timeout = a->heartbeat_timeout ? a->heartbeat_timeout : &zero;
   r.retry_policy = a->retry_policy;
   r.priority = a->priority;
-  wf_txn_reply_msg(t, rpc, &r.base);
+  if (t)
+    wf_txn_reply_msg(t, rpc, &r.base);
+  else
+    gt_rpc_reply_msg(rpc, &r.base);
   free(token);
   protobuf_c_message_free_unpacked(&sev->base, NULL);
 }
@@ -255,11 +258,10 @@ static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act
                                gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest *req =
       (const void *)rpc->req;
-  wf_txn_t *t = wf_txn_begin(wf, run);
-  if (!t) {
-    gt_matching_repark(rpc);
-    return;
-  }
+  /* Not persisted: an activity's start writes no event (ActivityTaskStarted is written
+   * with its outcome), so the reply need not wait for a commit. After a crash the
+   * activity counts as not started and is dispatched again, at least once, as after a
+   * lost worker. This saves one commit per activity on the critical path. */
   act->started = 1;
   act->started_ns = gt_wall_ns();
   free(act->identity);
@@ -267,8 +269,7 @@ static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act
   gt_uuid4(act->request_id);
   run->transitions++;
   wf_act_arm_started(wf, run, act);
-  reply_act_started(wf, run, act, rpc, t);
-  wf_txn_commit(t);
+  reply_act_started(wf, run, act, rpc, NULL);
 }
 
 void wf_on_record_started(workflow_t *wf, gt_rpc_t *rpc) {
