@@ -99,6 +99,7 @@ typedef struct wf_run {
   size_t search_attrs_len;
   int64_t start_ns, close_ns;
   int64_t run_timeout_ms, exec_timeout_ms, task_timeout_ms;
+  int64_t expiration_ns; /* the whole execution's deadline (all runs), 0 = none */
   /* history */
   gt_buf_t hist;
   size_t *ev_off;
@@ -258,6 +259,7 @@ typedef struct start_params {
   /* a child run: its parent */
   const char *parent_ns_id, *parent_workflow_id, *parent_run_id;
   int64_t parent_initiated_id;
+  int64_t expiration_ns;  /* continue-as-new: the execution's deadline carries over */
 } start_params_t;
 
 /* ---- workflow.c ---- */

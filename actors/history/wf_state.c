@@ -325,6 +325,7 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     run->run_timeout_ms = gt_pb_dur_ms(a->workflow_run_timeout);
     run->exec_timeout_ms = gt_pb_dur_ms(a->workflow_execution_timeout);
     run->task_timeout_ms = gt_pb_dur_ms(a->workflow_task_timeout);
+    run->expiration_ns = gt_pb_ts_ns(a->workflow_execution_expiration_time);
     run->start_ns = gt_pb_ts_ns(ev->event_time);
     run->status = PB_STATUS(RUNNING);
     snprintf(run->first_run_id, sizeof(run->first_run_id), "%s",

@@ -764,7 +764,8 @@ static void continue_as_new(workflow_t *wf, wf_run_t *prev, const pb_command_t *
       .continued_run_id = prev->run_id, .initiator = a->initiator,
       .continued_failure = a->failure, .last_completion_result = a->last_completion_result,
       .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
-      .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id};
+      .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
+      .expiration_ns = prev->expiration_ns};
   wf_txn_t *t = NULL;
   if (wf_create_run(wf, &p, &t))
     wf_txn_commit(t);

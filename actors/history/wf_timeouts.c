@@ -192,17 +192,28 @@ static void on_act_timeout(workflow_t *wf, wf_run_t *run, uint64_t token) {
 
 /* ---- workflow run timeout ---- */
 
+/* When the run must end: its own timeout or the execution's deadline, whichever is first;
+ * 0 when neither is set. */
+static int64_t run_deadline_ms(const wf_run_t *run) {
+  int64_t d = run->run_timeout_ms > 0 ? run->start_ns / 1000000 + run->run_timeout_ms : 0;
+  int64_t e = run->expiration_ns > 0 ? run->expiration_ns / 1000000 : 0;
+  if (!d || (e && e < d))
+    d = e;
+  return d;
+}
+
 void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run) {
-  if (run->run_timeout_ms <= 0 || !wf_running(run))
+  int64_t deadline = run_deadline_ms(run);
+  if (!deadline || !wf_running(run))
     return;
-  int64_t left = run->start_ns / 1000000 + run->run_timeout_ms - gt_wall_ns() / 1000000;
+  int64_t left = deadline - gt_wall_ns() / 1000000;
   gt_actor_timer_start(&wf->base, (uint64_t)(left > 0 ? left : 1),
                        WF_TIMER_TOKEN(WF_TIMER_RUN_TIMEOUT, 0));
 }
 
 static void on_run_timeout(workflow_t *wf, wf_run_t *run) {
-  int64_t deadline_ms = run->start_ns / 1000000 + run->run_timeout_ms;
-  if (run->run_timeout_ms <= 0 || gt_wall_ns() / 1000000 + 5 < deadline_ms)
+  int64_t deadline_ms = run_deadline_ms(run);
+  if (!deadline_ms || gt_wall_ns() / 1000000 + 5 < deadline_ms)
     return;
   wf_txn_t *t = wf_txn_begin(wf, run);
   if (!t)

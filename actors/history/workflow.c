@@ -261,6 +261,19 @@ static void reply_already_started(gt_rpc_t *rpc, const wf_run_t *run, const char
   gt_rpc_reply_error_detail(rpc, GT_GRPC_ALREADY_EXISTS, &d.base, "%s", msg);
 }
 
+/* TERMINATE_EXISTING / TERMINATE_IF_RUNNING: the running run ends, then the start goes
+ * on (its transaction follows this one). Returns 1, or 0 after replying. */
+static int terminate_for_start(workflow_t *wf, wf_run_t *cur, gt_rpc_t *rpc) {
+  wf_txn_t *t = wf_txn_begin(wf, cur);
+  if (!t) {
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return 0;
+  }
+  wf_terminate_run(wf, cur, "terminated by a new start with the same workflow id", NULL, "");
+  wf_txn_commit(t);
+  return 1;
+}
+
 /* Applies the id conflict and reuse policies. Returns 1 when the start may go on. */
 static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) {
   wf_run_t *cur = wf->runs;
@@ -277,16 +290,11 @@ static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) {
       reply_started(rpc, cur, 0, NULL);
       return 0;
     case TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING:
-      gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED,
-                         "WorkflowIdConflictPolicy TERMINATE_EXISTING is not supported yet");
-      return 0;
+      return terminate_for_start(wf, cur, rpc);
     default:
       if (req->reuse_policy ==
-          TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING) {
-        gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED,
-                           "WorkflowIdReusePolicy TERMINATE_IF_RUNNING is not supported yet");
-        return 0;
-      }
+          TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING)
+        return terminate_for_start(wf, cur, rpc);
       reply_already_started(rpc, cur,
                             "Workflow execution is already running. WorkflowId: %s, RunId: %s.");
       return 0;
@@ -368,7 +376,10 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   a.workflow_execution_timeout = &exec_to;
   a.workflow_run_timeout = &run_to;
   a.workflow_task_timeout = &task_to;
-  if (exec_ms > 0) {
+  if (req->expiration_ns > 0) {
+    gt_pb_ts(&expiration, req->expiration_ns);
+    a.workflow_execution_expiration_time = &expiration;
+  } else if (exec_ms > 0) {
     gt_pb_ts(&expiration, gt_wall_ns() + exec_ms * 1000000);
     a.workflow_execution_expiration_time = &expiration;
   }

@@ -35,5 +35,18 @@ scenario('already-started', async ({ client, taskQueue, withWorker,
     assert.equal(desc.status.name, 'RUNNING');
     assert.equal(desc.runId, first.firstExecutionRunId);
     assert.equal(desc.type, 'waitForever');
+
+    // USE_EXISTING answers with the running run; TERMINATE_EXISTING replaces it.
+    const same = await client.workflow.start('waitForever', {
+      taskQueue, workflowId, workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    assert.equal(same.firstExecutionRunId, first.firstExecutionRunId);
+    const second = await client.workflow.start('hello', {
+      args: ['again'], taskQueue, workflowId, workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+    });
+    assert.notEqual(second.firstExecutionRunId, first.firstExecutionRunId);
+    assert.equal(await second.result(), 'Hello, again!');
+    const old = await client.workflow.getHandle(workflowId, first.firstExecutionRunId).describe();
+    assert.equal(old.status.name, 'TERMINATED');
   });
 });

@@ -42,5 +42,14 @@ scenario('activity-timeouts', async ({ client, taskQueue, withWorker, uniqueId }
     });
     await expectRejects(timed.result(), WorkflowFailedError, 'run timeout');
     assert.equal((await timed.describe()).status.name, 'TIMED_OUT');
+
+    // the execution timeout spans continue-as-new: the chain times out as a whole
+    const chain = await client.workflow.start('looper', {
+      taskQueue, workflowId: uniqueId('exectimeout'), args: [1000000],
+      workflowExecutionTimeout: '700ms',
+    });
+    await expectRejects(chain.result(), WorkflowFailedError, 'execution timeout');
+    const latest = await client.workflow.getHandle(chain.workflowId).describe();
+    assert.equal(latest.status.name, 'TIMED_OUT');
   });
 });
