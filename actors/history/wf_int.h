@@ -139,7 +139,7 @@ typedef struct wf_run {
   size_t n_timers, cap_timers;
   int cancel_requested;
   /* request ids of the last signals (SignalWorkflowExecution de-duplication) */
-  char signal_ids[16][37];
+  char (*signal_ids)[37]; /* WF_SIGNAL_IDS slots, allocated at the first such signal */
   int n_signal_ids;
   /* GetWorkflowExecutionHistory long polls */
   gt_rpc_t *waiters;
@@ -458,6 +458,8 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_QUERY 7ULL
 #define WF_TIMER_UPDATE 8ULL
 #define WF_TIMER_STICKY 9ULL
+
+#define WF_SIGNAL_IDS 16
 
 /* Temporal's default blob size limit (limit.blobSize.error): 2 MiB. */
 #define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)

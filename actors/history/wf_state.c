@@ -70,6 +70,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->memo);
   free(run->search_attrs);
   free(run->sticky_queue);
+  free(run->signal_ids);
   wf_children_free(run);
   wf_updates_free(run);
   free(run);
@@ -263,13 +264,15 @@ static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
 void wf_note_signal_id(wf_run_t *run, const char *request_id) {
   if (!request_id || !*request_id || strlen(request_id) >= sizeof(run->signal_ids[0]))
     return;
-  int slot = run->n_signal_ids % (int)(sizeof(run->signal_ids) / sizeof(run->signal_ids[0]));
+  if (!run->signal_ids && !(run->signal_ids = calloc(WF_SIGNAL_IDS, sizeof(*run->signal_ids))))
+    return;
+  int slot = run->n_signal_ids % WF_SIGNAL_IDS;
   snprintf(run->signal_ids[slot], sizeof(run->signal_ids[0]), "%s", request_id);
   run->n_signal_ids++;
 }
 
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id) {
-  int n = run->n_signal_ids < 16 ? run->n_signal_ids : 16;
+  int n = run->n_signal_ids < WF_SIGNAL_IDS ? run->n_signal_ids : WF_SIGNAL_IDS;
   for (int i = 0; request_id && *request_id && i < n; i++)
     if (strcmp(run->signal_ids[i], request_id) == 0)
       return 1;
@@ -688,6 +691,15 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
     /* everything this txn appended is durable now */
     if (t->last_ev > t->run->committed_ev)
       t->run->committed_ev = t->last_ev;
+    /* an idle run keeps its history exactly sized: thousands sleep on timers */
+    gt_buf_t *h = &t->run->hist;
+    if (!t->next && h->cap > h->len + 512) {
+      uint8_t *p = realloc(h->p, h->len ? h->len : 1);
+      if (p) {
+        h->p = p;
+        h->cap = h->len ? h->len : 1;
+      }
+    }
     run_effects(t);
     wf_wake_waiters(wf, t->run);
   } else {
