@@ -37,6 +37,8 @@ typedef struct call_ctx {
   gt_gateway_call_t *call;
   ProtobufCMessage *req;
   const char *method;
+  gt_rpc_kind_t kind;         /* h_token: the rpc it becomes */
+  gt_task_kind_t task_kind;   /* h_token: the token kind it must carry */
 } call_ctx_t;
 
 typedef void (*handler_fn)(call_ctx_t *c);
@@ -386,43 +388,17 @@ static void respond(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
   gt_history_route(c->srv, r);
 }
 
-static void h_wft_completed(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_RESPOND_WFT_COMPLETED, req->namespace_, &req->task_token,
-          GT_TASK_WORKFLOW);
-}
-
-static void h_wft_failed(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_RESPOND_WFT_FAILED, req->namespace_, &req->task_token, GT_TASK_WORKFLOW);
-}
-
-static void h_act_completed(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_RESPOND_ACT_COMPLETED, req->namespace_, &req->task_token,
-          GT_TASK_ACTIVITY);
-}
-
-static void h_act_failed(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_RESPOND_ACT_FAILED, req->namespace_, &req->task_token, GT_TASK_ACTIVITY);
-}
-
-static void h_act_canceled(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_RESPOND_ACT_CANCELED, req->namespace_, &req->task_token,
-          GT_TASK_ACTIVITY);
-}
-
-static void h_heartbeat(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_HEARTBEAT, req->namespace_, &req->task_token, GT_TASK_ACTIVITY);
+/* The Respond... and RecordActivityTaskHeartbeat calls: a task token and a namespace, found by
+ * name in the request's descriptor (their C layouts differ). */
+static void h_token(call_ctx_t *c) {
+  const ProtobufCMessageDescriptor *d = c->req->descriptor;
+  const ProtobufCFieldDescriptor *ft =
+      protobuf_c_message_descriptor_get_field_by_name(d, "task_token");
+  const ProtobufCFieldDescriptor *fn =
+      protobuf_c_message_descriptor_get_field_by_name(d, "namespace");
+  const ProtobufCBinaryData *tok = (const void *)((const char *)c->req + ft->offset);
+  const char *ns = *(char *const *)((const char *)c->req + fn->offset);
+  respond(c, c->kind, ns, tok, c->task_kind);
 }
 
 /* Signal, cancel request, terminate: a running execution named by workflow id. */
@@ -490,11 +466,6 @@ static void h_query(call_ctx_t *c) {
   to_execution(c, GT_RPC_QUERY, req->namespace_, req->execution);
 }
 
-static void h_query_completed(call_ctx_t *c) {
-  const Temporal__Api__Workflowservice__V1__RespondQueryTaskCompletedRequest *req =
-      (const void *)c->req;
-  respond(c, GT_RPC_RESPOND_QUERY, req->namespace_, &req->task_token, GT_TASK_QUERY);
-}
 
 static void h_update(call_ctx_t *c) {
   const Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionRequest *req =
@@ -648,9 +619,11 @@ static void h_empty_ok(call_ctx_t *c) {
 
 /* ---- dispatch ---- */
 
-static const struct {
+static const struct handler {
   const char *name;
   handler_fn fn;
+  gt_rpc_kind_t kind;       /* h_token entries */
+  gt_task_kind_t task_kind;
 } handlers[] = {
     {"GetSystemInfo", h_get_system_info},
     {"GetClusterInfo", h_get_cluster_info},
@@ -662,13 +635,13 @@ static const struct {
     {"GetWorkflowExecutionHistory", h_get_history},
     {"PollWorkflowTaskQueue", h_poll_wft},
     {"PollActivityTaskQueue", h_poll_activity},
-    {"RespondWorkflowTaskCompleted", h_wft_completed},
-    {"RespondWorkflowTaskFailed", h_wft_failed},
-    {"RespondActivityTaskCompleted", h_act_completed},
-    {"RespondActivityTaskFailed", h_act_failed},
+    {"RespondWorkflowTaskCompleted", h_token, GT_RPC_RESPOND_WFT_COMPLETED, GT_TASK_WORKFLOW},
+    {"RespondWorkflowTaskFailed", h_token, GT_RPC_RESPOND_WFT_FAILED, GT_TASK_WORKFLOW},
+    {"RespondActivityTaskCompleted", h_token, GT_RPC_RESPOND_ACT_COMPLETED, GT_TASK_ACTIVITY},
+    {"RespondActivityTaskFailed", h_token, GT_RPC_RESPOND_ACT_FAILED, GT_TASK_ACTIVITY},
     {"ShutdownWorker", h_empty_ok},
-    {"RespondActivityTaskCanceled", h_act_canceled},
-    {"RecordActivityTaskHeartbeat", h_heartbeat},
+    {"RespondActivityTaskCanceled", h_token, GT_RPC_RESPOND_ACT_CANCELED, GT_TASK_ACTIVITY},
+    {"RecordActivityTaskHeartbeat", h_token, GT_RPC_HEARTBEAT, GT_TASK_ACTIVITY},
     {"SignalWorkflowExecution", h_signal},
     {"SignalWithStartWorkflowExecution", h_signal_with_start},
     {"TerminateWorkflowExecution", h_terminate},
@@ -684,13 +657,13 @@ static const struct {
     {"GetWorkflowExecutionHistoryReverse", h_history_reverse},
     {"DescribeTaskQueue", h_describe_task_queue},
     {"UpdateNamespace", h_update_namespace},
-    {"RespondQueryTaskCompleted", h_query_completed},
+    {"RespondQueryTaskCompleted", h_token, GT_RPC_RESPOND_QUERY, GT_TASK_QUERY},
 };
 
-static handler_fn find_handler(const char *name) {
+static const struct handler *find_handler(const char *name) {
   for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
     if (strcmp(handlers[i].name, name) == 0)
-      return handlers[i].fn;
+      return &handlers[i];
   return NULL;
 }
 
@@ -721,8 +694,10 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
     return;
   }
-  handler_fn fn = svc == &temporal__api__workflowservice__v1__workflow_service__descriptor
-                      ? find_handler(name) : NULL;
+  const struct handler *h =
+      svc == &temporal__api__workflowservice__v1__workflow_service__descriptor
+          ? find_handler(name) : NULL;
+  handler_fn fn = h ? h->fn : NULL;
   int visibility = !fn && gt_visibility_serves(svc->name, name);
   if (!fn && !visibility) {
     char msg[600];
@@ -746,7 +721,8 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_visibility_dispatch(srv, call, name, req);
     return;
   }
-  call_ctx_t c = {.srv = srv, .call = call, .req = req, .method = name};
+  call_ctx_t c = {.srv = srv, .call = call, .req = req, .method = name, .kind = h->kind,
+                  .task_kind = h->task_kind};
   fn(&c);
   if (c.req)
     protobuf_c_message_free_unpacked(c.req, NULL);

@@ -294,6 +294,8 @@ wf_activity_t *wf_find_activity(wf_run_t *run, int64_t scheduled_event_id);
 wf_txn_t *wf_txn_begin(workflow_t *wf, wf_run_t *run);
 void wf_txn_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *body); /* takes body bytes */
 void wf_txn_reply_msg(wf_txn_t *t, gt_rpc_t *rpc, const ProtobufCMessage *resp);
+/* Replies with an empty message (every Respond* and most write RPCs answer one). */
+void wf_txn_reply_empty(wf_txn_t *t, gt_rpc_t *rpc);
 void wf_txn_task(wf_txn_t *t, const char *queue, gt_task_t *task);
 void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc);
 /* Queues the transaction's batch to the store. Effects run at GT_MSG_WRITE_DONE. */

@@ -97,9 +97,7 @@ void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc) {
   wf_emit_signal(wf, run, req->signal_name, req->input, req->identity, req->header,
                  req->request_id);
   wf_need_wft(wf, run, t);
-  Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionResponse r =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_RESPONSE__INIT;
-  wf_txn_reply_msg(t, rpc, &r.base);
+  wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }
 
@@ -180,8 +178,6 @@ void wf_on_terminate(workflow_t *wf, gt_rpc_t *rpc) {
     return;
   }
   wf_terminate_run(wf, run, req->reason, req->details, req->identity);
-  Temporal__Api__Workflowservice__V1__TerminateWorkflowExecutionResponse r =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__TERMINATE_WORKFLOW_EXECUTION_RESPONSE__INIT;
-  wf_txn_reply_msg(t, rpc, &r.base);
+  wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }

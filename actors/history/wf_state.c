@@ -460,6 +460,12 @@ void wf_txn_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *body) {
   e->body = gt_buf_take(body, &e->len);
 }
 
+void wf_txn_reply_empty(wf_txn_t *t, gt_rpc_t *rpc) {
+  gt_buf_t b;
+  gt_buf_init(&b);
+  wf_txn_reply(t, rpc, &b);
+}
+
 void wf_txn_reply_msg(wf_txn_t *t, gt_rpc_t *rpc, const ProtobufCMessage *resp) {
   gt_buf_t b;
   gt_buf_init(&b);

@@ -892,9 +892,7 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_schedule_wft(wf, run, t);
   wf_queries_after_wft(wf, run, NULL);
   wf_updates_after_wft(wf, run, NULL, NULL, NULL);
-  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedResponse resp =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_FAILED_RESPONSE__INIT;
-  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }
 
@@ -990,9 +988,7 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
     f.failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_SERVER_FAILURE_INFO;
     f.server_failure_info = &si;
     act_fail(wf, run, act, t, &f, req->identity);
-    Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedResponse resp =
-        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_RESPONSE__INIT;
-    wf_txn_reply_msg(t, rpc, &resp.base);
+      wf_txn_reply_empty(t, rpc); /* an empty response message */
     wf_txn_commit(t);
     return;
   }
@@ -1010,9 +1006,7 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   ev.activity_task_completed_event_attributes = &a;
   wf_emit(wf, run, &ev, 1);
   wf_need_wft(wf, run, t);
-  Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedResponse resp =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_RESPONSE__INIT;
-  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }
 
@@ -1112,9 +1106,7 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
   if (!act)
     return;
   act_fail(wf, run, act, t, req->failure, req->identity);
-  Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedResponse resp =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_RESPONSE__INIT;
-  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }
 
@@ -1291,8 +1283,6 @@ void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc) {
   ev.activity_task_canceled_event_attributes = &a;
   wf_emit(wf, run, &ev, 1);
   wf_need_wft(wf, run, t);
-  Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledResponse resp =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_RESPONSE__INIT;
-  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }
