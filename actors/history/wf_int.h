@@ -121,6 +121,12 @@ typedef struct wf_run {
   char *sticky_queue;          /* the worker's sticky queue, or NULL (not persisted) */
   int64_t sticky_s2s_ms;       /* its schedule-to-start timeout */
   int wft_on_sticky;           /* the scheduled workflow task went to the sticky queue */
+  /* A retried workflow task (attempt > 1) is transient, as in Temporal: its Scheduled and
+   * Started events are not written until it completes (and never when it fails again);
+   * the worker sees them appended to the history it polls. */
+  int wft_transient;
+  char *wft_identity;          /* who started the transient task */
+  char wft_request_id[37];
   /* activities */
   wf_activity_t *acts;
   size_t n_acts, cap_acts;
@@ -313,6 +319,9 @@ int wf_load_history(wf_run_t *run, const uint8_t *p, size_t n);
 void wf_put_events(const wf_run_t *run, size_t from, size_t to, gt_buf_t *b);
 
 /* ---- wf_tasks.c ---- */
+/* Writes a transient workflow task's Scheduled (and Started, when started) events: it is
+ * about to complete, or other events must follow it. */
+void wf_materialize_transient(workflow_t *wf, wf_run_t *run);
 /* Schedules a workflow task (event + dispatch in txn). */
 void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t);

@@ -126,6 +126,10 @@ void wf_on_cancel_request(workflow_t *wf, gt_rpc_t *rpc) {
 
 void wf_terminate_run(workflow_t *wf, wf_run_t *run, const char *reason,
                       pb_payloads_t *details, const char *identity) {
+  if (run->wft_transient) { /* never written: nothing to fail */
+    run->wft_transient = 0;
+    run->wft_state = WFT_NONE;
+  }
   if (run->wft_state == WFT_STARTED) {
     pb_event_t fev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
     Temporal__Api__History__V1__WorkflowTaskFailedEventAttributes fa =

@@ -71,6 +71,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->search_attrs);
   free(run->sticky_queue);
   free(run->signal_ids);
+  free(run->wft_identity);
   wf_children_free(run);
   wf_updates_free(run);
   free(run);
@@ -141,6 +142,9 @@ static int append_event(wf_run_t *run, const pb_event_t *ev) {
 }
 
 int64_t wf_emit(workflow_t *wf, wf_run_t *run, pb_event_t *ev, int buffer) {
+  /* a transient task's events take the next ids: write them before anything else */
+  if (run->wft_transient && run->wft_state == WFT_SCHEDULED)
+    wf_materialize_transient(wf, run);
   pb_ts_t ts;
   gt_pb_ts(&ts, gt_wall_ns());
   ev->event_time = &ts;
@@ -340,6 +344,7 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     break;
   }
   case PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES):
+    run->wft_transient = 0;
     run->wft_state = WFT_SCHEDULED;
     run->wft_scheduled_id = ev->event_id;
     run->wft_started_id = 0;

@@ -57,26 +57,100 @@ void wf_clear_sticky(wf_run_t *run) {
   run->sticky_queue = NULL;
 }
 
-void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+/* The events of a workflow task, as written (or, transient, as shown to the worker). */
+typedef struct wft_events {
+  pb_event_t sched, started;
+  wft_sched_attr_t sa;
+  wft_started_attr_t ta;
+  pb_taskqueue_t tq;
+  pb_dur_t timeout;
+  pb_ts_t sched_ts, started_ts;
+} wft_events_t;
+
+static void fill_sched(wf_run_t *run, wft_events_t *e, int sticky) {
   pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
   wft_sched_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES__INIT;
   pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  pb_dur_t timeout;
-  /* sticky execution: the worker that ran the last task has the workflow cached */
-  int sticky = run->sticky_queue && run->wft_attempt <= 1;
-  tq.name = sticky ? run->sticky_queue : run->task_queue;
-  tq.kind = sticky ? TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY
-                   : TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  e->sched = ev;
+  e->sa = a;
+  e->tq = tq;
+  e->tq.name = sticky ? run->sticky_queue : run->task_queue;
+  e->tq.kind = sticky ? TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY
+                      : TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
   if (sticky)
-    tq.normal_name = run->task_queue;
-  gt_pb_dur(&timeout, wft_timeout_ms(run));
-  a.task_queue = &tq;
-  a.start_to_close_timeout = &timeout;
-  a.attempt = run->wft_attempt > 0 ? run->wft_attempt : 1;
-  ev.event_type = PB_EV(WORKFLOW_TASK_SCHEDULED);
-  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES);
-  ev.workflow_task_scheduled_event_attributes = &a;
-  if (wf_emit(wf, run, &ev, 0) <= 0)
+    e->tq.normal_name = run->task_queue;
+  gt_pb_dur(&e->timeout, wft_timeout_ms(run));
+  e->sa.task_queue = &e->tq;
+  e->sa.start_to_close_timeout = &e->timeout;
+  e->sa.attempt = run->wft_attempt > 0 ? run->wft_attempt : 1;
+  e->sched.event_type = PB_EV(WORKFLOW_TASK_SCHEDULED);
+  e->sched.attributes_case = PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES);
+  e->sched.workflow_task_scheduled_event_attributes = &e->sa;
+}
+
+static void fill_started(wf_run_t *run, wft_events_t *e, char *identity, char *request_id) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_started_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
+  e->started = ev;
+  e->ta = a;
+  e->ta.scheduled_event_id = run->wft_scheduled_id;
+  e->ta.identity = identity ? identity : "";
+  e->ta.request_id = request_id;
+  e->ta.history_size_bytes = (int64_t)run->hist.len;
+  e->started.event_type = PB_EV(WORKFLOW_TASK_STARTED);
+  e->started.attributes_case = PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES);
+  e->started.workflow_task_started_event_attributes = &e->ta;
+}
+
+void wf_materialize_transient(workflow_t *wf, wf_run_t *run) {
+  if (!run->wft_transient)
+    return;
+  run->wft_transient = 0; /* before emitting: wf_emit checks it */
+  int started = run->wft_state == WFT_STARTED;
+  int64_t started_ns = run->wft_started_ns;
+  wft_events_t e;
+  fill_sched(run, &e, 0);
+  wf_emit(wf, run, &e.sched, 0); /* takes the id the worker was told */
+  if (started) {
+    fill_started(run, &e, run->wft_identity, run->wft_request_id);
+    wf_emit(wf, run, &e.started, 0);
+    run->wft_started_ns = started_ns;
+  }
+}
+
+/* Delivers the scheduled task to a queue, now or after the retry backoff. */
+static void dispatch_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (run->wft_attempt <= 2) {
+    if (t)
+      wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
+    else
+      gt_matching_add_task(wf->srv, run->task_queue, new_wft_task(wf, run));
+    return;
+  }
+  /* repeated failures: back off (1 s, 2 s, 4 s ... up to 10 min) before redelivery */
+  int64_t ms = 1000LL << (run->wft_attempt - 3 > 20 ? 20 : run->wft_attempt - 3);
+  if (ms > MAX_WFT_RETRY_BACKOFF_MS)
+    ms = MAX_WFT_RETRY_BACKOFF_MS;
+  gt_actor_timer_start(&wf->base, (uint64_t)ms,
+                       WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_scheduled_id) | (1ULL << 55));
+}
+
+void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (run->wft_attempt > 1) { /* a retry: transient, nothing written */
+    run->wft_transient = 1;
+    run->wft_state = WFT_SCHEDULED;
+    run->wft_scheduled_id = (int64_t)run->n_ev + 1;
+    run->wft_started_id = 0;
+    run->wft_scheduled_ns = gt_wall_ns();
+    run->wft_on_sticky = 0;
+    dispatch_wft(wf, run, t);
+    return;
+  }
+  /* sticky execution: the worker that ran the last task has the workflow cached */
+  int sticky = run->sticky_queue != NULL;
+  wft_events_t e;
+  fill_sched(run, &e, sticky);
+  if (wf_emit(wf, run, &e.sched, 0) <= 0)
     return;
   run->wft_on_sticky = sticky;
   if (sticky) {
@@ -84,15 +158,8 @@ void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     wf_txn_task(t, run->sticky_queue, new_wft_task(wf, run));
     gt_actor_timer_start(&wf->base, (uint64_t)run->sticky_s2s_ms,
                          WF_TIMER_TOKEN(WF_TIMER_STICKY, run->wft_scheduled_id));
-  } else if (run->wft_attempt <= 2) {
-    wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
   } else {
-    /* repeated failures: back off (1 s, 2 s, 4 s ... up to 10 min) before redelivery */
-    int64_t ms = 1000LL << (run->wft_attempt - 3 > 20 ? 20 : run->wft_attempt - 3);
-    if (ms > MAX_WFT_RETRY_BACKOFF_MS)
-      ms = MAX_WFT_RETRY_BACKOFF_MS;
-    gt_actor_timer_start(&wf->base, (uint64_t)ms,
-                         WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_scheduled_id) | (1ULL << 55));
+    dispatch_wft(wf, run, t);
   }
 }
 
@@ -163,16 +230,53 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   size_t from = 0;
   if (run->wft_on_sticky && run->previous_started_id > 0)
     from = (size_t)run->previous_started_id;
-  size_t len = run->hist.len - run->ev_off[from];
-  gt_buf_field_len(&b, 8, len);
+  size_t len = run->n_ev ? run->hist.len - run->ev_off[from] : 0;
+  gt_buf_t extra; /* a transient task's events, as they will be written */
+  gt_buf_init(&extra);
+  if (run->wft_transient) {
+    wft_events_t e;
+    fill_sched(run, &e, 0);
+    fill_started(run, &e, run->wft_identity, run->wft_request_id);
+    gt_pb_ts(&e.sched_ts, run->wft_scheduled_ns);
+    gt_pb_ts(&e.started_ts, run->wft_started_ns);
+    e.sched.event_id = run->wft_scheduled_id;
+    e.sched.event_time = &e.sched_ts;
+    e.started.event_id = run->wft_started_id;
+    e.started.event_time = &e.started_ts;
+    gt_buf_field_msg(&extra, 1, &e.sched.base);
+    gt_buf_field_msg(&extra, 1, &e.started.base);
+  }
+  gt_buf_field_len(&b, 8, len + extra.len);
   wf_put_events(run, from, run->n_ev, &b);
+  gt_buf_put(&b, extra.p, extra.len);
+  gt_buf_fini(&extra);
   free(token);
-  wf_txn_reply(t, rpc, &b);
+  if (t) {
+    wf_txn_reply(t, rpc, &b);
+  } else if (b.oom) {
+    gt_buf_fini(&b);
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    gt_rpc_reply_bytes(rpc, b.p, b.len);
+    gt_buf_fini(&b);
+  }
 }
 
 static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *req =
       (const void *)rpc->req;
+  if (run->wft_transient) { /* nothing to write: answer at once */
+    run->wft_state = WFT_STARTED;
+    run->wft_started_id = run->wft_scheduled_id + 1;
+    run->wft_started_ns = gt_wall_ns();
+    free(run->wft_identity);
+    run->wft_identity = gt_strdup0(req->identity);
+    gt_uuid4(run->wft_request_id);
+    run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
+                                          WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
+    reply_wft_started(wf, run, rpc, NULL);
+    return;
+  }
   wf_txn_t *t = wf_txn_begin(wf, run);
   if (!t) {
     gt_matching_repark(rpc);
@@ -385,6 +489,13 @@ static void emit_activity_scheduled(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
     wf_txn_task(t, act->task_queue, wf_new_act_task(wf, run, act));
     wf_act_arm_scheduled(wf, run, act);
   }
+}
+
+/* A transient task that failed or timed out: forgotten, the next attempt is transient. */
+static void drop_transient(wf_run_t *run) {
+  run->wft_transient = 0;
+  run->wft_state = WFT_NONE;
+  run->wft_attempt++;
 }
 
 static void emit_wft_failed(workflow_t *wf, wf_run_t *run, int cause,
@@ -820,6 +931,7 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
   } else {
     wf_clear_sticky(run);
   }
+  wf_materialize_transient(wf, run); /* it completes: its events are written now */
   if (close_index >= 0 && run->n_buf > 0) {
     /* new events arrived while the task ran: the worker must see them before closing */
     emit_wft_failed(wf, run,
@@ -887,7 +999,10 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
   }
   cancel_wft_timer(wf, run);
   wf_clear_sticky(run); /* as Temporal: a failed task goes back to the normal queue */
-  emit_wft_failed(wf, run, req->cause, req->failure, req->identity);
+  if (run->wft_transient)
+    drop_transient(run); /* a retry failing again writes nothing */
+  else
+    emit_wft_failed(wf, run, req->cause, req->failure, req->identity);
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
   wf_queries_after_wft(wf, run, NULL);
@@ -1121,15 +1236,19 @@ static void on_wft_timeout(workflow_t *wf, int64_t started_id) {
   if (!t)
     return;
   wf_clear_sticky(run);
-  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
-  wft_to_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
-  a.scheduled_event_id = run->wft_scheduled_id;
-  a.started_event_id = run->wft_started_id;
-  a.timeout_type = TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_START_TO_CLOSE;
-  ev.event_type = PB_EV(WORKFLOW_TASK_TIMED_OUT);
-  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES);
-  ev.workflow_task_timed_out_event_attributes = &a;
-  wf_emit(wf, run, &ev, 0);
+  if (run->wft_transient) {
+    drop_transient(run);
+  } else {
+    pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+    wft_to_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
+    a.scheduled_event_id = run->wft_scheduled_id;
+    a.started_event_id = run->wft_started_id;
+    a.timeout_type = TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_START_TO_CLOSE;
+    ev.event_type = PB_EV(WORKFLOW_TASK_TIMED_OUT);
+    ev.attributes_case = PB_ATTR(WORKFLOW_TASK_TIMED_OUT_EVENT_ATTRIBUTES);
+    ev.workflow_task_timed_out_event_attributes = &a;
+    wf_emit(wf, run, &ev, 0);
+  }
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
   wf_queries_after_wft(wf, run, NULL);

@@ -143,6 +143,9 @@ static void loaded(workflow_t *wf) {
     wf_txn_t *t = wf_txn_begin(wf, run);
     if (t) {
       wf_dispatch_pending(wf, run, t);
+      /* a retried task was transient when the server stopped: schedule it again */
+      if (run->wft_state == WFT_NONE && run->wft_attempt > 1)
+        wf_schedule_wft(wf, run, t);
       /* no ops beyond the version bump: effects run once it is durable */
       wf_txn_commit(t);
     }

@@ -248,7 +248,17 @@ async function tooBig() {
   }
 }
 
+// Its first workflow tasks fail (a plain Error fails the task, not the workflow); the
+// attempt after the retry backoff succeeds. Workflow time is the task's start time.
+async function flakyTask() {
+  if (Date.now() - workflowInfo().startTime.getTime() < 700) {
+    throw new Error('task not ready yet');
+  }
+  return 'task ok';
+}
+
 module.exports = {
+  flakyTask,
   asyncCompletion, tooBig,
   counter,
   annotated, canceller,
