@@ -584,6 +584,50 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
 }
 END_TEST
 
+/* One group over two shards, with a stale range_id on one batch: the fast round fails
+ * (its fences are shared per shard), the replay gives each batch its own outcome; then
+ * a group of good batches on both shards commits as one transaction. */
+START_TEST(test_group_fences_per_shard) {
+  gt_store_t *st = must_open();
+  int64_t r1, r2, r1b;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "a", &r2), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1b), 0);
+  gt_store_op_t t[6] = {op_transfer(20), op_transfer(21), op_transfer(22),
+                        op_transfer(23), op_transfer(24), op_transfer(25)};
+  result_t res[6] = {{0}};
+  block_writer(st);
+  ck_assert_int_eq(gt_store_write(st, 1, r1b, &t[0], 1, record_cb, &res[0]), 0);
+  ck_assert_int_eq(gt_store_write(st, 2, r2, &t[1], 1, record_cb, &res[1]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, r1, &t[2], 1, record_cb, &res[2]), 0);
+  ck_assert_int_eq(gt_store_write(st, 2, r2, &t[3], 1, record_cb, &res[3]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 4);
+  ck_assert_int_eq(res[0].rc, 0);
+  ck_assert_int_eq(res[1].rc, 0);
+  ck_assert_int_eq(res[2].rc, GT_EFENCED);
+  ck_assert_int_eq(res[2].failed_op, -1);
+  ck_assert_int_eq(res[3].rc, 0);
+  ck_assert_int_eq(transfer_count(st), 3);
+
+  gt_store_stats_t before, after;
+  gt_store_get_stats(st, &before);
+  g_entered.n = g_gate.n = 0; /* no thread waits on them now: the group completed */
+  block_writer(st);
+  ck_assert_int_eq(gt_store_write(st, 1, r1b, &t[4], 1, record_cb, &res[4]), 0);
+  ck_assert_int_eq(gt_store_write(st, 2, r2, &t[5], 1, record_cb, &res[5]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 6);
+  ck_assert_int_eq(res[4].rc, 0);
+  ck_assert_int_eq(res[5].rc, 0);
+  gt_store_get_stats(st, &after);
+  /* the blocker, then both batches in one transaction */
+  ck_assert_uint_eq(after.transactions - before.transactions, 2);
+  ck_assert_int_eq(transfer_count(st), 5);
+  gt_store_close(st);
+}
+END_TEST
+
 START_TEST(test_insert_twice_exists) {
   gt_store_t *st = must_open();
   gt_store_op_t ins = op_exec_insert("wf-d", 1, 1, "S");
@@ -952,6 +996,7 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_fencing);
   tcase_add_test(tc, test_conflict_rolls_back_only_its_batch);
   tcase_add_test(tc, test_insert_twice_exists);
+  tcase_add_test(tc, test_group_fences_per_shard);
   tcase_add_test(tc, test_group_commit);
   tcase_add_test(tc, test_async_reads_many_threads);
   tcase_add_test(tc, test_timer_scan_order_and_limit);
