@@ -27,11 +27,38 @@
  *      runs no hook again.
  *   3. `stopped` goes 0 -> 1 once, on the home thread, before the stop hook.
  *      Senders that see it get GT_ECLOSED; a message that races past the check
- *      is freed unhandled by the run.
+ *      is freed unhandled by the run (unless handoff, invariant 5).
  *   4. A stopped actor stays in the registry until its stop hook returned (so
  *      no fresh actor of the same key overlaps it), but lookups skip it; a get
  *      that finds it unlinks it and activates a fresh one, whose start runs
  *      after the old stop on the same thread.
+ *   5. Redelivery (type->redeliver_on_stop; `handoff` = such a stop outside
+ *      gt_runtime_stop, after a successful start). The stopping home thread
+ *      closes the mailbox (one RMW on mq.head, mpscq.c) BEFORE its release
+ *      store of `stopped`. Senders of these types push with a CAS on the same
+ *      head, so each push is ordered before the close (its node is in the old
+ *      mailbox, maybe still being linked) or after it (GT_ECLOSED, the sender
+ *      keeps msg): there is no window in which a push can land in a mailbox
+ *      nobody will drain, however late the sender read `stopped`. The flag is
+ *      only a fast path; the close is the gate.
+ *      The old mailbox is then drained by the key's NEXT activation, not
+ *      re-sent: an activation holds a list of predecessors (`pred`, oldest
+ *      first, each link owning the predecessor's former registry reference)
+ *      and takes their leftovers before its own mailbox, on the same home
+ *      thread (same key, same home), so the single-consumer rule holds. The
+ *      successor is made by do_stop when leftovers exist (with the stored
+ *      activation arg), or by a gt_actor_get that unlinks the stopped actor
+ *      first; has_succ (under the shard lock) says which, so exactly one
+ *      successor adopts it. A handed-off actor's run pops nothing more and
+ *      drops its scheduled reference; an activation with predecessors never
+ *      goes idle, so it keeps running until they are drained (it waits out
+ *      in-flight links as `busy`). If no successor can be made (closing, no
+ *      memory) the stopped actor drains itself, freeing.
+ *      Order: activations of a key form a sequence; each later one's list
+ *      holds every earlier one that still has leftovers, and a sender's next
+ *      push can only reach the same or a later activation (an earlier one is
+ *      closed). So per-sender FIFO holds across activations, and every
+ *      message a send accepted (0) is received exactly once.
  *
  * THREADS
  *   get/find/retain/release/send: any thread. run, stop, accessors: the home
@@ -216,9 +243,18 @@ static int is_stopped(gt__actor_int_t *ai) {
 
 /* ---- activation ---- */
 
+/* Under t->lock. succ, a fresh activation not yet scheduled, will receive
+ * old's leftovers before its own mailbox. old's registry reference (old was
+ * just unlinked) becomes succ's pred reference. */
+static void adopt(gt__actor_int_t *succ, gt__actor_int_t *old) {
+  succ->pred = succ->pred_last = old;
+  old->has_succ = 1;
+}
+
 static gt__actor_int_t *actor_new(gt_runtime_t *rt, gt__thread_t *t,
                                   const gt_actor_type_t *type, uint64_t h,
-                                  const void *key, size_t keylen, void *arg) {
+                                  const void *key, size_t keylen, void *arg,
+                                  uint32_t refs) {
   char *block = calloc(1, HEADER_SIZE + type->size + keylen);
   if (block == NULL)
     return NULL;
@@ -242,7 +278,7 @@ static gt__actor_int_t *actor_new(gt_runtime_t *rt, gt__thread_t *t,
   atomic_init(&ai->depth, 0);
   atomic_init(&ai->stopped, 0);
   atomic_init(&ai->handled, 0);
-  atomic_init(&ai->refs, 3); /* registry + caller + scheduled */
+  atomic_init(&ai->refs, refs); /* registry + scheduled (+ caller) */
   ai->runnode.type = GT__RUN_ACTOR;
   ai->stopnode.type = GT__MSG_STOP;
   uv_mutex_lock(&rt->lock);
@@ -288,9 +324,15 @@ int gt_actor_get(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
     *out = ai->pub;
     return 0;
   }
-  ai = actor_new(rt, t, type, h, key, keylen, arg);
-  if (ai != NULL)
+  ai = actor_new(rt, t, type, h, key, keylen, arg, 3);
+  if (ai != NULL) {
     link_actor(t, ai);
+    /* handoff was written before `stopped`, which we read with acquire */
+    if (old != NULL && old->handoff) {
+      adopt(ai, old);
+      old = NULL;
+    }
+  }
   uv_mutex_unlock(&t->lock);
   if (old != NULL)
     unref(old);
@@ -323,37 +365,60 @@ int gt_actor_find(gt_runtime_t *rt, const gt_actor_type_t *type,
 
 /* ---- sending ---- */
 
-void gt__actor_enqueue(gt__actor_int_t *ai, gt_msg_t *msg) {
+/* Returns 0 or GT_ECLOSED (a redelivering type's mailbox is closed). */
+static int push_msg(gt__actor_int_t *ai, gt_msg_t *msg) {
   /* relaxed: a statistic; incremented before the push so it never goes below
    * zero. */
   atomic_fetch_add_explicit(&ai->depth, 1, memory_order_relaxed);
-  if (gt__mpscq_push(&ai->mq, msg)) {
+  /* Redelivering types pay a CAS (the mailbox can close under us, invariant
+   * 5); the others keep the single exchange. */
+  int r = ai->type->redeliver_on_stop ? gt__mpscq_push_open(&ai->mq, msg)
+                                      : gt__mpscq_push(&ai->mq, msg);
+  if (r < 0) {
+    atomic_fetch_sub_explicit(&ai->depth, 1, memory_order_relaxed);
+    return GT_ECLOSED;
+  }
+  if (r) {
     /* It was idle: we schedule it. The caller's reference keeps ai alive until
      * here. */
     ref(ai);
     gt__thread_schedule(ai->home, ai);
   }
+  return 0;
+}
+
+void gt__actor_enqueue(gt__actor_int_t *ai, gt_msg_t *msg) {
+  /* Callers (timers, out-of-turn stop) run on the home thread of an actor
+   * that has not stopped, so its mailbox is open. */
+  int rc = push_msg(ai, msg);
+  GT_ASSERT(rc == 0);
 }
 
 int gt_actor_send(gt_actor_t *a, gt_msg_t *msg) {
   GT_ASSERT(a != NULL && msg != NULL);
   gt__actor_int_t *ai = int_of(a);
   if (is_stopped(ai))
-    return GT_ECLOSED;
-  gt__actor_enqueue(ai, msg);
-  return 0;
+    return GT_ECLOSED; /* a fast path; the closed mailbox is the real gate */
+  return push_msg(ai, msg);
 }
 
 int gt_actor_send_key(gt_runtime_t *rt, const gt_actor_type_t *type,
                       const void *key, size_t keylen, void *arg,
                       gt_msg_t *msg) {
-  gt_actor_t *a;
-  int rc = gt_actor_get(rt, type, key, keylen, arg, &a);
-  if (rc != 0)
-    return rc;
-  rc = gt_actor_send(a, msg);
-  gt_actor_release(a);
-  return rc;
+  for (;;) {
+    gt_actor_t *a;
+    int rc = gt_actor_get(rt, type, key, keylen, arg, &a);
+    if (rc != 0)
+      return rc;
+    rc = gt_actor_send(a, msg);
+    gt_actor_release(a);
+    /* The actor stopped between our get and our push: for a redelivering
+     * type, the next get finds (or makes) the activation that follows it,
+     * which receives the old one's leftovers first, so order holds. Each
+     * retry means an activation stopped meanwhile: progress. */
+    if (rc != GT_ECLOSED || !type->redeliver_on_stop)
+      return rc;
+  }
 }
 
 /* ---- running and stopping (home thread) ---- */
@@ -383,53 +448,135 @@ static void do_stop(gt__actor_int_t *ai) {
       return;
   }
   ai->stop_req = 1;
-  /* release: senders that see 1 (acquire) stop pushing; see invariant 3 */
+  /* Invariant 5. acquire: pairs with gt_runtime_stop; a stale 0 only means a
+   * redelivery the closing check below (under the shard lock) may refuse. */
+  ai->handoff = ai->type->redeliver_on_stop && ai->start_ok &&
+                !atomic_load_explicit(&ai->rt->stopping, memory_order_acquire);
+  if (ai->handoff)
+    gt__mpscq_close(&ai->mq); /* before `stopped`: see invariant 5 */
+  /* release: senders that see 1 (acquire) stop pushing, and get sees handoff;
+   * see invariants 3 and 5 */
   atomic_store_explicit(&ai->stopped, 1, memory_order_release);
   gt__timer_close_all(ai);
   if (ai->start_ok && ai->type->stop != NULL)
     ai->type->stop(ai->pub);
   gt__thread_t *t = ai->home;
+  gt__actor_int_t *succ = NULL;
   uv_mutex_lock(&t->lock);
   int linked = unlink_actor(t, ai);
+  int leftovers =
+      ai->handoff && (ai->pred != NULL || !gt__mpscq_is_empty(&ai->mq));
+  if (linked && leftovers &&
+      !atomic_load_explicit(&ai->rt->closing, memory_order_acquire)) {
+    /* The runtime re-activates the key itself, with the arg this activation
+     * was created with; refs: registry + scheduled. */
+    succ = actor_new(ai->rt, t, ai->type, ai->hash, ai->key, ai->keylen,
+                     ai->arg, 2);
+    if (succ != NULL) {
+      link_actor(t, succ);
+      adopt(succ, ai);
+      linked = 0; /* our registry reference is succ's now */
+    }
+  }
+  ai->handed_off = ai->has_succ; /* by us, or by a gt_actor_get meanwhile */
   uv_mutex_unlock(&t->lock);
+  if (succ != NULL)
+    gt__thread_schedule(t, succ);
+  else if (leftovers && !ai->handed_off &&
+           !atomic_load_explicit(&ai->rt->closing, memory_order_acquire))
+    gt_log_error("RT-REDELIVER-NOMEM",
+                 "%s actor: no memory to re-activate it; its queued messages "
+                 "are dropped",
+                 ai->type->name);
   if (linked)
     unref(
         ai); /* never the last: the caller holds a run or snapshot reference */
 }
 
-int gt__actor_run(gt__actor_int_t *ai) {
+static gt_msg_t *pop_mq(gt__actor_int_t *x, int *busy) {
+  gt_msg_t *m = gt__mpscq_pop(&x->mq, busy);
+  if (m != NULL)
+    atomic_fetch_sub_explicit(&x->depth, 1, memory_order_relaxed);
+  return m;
+}
+
+/* The next message for ai: its predecessors' leftovers, oldest activation
+ * first, then its own mailbox. *inherited tells which. NULL with *busy == 0
+ * means every predecessor is drained (and released) and mq is empty. */
+static gt_msg_t *next_msg(gt__actor_int_t *ai, int *busy, int *inherited) {
+  *inherited = 0;
+  while (ai->pred != NULL) {
+    gt__actor_int_t *p = ai->pred;
+    if (p->pred != NULL) {
+      /* p was handed off before draining its own predecessors: theirs come
+       * first. Splice p's list in front of p. */
+      p->pred_last->pred_next = p;
+      ai->pred = p->pred;
+      p->pred = p->pred_last = NULL;
+      continue;
+    }
+    gt_msg_t *m = pop_mq(p, busy);
+    if (m != NULL || *busy) {
+      *inherited = m != NULL;
+      return m;
+    }
+    /* p's mailbox is closed and empty, for good: p is done. */
+    ai->pred = p->pred_next;
+    if (ai->pred == NULL)
+      ai->pred_last = NULL;
+    p->pred_next = NULL;
+    unref(p);
+  }
+  return pop_mq(ai, busy);
+}
+
+static void deliver(gt__actor_int_t *ai, gt_msg_t *m, int inherited) {
   gt__thread_t *t = ai->home;
+  if (m->type == GT__MSG_STOP) {
+    if (m == &ai->stopnode) /* a predecessor's is embedded in it: skip */
+      do_stop(ai);
+    return;
+  }
+  /* A stopped actor's leftovers, or a predecessor's shutdown and timer
+   * messages (those were for it alone), are freed unhandled. */
+  if (atomic_load_explicit(&ai->stopped, memory_order_relaxed) ||
+      (inherited && (m->type == GT_MSG_SHUTDOWN || m->type == GT_MSG_TIMER))) {
+    gt_msg_free(m);
+    return;
+  }
+  t->current = ai;
+  ai->type->receive(ai->pub, m);
+  t->current = NULL;
+  t->work++;
+  atomic_store_explicit(
+      &ai->handled,
+      atomic_load_explicit(&ai->handled, memory_order_relaxed) + 1,
+      memory_order_relaxed);
+  if (ai->stop_req)
+    do_stop(ai);
+}
+
+int gt__actor_run(gt__actor_int_t *ai) {
   if (!ai->started)
     do_start(ai);
-  int n = 0, busy = 0;
-  while (n < GT_ACTOR_BATCH) {
-    gt_msg_t *m = gt__mpscq_pop(&ai->mq, &busy);
+  int n = 0, busy = 0, inherited;
+  while (n < GT_ACTOR_BATCH && !ai->handed_off) {
+    gt_msg_t *m = next_msg(ai, &busy, &inherited);
     if (m == NULL)
       break;
     n++;
-    atomic_fetch_sub_explicit(&ai->depth, 1, memory_order_relaxed);
-    if (m->type == GT__MSG_STOP) {
-      do_stop(ai);
-      continue;
-    }
-    if (atomic_load_explicit(&ai->stopped, memory_order_relaxed)) {
-      gt_msg_free(m);
-      continue;
-    }
-    t->current = ai;
-    ai->type->receive(ai->pub, m);
-    t->current = NULL;
-    t->work++;
-    atomic_store_explicit(
-        &ai->handled,
-        atomic_load_explicit(&ai->handled, memory_order_relaxed) + 1,
-        memory_order_relaxed);
-    if (ai->stop_req)
-      do_stop(ai);
+    deliver(ai, m, inherited);
+  }
+  if (ai->handed_off) {
+    /* Our successor drains our mailbox; nobody can schedule us again (it is
+     * closed). */
+    unref(ai); /* the scheduled reference */
+    return 0;
   }
   if (n == GT_ACTOR_BATCH || busy)
     return 1;
-  if (!gt__mpscq_try_idle(&ai->mq))
+  /* No predecessor left and mq empty; a closed mq stays so: no idle tag. */
+  if (!ai->handoff && !gt__mpscq_try_idle(&ai->mq))
     return 1;
   unref(ai); /* the scheduled reference; ai may be gone now */
   return 0;

@@ -18,8 +18,10 @@
  *   - Messages from one sender thread to one actor are received in send order.
  *   - type->receive runs only on the actor's home thread, never concurrently with itself.
  *   - After gt_actor_stop(self) (own thread only), the actor receives nothing more; messages
- *     still queued, or sent later, are freed with gt_msg_free() unhandled. Its memory is freed
- *     when the last reference is released (refs held by the registry count as one).
+ *     still queued, or sent later, are freed with gt_msg_free() unhandled, unless its type
+ *     sets redeliver_on_stop (see there): then they go to the key's next activation. Its
+ *     memory is freed when the last reference is released (refs held by the registry count
+ *     as one).
  *   - gt_actor_send owns the message once it returns 0; on error the caller keeps it.
  *
  * THREADS
@@ -79,6 +81,23 @@ typedef struct gt_actor_type {
   void (*stop)(gt_actor_t *self);
   /* Writes a one-line state summary for gtctl/metrics. May be NULL. Returns bytes written. */
   int (*describe)(gt_actor_t *self, char *buf, size_t len);
+  /* Non-zero: stopping never loses a message (passivation). When the actor stops by
+   * gt_actor_stop (from any hook, start included), every message still queued to it, or
+   * that reached its mailbox before the stop, is not freed but received by the key's next
+   * activation, before anything sent to that activation directly, in the order
+   * the stopped actor would have received it (so per-sender order holds across
+   * activations). If such leftovers exist the runtime activates the key at once, running
+   * start with the `arg` the stopped activation was created with; otherwise the next
+   * gt_actor_get activates it as usual (with its caller's arg). A send that arrives after
+   * the stop fails with GT_ECLOSED, the caller keeping msg; gt_actor_send_key retries it on
+   * the next activation, so for these types it never returns GT_ECLOSED except when the
+   * runtime is closing. Callers of gt_actor_send that keep a reference must do the same
+   * (release, gt_actor_get again, resend).
+   * Not redelivered (freed as without the flag): GT_MSG_SHUTDOWN and GT_MSG_TIMER messages
+   * of the stopped activation (its timers never fire after the stop); everything when the
+   * start hook returned non-zero; everything once gt_runtime_stop has begun.
+   * Costs one CAS per send instead of an atomic exchange. */
+  int redeliver_on_stop;
 } gt_actor_type_t;
 
 /* The header of every actor. Fields are the runtime's; read them through the accessors. */
@@ -134,7 +153,9 @@ void gt_actor_release(gt_actor_t *a);
  * Returns 0, or GT_ECLOSED when the actor has stopped (the caller keeps msg). */
 int gt_actor_send(gt_actor_t *a, gt_msg_t *msg);
 
-/* gt_actor_get + gt_actor_send + gt_actor_release in one call. Takes msg on 0. */
+/* gt_actor_get + gt_actor_send + gt_actor_release in one call. Takes msg on 0. For a
+ * type with redeliver_on_stop, a GT_ECLOSED from the send (the actor stopped meanwhile) is
+ * retried with a fresh gt_actor_get. */
 int gt_actor_send_key(gt_runtime_t *rt, const gt_actor_type_t *type, const void *key,
                       size_t keylen, void *arg, gt_msg_t *msg);
 
@@ -150,7 +171,8 @@ uv_loop_t *gt_actor_loop(gt_actor_t *self);
 int gt_actor_thread(gt_actor_t *self);
 
 /* Stops the actor after the current message: the stop hook runs, the registry forgets the
- * key (a later gt_actor_get activates a fresh one), queued messages are freed. */
+ * key (a later gt_actor_get activates a fresh one), queued messages are freed (or, with
+ * type->redeliver_on_stop, passed to the next activation). */
 void gt_actor_stop(gt_actor_t *self);
 
 /* Arms a one-shot timer: after `ms` milliseconds a gt_timer_msg_t (type GT_MSG_TIMER, with

@@ -17,20 +17,28 @@
  * INVARIANTS
  *   - A pushed node is handed out exactly once, in push order per producer.
  *   - head is tagged only when head == stub and the consumer is not running.
+ *   - Bit 1 of head means "closed" (redelivering stops, actor.c). Only the
+ *     consumer sets it, with one RMW on head, so every gt__mpscq_push_open
+ *     (a CAS on head) is ordered before it (the node is in the list) or after
+ *     it (the push fails): no push can land later. After the close head
+ *     changes only by the consumer. Plain gt__mpscq_push must not be used on a
+ *     queue that may be closed (its exchange would clear the bit).
  *   - Between a producer's exchange and its link store the list is "busy": the
  *     consumer sees a NULL next with tail != head and must come back later (the
  *     producer will schedule it only if the queue was idle, so a busy consumer
  *     must requeue itself).
  *
  * THREADS
- *   gt__mpscq_push: any thread. pop / try_idle: the one consumer.
+ *   push / push_open: any thread. pop / try_idle / close / is_empty: the one
+ *   consumer.
  */
 #include "runtime/runtime_int.h"
 
-#define TAG ((uintptr_t)1)
+#define TAG ((uintptr_t)1)    /* idle: the pusher schedules the consumer */
+#define CLOSED ((uintptr_t)2) /* closed: push_open fails; head is frozen */
 
 static gt_msg_t *untag(gt_msg_t *p) {
-  return (gt_msg_t *)((uintptr_t)p & ~TAG);
+  return (gt_msg_t *)((uintptr_t)p & ~(TAG | CLOSED));
 }
 
 void gt__mpscq_init(gt__mpscq_t *q, int idle) {
@@ -64,7 +72,8 @@ gt_msg_t *gt__mpscq_pop(gt__mpscq_t *q, int *busy) {
   if (tail == &q->stub) {
     if (next == NULL) {
       /* Empty, unless a producer has exchanged head but not linked yet. */
-      *busy = atomic_load_explicit(&q->head, memory_order_acquire) != &q->stub;
+      *busy = untag(atomic_load_explicit(&q->head, memory_order_acquire)) !=
+              &q->stub;
       return NULL;
     }
     q->tail = next;
@@ -77,9 +86,19 @@ gt_msg_t *gt__mpscq_pop(gt__mpscq_t *q, int *busy) {
   }
   /* tail is the last linked node. If it is also head, re-insert the stub behind
    * it so tail can be handed out without leaving the list empty of nodes. */
-  if (atomic_load_explicit(&q->head, memory_order_acquire) != tail) {
+  gt_msg_t *h = atomic_load_explicit(&q->head, memory_order_acquire);
+  if (untag(h) != tail) {
     *busy = 1;
     return NULL;
+  }
+  if ((uintptr_t)h & CLOSED) {
+    /* Nobody can link behind tail any more: hand it out and leave the queue
+     * empty (stub only). Only the consumer writes a closed head. */
+    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
+    q->tail = &q->stub;
+    atomic_store_explicit(&q->head, (gt_msg_t *)((uintptr_t)&q->stub | CLOSED),
+                          memory_order_relaxed);
+    return tail;
   }
   gt__mpscq_push(q, &q->stub);
   next = atomic_load_explicit(&tail->next, memory_order_acquire);
@@ -90,6 +109,37 @@ gt_msg_t *gt__mpscq_pop(gt__mpscq_t *q, int *busy) {
   *busy =
       1; /* a producer slipped in before our stub push and is still linking */
   return NULL;
+}
+
+int gt__mpscq_push_open(gt__mpscq_t *q, gt_msg_t *m) {
+  atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
+  /* relaxed: only the CLOSED bit of a failed read is used, and then m is not
+   * published. */
+  gt_msg_t *prev = atomic_load_explicit(&q->head, memory_order_relaxed);
+  do {
+    if ((uintptr_t)prev & CLOSED)
+      return -1;
+    /* acq_rel on success: as the exchange in gt__mpscq_push. */
+  } while (!atomic_compare_exchange_weak_explicit(
+      &q->head, &prev, m, memory_order_acq_rel, memory_order_relaxed));
+  atomic_store_explicit(&untag(prev)->next, m, memory_order_release);
+  return ((uintptr_t)prev & TAG) != 0;
+}
+
+void gt__mpscq_close(gt__mpscq_t *q) {
+  gt_msg_t *h = atomic_load_explicit(&q->head, memory_order_relaxed);
+  /* acq_rel: the RMW chain on head orders us after every push that got in
+   * (their nodes are ours to drain) and before every push_open that fails. */
+  while (!atomic_compare_exchange_weak_explicit(
+      &q->head, &h, (gt_msg_t *)((uintptr_t)h | CLOSED), memory_order_acq_rel,
+      memory_order_relaxed))
+    ;
+}
+
+int gt__mpscq_is_empty(gt__mpscq_t *q) {
+  return q->tail == &q->stub &&
+         untag(atomic_load_explicit(&q->head, memory_order_acquire)) ==
+             &q->stub;
 }
 
 int gt__mpscq_try_idle(gt__mpscq_t *q) {

@@ -51,6 +51,19 @@ int gt__mpscq_push(gt__mpscq_t *q, gt_msg_t *m);
  * really empty. */
 gt_msg_t *gt__mpscq_pop(gt__mpscq_t *q, int *busy);
 
+/* Any thread. Like gt__mpscq_push (a CAS instead of an exchange) but fails
+ * with -1, m not pushed, once the queue is closed. */
+int gt__mpscq_push_open(gt__mpscq_t *q, gt_msg_t *m);
+
+/* Consumer only. Closes q: every later push_open fails. Nodes already in (or
+ * being linked) stay to be popped; pop hands out the last one without the
+ * stub dance. Never try_idle a closed queue. */
+void gt__mpscq_close(gt__mpscq_t *q);
+
+/* Consumer only. 1 when nothing is queued or being linked (final once closed).
+ */
+int gt__mpscq_is_empty(gt__mpscq_t *q);
+
 /* Consumer only, after gt__mpscq_pop returned NULL with *busy == 0. Marks the
  * queue idle. Returns 1 on success (the consumer gives up its turn), 0 when a
  * producer raced in (keep consuming). */
@@ -85,6 +98,8 @@ struct gt_runtime {
   int started;               /* owning thread */
   int stopped;               /* owning thread */
   _Atomic int closing;       /* no more activations (stop phase 2) */
+  _Atomic int stopping;      /* gt_runtime_stop began: stops free, never
+                                redeliver (actor.c) */
   _Atomic int post_open;     /* gt_runtime_post accepts work */
   _Atomic int post_inflight; /* posts between their check and their push */
   _Atomic uint64_t next_timer_id;
@@ -120,13 +135,20 @@ struct gt__actor_int {
   int start_ok;    /* ... and returned 0 (so the stop hook is owed) */
   int stop_req;    /* gt_actor_stop was called */
   int stop_queued; /* stopnode is in the mailbox */
+  /* Redelivering stops (actor.c, invariant 5). handoff is written before the
+   * release store of `stopped`, so others read it after seeing stopped. */
+  int handoff;    /* stopped with redelivery: mq is closed */
+  int handed_off; /* a successor consumes our mq: our run pops no more */
+  /* Predecessors whose leftovers we receive before our own mailbox, oldest
+   * first, linked by pred_next; each link holds a reference. */
+  gt__actor_int_t *pred, *pred_last, *pred_next;
   gt__timer_t *timers;
   uv_idle_t reaper; /* closed twice to defer the free (actor.c) */
   /* immutable after activation */
   gt_runtime_t *rt;
   gt__thread_t *home;
   const gt_actor_type_t *type;
-  void *arg; /* for the start hook */
+  void *arg; /* for the start hook, and a redelivery's re-activation */
   uint64_t hash;
   size_t keylen;
   const unsigned char *key;
@@ -134,6 +156,7 @@ struct gt__actor_int {
   /* under home->lock */
   gt__actor_int_t *hnext;
   int registered;
+  int has_succ; /* handoff: a successor adopted us (pred holds our ref) */
 };
 
 /* Home thread: runs an actor for one turn. Returns 1 when it must be requeued,

@@ -12,9 +12,10 @@
  *   loop polls I/O and timers between batches.
  *
  * gt_runtime_stop runs in phases, on the owning thread:
- *   1. GT_MSG_SHUTDOWN to every live actor; then probe rounds (a post to every
- *      thread that reports whether it did any work since the last probe) until
- *      two rounds in a row are quiet, or drain_ms passes.
+ *   1. stopping = 1 (no more redelivering stops); GT_MSG_SHUTDOWN to every
+ *      live actor; then probe rounds (a post to every thread that reports
+ *      whether it did any work since the last probe) until two rounds in a row
+ *      are quiet, or drain_ms passes.
  *   2. closing = 1 (no more activations); every thread stops its home actors.
  *   3. Wait until every actor struct is freed (each queued or running actor
  *      holds a ref, so after this no actor can be pushed on a run queue).
@@ -222,6 +223,7 @@ int gt_runtime_new(gt_runtime_t **out, int threads) {
   if (uv_cond_init(&rt->cond) != 0)
     goto err_lock;
   atomic_init(&rt->closing, 0);
+  atomic_init(&rt->stopping, 0);
   atomic_init(&rt->post_open, 1);
   atomic_init(&rt->post_inflight, 0);
   atomic_init(&rt->next_timer_id, 1);
@@ -418,6 +420,9 @@ void gt_runtime_stop(gt_runtime_t *rt) {
   rt->stopped = 1;
   if (!rt->started)
     return;
+  /* release: from here stops free queued messages instead of redelivering
+   * them (actor.c, invariant 5), so the drain can end. */
+  atomic_store_explicit(&rt->stopping, 1, memory_order_release);
   drain(rt);
   /* release: pairs with the acquire in gt_actor_get; the shard locks order it
    * anyway. */

@@ -234,6 +234,8 @@ struct workflow {
   int shard;
   wf_run_t *runs;        /* newest first; runs->status tells whether one is running */
   int loading;           /* activation read in flight */
+  int loading_older;     /* ...of a run other than the current one (named by a request) */
+  char missing_run_id[37]; /* the last run id a request named that the store lacks */
   int broken;
   gt_rpc_t *deferred_head, *deferred_tail; /* requests that arrived while loading */
   wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
@@ -272,6 +274,9 @@ typedef struct start_params {
 /* Creates a run: WorkflowExecutionStarted (+ a signal), the first workflow task, in a new
  * transaction returned in *t (not committed). NULL on ENOMEM. */
 wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
+/* Stops the actor when every run is closed and nothing waits on it: its memory goes, the
+ * store keeps everything, and the next message activates it again (redeliver_on_stop). */
+void wf_maybe_passivate(workflow_t *wf);
 /* Frees closed runs beyond the few kept in memory. */
 void wf_drop_old_runs(workflow_t *wf);
 

@@ -723,6 +723,8 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
   free(t);
   if (wf->broken && !wf->txn_head)
     gt_actor_stop(&wf->base);
+  else
+    wf_maybe_passivate(wf);
 }
 
 /* ---- replay ---- */

@@ -168,6 +168,45 @@ static void loaded(workflow_t *wf) {
   }
 }
 
+/* An older run is in memory (or known missing): serve what waited for it. */
+static void loaded_older(workflow_t *wf) {
+  wf->loading = 0;
+  wf->loading_older = 0;
+  while (wf->deferred_head && !wf->loading) {
+    gt_rpc_t *r = wf->deferred_head;
+    wf->deferred_head = r->next;
+    if (!wf->deferred_head)
+      wf->deferred_tail = NULL;
+    r->next = NULL;
+    serve(wf, r);
+  }
+}
+
+/* The run a read request names (Describe, history, query, update poll), or "". */
+static const char *named_run(const gt_rpc_t *rpc) {
+  const pb_wfexec_t *ex = NULL;
+  switch (rpc->kind) {
+  case GT_RPC_DESCRIBE_WORKFLOW:
+    ex = ((const Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest *)
+              rpc->req)->execution;
+    break;
+  case GT_RPC_GET_HISTORY:
+    ex = ((const Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest *)
+              rpc->req)->execution;
+    break;
+  case GT_RPC_HISTORY_REVERSE:
+    ex = ((const Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryReverseRequest *)
+              rpc->req)->execution;
+    break;
+  case GT_RPC_QUERY:
+    ex = ((const Temporal__Api__Workflowservice__V1__QueryWorkflowRequest *)rpc->req)->execution;
+    break;
+  default:
+    break;
+  }
+  return ex && ex->run_id ? ex->run_id : "";
+}
+
 static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
   if (m->rc != 0) {
     gt_log_warn("HIST-LOAD-FAILED", "workflow %s: %s", wf->workflow_id, gt_strerror(m->rc));
@@ -190,6 +229,12 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
     }
     return;
   }
+  if (m->stage == 2 && wf->loading_older && !m->found) {
+    /* a request named a run that does not exist: it gets NOT_FOUND */
+    snprintf(wf->missing_run_id, sizeof(wf->missing_run_id), "%s", m->run_id);
+    loaded_older(wf);
+    return;
+  }
   if (m->stage == 2) {
     if (!m->found || load_stage(wf, 3, m->run_id, m->db_version) != 0) {
       m->rc = m->found ? GT_ENOMEM : GT_ECORRUPT;
@@ -208,6 +253,17 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
                  gt_strerror(rc));
     m->rc = rc;
     on_loaded(wf, m);
+    return;
+  }
+  if (wf->loading_older) {
+    /* an older run: it goes behind the current one (wf_run_new put it first) */
+    wf->runs = run->next;
+    run->next = NULL;
+    wf_run_t **pp = &wf->runs;
+    while (*pp)
+      pp = &(*pp)->next;
+    *pp = run;
+    loaded_older(wf);
     return;
   }
   loaded(wf);
@@ -751,6 +807,17 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
     wf->deferred_tail = rpc;
     return;
   }
+  if (rpc->hdr.type == GT_MSG_RPC && !wf->broken) {
+    /* a run that is not in memory (passivated, or older than the few kept): load it */
+    const char *rid = named_run(rpc);
+    if (*rid && !wf_find_run(wf, rid) && strcmp(rid, wf->missing_run_id) != 0 &&
+        load_stage(wf, 2, rid, 0) == 0) {
+      wf->loading = 1;
+      wf->loading_older = 1;
+      serve(wf, rpc); /* deferred until the load ends */
+      return;
+    }
+  }
   if (wf->broken) {
     if (rpc->hdr.type == GT_MSG_RECORD_STARTED)
       gt_matching_repark(rpc);
@@ -839,8 +906,9 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
   switch (m->type) {
   case GT_MSG_RPC:
   case GT_MSG_RECORD_STARTED:
-    serve(wf, (gt_rpc_t *)m);
-    return; /* the rpc moved on */
+    serve(wf, (gt_rpc_t *)m); /* the rpc moved on */
+    wf_maybe_passivate(wf);
+    return;
   case GT_MSG_WRITE_DONE:
     wf_txn_done(wf, (wf_txn_t *)m);
     return; /* freed by wf_txn_done */
@@ -929,7 +997,24 @@ const gt_actor_type_t gt_workflow_actor_type = {
     .receive = wf_receive,
     .stop = wf_stop,
     .describe = wf_describe_self,
+    /* passivation (wf_maybe_passivate) must never lose a message */
+    .redeliver_on_stop = 1,
 };
+
+void wf_maybe_passivate(workflow_t *wf) {
+  if (wf->loading || wf->broken || wf->txn_head || wf->deferred_head || wf->xdeferred_head ||
+      wf->queries)
+    return;
+  for (wf_run_t *run = wf->runs; run; run = run->next) {
+    if (wf_running(run) || run->waiters)
+      return;
+    for (wf_update_t *u = run->updates; u; u = u->next)
+      if (u->waiters)
+        return;
+  }
+  /* every run is closed and nobody waits: the store has it all, memory need not */
+  gt_actor_stop(&wf->base);
+}
 
 static size_t wf_key(char *key, size_t cap, const char *ns_id, const char *workflow_id) {
   size_t nl = strlen(ns_id), wl = strlen(workflow_id);

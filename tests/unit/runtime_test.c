@@ -2,8 +2,9 @@
  * runtime_test.c: the runtime module: error names, logging (levels, text and
  * JSON lines), the actor runtime (per-sender FIFO, cross-thread delivery,
  * activation by key, stop, start failure, timers and cancel, posts, batching
- * fairness, introspection) and a shutdown with busy actors and armed timers
- * that must leak nothing (ASan/LSan).
+ * fairness, introspection), a shutdown with busy actors and armed timers
+ * that must leak nothing (ASan/LSan), and redelivery across activations
+ * (redeliver_on_stop: exactly once, per-sender order, not at shutdown).
  *
  * Actor hooks never call ck_assert (they run on scheduler threads): they count
  * violations, and the test thread asserts the counts. Waiting is on a condition
@@ -900,6 +901,280 @@ START_TEST(shutdown_drain_timeout) {
 }
 END_TEST
 
+/* ---- redelivery (redeliver_on_stop) ---- */
+
+/* A passivating actor: it stops itself after every p_every messages. Every
+ * activation of a key runs on the key's home thread, one after another, so the
+ * p_* state below is touched by one thread at a time (the test thread reads it
+ * after gt_runtime_stop joined the scheduler threads). */
+enum { P_SENDERS = 4 };
+
+typedef struct pactor {
+  gt_actor_t base;
+  long count; /* messages this activation received */
+} pactor_t;
+
+static int p_arg_a, p_arg_b; /* activation args: only their addresses matter */
+static long p_every;
+static long p_last[P_SENDERS];
+static long p_received, p_gaps;
+static int p_echo_on_shutdown; /* on GT_MSG_SHUTDOWN: queue 10 to self, stop */
+static atomic_int p_bad_arg, p_retries;
+
+static void p_reset(long every) {
+  reset_counters();
+  p_every = every;
+  for (int i = 0; i < P_SENDERS; i++)
+    p_last[i] = -1;
+  p_received = p_gaps = 0;
+  p_echo_on_shutdown = 0;
+  atomic_store(&p_bad_arg, 0);
+  atomic_store(&p_retries, 0);
+}
+
+static int p_start(gt_actor_t *self, void *arg) {
+  if (arg != &p_arg_a)
+    atomic_fetch_add(&p_bad_arg, 1);
+  atomic_fetch_add(&starts, 1);
+  return 0;
+}
+
+static void p_stop(gt_actor_t *self) { atomic_fetch_add(&stops, 1); }
+
+static void p_on_shutdown(gt_actor_t *self) {
+  atomic_fetch_add(&shutdowns, 1);
+  if (!p_echo_on_shutdown)
+    return;
+  for (int i = 0; i < 10; i++) {
+    tmsg_t *m = tmsg_new(M_DATA);
+    m->sender = 0;
+    m->seq = 1000000 + i;
+    if (gt_actor_send(self, &m->hdr) != 0)
+      gt_msg_free(&m->hdr);
+  }
+  gt_actor_stop(self); /* stopping: these 10 must be freed, not redelivered */
+}
+
+static void p_receive(gt_actor_t *self, gt_msg_t *msg) {
+  pactor_t *a = (pactor_t *)self;
+  tmsg_t *m = (tmsg_t *)msg;
+  if (msg->type == GT_MSG_SHUTDOWN) {
+    p_on_shutdown(self);
+  } else if (msg->type == M_DATA) {
+    if (m->seq <= p_last[m->sender]) /* duplicate or out of order */
+      atomic_fetch_add(&violations, 1);
+    else if (m->seq != p_last[m->sender] + 1)
+      p_gaps++;
+    p_last[m->sender] = m->seq;
+    p_received++;
+    atomic_fetch_add(&handled, 1);
+    if (++a->count > p_every) /* it stopped after p_every */
+      atomic_fetch_add(&violations, 1);
+    if (a->count == p_every)
+      gt_actor_stop(self);
+    latch_add(1);
+  }
+  gt_msg_free(msg);
+}
+
+static const gt_actor_type_t passive_type = {.name = "passive",
+                                             .size = sizeof(pactor_t),
+                                             .start = p_start,
+                                             .receive = p_receive,
+                                             .stop = p_stop,
+                                             .redeliver_on_stop = 1};
+
+typedef struct psender {
+  gt_runtime_t *rt;
+  int id;
+  long count;     /* messages to send; < 0: until the runtime closes */
+  int direct;     /* hold a reference and use gt_actor_send */
+  long sent;      /* OUT: accepted */
+  long discarded; /* OUT: refused (runtime closing) and freed here */
+} psender_t;
+
+/* gt_actor_send on a held reference: on GT_ECLOSED (that activation stopped),
+ * take the next one and resend, as actor.h asks of direct senders. */
+static int p_send_direct(psender_t *s, gt_actor_t **a, tmsg_t *m) {
+  for (;;) {
+    if (*a == NULL) {
+      int rc = gt_actor_get(s->rt, &passive_type, "p", 1, &p_arg_a, a);
+      if (rc != 0)
+        return rc;
+    }
+    int rc = gt_actor_send(*a, &m->hdr);
+    if (rc != GT_ECLOSED)
+      return rc;
+    atomic_fetch_add(&p_retries, 1);
+    gt_actor_release(*a);
+    *a = NULL;
+  }
+}
+
+static void p_sender_main(void *arg) {
+  psender_t *s = arg;
+  gt_actor_t *a = NULL;
+  for (long i = 0; s->count < 0 || i < s->count; i++) {
+    tmsg_t *m = tmsg_new(M_DATA);
+    m->sender = s->id;
+    m->seq = i;
+    int rc = s->direct ? p_send_direct(s, &a, m)
+                       : gt_actor_send_key(s->rt, &passive_type, "p", 1,
+                                           &p_arg_a, &m->hdr);
+    if (rc != 0) {
+      gt_msg_free(&m->hdr);
+      s->discarded++;
+      if (rc != GT_ECLOSED || s->count >= 0)
+        atomic_fetch_add(&violations, 1); /* only closing may refuse */
+      break;
+    }
+    s->sent++;
+  }
+  gt_actor_release(a);
+}
+
+static void p_run_senders(gt_runtime_t *rt, psender_t *ps, uv_thread_t *tid,
+                          long count) {
+  for (int i = 0; i < P_SENDERS; i++) {
+    ps[i] = (psender_t){rt, i, count, i % 2, 0, 0};
+    ck_assert_int_eq(uv_thread_create(&tid[i], p_sender_main, &ps[i]), 0);
+  }
+}
+
+/* Four threads send numbered messages to one key whose actor stops itself
+ * after every 7: each message is received exactly once, in per-sender order,
+ * by ceil(total / 7) activations, each started with the first one's arg; the
+ * shutdown frees the rest. */
+START_TEST(redeliver_across_activations) {
+  enum { COUNT = 5000, EVERY = 7, TOTAL = P_SENDERS * COUNT };
+  p_reset(EVERY);
+  gt_runtime_t *rt = rt_up(4);
+  psender_t ps[P_SENDERS];
+  uv_thread_t tid[P_SENDERS];
+  p_run_senders(rt, ps, tid, COUNT);
+  for (int i = 0; i < P_SENDERS; i++)
+    uv_thread_join(&tid[i]);
+  ck_assert_int_eq(latch_wait(TOTAL), TOTAL);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(p_received, TOTAL);
+  ck_assert_int_eq(p_gaps, 0);
+  for (int i = 0; i < P_SENDERS; i++) {
+    ck_assert_int_eq(ps[i].sent, COUNT);
+    ck_assert_int_eq(p_last[i], COUNT - 1);
+  }
+  ck_assert_int_eq(atomic_load(&starts), (TOTAL + EVERY - 1) / EVERY);
+  ck_assert_int_eq(atomic_load(&stops), atomic_load(&starts));
+  ck_assert_int_eq(atomic_load(&p_bad_arg), 0);
+  ck_assert_int_eq(atomic_load(&msgs_freed), TOTAL);
+  latch_fini();
+}
+END_TEST
+
+/* Messages queued behind the stop re-activate the key at once, with the arg
+ * the first activation got (not a later caller's), and come before anything
+ * sent to the new activation; a send to the stopped activation fails with
+ * GT_ECLOSED and keeps its message. One thread, parked twice (gate), makes the
+ * interleaving deterministic: the late message is in the new activation's own
+ * mailbox before it runs. */
+START_TEST(redeliver_queued_reactivates) {
+  enum { EVERY = 10, EXTRA = 5 };
+  p_reset(EVERY);
+  ck_assert_int_eq(uv_sem_init(&gate, 0), 0);
+  gt_runtime_t *rt = rt_up(1);
+  ck_assert_int_eq(gt_runtime_post(rt, 0, block_thread, NULL), 0);
+  gt_actor_t *a;
+  ck_assert_int_eq(gt_actor_get(rt, &passive_type, "p", 1, &p_arg_a, &a), 0);
+  for (int i = 0; i < EVERY + EXTRA; i++) {
+    tmsg_t *m = tmsg_new(M_DATA);
+    m->seq = i;
+    send_ok(a, m);
+  }
+  /* Runs after the first activation's turn, before its successor's. */
+  ck_assert_int_eq(gt_runtime_post(rt, 0, block_thread, &gate), 0);
+  uv_sem_post(&gate);
+  ck_assert_int_eq(latch_wait(EVERY + 1), EVERY + 1); /* +1: parked again */
+  tmsg_t *late = tmsg_new(M_DATA);
+  late->seq = EVERY + EXTRA;
+  ck_assert_int_eq(gt_actor_send(a, &late->hdr), GT_ECLOSED);
+  gt_actor_release(a);
+  ck_assert_int_eq(atomic_load(&starts), 1); /* the successor has not run */
+  ck_assert_int_eq(
+      gt_actor_send_key(rt, &passive_type, "p", 1, &p_arg_b, &late->hdr), 0);
+  uv_sem_post(&gate);
+  ck_assert_int_eq(latch_wait(EVERY + EXTRA + 2), EVERY + EXTRA + 2);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0); /* 10..14 before 15 */
+  ck_assert_int_eq(p_gaps, 0);
+  ck_assert_int_eq(p_last[0], EVERY + EXTRA);
+  ck_assert_int_eq(p_received, EVERY + EXTRA + 1);
+  ck_assert_int_eq(atomic_load(&starts), 2);
+  ck_assert_int_eq(atomic_load(&stops), 2);
+  ck_assert_int_eq(atomic_load(&p_bad_arg), 0);
+  ck_assert_int_eq(atomic_load(&msgs_freed), EVERY + EXTRA + 1);
+  uv_sem_destroy(&gate);
+  latch_fini();
+}
+END_TEST
+
+/* During gt_runtime_stop a redelivering stop frees what is queued: the actor
+ * queues 10 messages to itself on GT_MSG_SHUTDOWN and stops; no activation
+ * follows and all 10 are freed unhandled. */
+START_TEST(redeliver_not_during_shutdown) {
+  p_reset(1000);
+  p_echo_on_shutdown = 1;
+  gt_runtime_t *rt = rt_up(2);
+  tmsg_t *m = tmsg_new(M_DATA);
+  ck_assert_int_eq(
+      gt_actor_send_key(rt, &passive_type, "p", 1, &p_arg_a, &m->hdr), 0);
+  ck_assert_int_eq(latch_wait(1), 1);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt);
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&shutdowns), 1);
+  ck_assert_int_eq(p_received, 1);
+  ck_assert_int_eq(atomic_load(&starts), 1);
+  ck_assert_int_eq(atomic_load(&stops), 1);
+  ck_assert_int_eq(atomic_load(&msgs_freed), 11);
+  latch_fini();
+}
+END_TEST
+
+/* Senders keep sending while the runtime stops (activations come and go until
+ * closing refuses them): nothing is received twice or out of order, every
+ * start has its stop, every message is freed once, and nothing leaks. */
+START_TEST(redeliver_shutdown_under_load) {
+  p_reset(5);
+  gt_runtime_t *rt = rt_up(3);
+  rt->drain_ms = 50; /* the senders never let the drain go quiet */
+  psender_t ps[P_SENDERS];
+  uv_thread_t tid[P_SENDERS];
+  p_run_senders(rt, ps, tid, -1);
+  ck_assert_int_ge(latch_wait(2000), 2000);
+  int saved, p[2];
+  capture_begin(&saved, p);
+  gt_runtime_stop(rt);
+  for (int i = 0; i < P_SENDERS; i++)
+    uv_thread_join(&tid[i]);
+  const char *out = capture_end(saved, p);
+  gt_runtime_free(rt);
+  ck_assert_ptr_null(strstr(out, "RT-ACTOR-LEAK"));
+  ck_assert_ptr_null(strstr(out, "RT-REDELIVER"));
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  long made = 0;
+  for (int i = 0; i < P_SENDERS; i++) {
+    ck_assert_int_eq(ps[i].discarded, 1); /* each ended on GT_ECLOSED */
+    made += ps[i].sent + ps[i].discarded;
+  }
+  ck_assert_int_eq(atomic_load(&stops), atomic_load(&starts));
+  ck_assert_int_eq(atomic_load(&msgs_freed), made);
+  ck_assert_int_le(p_received, made);
+  latch_fini();
+}
+END_TEST
+
 static Suite *runtime_suite(void) {
   Suite *s = suite_create("runtime");
   TCase *tc = tcase_create("core");
@@ -922,6 +1197,10 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, stop_hook_closes_embedded_handle);
   tcase_add_test(tc, shutdown_busy_leaks_nothing);
   tcase_add_test(tc, shutdown_drain_timeout);
+  tcase_add_test(tc, redeliver_across_activations);
+  tcase_add_test(tc, redeliver_queued_reactivates);
+  tcase_add_test(tc, redeliver_not_during_shutdown);
+  tcase_add_test(tc, redeliver_shutdown_under_load);
   suite_add_tcase(s, tc);
   return s;
 }
