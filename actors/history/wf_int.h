@@ -281,6 +281,9 @@ void wf_maybe_passivate(workflow_t *wf);
 void wf_drop_old_runs(workflow_t *wf);
 
 /* ---- wf_state.c ---- */
+/* The task token a worker echoes back (malloc'd; OUT: *len). */
+uint8_t *wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
+                       int64_t started_id, int32_t attempt, size_t *len);
 /* Signal request ids: remember one; was one seen (within the last 16)? */
 void wf_note_signal_id(wf_run_t *run, const char *request_id);
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id);

@@ -180,12 +180,8 @@ void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
   pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
   pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
   pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  gt_task_token_t tok = {.kind = GT_TASK_QUERY, .scheduled_event_id = q->seq, .attempt = 1};
-  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
-  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
-  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
   size_t toklen = 0;
-  uint8_t *token = gt_task_token_encode(&tok, &toklen);
+  uint8_t *token = wf_make_token(wf, run, GT_TASK_QUERY, q->seq, 0, 1, &toklen);
   r.task_token.data = token;
   r.task_token.len = toklen;
   ex.workflow_id = wf->workflow_id;

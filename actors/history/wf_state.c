@@ -23,6 +23,16 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
+uint8_t *wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
+                       int64_t started_id, int32_t attempt, size_t *len) {
+  gt_task_token_t tok = {.kind = kind, .scheduled_event_id = scheduled_id,
+                         .started_event_id = started_id, .attempt = attempt};
+  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
+  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
+  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
+  return gt_task_token_encode(&tok, len);
+}
+
 /* ---- runs ---- */
 
 wf_run_t *wf_run_new(workflow_t *wf, const char *run_id) {

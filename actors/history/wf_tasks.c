@@ -194,15 +194,9 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
   pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   pb_ts_t sched, started;
-  gt_task_token_t tok = {.kind = GT_TASK_WORKFLOW,
-                         .scheduled_event_id = run->wft_scheduled_id,
-                         .started_event_id = run->wft_started_id,
-                         .attempt = run->wft_attempt};
-  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
-  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
-  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
   size_t toklen = 0;
-  uint8_t *token = gt_task_token_encode(&tok, &toklen);
+  uint8_t *token = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
+                                 run->wft_started_id, run->wft_attempt, &toklen);
   r.task_token.data = token;
   r.task_token.len = toklen;
   ex.workflow_id = wf->workflow_id;
@@ -317,14 +311,9 @@ static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
   pb_ts_t sched, cur, started;
   pb_dur_t zero;
   gt_pb_dur(&zero, 0);
-  gt_task_token_t tok = {.kind = GT_TASK_ACTIVITY,
-                         .scheduled_event_id = act->scheduled_event_id,
-                         .attempt = act->attempt};
-  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
-  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
-  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
   size_t toklen = 0;
-  uint8_t *token = gt_task_token_encode(&tok, &toklen);
+  uint8_t *token = wf_make_token(wf, run, GT_TASK_ACTIVITY, act->scheduled_event_id, 0,
+                                 act->attempt, &toklen);
   r.task_token.data = token;
   r.task_token.len = toklen;
   r.workflow_namespace = rpc->ns_name;
