@@ -242,7 +242,9 @@ static void h_register_namespace(call_ctx_t *c) {
 
 /* Temporal's checks of a new execution's identity. NULL when valid. */
 static const char *check_start_fields(const char *workflow_id, const pb_wftype_t *type,
-                                      const pb_taskqueue_t *tq, const char *request_id) {
+                                      const pb_taskqueue_t *tq, const char *request_id,
+                                      const pb_dur_t *exec_to, const pb_dur_t *run_to,
+                                      const pb_dur_t *task_to) {
   if (!workflow_id || !*workflow_id)
     return "WorkflowId is not set on request.";
   if (strlen(workflow_id) > MAX_ID_LEN)
@@ -257,7 +259,27 @@ static const char *check_start_fields(const char *workflow_id, const pb_wftype_t
     return "TaskQueue length exceeds limit.";
   if (request_id && strlen(request_id) > MAX_ID_LEN)
     return "RequestId length exceeds limit.";
+  if (gt_pb_dur_ms(exec_to) < 0)
+    return "Invalid WorkflowExecutionTimeout.";
+  if (gt_pb_dur_ms(run_to) < 0)
+    return "Invalid WorkflowRunTimeout.";
+  if (gt_pb_dur_ms(task_to) < 0)
+    return "Invalid WorkflowTaskTimeout.";
   return NULL;
+}
+
+/* Replies to a start whose checks failed (err, or a cron schedule); returns 0 when it may go
+ * on. */
+static int refuse_start(call_ctx_t *c, const char *err, const char *cron_schedule) {
+  if (err) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
+    return -1;
+  }
+  if (cron_schedule && *cron_schedule) {
+    reply_err(c, GT_GRPC_UNIMPLEMENTED, "CronSchedule is not supported by this server yet.");
+    return -1;
+  }
+  return 0;
 }
 
 static void h_start_workflow(call_ctx_t *c) {
@@ -267,21 +289,10 @@ static void h_start_workflow(call_ctx_t *c) {
   if (resolve_ns(c, req->namespace_, &ns))
     return;
   const char *err = check_start_fields(req->workflow_id, req->workflow_type, req->task_queue,
-                                       req->request_id);
-  if (!err && gt_pb_dur_ms(req->workflow_execution_timeout) < 0)
-    err = "Invalid WorkflowExecutionTimeout.";
-  else if (!err && gt_pb_dur_ms(req->workflow_run_timeout) < 0)
-    err = "Invalid WorkflowRunTimeout.";
-  else if (!err && gt_pb_dur_ms(req->workflow_task_timeout) < 0)
-    err = "Invalid WorkflowTaskTimeout.";
-  if (err) {
-    reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
+                                       req->request_id, req->workflow_execution_timeout,
+                                       req->workflow_run_timeout, req->workflow_task_timeout);
+  if (refuse_start(c, err, req->cron_schedule))
     return;
-  }
-  if (req->cron_schedule && *req->cron_schedule) {
-    reply_err(c, GT_GRPC_UNIMPLEMENTED, "CronSchedule is not supported by this server yet.");
-    return;
-  }
   gt_rpc_t *r = make_rpc(c, GT_RPC_START_WORKFLOW, &ns, req->workflow_id);
   if (r)
     gt_history_route(c->srv, r);
@@ -441,17 +452,12 @@ static void h_signal_with_start(call_ctx_t *c) {
   if (resolve_ns(c, req->namespace_, &ns))
     return;
   const char *err = check_start_fields(req->workflow_id, req->workflow_type, req->task_queue,
-                                       req->request_id);
+                                       req->request_id, req->workflow_execution_timeout,
+                                       req->workflow_run_timeout, req->workflow_task_timeout);
   if (!err && (!req->signal_name || !*req->signal_name))
     err = "SignalName is not set on request.";
-  if (err) {
-    reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
+  if (refuse_start(c, err, req->cron_schedule))
     return;
-  }
-  if (req->cron_schedule && *req->cron_schedule) {
-    reply_err(c, GT_GRPC_UNIMPLEMENTED, "CronSchedule is not supported by this server yet.");
-    return;
-  }
   gt_rpc_t *r = make_rpc(c, GT_RPC_SIGNAL_WITH_START, &ns, req->workflow_id);
   if (r)
     gt_history_route(c->srv, r);

@@ -1072,6 +1072,16 @@ void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
 static void act_fail(workflow_t *wf, wf_run_t *run, wf_activity_t *act, wf_txn_t *t,
                      pb_failure_t *failure, char *identity);
 
+/* An activity's outcome event (buffered while a task runs), a workflow task to deliver it,
+ * the worker's empty answer, the commit. */
+static void finish_activity(workflow_t *wf, wf_run_t *run, wf_txn_t *t, gt_rpc_t *rpc,
+                            pb_event_t *ev) {
+  wf_emit(wf, run, ev, 1);
+  wf_need_wft(wf, run, t);
+  wf_txn_reply_empty(t, rpc);
+  wf_txn_commit(t);
+}
+
 void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *req =
       (const void *)rpc->req;
@@ -1092,7 +1102,7 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
     f.failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_SERVER_FAILURE_INFO;
     f.server_failure_info = &si;
     act_fail(wf, run, act, t, &f, req->identity);
-      wf_txn_reply_empty(t, rpc); /* an empty response message */
+    wf_txn_reply_empty(t, rpc);
     wf_txn_commit(t);
     return;
   }
@@ -1108,10 +1118,7 @@ void wf_on_act_completed(workflow_t *wf, gt_rpc_t *rpc) {
   ev.event_type = PB_EV(ACTIVITY_TASK_COMPLETED);
   ev.attributes_case = PB_ATTR(ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES);
   ev.activity_task_completed_event_attributes = &a;
-  wf_emit(wf, run, &ev, 1);
-  wf_need_wft(wf, run, t);
-  wf_txn_reply_empty(t, rpc); /* an empty response message */
-  wf_txn_commit(t);
+  finish_activity(wf, run, t, rpc, &ev);
 }
 
 /* Whether a failure may be retried under the activity's policy; OUT: *retry_state, *delay. */
@@ -1389,8 +1396,5 @@ void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc) {
   ev.event_type = PB_EV(ACTIVITY_TASK_CANCELED);
   ev.attributes_case = PB_ATTR(ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES);
   ev.activity_task_canceled_event_attributes = &a;
-  wf_emit(wf, run, &ev, 1);
-  wf_need_wft(wf, run, t);
-  wf_txn_reply_empty(t, rpc); /* an empty response message */
-  wf_txn_commit(t);
+  finish_activity(wf, run, t, rpc, &ev);
 }
