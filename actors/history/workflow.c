@@ -741,7 +741,9 @@ static void on_get_history(workflow_t *wf, gt_rpc_t *rpc) {
   const hist_req_t *req = (const void *)rpc->req;
   const char *run_id = req->execution ? req->execution->run_id : "";
   wf_run_t *run = wf_find_run(wf, run_id);
-  if (!run || run->committed_ev == 0) {
+  /* a run whose first commit is still in flight (a continue-as-new chain the client
+   * follows faster than the writer) exists: a long poll waits for it */
+  if (!run || (run->committed_ev == 0 && run->persisted_ev == 0)) {
     reply_not_found(rpc, run_id);
     return;
   }
