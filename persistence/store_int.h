@@ -43,6 +43,10 @@ typedef struct gt__store_batch {
   gt_store_op_t *ops;   /* points into this allocation */
   gt_store_write_cb cb; /* may be NULL */
   void *ctx;
+  /* Backend scratch: the outcome, kept with the batch while its completion waits (the
+   * SQLite backend's syncer, which completes a batch only once its commit is on disk). */
+  int done_rc;
+  int done_failed_op;
 } gt__store_batch_t;
 
 struct gt__sync_wait;

@@ -58,6 +58,11 @@ int gt__sqlite_open_reader(const char *path, sqlite3 **db);
  * Returns 0, GT_EINVAL (not a SQLite store), GT_EIO. */
 int gt__sqlite_exec_sync(gt_store_t *st, const char *sql);
 
+/* Test hook: queues fn(arg) to run on the writer thread, FIFO with the queued work, and
+ * returns at once; fn may block, holding the writer (tests queue batches behind it to see
+ * them grouped). Returns 0, GT_EINVAL, GT_ENOMEM, GT_ECLOSED. */
+int gt__sqlite_call_on_writer(gt_store_t *st, void (*fn)(void *), void *arg);
+
 /* --- statements.c --- */
 
 /* Prepares every statement (reads_only: only the GT_SQL_* reads). Returns 0 or GT_EIO. */

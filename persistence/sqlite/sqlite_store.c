@@ -16,6 +16,16 @@
  *   first touches was copied there: 147 -> 61 KB written per hello workflow). A read or
  *   a shard acquire in the FIFO first flushes the group before it, so FIFO order holds
  *   for everything on the writer.
+ *   Durability off the writer (file DB, synchronous "FULL"): SQLite itself runs with
+ *   synchronous=NORMAL, so COMMIT writes the WAL frames without waiting for the disk, and
+ *   a syncer thread makes them durable: the writer hands each committed group's batches to
+ *   the syncer's FIFO and goes on with the next group; the syncer takes everything queued,
+ *   fdatasync()s the WAL (its own descriptor on the same file), then completes those
+ *   batches. A batch is thus completed only after an fsync that began after its COMMIT
+ *   returned: as durable as synchronous=FULL, but the writer runs the next group while the
+ *   disk flushes (a flush under load takes ~1.5 ms here: it was 70% of the writer's time).
+ *   Consistency after a power loss is SQLite's own for NORMAL in WAL mode (checksummed
+ *   frames: recovery keeps a prefix of the commits; checkpoints are synced by SQLite).
  *   Readers (file DB only): N threads, each with its own query_only connection (WAL lets
  *   them run beside the writer), sharing one FIFO. With the in-memory DB there is a single
  *   connection, so reads go to the writer's FIFO.
@@ -25,17 +35,26 @@
  *     replay runs each batch inside its savepoint, rolled back on failure.
  *   - If the transaction is lost (COMMIT fails, or SQLite rolled it back after an I/O or
  *     disk-full error), every batch of the group completes with GT_EIO: none was committed.
- *   - Completions run after the COMMIT returned, on the writer thread.
+ *   - Completions run after the COMMIT returned (and, with the syncer, after the WAL was
+ *     fdatasync'd since), in submission order, on the writer thread or the syncer.
+ *   - If the WAL cannot be synced, the process aborts: the commits are in the file but
+ *     not known durable, and answering either way could lie (PostgreSQL PANICs alike).
  *   - close: the FIFOs refuse new items (GT_ECLOSED) once stopping is set; the threads exit
  *     only when their FIFO is empty, so every accepted item completes.
  *
  * THREADS
- *   submit_*: any thread. writer_main: the writer thread (owns wconn). reader_main: reader
- *   threads (each owns its conn). open/close/acquire_shard: the owning thread.
+ *   submit_*: any thread. writer_main: the writer thread (owns wconn). syncer_main: the
+ *   syncer (owns wal_fd; sync_wal is also called by the writer for a shard acquire, under
+ *   wal_mu). reader_main: reader threads (each owns its conn). open/close/acquire_shard:
+ *   the owning thread.
  */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "persistence/sqlite/sqlite_int.h"
 #include "persistence/store_int.h"
@@ -47,7 +66,14 @@
 /* Shards whose range_id one group remembers (more are read per batch). */
 #define FENCE_CACHE 64
 
-enum { ITEM_ACQUIRE = GT__ITEM_BACKEND, ITEM_EXEC };
+enum { ITEM_ACQUIRE = GT__ITEM_BACKEND, ITEM_EXEC, ITEM_CALL };
+
+/* gt__sqlite_call_on_writer's item: heap-allocated, freed by the writer after the call. */
+typedef struct call_item {
+  gt__store_item_t link;
+  void (*fn)(void *);
+  void *arg;
+} call_item_t;
 
 typedef struct fifo {
   pthread_mutex_t mu;
@@ -88,6 +114,15 @@ struct sqlite_store {
   gt__sqlite_conn_t wconn; /* writer thread */
   int nreaders, readers_started;
   reader_t *readers;
+  /* The syncer (file DB with durable commits): NULL wal_path = none, the writer completes. */
+  char *wal_path;       /* "<db>-wal" */
+  fifo_t sq;            /* committed batches waiting for the WAL fsync */
+  pthread_t syncer;
+  int syncer_started;
+  pthread_mutex_t wal_mu; /* wal_fd, wal_dev, wal_ino */
+  int wal_fd;             /* our descriptor on the WAL file, -1 until first needed */
+  dev_t wal_dev;
+  ino_t wal_ino;
   /* writer thread scratch for one group */
   gt__store_batch_t *group[GROUP_CAP];
   int group_rc[GROUP_CAP];
@@ -292,9 +327,55 @@ static void flush_group(sqlite_store_t *s, int n) {
   if (lost)
     gt_log_error("STORE-SQLITE-TXN-LOST", "a group of %d batches was not committed", n);
   for (int i = 0; i < n; i++) {
-    int rc = lost ? GT_EIO : s->group_rc[i];
-    gt__store_write_done(s->st, s->group[i], rc, lost ? -1 : s->group_failed[i]);
+    gt__store_batch_t *b = s->group[i];
+    b->done_rc = lost ? GT_EIO : s->group_rc[i];
+    b->done_failed_op = lost ? -1 : s->group_failed[i];
+    /* the syncer's FIFO is stopped only after this thread has exited */
+    if (!s->wal_path || fifo_push(&s->sq, &b->link) != 0)
+      gt__store_write_done(s->st, b, b->done_rc, b->done_failed_op);
   }
+}
+
+/* ------------------------------------------------------------------ syncer --- */
+
+/* Makes everything written to the WAL so far durable. The descriptor is (re)opened when
+ * the WAL file is not the one it names (first use; a WAL recreated by SQLite). A WAL that
+ * does not exist yet holds nothing to sync. Aborts when the sync fails. */
+static void sync_wal(sqlite_store_t *s) {
+  pthread_mutex_lock(&s->wal_mu);
+  struct stat st;
+  if (stat(s->wal_path, &st) != 0) {
+    pthread_mutex_unlock(&s->wal_mu);
+    return;
+  }
+  if (s->wal_fd < 0 || st.st_dev != s->wal_dev || st.st_ino != s->wal_ino) {
+    if (s->wal_fd >= 0)
+      close(s->wal_fd);
+    s->wal_fd = open(s->wal_path, O_RDWR | O_CLOEXEC);
+    s->wal_dev = st.st_dev;
+    s->wal_ino = st.st_ino;
+  }
+  if (s->wal_fd < 0 || fdatasync(s->wal_fd) != 0) {
+    gt_log_error("STORE-SQLITE-SYNC", "cannot sync %s: %m; committed writes may not be "
+                 "durable, stopping the server", s->wal_path);
+    abort();
+  }
+  pthread_mutex_unlock(&s->wal_mu);
+}
+
+static void *syncer_main(void *arg) {
+  sqlite_store_t *s = arg;
+  gt__store_item_t *chain;
+  pthread_setname_np(pthread_self(), "gt-sqlite-sync");
+  while ((chain = fifo_take(&s->sq, 1 << 30)) != NULL) {
+    sync_wal(s);
+    while (chain) {
+      gt__store_batch_t *b = (gt__store_batch_t *)chain;
+      chain = chain->next; /* b is freed by its completion */
+      gt__store_write_done(s->st, b, b->done_rc, b->done_failed_op);
+    }
+  }
+  return NULL;
 }
 
 static void job_done(job_t *a, int rc) {
@@ -321,6 +402,8 @@ static void run_acquire(sqlite_store_t *s, job_t *a) {
     else
       gt__store_count_txn(s->st);
   }
+  if (rc == 0 && s->wal_path) /* the new range_id fences the old owner: durable first */
+    sync_wal(s);
   if (rc && !sqlite3_get_autocommit(c->db))
     gt__sqlite_step_simple(c, GT__SQ_ROLLBACK);
   job_done(a, rc);
@@ -352,7 +435,11 @@ static void run_items(sqlite_store_t *s, gt__store_item_t *it) {
         run_read(s, &s->wconn, (gt__store_read_t *)it);
       else if (it->kind == ITEM_ACQUIRE)
         run_acquire(s, (job_t *)it);
-      else
+      else if (it->kind == ITEM_CALL) {
+        call_item_t *ci = (call_item_t *)it;
+        ci->fn(ci->arg);
+        free(ci);
+      } else
         run_exec(s, (job_t *)it);
     }
     it = next;
@@ -423,6 +510,22 @@ int gt__sqlite_exec_sync(gt_store_t *st, const char *sql) {
   return run_job_sync(st->impl, &a);
 }
 
+int gt__sqlite_call_on_writer(gt_store_t *st, void (*fn)(void *), void *arg) {
+  if (!st || st->ops != &gt__sqlite_store_ops || !fn)
+    return GT_EINVAL;
+  call_item_t *ci = calloc(1, sizeof(*ci));
+  if (!ci)
+    return GT_ENOMEM;
+  ci->link.kind = ITEM_CALL;
+  ci->fn = fn;
+  ci->arg = arg;
+  sqlite_store_t *s = st->impl;
+  int rc = fifo_push(&s->wq, &ci->link);
+  if (rc)
+    free(ci);
+  return rc;
+}
+
 /* Stops the threads that were started (draining their FIFOs), closes every connection,
  * frees s. Also the error path of sq_open. */
 static void sq_close(void *impl) {
@@ -431,6 +534,9 @@ static void sq_close(void *impl) {
   fifo_stop(&s->wq);
   if (s->writer_started)
     pthread_join(s->writer, NULL);
+  fifo_stop(&s->sq); /* after the writer: it has handed over its last batches */
+  if (s->syncer_started)
+    pthread_join(s->syncer, NULL);
   fifo_stop(&s->rq);
   for (int i = 0; i < s->readers_started; i++)
     pthread_join(s->readers[i].th, NULL);
@@ -440,6 +546,11 @@ static void sq_close(void *impl) {
   gt__sqlite_conn_close(&s->wconn);
   fifo_fini(&s->wq);
   fifo_fini(&s->rq);
+  fifo_fini(&s->sq);
+  if (s->wal_fd >= 0)
+    close(s->wal_fd);
+  pthread_mutex_destroy(&s->wal_mu);
+  free(s->wal_path);
   free(s->readers);
   free(s);
 }
@@ -465,6 +576,11 @@ static int start_threads(sqlite_store_t *s) {
   if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
     return GT_ENOMEM;
   s->writer_started = 1;
+  if (s->wal_path) {
+    if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
+      return GT_ENOMEM;
+    s->syncer_started = 1;
+  }
   for (int i = 0; i < s->nreaders; i++) {
     if (pthread_create(&s->readers[i].th, NULL, reader_main, &s->readers[i]) != 0)
       return GT_ENOMEM;
@@ -482,8 +598,21 @@ static int sq_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
   s->in_memory = !path || !path[0] || strcmp(path, ":memory:") == 0;
   fifo_init(&s->wq);
   fifo_init(&s->rq);
-  int rc = gt__sqlite_open_main(path, cfg->sqlite_synchronous_full, cfg->num_shards,
-                                &s->wconn.db);
+  fifo_init(&s->sq);
+  pthread_mutex_init(&s->wal_mu, NULL);
+  s->wal_fd = -1;
+  /* durable commits on a file: SQLite's NORMAL + our syncer (see DESIGN) */
+  int syncer = !s->in_memory && cfg->sqlite_synchronous_full;
+  if (syncer) {
+    size_t n = strlen(path) + sizeof("-wal");
+    s->wal_path = malloc(n);
+    if (!s->wal_path) {
+      sq_close(s);
+      return GT_ENOMEM;
+    }
+    snprintf(s->wal_path, n, "%s-wal", path);
+  }
+  int rc = gt__sqlite_open_main(path, 0, cfg->num_shards, &s->wconn.db);
   if (rc == 0)
     rc = gt__sqlite_conn_prepare(&s->wconn, 0);
   if (rc == 0 && !s->in_memory)
@@ -497,8 +626,9 @@ static int sq_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
   if (s->in_memory)
     gt_log_info("STORE-SQLITE-OPEN", "opened :memory: (reads run on the writer)");
   else
-    gt_log_info("STORE-SQLITE-OPEN", "opened %s (WAL, %d readers, synchronous=%s)", path,
-                s->nreaders, cfg->sqlite_synchronous_full ? "FULL" : "NORMAL");
+    gt_log_info("STORE-SQLITE-OPEN", "opened %s (WAL, %d readers, %s)", path, s->nreaders,
+                syncer ? "commits durable: fdatasync by the syncer before completion"
+                       : "synchronous=NORMAL: commits not synced");
   *impl = s;
   return 0;
 }

@@ -9,6 +9,10 @@
  *   connection with SQLITE_PREPARE_PERSISTENT and reset (and its bindings cleared) after
  *   each use, so nothing keeps pointing into a freed batch.
  *   Values are bound SQLITE_STATIC: the batch/read copy outlives the step.
+ *   Upserts of hot rows (current_executions, visibility) are INSERT ... ON CONFLICT DO
+ *   UPDATE, not INSERT OR REPLACE: REPLACE deletes the row and inserts it under a new rowid,
+ *   rewriting an entry in every index; the update in place dirties only the row's page, so
+ *   closing a run writes fewer pages to the WAL (fewer bytes for each commit's fsync).
  *
  * INVARIANTS
  *   - After any function here returns, no statement of the connection is mid-step: every
@@ -43,9 +47,13 @@ static const char *const SQL[GT__SQ__COUNT] = {
         "WHERE shard_id = ?4 AND namespace_id = ?5 AND workflow_id = ?6 "
         "AND run_id = ?7 AND db_version = ?8",
     [GT_SQL_CURRENT_UPSERT] =
-        "INSERT OR REPLACE INTO current_executions (shard_id, namespace_id, "
+        "INSERT INTO current_executions (shard_id, namespace_id, "
         "workflow_id, run_id, create_request_id, state, status, start_time) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (shard_id, namespace_id, workflow_id) DO UPDATE SET "
+        "run_id = excluded.run_id, create_request_id = excluded.create_request_id, "
+        "state = excluded.state, status = excluded.status, "
+        "start_time = excluded.start_time",
     [GT_SQL_HISTORY_APPEND] =
         "INSERT INTO history (shard_id, namespace_id, workflow_id, run_id, "
         "first_event_id, last_event_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -62,8 +70,16 @@ static const char *const SQL[GT__SQ__COUNT] = {
     [GT_SQL_TQ_TASK_DELETE] = "DELETE FROM task_queue_tasks WHERE namespace_id = ?1 "
                               "AND task_queue = ?2 AND kind = ?3 AND task_id = ?4",
     [GT_SQL_VISIBILITY_UPSERT] =
-        "INSERT OR REPLACE INTO visibility (" VIS_COLS ", search_json) VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO visibility (" VIS_COLS ", search_json) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "ON CONFLICT (namespace_id, run_id) DO UPDATE SET "
+        "workflow_id = excluded.workflow_id, workflow_type = excluded.workflow_type, "
+        "task_queue = excluded.task_queue, status = excluded.status, "
+        "start_time_ns = excluded.start_time_ns, "
+        "execution_time_ns = excluded.execution_time_ns, "
+        "close_time_ns = excluded.close_time_ns, history_length = excluded.history_length, "
+        "memo = excluded.memo, search_attributes = excluded.search_attributes, "
+        "search_json = excluded.search_json",
 
     [GT_SQL_NAMESPACE_LIST] =
         "SELECT id, name, data, is_default FROM namespaces ORDER BY name",
