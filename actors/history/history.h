@@ -64,6 +64,8 @@ enum {
   GT_MSG_WRITE_DONE,       /* workflow actor: a store batch committed */
   GT_MSG_LOADED,           /* workflow actor: activation read finished */
   GT_MSG_XWF,              /* workflow actor: a message from another workflow actor */
+  GT_MSG_WAKE,             /* sleepers.c: a passivated workflow's next deadline (to the
+                            * sleepers actor), then its wake-up (to the workflow) */
 };
 
 /* A query task travels on the workflow task queue (legacy query task). */

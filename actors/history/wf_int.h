@@ -118,7 +118,7 @@ typedef struct wf_run {
   int64_t wft_scheduled_ns, wft_started_ns;
   uint64_t wft_timer;
   int64_t previous_started_id; /* started id of the last completed workflow task */
-  char *sticky_queue;          /* the worker's sticky queue, or NULL (not persisted) */
+  char *sticky_queue;          /* the worker's sticky queue, or NULL (executions.state) */
   int64_t sticky_s2s_ms;       /* its schedule-to-start timeout */
   int wft_on_sticky;           /* the scheduled workflow task went to the sticky queue */
   /* A retried workflow task (attempt > 1) is transient, as in Temporal: its Scheduled and
@@ -274,9 +274,19 @@ typedef struct start_params {
 /* Creates a run: WorkflowExecutionStarted (+ a signal), the first workflow task, in a new
  * transaction returned in *t (not committed). NULL on ENOMEM. */
 wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
-/* Stops the actor when every run is closed and nothing waits on it: its memory goes, the
- * store keeps everything, and the next message activates it again (redeliver_on_stop). */
+/* Stops the actor when nothing waits on it in memory: every run is closed, or the open one
+ * only sleeps (on user timers, its timeouts, or a message) with its next deadline at least
+ * WF_SLEEP_MIN_MS away, registered with the sleepers actor. Its memory goes, the store
+ * keeps everything, and the next message (or the wake-up) activates it again
+ * (redeliver_on_stop). */
 void wf_maybe_passivate(workflow_t *wf);
+/* A run whose next deadline is closer than this stays in memory (a reload costs more). */
+#define WF_SLEEP_MIN_MS 2000
+
+/* ---- sleepers.c ---- */
+/* Asks the sleepers actor to wake this workflow (send GT_MSG_WAKE to its key) at wall-clock
+ * millisecond due_ms. Returns 0, GT_ENOMEM, GT_ECLOSED. */
+int wf_sleep_until(workflow_t *wf, int64_t due_ms);
 /* Frees closed runs beyond the few kept in memory. */
 void wf_drop_old_runs(workflow_t *wf);
 
@@ -290,6 +300,9 @@ int wf_seen_signal_id(const wf_run_t *run, const char *request_id);
 /* Replaces *p with the packed bytes of m (NULL m clears). */
 void wf_set_packed(uint8_t **p, size_t *len, const ProtobufCMessage *m);
 wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
+/* At load: takes back from the executions.state column what no event records (the sticky
+ * queue). Tolerates an older or unreadable state (restores nothing). */
+void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
 int wf_running(const wf_run_t *run);
@@ -375,6 +388,8 @@ void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 int wf_on_timeout_timer(workflow_t *wf, uint64_t token);
 /* Arms the workflow run timeout of a running run. */
 void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run);
+/* The run's deadline (run timeout or execution expiration), wall-clock ms; 0 = none. */
+int64_t wf_run_deadline_ms(const wf_run_t *run);
 /* Retries an activity after `delay_ms` (attempt + 1, last failure kept). */
 void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                   int64_t delay_ms);

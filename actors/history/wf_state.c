@@ -517,12 +517,15 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
   e->rpc = rpc;
 }
 
-/* msgpack summary of the mutable state (the executions.state column; for inspection: a
- * run is rebuilt from its history). */
+/* msgpack summary of the mutable state (the executions.state column). A run is rebuilt
+ * from its history; only what no event records is read back at load (wf_restore_state):
+ * the sticky queue (fields 7 and 8), so a passivated or restarted run's next workflow task
+ * still goes to the worker that has it cached, as in Temporal. Fields 0-6 are for
+ * inspection. */
 static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  msgpack_pack_array(&pk, 7);
+  msgpack_pack_array(&pk, 9);
   msgpack_pack_int(&pk, run->status);
   msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
   msgpack_pack_int(&pk, run->wft_state);
@@ -536,6 +539,31 @@ static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
     msgpack_pack_int32(&pk, run->acts[i].attempt);
     msgpack_pack_int(&pk, run->acts[i].started);
   }
+  if (run->sticky_queue) {
+    size_t n = strlen(run->sticky_queue);
+    msgpack_pack_str(&pk, n);
+    msgpack_pack_str_body(&pk, run->sticky_queue, n);
+  } else {
+    msgpack_pack_nil(&pk);
+  }
+  msgpack_pack_int64(&pk, run->sticky_s2s_ms);
+}
+
+void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  if (state && len &&
+      msgpack_unpack_next(&u, (const char *)state, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+      u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 9) {
+    const msgpack_object *f = u.data.via.array.ptr;
+    if (f[7].type == MSGPACK_OBJECT_STR && f[7].via.str.size > 0 &&
+        f[8].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+      wf_clear_sticky(run);
+      run->sticky_queue = strndup(f[7].via.str.ptr, f[7].via.str.size);
+      run->sticky_s2s_ms = (int64_t)f[8].via.u64;
+    }
+  }
+  msgpack_unpacked_destroy(&u);
 }
 
 static void txn_store_cb(void *ctx, int rc, int failed_op) {

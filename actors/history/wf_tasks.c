@@ -1328,10 +1328,18 @@ void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc) {
                        wf->workflow_id);
     return;
   }
+  int had = run->sticky_queue != NULL;
   wf_clear_sticky(run);
   Temporal__Api__Workflowservice__V1__ResetStickyTaskQueueResponse r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESET_STICKY_TASK_QUEUE_RESPONSE__INIT;
-  gt_rpc_reply_msg(rpc, &r.base);
+  /* the sticky queue is part of the persisted state: a reload must not bring it back */
+  wf_txn_t *t = had && wf_running(run) ? wf_txn_begin(wf, run) : NULL;
+  if (t) {
+    wf_txn_reply_msg(t, rpc, &r.base);
+    wf_txn_commit(t);
+  } else {
+    gt_rpc_reply_msg(rpc, &r.base);
+  }
 }
 
 void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {

@@ -194,7 +194,7 @@ static void on_act_timeout(workflow_t *wf, wf_run_t *run, uint64_t token) {
 
 /* When the run must end: its own timeout or the execution's deadline, whichever is first;
  * 0 when neither is set. */
-static int64_t run_deadline_ms(const wf_run_t *run) {
+int64_t wf_run_deadline_ms(const wf_run_t *run) {
   int64_t d = run->run_timeout_ms > 0 ? run->start_ns / 1000000 + run->run_timeout_ms : 0;
   int64_t e = run->expiration_ns > 0 ? run->expiration_ns / 1000000 : 0;
   if (!d || (e && e < d))
@@ -203,7 +203,7 @@ static int64_t run_deadline_ms(const wf_run_t *run) {
 }
 
 void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run) {
-  int64_t deadline = run_deadline_ms(run);
+  int64_t deadline = wf_run_deadline_ms(run);
   if (!deadline || !wf_running(run))
     return;
   int64_t left = deadline - gt_wall_ns() / 1000000;
@@ -212,7 +212,7 @@ void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run) {
 }
 
 static void on_run_timeout(workflow_t *wf, wf_run_t *run) {
-  int64_t deadline_ms = run_deadline_ms(run);
+  int64_t deadline_ms = wf_run_deadline_ms(run);
   if (!deadline_ms || gt_wall_ns() / 1000000 + 5 < deadline_ms)
     return;
   wf_txn_t *t = wf_txn_begin(wf, run);

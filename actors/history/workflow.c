@@ -33,6 +33,8 @@ typedef struct wf_load_msg {
   gt_msg_t hdr;
   int stage; /* 1: current_executions row; 2: executions row; 3: history */
   int64_t db_version;
+  uint8_t *state; /* stage 2: the executions.state column */
+  size_t state_len;
   int rc;
   int found;
   char run_id[37];
@@ -44,6 +46,7 @@ typedef struct wf_load_msg {
 
 static void load_msg_dtor(gt_msg_t *m) {
   free(((wf_load_msg_t *)m)->data);
+  free(((wf_load_msg_t *)m)->state);
   free(m);
 }
 
@@ -58,6 +61,11 @@ static void load_cb(void *ctx, int rc, const gt_rows_t *rows) {
     m->found = 1;
     if (m->stage == 2) {
       m->db_version = gt_rows_at(rows, 0, 1)->i;
+      const gt_val_t *st = gt_rows_at(rows, 0, 2);
+      if (st->len && (m->state = malloc(st->len)) != NULL) {
+        memcpy(m->state, st->p, st->len);
+        m->state_len = st->len;
+      }
     } else if (m->stage == 1) {
       const gt_val_t *run = gt_rows_at(rows, 0, 0), *req = gt_rows_at(rows, 0, 1);
       snprintf(m->run_id, sizeof(m->run_id), "%.*s", (int)run->len, (const char *)run->p);
@@ -83,10 +91,19 @@ static void load_cb(void *ctx, int rc, const gt_rows_t *rows) {
   gt_actor_release(a);
 }
 
-static int load_stage(workflow_t *wf, int stage, const char *run_id, int64_t db_version) {
+/* Queues the read of one activation stage. `from`: the previous stage's message, whose
+ * executions.state moves on to this one (to be restored once the history is replayed). */
+static int load_stage(workflow_t *wf, int stage, const char *run_id, int64_t db_version,
+                      wf_load_msg_t *from) {
   wf_load_msg_t *m = calloc(1, sizeof(*m));
   if (!m)
     return GT_ENOMEM;
+  if (from) {
+    m->state = from->state;
+    m->state_len = from->state_len;
+    from->state = NULL;
+    from->state_len = 0;
+  }
   m->hdr.type = GT_MSG_LOADED;
   m->hdr.dtor = load_msg_dtor;
   m->stage = stage;
@@ -115,7 +132,7 @@ static int load_stage(workflow_t *wf, int stage, const char *run_id, int64_t db_
   int rc = gt_store_read(wf->srv->store, &op, load_cb, m);
   if (rc != 0) {
     gt_actor_release(&wf->base);
-    free(m);
+    load_msg_dtor(&m->hdr);
   }
   return rc;
 }
@@ -222,7 +239,7 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
       return;
     }
     snprintf(wf->create_request_id, sizeof(wf->create_request_id), "%s", m->request_id);
-    if (load_stage(wf, 2, m->run_id, 0) != 0) {
+    if (load_stage(wf, 2, m->run_id, 0, NULL) != 0) {
       m->rc = GT_ENOMEM;
       m->stage = 0;
       on_loaded(wf, m);
@@ -236,7 +253,7 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
     return;
   }
   if (m->stage == 2) {
-    if (!m->found || load_stage(wf, 3, m->run_id, m->db_version) != 0) {
+    if (!m->found || load_stage(wf, 3, m->run_id, m->db_version, m) != 0) {
       m->rc = m->found ? GT_ENOMEM : GT_ECORRUPT;
       on_loaded(wf, m);
     }
@@ -247,6 +264,7 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
   if (rc == 0) {
     run->request_id = strdup(wf->create_request_id);
     run->db_version = m->db_version;
+    wf_restore_state(run, m->state, m->state_len);
   }
   if (rc != 0) {
     gt_log_error("HIST-REPLAY-FAILED", "workflow %s run %s: %s", wf->workflow_id, m->run_id,
@@ -813,7 +831,7 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
     /* a run that is not in memory (passivated, or older than the few kept): load it */
     const char *rid = named_run(rpc);
     if (*rid && !wf_find_run(wf, rid) && strcmp(rid, wf->missing_run_id) != 0 &&
-        load_stage(wf, 2, rid, 0) == 0) {
+        load_stage(wf, 2, rid, 0, NULL) == 0) {
       wf->loading = 1;
       wf->loading_older = 1;
       serve(wf, rpc); /* deferred until the load ends */
@@ -965,7 +983,7 @@ static int wf_start(gt_actor_t *self, void *arg) {
     return GT_ENOMEM;
   wf->shard = gt_server_shard_of(wf->srv, wf->ns_id, wf->workflow_id);
   wf->loading = 1;
-  return load_stage(wf, 1, NULL, 0);
+  return load_stage(wf, 1, NULL, 0, NULL);
 }
 
 static void wf_stop(gt_actor_t *self) {
@@ -1003,18 +1021,47 @@ const gt_actor_type_t gt_workflow_actor_type = {
     .redeliver_on_stop = 1,
 };
 
+/* An open run that only sleeps: nothing of it lives in memory alone (no workflow task, no
+ * activity, no buffered event, no update in progress), so a reload from its history
+ * rebuilds it whole. OUT: *due_ms, its next deadline (0 = none: only a message wakes it). */
+static int run_sleeps(const wf_run_t *run, int64_t *due_ms) {
+  if (run->wft_state != WFT_NONE || run->wft_transient || run->wft_attempt > 1 ||
+      run->n_acts || run->n_buf || run->updates)
+    return 0;
+  int64_t due = wf_run_deadline_ms(run);
+  for (size_t i = 0; i < run->n_timers; i++) {
+    int64_t t = (run->timers[i].fire_ns + 999999) / 1000000;
+    if (!due || t < due)
+      due = t;
+  }
+  *due_ms = due;
+  return 1;
+}
+
 void wf_maybe_passivate(workflow_t *wf) {
   if (wf->loading || wf->broken || wf->txn_head || wf->deferred_head || wf->xdeferred_head ||
       wf->queries)
     return;
+  int64_t due_ms = 0;
   for (wf_run_t *run = wf->runs; run; run = run->next) {
-    if (wf_running(run) || run->waiters)
+    if (run->waiters || (wf_running(run) && !run_sleeps(run, &due_ms)))
       return;
     for (wf_update_t *u = run->updates; u; u = u->next)
       if (u->waiters)
         return;
   }
-  /* every run is closed and nobody waits: the store has it all, memory need not */
+  /* a deadline soon: staying costs less than a reload */
+  if (due_ms && due_ms - gt_wall_ns() / 1000000 < WF_SLEEP_MIN_MS)
+    return;
+  if (due_ms && wf_sleep_until(wf, due_ms) != 0)
+    return; /* nobody would wake it: stay */
+  if (wf->runs && wf_running(wf->runs) && due_ms)
+    gt_log_debug("HIST-SLEEP", "workflow %s passivated, asleep until %lld ms (wall clock)",
+                 wf->workflow_id, (long long)due_ms);
+  else if (wf->runs && wf_running(wf->runs))
+    gt_log_debug("HIST-SLEEP", "workflow %s passivated, asleep until a message",
+                 wf->workflow_id);
+  /* every run is closed or asleep and nobody waits: the store has it all, memory need not */
   gt_actor_stop(&wf->base);
 }
 

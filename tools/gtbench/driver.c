@@ -10,8 +10,9 @@
  *   no more starts and up to drain_s for the workflows still in flight (those left are
  *   failed). With -n COUNT the window runs from the first start to the last finish.
  *   Latency of a workflow: StartWorkflowExecution sent -> the RespondWorkflowTaskCompleted
- *   carrying CompleteWorkflowExecution acknowledged; recorded for workflows finishing
- *   inside the window.
+ *   carrying CompleteWorkflowExecution acknowledged (sleep: the one carrying its
+ *   StartTimer; the workflow stays open); recorded for workflows finishing inside the
+ *   window.
  *   Workflow ids are "gtb-<tag>-<seq>" with a random tag per run, so the seq indexes
  *   b->wfs directly and reruns against one durable server never collide.
  *

@@ -77,7 +77,8 @@ uint64_t now_us(void);
 
 /* ---- the bench: configuration and shared state ---- */
 
-typedef enum { WL_HELLO, WL_STEPS10, WL_TIMER, WL_SIGNAL } workload_t;
+typedef enum { WL_HELLO, WL_STEPS10, WL_TIMER, WL_SIGNAL, WL_SLEEP } workload_t;
+#define WL_COUNT (WL_SLEEP + 1)
 
 /* RPCs we count, for error reports. */
 typedef enum {
@@ -106,6 +107,7 @@ typedef struct bench_opts {
   int max_inflight;      /* open loop: cap on workflows in flight */
   int quiet;
   int progress;          /* a line per second on stderr */
+  long sleep_s;          /* sleep workload: the timer's start_to_fire_timeout */
 } bench_opts_t;
 
 /* Per workflow, indexed by the sequence number in its id. */

@@ -9,7 +9,9 @@
  *   activity handed out by PollActivityTaskQueue (activity started),
  *   RespondActivityTaskCompleted, SignalWorkflowExecution. hello = 7 per workflow
  *   (start, 2 WFT started, 2 WFT completed, activity started and completed); steps10 =
- *   1 + 11 + 11 + 10 + 10 = 43.
+ *   1 + 11 + 11 + 10 + 10 = 43; sleep = 3 (start, WFT started, WFT completed).
+ *   For sleep, a workflow is "completed" once its StartTimer was acknowledged (it never
+ *   closes), so wf/s is sleepers set up per second and --verify does not apply.
  *
  *   Exit status: 0 done; 1 --smoke saw a failure; 2 usage or connection error;
  *   3 the server answered UNIMPLEMENTED for something the workload needs.
@@ -25,7 +27,8 @@
 #include <unistd.h>
 #include <sys/random.h>
 
-static const char *const wl_names[] = {"hello", "steps10", "timer", "signal"};
+static const char *const wl_names[WL_COUNT] = {"hello", "steps10", "timer", "signal",
+                                                "sleep"};
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -35,7 +38,10 @@ static void usage(FILE *f) {
       "  -d, --duration S      measurement window in seconds (default 10)\n"
       "  -w, --warmup S        warmup before the window (default 2)\n"
       "  -n, --count N         run exactly N workflows (window: first start..last end)\n"
-      "      --workload W      hello | steps10 | timer | signal (default hello)\n"
+      "      --workload W      hello | steps10 | timer | signal | sleep (default hello)\n"
+      "                        sleep: each workflow starts one long timer and stays open;\n"
+      "                        it counts as done once that StartTimer is acknowledged\n"
+      "      --sleep-s S       sleep workload: the timer's duration (default 3600)\n"
       "      --addr HOST:PORT  server (default 127.0.0.1:7233)\n"
       "      --namespace NS    (default default)\n"
       "      --server-pid PID  sample the server's CPU and RSS from /proc\n"
@@ -51,10 +57,10 @@ static void usage(FILE *f) {
 }
 
 enum { O_WORKLOAD = 256, O_ADDR, O_NS, O_PID, O_CONNS, O_WFTP, O_ACTP, O_VERIFY, O_DRAIN,
-       O_MAXIN, O_SMOKE, O_PROGRESS };
+       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S };
 
 static int parse_workload(const char *s, workload_t *w) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < WL_COUNT; i++)
     if (strcmp(s, wl_names[i]) == 0) {
       *w = (workload_t)i;
       return 0;
@@ -70,11 +76,12 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"namespace", 1, 0, O_NS}, {"server-pid", 1, 0, O_PID}, {"conns", 1, 0, O_CONNS},
       {"wft-pollers", 1, 0, O_WFTP}, {"act-pollers", 1, 0, O_ACTP},
       {"verify", 1, 0, O_VERIFY}, {"drain", 1, 0, O_DRAIN}, {"max-inflight", 1, 0, O_MAXIN},
-      {"smoke", 0, 0, O_SMOKE}, {"progress", 0, 0, O_PROGRESS}, {0, 0, 0, 0}};
+      {"smoke", 0, 0, O_SMOKE}, {"progress", 0, 0, O_PROGRESS},
+      {"sleep-s", 1, 0, O_SLEEP_S}, {0, 0, 0, 0}};
   *o = (bench_opts_t){.addr = "127.0.0.1:7233", .ns = "default", .workload = WL_HELLO,
                       .concurrency = -1, .duration_s = 10, .warmup_s = 2, .conns = 2,
                       .wft_pollers = 32, .act_pollers = 32, .drain_s = 30,
-                      .max_inflight = 20000};
+                      .max_inflight = 20000, .sleep_s = 3600};
   int ch;
   while ((ch = getopt_long(argc, argv, "c:r:d:w:n:qh", longs, NULL)) != -1) {
     switch (ch) {
@@ -102,6 +109,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     case O_MAXIN: o->max_inflight = atoi(optarg); break;
     case O_SMOKE: o->smoke = 1; break;
     case O_PROGRESS: o->progress = 1; break;
+    case O_SLEEP_S: o->sleep_s = atol(optarg); break;
     default: usage(stderr); return -1;
     }
   }
@@ -117,6 +125,11 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     o->warmup_s = 0;
     o->verify = 20;
   }
+  if (o->workload == WL_SLEEP && o->verify) {
+    /* a sleeper never closes: there is no close event to wait for */
+    fprintf(stderr, "gtbench: --verify does not apply to the sleep workload; ignored\n");
+    o->verify = 0;
+  }
   if (o->rate > 0 && o->concurrency > 0) {
     fprintf(stderr, "gtbench: -c and -r exclude each other\n");
     return -1;
@@ -128,6 +141,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
   if (o->count > 0)
     o->warmup_s = 0;
   if (o->conns < 1 || o->wft_pollers < 1 || o->act_pollers < 1 || o->duration_s <= 0 ||
+      o->sleep_s < 1 ||
       (o->concurrency == 0 && o->rate <= 0)) {
     fprintf(stderr, "gtbench: invalid option values\n");
     return -1;

@@ -12,11 +12,13 @@
  *               once ActivityTaskCompleted is in the history;
  *     steps10   ten activities, one after the other, then complete;
  *     timer     StartTimer 1 s, then complete after TimerFired;
- *     signal    no command until WorkflowExecutionSignaled, then complete.
+ *     signal    no command until WorkflowExecutionSignaled, then complete;
+ *     sleep     StartTimer --sleep-s (default 1 h) and nothing more: the workflow stays
+ *               open, and is finished for gtbench once that answer is acknowledged.
  *   An activity failure or timeout fails the workflow (FailWorkflowExecution).
  *   Activities complete at once (RespondActivityTaskCompleted, no result).
  *   A workflow is finished when the RespondWorkflowTaskCompleted carrying its close command
- *   returns OK.
+ *   (for sleep: its StartTimer) returns OK.
  *
  * INVARIANTS
  *   - A poller has exactly one poll or one backoff timer outstanding until b->stopping.
@@ -64,7 +66,7 @@ typedef struct poller {
 typedef struct wft_reply {
   bench_t *b;
   long seq;
-  int close;             /* 0 none, 1 complete, 2 fail */
+  int close;             /* 0 none, 1 complete, 2 fail, 3 sleeper set up */
 } wft_reply_t;
 
 static poller_t *pollers;
@@ -134,10 +136,10 @@ static void cmd_schedule(bench_t *b, cmd_store_t *s, int n) {
   s->cmd.schedule_activity_task_command_attributes = &s->act;
 }
 
-static void cmd_timer(cmd_store_t *s) {
+static void cmd_timer(cmd_store_t *s, long seconds) {
   temporal__api__command__v1__start_timer_command_attributes__init(&s->timer);
   google__protobuf__duration__init(&s->timeout);
-  s->timeout.seconds = TIMER_S;
+  s->timeout.seconds = seconds;
   s->timer.timer_id = "1";
   s->timer.start_to_fire_timeout = &s->timeout;
   s->cmd.command_type = CMD(START_TIMER);
@@ -164,7 +166,7 @@ static void cmd_fail(cmd_store_t *s) {
 }
 
 /* Fills s with the next command for history f. Returns 0 (no command), or 1, with *close
- * set to 1 (complete) / 2 (fail) for a close command. */
+ * set to 1 (complete) / 2 (fail) for a close command, 3 for a sleeper's StartTimer. */
 static int decide(bench_t *b, const hist_facts_t *f, cmd_store_t *s, int *close) {
   temporal__api__command__v1__command__init(&s->cmd);
   s->list[0] = &s->cmd;
@@ -189,12 +191,20 @@ static int decide(bench_t *b, const hist_facts_t *f, cmd_store_t *s, int *close)
       break;
     if (f->timer_started)
       return 0;
-    cmd_timer(s);
+    cmd_timer(s, TIMER_S);
     return 1;
   case WL_SIGNAL:
     if (!f->signaled)
       return 0;
     break;
+  case WL_SLEEP:
+    /* a later task (the timer fired after all, or a retry) gets no command: the
+     * sleeper was counted once, and stays open */
+    if (f->timer_started || f->timer_fired)
+      return 0;
+    cmd_timer(s, b->o.sleep_s);
+    *close = 3;
+    return 1;
   }
   cmd_complete(s);
   *close = 1;
@@ -210,7 +220,7 @@ static void on_wft_replied(void *ud, int status, const char *msg, const uint8_t 
   if (status == 0) {
     driver_transition(b);
     if (w->close && w->seq >= 0)
-      driver_wf_finished(b, w->seq, w->close == 1);
+      driver_wf_finished(b, w->seq, w->close != 2);
   } else if (!b->stopping || status != H2C_TRANSPORT) {
     driver_rpc_error(b, RPC_WFT_DONE, status, msg);
     if (status == 12 && w->seq >= 0)
