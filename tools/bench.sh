@@ -16,6 +16,7 @@
 #   BENCH_DURATION=10     seconds of each measurement window
 #   BENCH_WARMUP=2        seconds of warmup before each window
 #   BENCH_STORES="sqlite-mem sqlite-file postgres"
+#   BENCH_SLEEPERS=100000 open workflows sleeping on a timer for the memory line (0: skip)
 #   BENCH_KEEP=1          keep the temp dir (server logs) after the run
 set -uo pipefail
 
@@ -234,3 +235,15 @@ echo "| store | workload | wf/s | p50 ms | p95 ms | p99 ms | server CPU ms/wf | 
 echo "|---|---|---|---|---|---|---|---|---|"
 [ ${#ROWS[@]} -eq 0 ] || printf '%s\n' "${ROWS[@]}"
 for n in "${NOTES[@]+"${NOTES[@]}"}"; do echo; echo "note: $n"; done
+
+# Memory per open workflow sleeping on a timer (SQLite file), BENCH_SLEEPERS of them
+# (0 skips it).
+SLEEPERS=${BENCH_SLEEPERS:-100000}
+if [ "$SLEEPERS" != 0 ]; then
+  echo
+  if ! line=$(bash "$ROOT/tools/measure-sleepers.sh" "$BUILD" "$SLEEPERS" 2>"$TMP/sleepers.err" |
+    grep '^sleepers:'); then
+    line="sleepers: measurement failed: $(tail -n 1 "$TMP/sleepers.err")"
+  fi
+  echo "$line"
+fi

@@ -16,6 +16,7 @@
  */
 #include "actors/frontend/frontend.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,14 @@ static int valid_uuid(const char *s) {
   return 1;
 }
 
+/* Copies a NUL-terminated string into a fixed array, truncating (as snprintf "%s" did,
+ * without the format machinery: this runs for every request). */
+static void copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
 /* Builds an rpc for an actor; takes c->req. NULL after replying on failure. */
 static gt_rpc_t *make_rpc(call_ctx_t *c, gt_rpc_kind_t kind, const gt_ns_info_t *ns,
                           const char *workflow_id) {
@@ -106,8 +115,8 @@ static gt_rpc_t *make_rpc(call_ctx_t *c, gt_rpc_kind_t kind, const gt_ns_info_t 
     return NULL;
   }
   c->req = NULL; /* the rpc owns it now */
-  snprintf(r->ns_id, sizeof(r->ns_id), "%s", ns->id);
-  snprintf(r->ns_name, sizeof(r->ns_name), "%s", ns->name);
+  copy_str(r->ns_id, sizeof(r->ns_id), ns->id);
+  copy_str(r->ns_name, sizeof(r->ns_name), ns->name);
   r->deadline_ms = gt_gateway_call_deadline(c->call);
   return r;
 }
@@ -347,13 +356,13 @@ static void poll(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
     reply_err(c, GT_GRPC_INVALID_ARGUMENT, "TaskQueue length exceeds limit.");
     return;
   }
-  char *queue = strdup(tq->name);
-  gt_rpc_t *r = queue ? make_rpc(c, kind, &ns, NULL) : NULL;
-  if (!queue)
-    reply_err(c, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+  /* The name lives in c->req, which the rpc takes: copy it first (on the stack, the
+   * length was checked above). */
+  char queue[MAX_ID_LEN + 1];
+  copy_str(queue, sizeof(queue), tq->name);
+  gt_rpc_t *r = make_rpc(c, kind, &ns, NULL);
   if (r)
     gt_matching_poll(c->srv, r, queue);
-  free(queue);
 }
 
 static void h_poll_wft(call_ctx_t *c) {
@@ -392,7 +401,7 @@ static void respond(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
   gt_rpc_t *r = make_rpc(c, kind, &ns, tok.workflow_id);
   if (!r)
     return;
-  snprintf(r->run_id, sizeof(r->run_id), "%s", tok.run_id);
+  copy_str(r->run_id, sizeof(r->run_id), tok.run_id);
   r->scheduled_event_id = tok.scheduled_event_id;
   r->started_event_id = tok.started_event_id;
   r->attempt = tok.attempt;
@@ -666,19 +675,31 @@ static const struct handler {
     {"RespondQueryTaskCompleted", h_token, GT_RPC_RESPOND_QUERY, GT_TASK_QUERY},
 };
 
-static const struct handler *find_handler(const char *name) {
-  for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
-    if (strcmp(handlers[i].name, name) == 0)
-      return &handlers[i];
-  return NULL;
+/* The handler of each WorkflowService method, by the method's index in the generated
+ * descriptor: built once, so a request costs one binary search (the descriptor's own
+ * name index) and one array read instead of two linear strcmp scans. */
+#define MAX_WF_METHODS 512
+static const struct handler *by_method[MAX_WF_METHODS];
+static pthread_once_t by_method_once = PTHREAD_ONCE_INIT;
+
+static void by_method_build(void) {
+  const ProtobufCServiceDescriptor *svc =
+      &temporal__api__workflowservice__v1__workflow_service__descriptor;
+  GT_ASSERT(svc->n_methods <= MAX_WF_METHODS);
+  for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(svc, handlers[i].name);
+    if (md)
+      by_method[md - svc->methods] = &handlers[i];
+  }
 }
 
-static const ProtobufCMethodDescriptor *find_method(const ProtobufCServiceDescriptor *svc,
-                                                    const char *name) {
-  for (unsigned i = 0; i < svc->n_methods; i++)
-    if (strcmp(svc->methods[i].name, name) == 0)
-      return &svc->methods[i];
-  return NULL;
+static const struct handler *find_handler(const ProtobufCServiceDescriptor *svc,
+                                          const ProtobufCMethodDescriptor *md) {
+  if (svc != &temporal__api__workflowservice__v1__workflow_service__descriptor)
+    return NULL;
+  pthread_once(&by_method_once, by_method_build);
+  return by_method[md - svc->methods];
 }
 
 void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
@@ -686,23 +707,22 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
   gt_server_t *srv = ctx;
   const ProtobufCServiceDescriptor *svc = NULL;
   const char *name = NULL;
-  if (strncmp(method, WF_SERVICE, strlen(WF_SERVICE)) == 0) {
+  if (strncmp(method, WF_SERVICE, sizeof(WF_SERVICE) - 1) == 0) {
     svc = &temporal__api__workflowservice__v1__workflow_service__descriptor;
-    name = method + strlen(WF_SERVICE);
-  } else if (strncmp(method, OP_SERVICE, strlen(OP_SERVICE)) == 0) {
+    name = method + sizeof(WF_SERVICE) - 1;
+  } else if (strncmp(method, OP_SERVICE, sizeof(OP_SERVICE) - 1) == 0) {
     svc = &temporal__api__operatorservice__v1__operator_service__descriptor;
-    name = method + strlen(OP_SERVICE);
+    name = method + sizeof(OP_SERVICE) - 1;
   }
-  const ProtobufCMethodDescriptor *md = svc ? find_method(svc, name) : NULL;
+  const ProtobufCMethodDescriptor *md =
+      svc ? protobuf_c_service_descriptor_get_method_by_name(svc, name) : NULL;
   if (!md) {
     char msg[600];
     snprintf(msg, sizeof(msg), "unknown method %.500s", method);
     gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
     return;
   }
-  const struct handler *h =
-      svc == &temporal__api__workflowservice__v1__workflow_service__descriptor
-          ? find_handler(name) : NULL;
+  const struct handler *h = find_handler(svc, md);
   handler_fn fn = h ? h->fn : NULL;
   int visibility = !fn && gt_visibility_serves(svc->name, name);
   if (!fn && !visibility) {

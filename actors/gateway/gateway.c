@@ -39,6 +39,110 @@
 /* gt_now_ms() is uv_hrtime() in milliseconds: deadlines share the runtime clock. */
 uint64_t gt__gw_now_ms(void) { return gt_now_ms(); }
 
+/* ---- the loop's pool ----
+ * Block layout: a 16-byte header {class, size or next-spare} then the caller's bytes
+ * (16-byte aligned, like malloc's). Class GT__POOL_CLASSES marks a block too large for
+ * the classes: plain malloc with the same header. Spare blocks are ASan-poisoned so a
+ * use after free still shows in the sanitizer build. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+typedef struct pool_hdr {
+  _Alignas(16) uint32_t cls;
+  union {
+    size_t size;            /* in use: the size asked for */
+    struct pool_hdr *next;  /* spare */
+  } u;
+} pool_hdr_t;
+
+static size_t class_size(unsigned cls) { return (size_t)32 << cls; }
+
+static unsigned class_of(size_t n) {
+  unsigned cls = 0;
+  while (cls < GT__POOL_CLASSES && class_size(cls) < n)
+    cls++;
+  return cls;
+}
+
+void *gt__pool_malloc(gt__pool_t *p, size_t n) {
+  unsigned cls = class_of(n);
+  pool_hdr_t *h;
+  if (cls < GT__POOL_CLASSES && p->spare[cls] != NULL) {
+    h = p->spare[cls];
+    UNPOISON(h + 1, class_size(cls));
+    p->spare[cls] = h->u.next;
+    p->nspare[cls]--;
+  } else {
+    if (n > SIZE_MAX - sizeof *h)
+      return NULL;
+    h = malloc(sizeof *h + (cls < GT__POOL_CLASSES ? class_size(cls) : n));
+    if (h == NULL)
+      return NULL;
+    h->cls = cls;
+  }
+  h->u.size = n;
+  return h + 1;
+}
+
+void *gt__pool_calloc(gt__pool_t *p, size_t nmemb, size_t n) {
+  if (n != 0 && nmemb > SIZE_MAX / n)
+    return NULL;
+  void *ptr = gt__pool_malloc(p, nmemb * n);
+  if (ptr != NULL)
+    memset(ptr, 0, nmemb * n);
+  return ptr;
+}
+
+void gt__pool_free(gt__pool_t *p, void *ptr) {
+  if (ptr == NULL)
+    return;
+  pool_hdr_t *h = (pool_hdr_t *)ptr - 1;
+  unsigned cls = h->cls;
+  if (cls >= GT__POOL_CLASSES || p->nspare[cls] >= GT__POOL_KEEP / class_size(cls)) {
+    free(h);
+    return;
+  }
+  h->u.next = p->spare[cls];
+  p->spare[cls] = h;
+  p->nspare[cls]++;
+  POISON(ptr, class_size(cls));
+}
+
+void *gt__pool_realloc(gt__pool_t *p, void *ptr, size_t n) {
+  if (ptr == NULL)
+    return gt__pool_malloc(p, n);
+  pool_hdr_t *h = (pool_hdr_t *)ptr - 1;
+  if (h->cls < GT__POOL_CLASSES && n <= class_size(h->cls)) {
+    h->u.size = n; /* still fits its block */
+    return ptr;
+  }
+  void *np = gt__pool_malloc(p, n);
+  if (np == NULL)
+    return NULL;
+  memcpy(np, ptr, h->u.size < n ? h->u.size : n);
+  gt__pool_free(p, ptr);
+  return np;
+}
+
+void gt__pool_fini(gt__pool_t *p) {
+  for (unsigned cls = 0; cls < GT__POOL_CLASSES; cls++) {
+    while (p->spare[cls] != NULL) {
+      pool_hdr_t *h = p->spare[cls];
+      UNPOISON(h + 1, class_size(cls));
+      p->spare[cls] = h->u.next;
+      free(h);
+    }
+    p->nspare[cls] = 0;
+  }
+}
+
 /* ---- reply queue ---- */
 
 static gt__replyq_t *replyq_new(void) {
@@ -61,14 +165,68 @@ static void replyq_unref(gt__replyq_t *q) {
   }
 }
 
-static void call_free(gt_gateway_call_t *call) {
-  gt__replyq_t *q = call->q;
+static void call_destroy(gt_gateway_call_t *call) {
   free(call->method);
   free(call->body);
   gt__hdrs_free(&call->hdrs);
   gt__resp_clear(&call->resp);
   free(call);
+}
+
+/* Any thread (the gateway has stopped, or the loop). */
+static void call_free(gt_gateway_call_t *call) {
+  gt__replyq_t *q = call->q;
+  call_destroy(call);
   replyq_unref(q);
+}
+
+/* Loop thread: keeps the call and its buffers for the next request. */
+static void call_recycle(gt_gateway_t *gw, gt_gateway_call_t *call) {
+  gt__replyq_t *q = call->q;
+  gt__resp_clear(&call->resp);
+  if (gw->nspare_calls >= GT__GW_SPARE_MAX || call->body_cap > GT__GW_KEEP_BUF ||
+      call->hdrs.cap > GT__GW_KEEP_BUF || call->method_cap > GT__GW_KEEP_BUF) {
+    call_destroy(call);
+  } else {
+    call->live_next = gw->spare_calls;
+    gw->spare_calls = call;
+    gw->nspare_calls++;
+  }
+  replyq_unref(q);
+}
+
+/* A recycled call with its buffers (emptied), or a new one. NULL on ENOMEM. */
+static gt_gateway_call_t *call_get(gt_gateway_t *gw) {
+  gt_gateway_call_t *call = gw->spare_calls;
+  if (call == NULL)
+    return calloc(1, sizeof *call);
+  gw->spare_calls = call->live_next;
+  gw->nspare_calls--;
+  char *method = call->method;
+  uint8_t *body = call->body;
+  size_t method_cap = call->method_cap, body_cap = call->body_cap;
+  gt__hdrs_t hdrs = call->hdrs;
+  memset(call, 0, sizeof *call);
+  call->method = method;
+  call->method_cap = method_cap;
+  call->body = body;
+  call->body_cap = body_cap;
+  call->hdrs = hdrs;
+  call->hdrs.len = 0;
+  return call;
+}
+
+/* Loop thread, after the loop ended: frees what the loop kept for reuse. */
+static void spares_free(gt_gateway_t *gw) {
+  while (gw->spare_calls != NULL) {
+    gt_gateway_call_t *call = gw->spare_calls;
+    gw->spare_calls = call->live_next;
+    call_destroy(call);
+  }
+  gw->nspare_calls = 0;
+  gt__conn_spares_free(gw);
+  gt__gzip_end(&gw->zinflate);
+  gt__pool_fini(&gw->pool);
 }
 
 /* ---- calls ---- */
@@ -83,12 +241,13 @@ static void live_remove(gt_gateway_t *gw, gt_gateway_call_t *call) {
   call->live_prev = call->live_next = NULL;
 }
 
-void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint8_t *body, size_t len,
-                     uint64_t deadline_ms, int accept_gzip) {
-  gt_gateway_call_t *call = calloc(1, sizeof *call);
+#define SWAP(T, a, b) do { T tmp_ = (a); (a) = (b); (b) = tmp_; } while (0)
+
+void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint64_t deadline_ms,
+                     int accept_gzip) {
+  gt_gateway_call_t *call = call_get(gw);
   if (call == NULL) {
     gt__resp_t r = {.status = GT_GRPC_RESOURCE_EXHAUSTED};
-    free(body);
     gt_log_error("GW-NOMEM", "gateway: out of memory for a call on %s", s->path);
     gt__stream_respond(s, &r);
     return;
@@ -96,12 +255,14 @@ void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint8_t *body, size_t le
   call->q = gw->q;
   atomic_fetch_add_explicit(&gw->q->refs, 1, memory_order_relaxed);
   call->gw = gw;
-  call->method = s->path;
-  s->path = NULL;
-  call->hdrs = s->hdrs;
-  memset(&s->hdrs, 0, sizeof s->hdrs);
-  call->body = body;
-  call->len = len;
+  /* The request's buffers go to the call; the stream gets the call's (empty) ones. */
+  SWAP(char *, call->method, s->path);
+  SWAP(size_t, call->method_cap, s->path_cap);
+  SWAP(gt__hdrs_t, call->hdrs, s->hdrs);
+  SWAP(uint8_t *, call->body, s->body);
+  SWAP(size_t, call->body_cap, s->cap);
+  s->hdrs.len = 0;
+  call->len = s->len - 5;
   call->deadline_ms = deadline_ms;
   call->accept_gzip = accept_gzip;
   atomic_init(&call->cancelled, 0);
@@ -112,8 +273,8 @@ void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint8_t *body, size_t le
   if (gw->live)
     gw->live->live_prev = call;
   gw->live = call;
-  gw->handler(gw->handler_ctx, call, call->method, body ? body : (const uint8_t *)"",
-              len);
+  gw->handler(gw->handler_ctx, call, call->method,
+              call->len ? call->body : (const uint8_t *)"", call->len);
 }
 
 /* Sends a drained reply (if its stream still listens) and frees the call. */
@@ -125,7 +286,7 @@ static void deliver(gt_gateway_t *gw, gt_gateway_call_t *call) {
     call->stream = NULL;
     gt__stream_respond(s, &call->resp);
   }
-  call_free(call);
+  call_recycle(gw, call);
 }
 
 static gt_gateway_call_t *queue_take(gt__replyq_t *q) {
@@ -234,6 +395,7 @@ static void loop_main(void *arg) {
   int rv = uv_loop_close(&gw->loop);
   if (rv != 0)
     gt_log_error("GW-LOOP-CLOSE", "gateway: loop did not close: %s", uv_strerror(rv));
+  spares_free(gw);
 }
 
 int gt_gateway_new(gt_gateway_t **out, const gt_gateway_config_t *cfg) {
@@ -362,9 +524,7 @@ void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
                      call->accept_gzip) != 0)
     gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
                  call->method);
-  /* The request is no longer needed ("valid until the reply"): free it early. */
-  free(call->body);
-  call->body = NULL;
+  /* The request body stays: the loop recycles its buffer with the call. */
   uv_mutex_lock(&q->mu);
   if (q->open) {
     call->queued = 1;

@@ -36,6 +36,13 @@
 #define GT__GW_WRITE_BATCH (64u * 1024u)  /* one uv_write gathers this much */
 #define GT__GW_MAX_HDR_BYTES (16u * 1024u)
 #define GT__GW_STOP_GRACE_MS 2000         /* then connections are cut */
+/* Recycling (loop thread only): spare streams, calls and write batches are kept, with
+ * their buffers, so a request in steady state allocates nothing of its own. */
+#define GT__GW_SPARE_MAX 512u             /* spare streams, and spare calls */
+#define GT__GW_SPARE_WREQ 8u              /* spare write batches */
+#define GT__GW_KEEP_BUF (16u * 1024u)     /* larger buffers are freed, not kept */
+#define GT__POOL_CLASSES 9                /* 32 B .. 8 KiB, powers of two */
+#define GT__POOL_KEEP (512u * 1024u)      /* bytes kept per class */
 
 typedef struct gt__conn gt__conn_t;
 typedef struct gt__stream gt__stream_t;
@@ -45,6 +52,13 @@ typedef struct gt__hdrs {
   char *buf;
   size_t len, cap;
 } gt__hdrs_t;
+
+/* A size-class allocator for nghttp2 (gateway loop only): freed blocks wait on a list
+ * per class instead of going back to malloc, which nghttp2 calls ~7 times a request. */
+typedef struct gt__pool {
+  void *spare[GT__POOL_CLASSES];      /* singly linked through the block header */
+  size_t nspare[GT__POOL_CLASSES];
+} gt__pool_t;
 
 /* A ready-to-send response: built by gt_gateway_reply (any thread) or by the loop. */
 typedef struct gt__resp {
@@ -69,9 +83,10 @@ struct gt_gateway_call {
   /* Immutable from hand-off to reply. */
   gt__replyq_t *q;
   gt_gateway_t *gw;
-  char *method;
-  uint8_t *body;
-  size_t len;
+  char *method;               /* malloc, method_cap bytes; kept when recycled */
+  size_t method_cap;
+  uint8_t *body;              /* malloc, body_cap bytes; kept when recycled */
+  size_t len, body_cap;
   gt__hdrs_t hdrs;
   uint64_t deadline_ms;
   int accept_gzip;
@@ -95,8 +110,13 @@ struct gt__stream {
   gt__stream_t *prev, *next;  /* conn->streams */
   int state;                  /* GT__ST_*: receiving, handed to a call, answered */
   int is_post;
-  char *path;
+  int have_path;              /* :path was received */
+  char *path;                 /* malloc, path_cap bytes (swapped with the call's) */
+  size_t path_cap;
   gt__hdrs_t hdrs;
+  /* Where the headers the gateway reads sit in hdrs: value offset + 1, 0 when absent
+   * (the first occurrence, as gt__hdrs_get would find). Saves a scan per lookup. */
+  uint32_t h_ctype, h_enc, h_timeout, h_accept;
   uint8_t prefix[5];          /* the gRPC frame prefix, once received */
   uint8_t *body;              /* the message after the prefix */
   size_t len, cap;            /* len counts the prefix too */
@@ -137,6 +157,12 @@ struct gt_gateway {
   int stopping;
   gt__conn_t *conns;
   gt_gateway_call_t *live;    /* calls handed to the handler, reply not drained */
+  gt__pool_t pool;            /* nghttp2's allocations */
+  gt__stream_t *spare_streams;   /* through next */
+  gt_gateway_call_t *spare_calls; /* through live_next */
+  void *spare_wreqs;          /* h2conn.c's write batches */
+  unsigned nspare_streams, nspare_calls, nspare_wreqs;
+  void *zinflate;             /* a z_stream reused for every gzip request, or NULL */
   char rbuf[64 * 1024];       /* read buffer: mem_recv consumes it synchronously */
   /* Any thread. */
   gt__replyq_t *q;
@@ -163,11 +189,23 @@ void gt__conn_drain(gt__conn_t *c);
 /* Closes now (pending writes are dropped). */
 void gt__conn_close(gt__conn_t *c);
 
+/* Frees the spare streams and write batches (the loop has ended). */
+void gt__conn_spares_free(gt_gateway_t *gw);
+
 /* ---- gateway.c ---- */
 
-/* Hands a complete request to the handler: takes the stream's path, headers, body. */
-void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint8_t *body, size_t len,
-                     uint64_t deadline_ms, int accept_gzip);
+/* Hands a complete request to the handler: takes the stream's path, headers and body
+ * (s->body, s->len - 5 bytes), giving the stream a recycled call's empty buffers. */
+void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint64_t deadline_ms,
+                     int accept_gzip);
+
+/* The loop's pool (see gt__pool_t). gt__pool_free(NULL) is a no-op; gt__pool_fini
+ * frees the spare blocks. Gateway loop only (or after it ended). */
+void *gt__pool_malloc(gt__pool_t *p, size_t n);
+void *gt__pool_calloc(gt__pool_t *p, size_t nmemb, size_t n);
+void *gt__pool_realloc(gt__pool_t *p, void *ptr, size_t n);
+void gt__pool_free(gt__pool_t *p, void *ptr);
+void gt__pool_fini(gt__pool_t *p);
 
 /* A connection has closed (its close callback ran). */
 void gt__gw_conn_gone(gt_gateway_t *gw);
@@ -192,6 +230,13 @@ char *gt__base64_encode(const uint8_t *data, size_t len);
  * 0, GT_ETOOBIG (over max), GT_ECORRUPT (not gzip / truncated), GT_ENOMEM. */
 int gt__gzip_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out,
                      size_t *out_len);
+
+/* The same with a reusable inflater: *zs is NULL (one is made and left there) or one
+ * made by an earlier call; it is reset, not rebuilt, per message (the gzip window costs
+ * ~40 KiB of allocation each time otherwise). gt__gzip_end frees it. */
+int gt__gzip_inflate_with(void **zs, const uint8_t *in, size_t len, size_t max,
+                          uint8_t **out, size_t *out_len);
+void gt__gzip_end(void **zs);
 
 /* Builds a framed message (5-byte prefix + payload), gzip when asked and worthwhile.
  * OUT: resp->data, resp->len, resp->gzip. 0, GT_ENOMEM. */

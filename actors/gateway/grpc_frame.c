@@ -108,24 +108,19 @@ char *gt__base64_encode(const uint8_t *d, size_t len) {
 
 /* ---- gzip ---- */
 
-int gt__gzip_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out,
-                     size_t *out_len) {
-  z_stream zs;
+/* Inflates into a fresh buffer with an initialized stream (not ended here). */
+static int inflate_into(z_stream *zs, const uint8_t *in, size_t len, size_t max,
+                        uint8_t **out, size_t *out_len) {
   size_t cap = len * 4 + 64, have = 0;
   uint8_t *buf;
   int rv, err = 0;
   if (cap > max + 1)
     cap = max + 1;
-  memset(&zs, 0, sizeof zs);
-  if (inflateInit2(&zs, 15 + 16) != Z_OK)
-    return GT_ENOMEM;
   buf = malloc(cap ? cap : 1);
-  if (buf == NULL) {
-    inflateEnd(&zs);
+  if (buf == NULL)
     return GT_ENOMEM;
-  }
-  zs.next_in = (Bytef *)(uintptr_t)in;
-  zs.avail_in = (uInt)len;
+  zs->next_in = (Bytef *)(uintptr_t)in;
+  zs->avail_in = (uInt)len;
   for (;;) {
     if (have == cap) {
       if (cap > max) { /* max + 1 bytes out: over the limit */
@@ -141,20 +136,19 @@ int gt__gzip_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out,
       buf = nb;
       cap = ncap;
     }
-    zs.next_out = buf + have;
-    zs.avail_out = (uInt)(cap - have);
-    rv = inflate(&zs, Z_NO_FLUSH);
-    have = cap - zs.avail_out;
+    zs->next_out = buf + have;
+    zs->avail_out = (uInt)(cap - have);
+    rv = inflate(zs, Z_NO_FLUSH);
+    have = cap - zs->avail_out;
     if (rv == Z_STREAM_END)
       break;
     if (rv == Z_OK)
       continue;
-    if (rv == Z_BUF_ERROR && zs.avail_out == 0)
+    if (rv == Z_BUF_ERROR && zs->avail_out == 0)
       continue; /* needs more room */
     err = rv == Z_MEM_ERROR ? GT_ENOMEM : GT_ECORRUPT; /* bad data or truncated */
     break;
   }
-  inflateEnd(&zs);
   if (err == 0 && have > max)
     err = GT_ETOOBIG;
   if (err != 0) {
@@ -164,6 +158,41 @@ int gt__gzip_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out,
   *out = buf;
   *out_len = have;
   return 0;
+}
+
+int gt__gzip_inflate(const uint8_t *in, size_t len, size_t max, uint8_t **out,
+                     size_t *out_len) {
+  void *zs = NULL;
+  int rv = gt__gzip_inflate_with(&zs, in, len, max, out, out_len);
+  gt__gzip_end(&zs);
+  return rv;
+}
+
+int gt__gzip_inflate_with(void **zsp, const uint8_t *in, size_t len, size_t max,
+                          uint8_t **out, size_t *out_len) {
+  z_stream *zs = *zsp;
+  if (zs == NULL) {
+    zs = calloc(1, sizeof *zs);
+    if (zs == NULL)
+      return GT_ENOMEM;
+    if (inflateInit2(zs, 15 + 16) != Z_OK) {
+      free(zs);
+      return GT_ENOMEM;
+    }
+    *zsp = zs;
+  } else if (inflateReset(zs) != Z_OK) { /* keeps the window allocated */
+    return GT_ENOMEM;
+  }
+  return inflate_into(zs, in, len, max, out, out_len);
+}
+
+void gt__gzip_end(void **zsp) {
+  z_stream *zs = *zsp;
+  if (zs == NULL)
+    return;
+  inflateEnd(zs);
+  free(zs);
+  *zsp = NULL;
 }
 
 /* Writes the 5-byte prefix. */

@@ -42,6 +42,7 @@
 typedef struct wreq {
   uv_write_t req;
   gt__conn_t *conn;
+  struct wreq *spare;         /* gw->spare_wreqs */
   size_t len, cap;
   uint8_t data[];
 } wreq_t;
@@ -52,14 +53,89 @@ static nghttp2_nv nv(const char *name, const char *value) {
   return h;
 }
 
+/* A header of two string literals: nghttp2 need not copy them (they outlive it). */
+#define NV_STATIC(n, v)                                                            \
+  ((nghttp2_nv){(uint8_t *)(uintptr_t)(n), (uint8_t *)(uintptr_t)(v), sizeof(n) - 1, \
+                sizeof(v) - 1,                                                     \
+                NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE})
+
+/* grpc-status values as text, so a reply formats nothing. */
+static const char *const status_text[] = {"0", "1", "2",  "3",  "4",  "5",
+                                          "6", "7", "8",  "9",  "10", "11",
+                                          "12", "13", "14", "15", "16"};
+
+/* nghttp2 allocates through the gateway's pool (loop thread only, like nghttp2). */
+static void *ng_malloc(size_t n, void *ud) { return gt__pool_malloc(ud, n); }
+static void ng_free(void *p, void *ud) { gt__pool_free(ud, p); }
+static void *ng_calloc(size_t nmemb, size_t n, void *ud) {
+  return gt__pool_calloc(ud, nmemb, n);
+}
+static void *ng_realloc(void *p, size_t n, void *ud) {
+  return gt__pool_realloc(ud, p, n);
+}
+
 /* ---- streams ---- */
 
-static gt__stream_t *stream_get(gt__conn_t *c, int32_t id) {
+static gt__stream_t *stream_of(gt__conn_t *c, int32_t id) {
   return nghttp2_session_get_stream_user_data(c->ng, id);
+}
+
+/* Frees a buffer unless it is small enough to keep with a recycled stream. */
+static void keep_or_free(void **buf, size_t *cap) {
+  if (*cap > GT__GW_KEEP_BUF) {
+    free(*buf);
+    *buf = NULL;
+    *cap = 0;
+  }
+}
+
+static void stream_destroy(gt__stream_t *s) {
+  free(s->path);
+  free(s->body);
+  gt__hdrs_free(&s->hdrs);
+  gt__resp_clear(&s->resp);
+  free(s);
+}
+
+/* A recycled stream (buffers kept, emptied) or a new one. NULL on ENOMEM. */
+static gt__stream_t *stream_get(gt_gateway_t *gw) {
+  gt__stream_t *s = gw->spare_streams;
+  if (s == NULL)
+    return calloc(1, sizeof *s);
+  gw->spare_streams = s->next;
+  gw->nspare_streams--;
+  char *path = s->path;
+  uint8_t *body = s->body;
+  size_t path_cap = s->path_cap, cap = s->cap;
+  gt__hdrs_t hdrs = s->hdrs;
+  memset(s, 0, sizeof *s);
+  s->path = path;
+  s->path_cap = path_cap;
+  s->body = body;
+  s->cap = cap;
+  s->hdrs = hdrs;
+  s->hdrs.len = 0;
+  return s;
+}
+
+void gt__conn_spares_free(gt_gateway_t *gw) {
+  while (gw->spare_streams != NULL) {
+    gt__stream_t *s = gw->spare_streams;
+    gw->spare_streams = s->next;
+    stream_destroy(s);
+  }
+  gw->nspare_streams = 0;
+  while (gw->spare_wreqs != NULL) {
+    wreq_t *w = gw->spare_wreqs;
+    gw->spare_wreqs = w->spare;
+    free(w);
+  }
+  gw->nspare_wreqs = 0;
 }
 
 static void stream_free(gt__stream_t *s) {
   gt__conn_t *c = s->conn;
+  gt_gateway_t *gw = c->gw;
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -70,18 +146,31 @@ static void stream_free(gt__stream_t *s) {
     s->call->stream = NULL;
     atomic_store_explicit(&s->call->cancelled, 1, memory_order_relaxed);
   }
-  free(s->path);
-  free(s->body);
-  gt__hdrs_free(&s->hdrs);
   gt__resp_clear(&s->resp);
-  free(s);
+  if (gw->nspare_streams >= GT__GW_SPARE_MAX) {
+    stream_destroy(s);
+    return;
+  }
+  keep_or_free((void **)&s->path, &s->path_cap);
+  keep_or_free((void **)&s->body, &s->cap);
+  keep_or_free((void **)&s->hdrs.buf, &s->hdrs.cap);
+  s->next = gw->spare_streams;
+  gw->spare_streams = s;
+  gw->nspare_streams++;
 }
 
 /* Fills the trailer fields; `code` is the caller's storage. Returns the count. */
 static size_t status_nv(const gt__resp_t *r, nghttp2_nv *out, char code[12]) {
   size_t n = 0;
-  snprintf(code, 12, "%d", r->status);
-  out[n++] = nv("grpc-status", code);
+  if (r->status >= 0 && r->status < (int)(sizeof status_text / sizeof *status_text)) {
+    const char *t = status_text[r->status];
+    out[n++] = (nghttp2_nv){(uint8_t *)"grpc-status", (uint8_t *)(uintptr_t)t, 11,
+                            strlen(t),
+                            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  } else {
+    snprintf(code, 12, "%d", r->status);
+    out[n++] = nv("grpc-status", code);
+  }
   if (r->message)
     out[n++] = nv("grpc-message", r->message);
   if (r->details)
@@ -119,19 +208,18 @@ void gt__stream_respond(gt__stream_t *s, gt__resp_t *resp) {
     return;
   }
   s->state = GT__ST_DONE;
-  free(s->body);
-  s->body = NULL;
+  s->len = 0; /* the body buffer stays, for the stream's next use */
   s->resp = *resp;
   memset(resp, 0, sizeof *resp);
-  h[n++] = nv(":status", "200");
-  h[n++] = nv("content-type", "application/grpc");
+  h[n++] = NV_STATIC(":status", "200");
+  h[n++] = NV_STATIC("content-type", "application/grpc");
   if (s->resp.data != NULL) {
     nghttp2_data_provider prd;
     prd.source.ptr = s;
     prd.read_callback = read_body;
     if (s->resp.gzip)
-      h[n++] = nv("grpc-encoding", "gzip");
-    h[n++] = nv("grpc-accept-encoding", "identity,gzip");
+      h[n++] = NV_STATIC("grpc-encoding", "gzip");
+    h[n++] = NV_STATIC("grpc-accept-encoding", "identity,gzip");
     rv = nghttp2_submit_response(s->conn->ng, s->id, h, n, &prd);
   } else {
     n += status_nv(&s->resp, h + n, code);
@@ -158,18 +246,22 @@ static void respond_status(gt__stream_t *s, int status, const char *fmt, ...) {
 
 /* A plain HTTP error (not gRPC): the request is not a gRPC call at all. */
 static void respond_http(gt__stream_t *s, const char *code) {
-  nghttp2_nv h[2] = {nv(":status", code), nv("content-type", "text/plain")};
+  nghttp2_nv h[2] = {nv(":status", code), NV_STATIC("content-type", "text/plain")};
   s->state = GT__ST_DONE;
-  free(s->body);
-  s->body = NULL;
+  s->len = 0;
   nghttp2_submit_response(s->conn->ng, s->id, h, 2, NULL);
   s->conn->dirty = 1;
 }
 
 /* ---- requests ---- */
 
+/* A header value recorded by on_header (offset + 1, 0 absent), or NULL. */
+static const char *hval(const gt__stream_t *s, uint32_t at) {
+  return at ? s->hdrs.buf + at - 1 : NULL;
+}
+
 static void headers_done(gt__stream_t *s) {
-  const char *ct = gt__hdrs_get(&s->hdrs, "content-type");
+  const char *ct = hval(s, s->h_ctype);
   if (!s->is_post) {
     respond_http(s, "405");
     return;
@@ -236,7 +328,7 @@ static void body_append(gt__stream_t *s, const uint8_t *d, size_t n) {
 
 /* Inflates the message in place if flagged. 0, or answers the stream and returns -1. */
 static int decode_body(gt__stream_t *s) {
-  const char *enc = gt__hdrs_get(&s->hdrs, "grpc-encoding");
+  const char *enc = hval(s, s->h_enc);
   size_t max = s->conn->gw->max_recv, out_len;
   uint8_t *out;
   if (s->prefix[0] == 0)
@@ -256,7 +348,8 @@ static int decode_body(gt__stream_t *s) {
                    "grpc: Decompressor is not installed for grpc-encoding \"%s\"", enc);
     return -1;
   }
-  int rv = gt__gzip_inflate(s->body, s->len - 5, max, &out, &out_len);
+  int rv = gt__gzip_inflate_with(&s->conn->gw->zinflate, s->body, s->len - 5, max, &out,
+                                 &out_len);
   if (rv == GT_ETOOBIG) {
     respond_status(s, GT_GRPC_RESOURCE_EXHAUSTED,
                    "grpc: received message after decompression larger than max (%zu)",
@@ -271,6 +364,7 @@ static int decode_body(gt__stream_t *s) {
   }
   free(s->body);
   s->body = out;
+  s->cap = out_len;
   s->len = 5 + out_len;
   return 0;
 }
@@ -298,13 +392,11 @@ static void request_done(gt__stream_t *s) {
     respond_status(s, GT_GRPC_UNAVAILABLE, "server is shutting down");
     return;
   }
-  const char *t = gt__hdrs_get(&s->hdrs, "grpc-timeout");
+  const char *t = hval(s, s->h_timeout);
   if (t != NULL && gt__grpc_timeout_parse(t, &ms) == 0)
     deadline = gt__gw_now_ms() + ms;
-  const char *acc = gt__hdrs_get(&s->hdrs, "grpc-accept-encoding");
-  uint8_t *body = s->body;
-  s->body = NULL;
-  gt__gw_dispatch(gw, s, body, s->len - 5, deadline, acc && strstr(acc, "gzip"));
+  const char *acc = hval(s, s->h_accept);
+  gt__gw_dispatch(gw, s, deadline, acc && strstr(acc, "gzip"));
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -313,7 +405,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
   gt__conn_t *c = ud;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
-  gt__stream_t *s = calloc(1, sizeof *s);
+  gt__stream_t *s = stream_get(c->gw);
   if (s == NULL)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets just this stream */
   s->conn = c;
@@ -326,24 +418,56 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
   return 0;
 }
 
+/* Copies :path into the stream's (recycled) buffer. 0 or a callback failure. */
+static int path_set(gt__stream_t *s, const uint8_t *value, size_t vlen) {
+  if (vlen + 1 > s->path_cap) {
+    char *np = realloc(s->path, vlen + 1);
+    if (np == NULL)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    s->path = np;
+    s->path_cap = vlen + 1;
+  }
+  memcpy(s->path, value, vlen);
+  s->path[vlen] = '\0';
+  s->have_path = 1;
+  return 0;
+}
+
+/* Remembers where the headers the gateway reads are (the first of each). nghttp2
+ * refuses upper-case names, so an exact compare is the case-blind one. */
+static void note_header(gt__stream_t *s, const uint8_t *name, size_t nlen, uint32_t at) {
+  uint32_t *slot = NULL;
+  if (nlen == 12 && memcmp(name, "content-type", 12) == 0)
+    slot = &s->h_ctype;
+  else if (nlen == 12 && memcmp(name, "grpc-timeout", 12) == 0)
+    slot = &s->h_timeout;
+  else if (nlen == 13 && memcmp(name, "grpc-encoding", 13) == 0)
+    slot = &s->h_enc;
+  else if (nlen == 20 && memcmp(name, "grpc-accept-encoding", 20) == 0)
+    slot = &s->h_accept;
+  if (slot != NULL && *slot == 0)
+    *slot = at;
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags,
                      void *ud) {
-  gt__stream_t *s = stream_get(ud, f->hd.stream_id);
+  gt__stream_t *s = stream_of(ud, f->hd.stream_id);
   if (s == NULL || f->hd.type != NGHTTP2_HEADERS ||
       f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
     s->is_post = vlen == 4 && memcmp(value, "POST", 4) == 0;
   } else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
-    free(s->path);
-    s->path = strndup((const char *)value, vlen);
-    if (s->path == NULL)
-      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return path_set(s, value, vlen);
   } else if (nlen > 0 && name[0] != ':') {
+    size_t at = s->hdrs.len + nlen + 1 + 1; /* where the value lands, + 1 */
     /* Past GT__GW_MAX_HDR_BYTES further headers are dropped, not fatal. */
-    if (gt__hdrs_add(&s->hdrs, name, nlen, value, vlen) == GT_ENOMEM)
+    int rv = gt__hdrs_add(&s->hdrs, name, nlen, value, vlen);
+    if (rv == GT_ENOMEM)
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (rv == 0)
+      note_header(s, name, nlen, (uint32_t)at);
   }
   return 0;
 }
@@ -352,11 +476,11 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
   gt__stream_t *s;
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
     return 0;
-  s = stream_get(ud, f->hd.stream_id);
+  s = stream_of(ud, f->hd.stream_id);
   if (s == NULL)
     return 0;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
-      s->path == NULL)
+      !s->have_path)
     respond_http(s, "400"); /* nghttp2 checks :path, this is belt and braces */
   else if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
     headers_done(s);
@@ -367,14 +491,14 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
 
 static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id,
                          const uint8_t *data, size_t len, void *ud) {
-  gt__stream_t *s = stream_get(ud, id);
+  gt__stream_t *s = stream_of(ud, id);
   if (s != NULL)
     body_append(s, data, len);
   return 0;
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud) {
-  gt__stream_t *s = stream_get(ud, id);
+  gt__stream_t *s = stream_of(ud, id);
   if (s != NULL)
     stream_free(s);
   return 0;
@@ -393,7 +517,16 @@ static int new_session(gt__conn_t *c) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-  int rv = nghttp2_session_server_new(&c->ng, cb, c);
+  nghttp2_option *opt;
+  if (nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cb);
+    return GT_ENOMEM;
+  }
+  /* We send no priorities: closed streams need not linger for the priority tree. */
+  nghttp2_option_set_no_closed_streams(opt, 1);
+  nghttp2_mem mem = {&c->gw->pool, ng_malloc, ng_free, ng_calloc, ng_realloc};
+  int rv = nghttp2_session_server_new3(&c->ng, cb, c, opt, &mem);
+  nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   if (rv != 0)
     return GT_ENOMEM;
@@ -455,11 +588,22 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   gt__conn_flush(c);
 }
 
+/* Keeps a standard-size write batch for the next flush, or frees it. */
+static void wreq_release(gt_gateway_t *gw, wreq_t *w) {
+  if (w->cap != GT__GW_WRITE_BATCH || gw->nspare_wreqs >= GT__GW_SPARE_WREQ) {
+    free(w);
+    return;
+  }
+  w->spare = gw->spare_wreqs;
+  gw->spare_wreqs = w;
+  gw->nspare_wreqs++;
+}
+
 static void on_write(uv_write_t *req, int status) {
   wreq_t *w = (wreq_t *)req;
   gt__conn_t *c = w->conn;
   c->wpending -= w->len;
-  free(w);
+  wreq_release(c->gw, w);
   if (status < 0) {
     gt__conn_close(c);
     return;
@@ -487,6 +631,12 @@ static int collect(gt__conn_t *c, wreq_t **out) {
     }
     if (n == 0)
       break;
+    if (w == NULL && c->gw->spare_wreqs != NULL) { /* a kept batch: no allocation */
+      w = c->gw->spare_wreqs;
+      c->gw->spare_wreqs = w->spare;
+      c->gw->nspare_wreqs--;
+      w->len = 0;
+    }
     size_t have = w ? w->len : 0, cap = w ? w->cap : 0;
     if (have + (size_t)n > cap) {
       size_t ncap = have + (size_t)n > GT__GW_WRITE_BATCH ? have + (size_t)n

@@ -434,6 +434,140 @@ static size_t b64_decode(const char *in, uint8_t *out) {
 
 /* ---- tests ---- */
 
+/* The loop's pool: blocks are reused per class, realloc keeps content, calloc zeroes a
+ * reused block, large blocks bypass the classes, fini frees the spares (ASan: no leak). */
+START_TEST(test_pool) {
+  gt__pool_t p;
+  memset(&p, 0, sizeof p);
+  uint8_t *a = gt__pool_malloc(&p, 40);
+  ck_assert_ptr_nonnull(a);
+  ck_assert_uint_eq((uintptr_t)a % 16, 0);
+  memset(a, 0xab, 40);
+  gt__pool_free(&p, a);
+  ck_assert_uint_eq(p.nspare[1], 1);
+  uint8_t *b = gt__pool_calloc(&p, 8, 7); /* 56 bytes: same class, same block */
+  ck_assert_ptr_eq(b, a);
+  ck_assert_uint_eq(p.nspare[1], 0);
+  for (int i = 0; i < 56; i++)
+    ck_assert_uint_eq(b[i], 0);
+  for (int i = 0; i < 56; i++)
+    b[i] = (uint8_t)i;
+  uint8_t *c = gt__pool_realloc(&p, b, 64); /* still fits its block */
+  ck_assert_ptr_eq(c, b);
+  c = gt__pool_realloc(&p, c, 5000); /* moves to the 8 KiB class */
+  for (int i = 0; i < 56; i++)
+    ck_assert_uint_eq(c[i], (uint8_t)i);
+  ck_assert_uint_eq(p.nspare[1], 1); /* the old block went back */
+  uint8_t *big = gt__pool_malloc(&p, 100000);
+  ck_assert_ptr_nonnull(big);
+  memset(big, 1, 100000);
+  big = gt__pool_realloc(&p, big, 200000);
+  ck_assert_uint_eq(big[99999], 1);
+  gt__pool_free(&p, big); /* too large to keep */
+  gt__pool_free(&p, c);
+  gt__pool_free(&p, NULL);
+  void *r = gt__pool_realloc(&p, NULL, 10);
+  ck_assert_ptr_nonnull(r);
+  gt__pool_free(&p, r);
+  ck_assert_ptr_null(gt__pool_calloc(&p, SIZE_MAX / 2, 4));
+  /* a class keeps at most GT__POOL_KEEP bytes of spares */
+  void *v[GT__POOL_KEEP / 32 + 10];
+  size_t nv = sizeof v / sizeof v[0];
+  for (size_t i = 0; i < nv; i++)
+    v[i] = gt__pool_malloc(&p, 32);
+  for (size_t i = 0; i < nv; i++)
+    gt__pool_free(&p, v[i]);
+  ck_assert_uint_eq(p.nspare[0], GT__POOL_KEEP / 32);
+  gt__pool_fini(&p);
+  for (int i = 0; i < GT__POOL_CLASSES; i++) {
+    ck_assert_ptr_null(p.spare[i]);
+    ck_assert_uint_eq(p.nspare[i], 0);
+  }
+}
+END_TEST
+
+/* One inflater serves many messages, also after a corrupt one. */
+START_TEST(test_gzip_reuse) {
+  void *zs = NULL;
+  uint8_t msg[3000], *out;
+  size_t zlen, out_len;
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 7 % 13);
+  uint8_t *z = gzip(msg, sizeof msg, &zlen);
+  for (int round = 0; round < 3; round++) {
+    ck_assert_int_eq(gt__gzip_inflate_with(&zs, z, zlen, 1 << 20, &out, &out_len), 0);
+    ck_assert_ptr_nonnull(zs);
+    ck_assert_uint_eq(out_len, sizeof msg);
+    ck_assert_int_eq(memcmp(out, msg, sizeof msg), 0);
+    free(out);
+    /* truncated, then over the limit: errors that must not spoil the next round */
+    ck_assert_int_eq(gt__gzip_inflate_with(&zs, z, zlen / 2, 1 << 20, &out, &out_len),
+                     GT_ECORRUPT);
+    ck_assert_int_eq(gt__gzip_inflate_with(&zs, z, zlen, 100, &out, &out_len),
+                     GT_ETOOBIG);
+  }
+  gt__gzip_end(&zs);
+  ck_assert_ptr_null(zs);
+  gt__gzip_end(&zs);
+  free(z);
+}
+END_TEST
+
+/* Streams and calls are recycled with their buffers: on one connection, requests of
+ * alternating sizes, paths, encodings and headers must each see only their own. */
+START_TEST(test_recycled_buffers) {
+  gt_gateway_t *gw = gw_start(0);
+  tclient_t c;
+  size_t sizes[] = {10, 40000, 0, 3, 20000, 1, 100000, 7};
+  client_open(&c, gt_gateway_port(gw));
+  for (int round = 0; round < 2; round++) {
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+      tstream_t s = {0};
+      size_t n = sizes[i];
+      uint8_t *m = malloc(n + 1);
+      for (size_t k = 0; k < n; k++)
+        m[k] = (uint8_t)(k * 31 + i);
+      if (i % 2) { /* gzip requests use the shared inflater */
+        size_t zl;
+        uint8_t *z = gzip(m, n, &zl);
+        const char *enc[] = {"grpc-encoding", "gzip", NULL};
+        set_req(&s, 1, (uint32_t)zl, z, zl);
+        submit(&c, &s, "POST", "/test.Echo/Echo", "application/grpc", enc);
+        free(z);
+      } else {
+        char longpath[600];
+        snprintf(longpath, sizeof longpath, "/test.Echo/Echo%0500d", 0);
+        call(&c, &s, i == 4 ? longpath : "/test.Echo/Echo", m, n, NULL);
+      }
+      wait_done(&c, &s);
+      if (i == 4) { /* an unknown (long) method */
+        ck_assert_int_eq(s.grpc_status, GT_GRPC_UNIMPLEMENTED);
+      } else {
+        size_t got;
+        ck_assert_int_eq(s.grpc_status, 0);
+        uint8_t *r = resp_msg(&s, &got);
+        ck_assert_uint_eq(got, n);
+        ck_assert_int_eq(memcmp(r, m, n), 0);
+        free(r);
+      }
+      ts_free(&s);
+      tstream_t h = {0};
+      const char *hdr[] = {"client-name", i % 2 ? "odd" : "even", NULL};
+      call(&c, &h, "/test.Echo/Header", NULL, 0, i % 3 ? hdr : NULL);
+      wait_done(&c, &h);
+      char want[32];
+      snprintf(want, sizeof want, "%s|-1", i % 3 ? (i % 2 ? "odd" : "even") : "(none)");
+      ck_assert_uint_eq(h.len - 5, strlen(want));
+      ck_assert_int_eq(memcmp(h.data + 5, want, strlen(want)), 0);
+      ts_free(&h);
+      free(m);
+    }
+  }
+  client_close(&c);
+  gt_gateway_free(gw);
+}
+END_TEST
+
 START_TEST(test_unary_roundtrip) {
   gt_gateway_t *gw = gw_start(0);
   tclient_t c;
@@ -966,6 +1100,9 @@ static Suite *gateway_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_timeout_parse);
   tcase_add_test(tc, test_encoders);
+  tcase_add_test(tc, test_pool);
+  tcase_add_test(tc, test_gzip_reuse);
+  tcase_add_test(tc, test_recycled_buffers);
   tcase_add_test(tc, test_unary_roundtrip);
   tcase_add_test(tc, test_gzip_request_and_response);
   tcase_add_test(tc, test_bad_encodings);

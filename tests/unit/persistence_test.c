@@ -862,6 +862,36 @@ START_TEST(test_file_commits_completed_after_sync) {
 }
 END_TEST
 
+static off_t file_size(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* Writes `mib` MiB as 64 KiB transfer-task blobs, one batch each, from task id `from`. */
+static void write_mib(gt_store_t *st, int from, int mib) {
+  static char blob[64 * 1024];
+  for (int i = 0; i < mib * 16; i++) {
+    gt_store_op_t op = op_transfer(from + i);
+    op.params[2] = gt_val_blob(blob, sizeof(blob));
+    ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &op, 1, NULL), 0);
+  }
+}
+
+/* Under continuous writes the WAL is checkpointed and restarts from its beginning (with
+ * the syncer, SQLite runs synchronous=NORMAL, whose checkpoints are synced too): it does
+ * not grow with everything ever written. */
+START_TEST(test_wal_stays_bounded) {
+  gt_store_t *st = must_open(1);
+  char wal[200];
+  snprintf(wal, sizeof(wal), "%s-wal", g_path);
+  write_mib(st, 1, 64);
+  off_t n = file_size(wal);
+  ck_assert_msg(n > 0 && n < 40 * 1024 * 1024, "WAL of %lld bytes after 64 MiB", (long long)n);
+  ck_assert_int_eq(transfer_count(st), 64 * 16);
+  gt_store_close(st);
+}
+END_TEST
+
 START_TEST(test_durable_across_reopen) {
   gt_store_t *st = must_open(1);
   gt_store_op_t ins = op_exec_insert("wf-durable", 3, 1, "KEEP");
@@ -973,6 +1003,7 @@ static Suite *persistence_suite(void) {
   tcase_add_loop_test(tc, test_close_runs_pending_completions, 0, 2);
   tcase_add_test(tc, test_durable_across_reopen);
   tcase_add_loop_test(tc, test_file_commits_completed_after_sync, 0, 3);
+  tcase_add_test(tc, test_wal_stays_bounded);
   tcase_add_loop_test(tc, test_read_sql, 0, 2);
   suite_add_tcase(s, tc);
   return s;
