@@ -93,14 +93,6 @@ static int valid_uuid(const char *s) {
   return 1;
 }
 
-/* Copies a NUL-terminated string into a fixed array, truncating (as snprintf "%s" did,
- * without the format machinery: this runs for every request). */
-static void copy_str(char *dst, size_t cap, const char *src) {
-  size_t n = strnlen(src, cap - 1);
-  memcpy(dst, src, n);
-  dst[n] = '\0';
-}
-
 /* Builds an rpc for an actor; takes c->req. NULL after replying on failure. */
 static gt_rpc_t *make_rpc(call_ctx_t *c, gt_rpc_kind_t kind, const gt_ns_info_t *ns,
                           const char *workflow_id) {
@@ -115,8 +107,8 @@ static gt_rpc_t *make_rpc(call_ctx_t *c, gt_rpc_kind_t kind, const gt_ns_info_t 
     return NULL;
   }
   c->req = NULL; /* the rpc owns it now */
-  copy_str(r->ns_id, sizeof(r->ns_id), ns->id);
-  copy_str(r->ns_name, sizeof(r->ns_name), ns->name);
+  gt_copy_str(r->ns_id, sizeof(r->ns_id), ns->id);
+  gt_copy_str(r->ns_name, sizeof(r->ns_name), ns->name);
   r->deadline_ms = gt_gateway_call_deadline(c->call);
   return r;
 }
@@ -359,7 +351,7 @@ static void poll(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
   /* The name lives in c->req, which the rpc takes: copy it first (on the stack, the
    * length was checked above). */
   char queue[MAX_ID_LEN + 1];
-  copy_str(queue, sizeof(queue), tq->name);
+  gt_copy_str(queue, sizeof(queue), tq->name);
   gt_rpc_t *r = make_rpc(c, kind, &ns, NULL);
   if (r)
     gt_matching_poll(c->srv, r, queue);
@@ -401,7 +393,7 @@ static void respond(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
   gt_rpc_t *r = make_rpc(c, kind, &ns, tok.workflow_id);
   if (!r)
     return;
-  copy_str(r->run_id, sizeof(r->run_id), tok.run_id);
+  gt_copy_str(r->run_id, sizeof(r->run_id), tok.run_id);
   r->scheduled_event_id = tok.scheduled_event_id;
   r->started_event_id = tok.started_event_id;
   r->attempt = tok.attempt;

@@ -25,7 +25,7 @@ int gt_buf_reserve(gt_buf_t *b, size_t n) {
     return GT_ENOMEM;
   if (b->len + n <= b->cap)
     return 0;
-  size_t cap = b->cap ? b->cap : 256;
+  size_t cap = b->cap ? b->cap : 1024; /* a short workflow's whole history */
   while (cap < b->len + n)
     cap *= 2;
   uint8_t *p = realloc(b->p, cap);
@@ -184,3 +184,9 @@ void gt_uuid4(char out[37]) {
 }
 
 char *gt_strdup0(const char *s) { return strdup(s ? s : ""); }
+
+void gt_copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}

@@ -104,4 +104,8 @@ void gt_uuid4(char out[37]);
 /* strdup that maps NULL to "" (so protobuf-c string fields are never NULL). */
 char *gt_strdup0(const char *s);
 
+/* Copies a NUL-terminated string into a fixed array of cap > 0 bytes, truncating: what
+ * snprintf(dst, cap, "%s", src) does, without the format machinery (hot paths). */
+void gt_copy_str(char *dst, size_t cap, const char *src);
+
 #endif

@@ -28,8 +28,8 @@ gt_task_t *gt_task_new(gt_task_kind_t kind, const char *ns_id, const char *workf
     return NULL;
   memset(t, 0, sizeof(*t));
   t->kind = kind;
-  snprintf(t->ns_id, sizeof(t->ns_id), "%s", ns_id);
-  snprintf(t->run_id, sizeof(t->run_id), "%s", run_id);
+  gt_copy_str(t->ns_id, sizeof(t->ns_id), ns_id);
+  gt_copy_str(t->run_id, sizeof(t->run_id), run_id);
   t->scheduled_event_id = scheduled_event_id;
   t->attempt = attempt;
   t->enqueued_ms = gt_now_ms();

@@ -280,6 +280,10 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
  * keeps everything, and the next message (or the wake-up) activates it again
  * (redeliver_on_stop). */
 void wf_maybe_passivate(workflow_t *wf);
+/* An open run that only sleeps: nothing of it lives in memory alone (no workflow task, no
+ * activity, no buffered event, no update in progress), so a reload from its history
+ * rebuilds it whole. OUT: *due_ms, its next deadline (0 = none: only a message wakes it). */
+int wf_run_sleeps(const wf_run_t *run, int64_t *due_ms);
 /* A run whose next deadline is closer than this stays in memory (a reload costs more). */
 #define WF_SLEEP_MIN_MS 2000
 
@@ -306,6 +310,10 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
 int wf_running(const wf_run_t *run);
+
+/* wf_encode.c: appends ev as field `field` of wire type LEN; the same bytes as
+ * gt_buf_field_msg, several times faster for the events the server writes. */
+void wf_buf_field_event(gt_buf_t *b, uint32_t field, const pb_event_t *ev);
 
 /* Assigns id, time and task id; packs; appends (or buffers when `buffer` and a workflow
  * task is started); applies. Returns the event id (0 if buffered) or a GT_E* code. */

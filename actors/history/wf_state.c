@@ -27,9 +27,9 @@ uint8_t *wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t sc
                        int64_t started_id, int32_t attempt, size_t *len) {
   gt_task_token_t tok = {.kind = kind, .scheduled_event_id = scheduled_id,
                          .started_event_id = started_id, .attempt = attempt};
-  snprintf(tok.ns_id, sizeof(tok.ns_id), "%s", wf->ns_id);
-  snprintf(tok.workflow_id, sizeof(tok.workflow_id), "%s", wf->workflow_id);
-  snprintf(tok.run_id, sizeof(tok.run_id), "%s", run->run_id);
+  gt_copy_str(tok.ns_id, sizeof(tok.ns_id), wf->ns_id);
+  gt_copy_str(tok.workflow_id, sizeof(tok.workflow_id), wf->workflow_id);
+  gt_copy_str(tok.run_id, sizeof(tok.run_id), run->run_id);
   return gt_task_token_encode(&tok, len);
 }
 
@@ -39,7 +39,7 @@ wf_run_t *wf_run_new(workflow_t *wf, const char *run_id) {
   wf_run_t *run = calloc(1, sizeof(*run));
   if (!run)
     return NULL;
-  snprintf(run->run_id, sizeof(run->run_id), "%s", run_id);
+  gt_copy_str(run->run_id, sizeof(run->run_id), run_id);
   gt_buf_init(&run->hist);
   gt_buf_init(&run->buffered);
   run->status = PB_STATUS(RUNNING);
@@ -144,7 +144,7 @@ static int append_event(wf_run_t *run, const pb_event_t *ev) {
   if (grow((void **)&run->ev_off, &run->cap_ev, run->n_ev, sizeof(size_t)))
     return GT_ENOMEM;
   run->ev_off[run->n_ev] = run->hist.len;
-  gt_buf_field_msg(&run->hist, 1, &ev->base);
+  wf_buf_field_event(&run->hist, 1, ev);
   if (run->hist.oom)
     return GT_ENOMEM;
   run->n_ev++;
@@ -740,9 +740,13 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
     /* everything this txn appended is durable now */
     if (t->last_ev > t->run->committed_ev)
       t->run->committed_ev = t->last_ev;
-    /* an idle run keeps its history exactly sized: thousands sleep on timers */
+    /* a sleeping run that stays in memory (a caller waits on it, or its timer is near)
+     * keeps its history exactly sized; a busy one keeps its slack: shrinking at every
+     * commit only to grow at the next event was a realloc pair per transition */
     gt_buf_t *h = &t->run->hist;
-    if (!t->next && h->cap > h->len + 512) {
+    int64_t due_ms;
+    if (!t->next && h->cap > h->len + 512 && wf_running(t->run) &&
+        wf_run_sleeps(t->run, &due_ms)) {
       uint8_t *p = realloc(h->p, h->len ? h->len : 1);
       if (p) {
         h->p = p;

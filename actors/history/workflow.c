@@ -1021,10 +1021,7 @@ const gt_actor_type_t gt_workflow_actor_type = {
     .redeliver_on_stop = 1,
 };
 
-/* An open run that only sleeps: nothing of it lives in memory alone (no workflow task, no
- * activity, no buffered event, no update in progress), so a reload from its history
- * rebuilds it whole. OUT: *due_ms, its next deadline (0 = none: only a message wakes it). */
-static int run_sleeps(const wf_run_t *run, int64_t *due_ms) {
+int wf_run_sleeps(const wf_run_t *run, int64_t *due_ms) {
   if (run->wft_state != WFT_NONE || run->wft_transient || run->wft_attempt > 1 ||
       run->n_acts || run->n_buf || run->updates)
     return 0;
@@ -1044,7 +1041,7 @@ void wf_maybe_passivate(workflow_t *wf) {
     return;
   int64_t due_ms = 0;
   for (wf_run_t *run = wf->runs; run; run = run->next) {
-    if (run->waiters || (wf_running(run) && !run_sleeps(run, &due_ms)))
+    if (run->waiters || (wf_running(run) && !wf_run_sleeps(run, &due_ms)))
       return;
     for (wf_update_t *u = run->updates; u; u = u->next)
       if (u->waiters)

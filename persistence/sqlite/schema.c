@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -322,7 +323,14 @@ static int set_file_pragmas(sqlite3 *db, int sync_full) {
   return rc;
 }
 
+/* Process-wide settings, before SQLite initializes: no memory statistics (they take a
+ * global mutex on every allocation SQLite makes: 6% of the writer's instructions). A
+ * MISUSE (SQLite already initialized by someone else, e.g. a test) leaves the default. */
+static void configure_sqlite(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 static int open_conn(const char *path, int flags, sqlite3 **db) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, configure_sqlite);
   int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     gt_log_error("STORE-SQLITE-OPEN", "cannot open %s: %s", path,
@@ -333,6 +341,9 @@ static int open_conn(const char *path, int flags, sqlite3 **db) {
   }
   sqlite3_extended_result_codes(*db, 1);
   sqlite3_busy_timeout(*db, 5000);
+  /* small allocations (cursors, records) from a per-connection arena rather than malloc:
+   * 512 slots of 512 bytes instead of SQLite's default 100 of 1200 */
+  sqlite3_db_config(*db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 512);
   return 0;
 }
 
