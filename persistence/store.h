@@ -96,8 +96,9 @@ typedef enum gt_sql_stmt {
   GT_SQL_VISIBILITY_LIST,
   /* (shard_id int) -> (max task id used in transfer_tasks and timer_tasks, 0 if none) */
   GT_SQL_TASK_ID_MAX,
-  /* (shard_id int) -> (ns_id text, workflow_id text) of every current execution whose
-   * state is 1 (running): the workflows to reactivate after a restart */
+  /* (shard_id int) -> (ns_id text, workflow_id text, state blob: its executions.state,
+   * NULL if missing) of every current execution whose state is 1 (running): the
+   * workflows to recover after a restart */
   GT_SQL_CURRENT_LIST_RUNNING,
 
   /* --- writes (added with visibility) --- */

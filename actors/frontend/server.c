@@ -83,10 +83,11 @@ static int open_store(gt_server_t *srv) {
   return 0;
 }
 
-/* Reactivates every running workflow so that what it owes (a scheduled workflow task,
- * activities, timers due while the server was down) is dispatched again. */
+/* Reactivates every running workflow that owes something (a scheduled workflow task,
+ * activities) so that it is dispatched again; the sleeping ones stay in the store, woken at
+ * their next deadline (at once if it passed while the server was down) or by a message. */
 static int recover_workflows(gt_server_t *srv) {
-  int total = 0;
+  int total = 0, asleep = 0;
   for (int shard = 0; shard < srv->num_shards; shard++) {
     gt_store_op_t op = {.stmt = GT_SQL_CURRENT_LIST_RUNNING, .nparams = 1, .expect_rows = -1};
     op.params[0] = gt_val_int(shard);
@@ -99,13 +100,18 @@ static int recover_workflows(gt_server_t *srv) {
     }
     for (int r = 0; r < rows->nrows; r++) {
       const char *ns = gt_rows_at(rows, r, 0)->p, *wid = gt_rows_at(rows, r, 1)->p;
-      if (ns && wid && gt_history_activate(srv, ns, wid) == 0)
+      const gt_val_t *st = gt_rows_at(rows, r, 2);
+      int k = ns && wid ? gt_history_recover(srv, ns, wid, st->p, st->len) : -1;
+      if (k == 1)
         total++;
+      else if (k == 0)
+        asleep++;
     }
     gt_store_rows_free(rows);
   }
-  if (total)
-    gt_log_info("SRV-RECOVERED", "reactivated %d running workflows", total);
+  if (total || asleep)
+    gt_log_info("SRV-RECOVERED", "reactivated %d running workflows, %d left asleep in the "
+                "store", total, asleep);
   return 0;
 }
 

@@ -139,6 +139,11 @@ void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc);
 
 /* Activates the workflow actor of (ns_id, workflow_id) (recovery at start-up). */
 int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id);
+/* Recovery of one running workflow from its executions.state: activates it when it owes
+ * something now (returns 1), or leaves it in the store, registered to be woken at its next
+ * deadline or by its next message (returns 0). Negative GT_E* on failure. */
+int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow_id,
+                       const void *state, size_t state_len);
 
 /* Starts the retention sweeper (retention.c). 0 or a GT_E* code. */
 int gt_history_start_retention(gt_server_t *srv);

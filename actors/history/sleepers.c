@@ -18,8 +18,9 @@
  *   - Every message taken is either in the heap or sent on (or freed at stop): no leak.
  *   - A wake that comes early or for a workflow already awake is harmless: activation
  *     loads, finds nothing due, and the workflow sleeps again.
- *   - The heap is in memory only: after a restart every running workflow is activated by
- *     the server's recovery, which registers the sleepers anew as they passivate.
+ *   - The heap is in memory only: after a restart the server's recovery registers again
+ *     the runs whose executions.state says they sleep (gt_history_recover), and activates
+ *     the others.
  *
  * THREADS: the sleepers actor's home thread; wf_sleep_until on a workflow actor's thread.
  */
@@ -173,6 +174,10 @@ static const gt_actor_type_t sleepers_type = {
 int wf_sleep_until(workflow_t *wf, int64_t due_ms) {
   size_t kl;
   const void *key = gt_actor_key(&wf->base, &kl);
+  return wf_sleep_key_until(wf->srv, key, kl, due_ms);
+}
+
+int wf_sleep_key_until(gt_server_t *srv, const void *key, size_t kl, int64_t due_ms) {
   wake_msg_t *m = malloc(sizeof(*m) + kl);
   if (!m)
     return GT_ENOMEM;
@@ -181,8 +186,8 @@ int wf_sleep_until(workflow_t *wf, int64_t due_ms) {
   m->due_ms = due_ms;
   m->keylen = kl;
   memcpy(m->key, key, kl);
-  int rc = gt_actor_send_key(wf->srv->rt, &sleepers_type, SLEEPERS_KEY,
-                             sizeof(SLEEPERS_KEY) - 1, wf->srv, &m->hdr);
+  int rc = gt_actor_send_key(srv->rt, &sleepers_type, SLEEPERS_KEY,
+                             sizeof(SLEEPERS_KEY) - 1, srv, &m->hdr);
   if (rc != 0)
     free(m);
   return rc;

@@ -291,6 +291,8 @@ int wf_run_sleeps(const wf_run_t *run, int64_t *due_ms);
 /* Asks the sleepers actor to wake this workflow (send GT_MSG_WAKE to its key) at wall-clock
  * millisecond due_ms. Returns 0, GT_ENOMEM, GT_ECLOSED. */
 int wf_sleep_until(workflow_t *wf, int64_t due_ms);
+/* The same for a workflow that is not in memory, by its key (recovery). */
+int wf_sleep_key_until(gt_server_t *srv, const void *key, size_t keylen, int64_t due_ms);
 /* Frees closed runs beyond the few kept in memory. */
 void wf_drop_old_runs(workflow_t *wf);
 
@@ -307,6 +309,11 @@ wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
 /* At load: takes back from the executions.state column what no event records (the sticky
  * queue). Tolerates an older or unreadable state (restores nothing). */
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
+/* Field 9 of an executions.state: WF_STATE_AWAKE (also for an older or unreadable state),
+ * WF_STATE_ASLEEP_UNTIL_MESSAGE, or the wall-clock ms of the run's next deadline. */
+#define WF_STATE_AWAKE 0
+#define WF_STATE_ASLEEP_UNTIL_MESSAGE (-1)
+int64_t wf_state_sleeps_until(const uint8_t *state, size_t len);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
 int wf_running(const wf_run_t *run);

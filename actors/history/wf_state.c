@@ -520,12 +520,15 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
 /* msgpack summary of the mutable state (the executions.state column). A run is rebuilt
  * from its history; only what no event records is read back at load (wf_restore_state):
  * the sticky queue (fields 7 and 8), so a passivated or restarted run's next workflow task
- * still goes to the worker that has it cached, as in Temporal. Fields 0-6 are for
- * inspection. */
+ * still goes to the worker that has it cached, as in Temporal. Field 9 is read at
+ * recovery (gt_history_recover): WF_STATE_AWAKE when the run owes something now (a task,
+ * an activity), WF_STATE_ASLEEP_UNTIL_MESSAGE, or the wall-clock ms of its next deadline
+ * when it only sleeps; a restart then loads only the runs that owe something. Fields 0-6
+ * are for inspection. */
 static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  msgpack_pack_array(&pk, 9);
+  msgpack_pack_array(&pk, 10);
   msgpack_pack_int(&pk, run->status);
   msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
   msgpack_pack_int(&pk, run->wft_state);
@@ -547,6 +550,28 @@ static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
     msgpack_pack_nil(&pk);
   }
   msgpack_pack_int64(&pk, run->sticky_s2s_ms);
+  int64_t due_ms = 0;
+  if (!wf_running(run) || !wf_run_sleeps(run, &due_ms))
+    msgpack_pack_int64(&pk, WF_STATE_AWAKE);
+  else
+    msgpack_pack_int64(&pk, due_ms ? due_ms : WF_STATE_ASLEEP_UNTIL_MESSAGE);
+}
+
+int64_t wf_state_sleeps_until(const uint8_t *state, size_t len) {
+  int64_t v = WF_STATE_AWAKE;
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  if (state && len &&
+      msgpack_unpack_next(&u, (const char *)state, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+      u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 10) {
+    const msgpack_object *f = &u.data.via.array.ptr[9];
+    if (f->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+      v = (int64_t)f->via.u64;
+    else if (f->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+      v = f->via.i64;
+  }
+  msgpack_unpacked_destroy(&u);
+  return v;
 }
 
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {

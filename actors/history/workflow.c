@@ -1090,6 +1090,21 @@ void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc) {
   }
 }
 
+int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow_id,
+                       const void *state, size_t state_len) {
+  int64_t sleeps = wf_state_sleeps_until(state, state_len);
+  if (sleeps == WF_STATE_AWAKE)
+    return gt_history_activate(srv, ns_id, workflow_id) == 0 ? 1 : GT_ENOMEM;
+  if (sleeps == WF_STATE_ASLEEP_UNTIL_MESSAGE)
+    return 0; /* the message that wakes it activates it */
+  char key[GT_ACTOR_KEY_MAX];
+  size_t kl = wf_key(key, sizeof(key), ns_id, workflow_id);
+  if (!kl)
+    return GT_EINVAL;
+  /* a deadline that passed while the server was down: woken at once */
+  return wf_sleep_key_until(srv, key, kl, sleeps) == 0 ? 0 : GT_ENOMEM;
+}
+
 int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id) {
   char key[GT_ACTOR_KEY_MAX];
   size_t kl = wf_key(key, sizeof(key), ns_id, workflow_id);

@@ -114,8 +114,11 @@ static const char *const SQL[GT__PG__COUNT] = {
         "shard_id = $1), 0), coalesce((SELECT max(task_id) FROM visibility_tasks "
         "WHERE shard_id = $1), 0))",
     [GT_SQL_CURRENT_LIST_RUNNING] =
-        "SELECT namespace_id, workflow_id FROM current_executions WHERE shard_id = $1 "
-        "AND state = 1 ORDER BY namespace_id, workflow_id",
+        "SELECT c.namespace_id, c.workflow_id, e.state FROM current_executions c "
+        "LEFT JOIN executions e ON e.shard_id = c.shard_id AND "
+        "e.namespace_id = c.namespace_id AND e.workflow_id = c.workflow_id AND "
+        "e.run_id = c.run_id WHERE c.shard_id = $1 AND c.state = 1 "
+        "ORDER BY c.namespace_id, c.workflow_id",
     [GT_SQL_SEARCH_ATTR_UPSERT] =
         "INSERT INTO search_attributes (namespace_id, name, type) VALUES ($1, $2, $3) "
         "ON CONFLICT (namespace_id, name) DO UPDATE SET type = EXCLUDED.type",
