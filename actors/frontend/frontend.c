@@ -37,9 +37,11 @@ typedef struct call_ctx {
   gt_server_t *srv;
   gt_gateway_call_t *call;
   ProtobufCMessage *req;
+  gt_pb_arena_t *arena;       /* holds req when it was decoded into one */
   const char *method;
   gt_rpc_kind_t kind;         /* h_token: the rpc it becomes */
   gt_task_kind_t task_kind;   /* h_token: the token kind it must carry */
+  size_t tok_off, ns_off;     /* h_token: where task_token and namespace sit in req */
 } call_ctx_t;
 
 typedef void (*handler_fn)(call_ctx_t *c);
@@ -106,7 +108,9 @@ static gt_rpc_t *make_rpc(call_ctx_t *c, gt_rpc_kind_t kind, const gt_ns_info_t 
     reply_err(c, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return NULL;
   }
-  c->req = NULL; /* the rpc owns it now */
+  r->arena = c->arena; /* the rpc owns them now */
+  c->req = NULL;
+  c->arena = NULL;
   gt_copy_str(r->ns_id, sizeof(r->ns_id), ns->id);
   gt_copy_str(r->ns_name, sizeof(r->ns_name), ns->name);
   r->deadline_ms = gt_gateway_call_deadline(c->call);
@@ -400,16 +404,12 @@ static void respond(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
   gt_history_route(c->srv, r);
 }
 
-/* The Respond... and RecordActivityTaskHeartbeat calls: a task token and a namespace, found by
- * name in the request's descriptor (their C layouts differ). */
+/* The Respond... and RecordActivityTaskHeartbeat calls: a task token and a namespace, at
+ * offsets found once by name in the request's descriptor (their C layouts differ; see
+ * by_method_build). */
 static void h_token(call_ctx_t *c) {
-  const ProtobufCMessageDescriptor *d = c->req->descriptor;
-  const ProtobufCFieldDescriptor *ft =
-      protobuf_c_message_descriptor_get_field_by_name(d, "task_token");
-  const ProtobufCFieldDescriptor *fn =
-      protobuf_c_message_descriptor_get_field_by_name(d, "namespace");
-  const ProtobufCBinaryData *tok = (const void *)((const char *)c->req + ft->offset);
-  const char *ns = *(char *const *)((const char *)c->req + fn->offset);
+  const ProtobufCBinaryData *tok = (const void *)((const char *)c->req + c->tok_off);
+  const char *ns = *(char *const *)((const char *)c->req + c->ns_off);
   respond(c, c->kind, ns, tok, c->task_kind);
 }
 
@@ -631,6 +631,8 @@ static const struct handler {
   handler_fn fn;
   gt_rpc_kind_t kind;       /* h_token entries */
   gt_task_kind_t task_kind;
+  int heap_req;             /* decode with malloc, not into an arena: wf_byid.c frees
+                             * the request with protobuf_c_message_free_unpacked */
 } handlers[] = {
     {"GetSystemInfo", h_get_system_info},
     {"GetClusterInfo", h_get_cluster_info},
@@ -657,10 +659,10 @@ static const struct handler {
     {"UpdateWorkflowExecution", h_update},
     {"PollWorkflowExecutionUpdate", h_poll_update},
     {"ResetStickyTaskQueue", h_reset_sticky},
-    {"RespondActivityTaskCompletedById", h_act_completed_by_id},
-    {"RespondActivityTaskFailedById", h_act_failed_by_id},
-    {"RespondActivityTaskCanceledById", h_act_canceled_by_id},
-    {"RecordActivityTaskHeartbeatById", h_heartbeat_by_id},
+    {"RespondActivityTaskCompletedById", h_act_completed_by_id, .heap_req = 1},
+    {"RespondActivityTaskFailedById", h_act_failed_by_id, .heap_req = 1},
+    {"RespondActivityTaskCanceledById", h_act_canceled_by_id, .heap_req = 1},
+    {"RecordActivityTaskHeartbeatById", h_heartbeat_by_id, .heap_req = 1},
     {"GetWorkflowExecutionHistoryReverse", h_history_reverse},
     {"DescribeTaskQueue", h_describe_task_queue},
     {"UpdateNamespace", h_update_namespace},
@@ -669,10 +671,20 @@ static const struct handler {
 
 /* The handler of each WorkflowService method, by the method's index in the generated
  * descriptor: built once, so a request costs one binary search (the descriptor's own
- * name index) and one array read instead of two linear strcmp scans. */
+ * name index) and one array read instead of two linear strcmp scans. h_token's field
+ * offsets are found here too, not by two name searches per request. */
 #define MAX_WF_METHODS 512
-static const struct handler *by_method[MAX_WF_METHODS];
+static struct route {
+  const struct handler *h;
+  size_t tok_off, ns_off;   /* h_token entries */
+} by_method[MAX_WF_METHODS];
 static pthread_once_t by_method_once = PTHREAD_ONCE_INIT;
+
+static size_t field_offset(const ProtobufCMessageDescriptor *d, const char *name) {
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+  GT_ASSERT(f != NULL);
+  return f->offset;
+}
 
 static void by_method_build(void) {
   const ProtobufCServiceDescriptor *svc =
@@ -681,17 +693,23 @@ static void by_method_build(void) {
   for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(svc, handlers[i].name);
-    if (md)
-      by_method[md - svc->methods] = &handlers[i];
+    if (!md)
+      continue;
+    struct route *rt = &by_method[md - svc->methods];
+    rt->h = &handlers[i];
+    if (handlers[i].fn == h_token) {
+      rt->tok_off = field_offset(md->input, "task_token");
+      rt->ns_off = field_offset(md->input, "namespace");
+    }
   }
 }
 
-static const struct handler *find_handler(const ProtobufCServiceDescriptor *svc,
-                                          const ProtobufCMethodDescriptor *md) {
+static const struct route *find_route(const ProtobufCServiceDescriptor *svc,
+                                      const ProtobufCMethodDescriptor *md) {
   if (svc != &temporal__api__workflowservice__v1__workflow_service__descriptor)
     return NULL;
   pthread_once(&by_method_once, by_method_build);
-  return by_method[md - svc->methods];
+  return &by_method[md - svc->methods];
 }
 
 void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
@@ -714,7 +732,8 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
     return;
   }
-  const struct handler *h = find_handler(svc, md);
+  const struct route *rt = find_route(svc, md);
+  const struct handler *h = rt ? rt->h : NULL;
   handler_fn fn = h ? h->fn : NULL;
   int visibility = !fn && gt_visibility_serves(svc->name, name);
   if (!fn && !visibility) {
@@ -727,7 +746,11 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_gateway_reply(call, GT_GRPC_UNAVAILABLE, "server is shutting down", NULL, 0, NULL, 0);
     return;
   }
-  ProtobufCMessage *req = protobuf_c_message_unpack(md->input, NULL, len, body);
+  /* Visibility and the *ById handlers free their requests with free_unpacked: heap. */
+  gt_pb_arena_t *arena = NULL;
+  ProtobufCMessage *req = visibility || h->heap_req
+                              ? protobuf_c_message_unpack(md->input, NULL, len, body)
+                              : gt_pb_unpack_arena(md->input, body, len, &arena);
   if (!req) {
     char msg[300];
     snprintf(msg, sizeof(msg), "grpc: error unmarshalling request: cannot parse %s",
@@ -739,9 +762,12 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_visibility_dispatch(srv, call, name, req);
     return;
   }
-  call_ctx_t c = {.srv = srv, .call = call, .req = req, .method = name, .kind = h->kind,
-                  .task_kind = h->task_kind};
+  call_ctx_t c = {.srv = srv, .call = call, .req = req, .arena = arena, .method = name,
+                  .kind = h->kind, .task_kind = h->task_kind, .tok_off = rt->tok_off,
+                  .ns_off = rt->ns_off};
   fn(&c);
-  if (c.req)
+  if (c.arena)
+    gt_pb_arena_free(c.arena); /* c.req was in it */
+  else if (c.req)
     protobuf_c_message_free_unpacked(c.req, NULL);
 }

@@ -1,11 +1,21 @@
 /*
  * pb.c: protobuf helpers (see pb.h): the growable buffer, wire-format appends, time
- * conversions, google.rpc.Status for error details, UUIDs.
+ * conversions, google.rpc.Status for error details, UUIDs, request arenas.
  *
- * THREADS: every function is reentrant; a gt_buf_t belongs to one thread at a time.
+ * DESIGN
+ *   Request arena: one malloc holds the arena header and its first block, sized from the
+ *   wire length (a decoded message takes a few times its wire size: structs, NULs,
+ *   pointer arrays). protobuf-c's allocations bump through it, 16-byte aligned like
+ *   malloc's; one that does not fit gets a fresh ARENA_MORE block (or a block of its own
+ *   when it is large), so any request decodes, the common one with a single malloc.
+ *   protobuf-c's frees (its scratch slabs, a failed unpack) are no-ops.
+ *
+ * THREADS: every function is reentrant; a gt_buf_t or an arena belongs to one thread at a
+ * time.
  */
 #include "actors/frontend/pb.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +53,95 @@ void gt_buf_put(gt_buf_t *b, const void *p, size_t n) {
     return;
   memcpy(b->p + b->len, p, n);
   b->len += n;
+}
+
+/* ---- request arenas ---- */
+
+#define ARENA_ALIGN 16u
+#define ARENA_MORE 4096u  /* an extra block when the current one is full */
+#define ARENA_BIG 1024u   /* an allocation this large gets a block of its own */
+
+typedef struct arena_more {
+  struct arena_more *next;
+  max_align_t data[];
+} arena_more_t;
+
+struct gt_pb_arena {
+  ProtobufCAllocator pa;  /* allocator_data = the arena */
+  ProtobufCMessage *root;
+  arena_more_t *more;     /* extra blocks, newest first */
+  unsigned char *cur;     /* the bump pointer, `left` bytes before its block ends */
+  size_t left;
+  max_align_t first[];    /* the first block */
+};
+
+static void *arena_alloc(void *ud, size_t n) {
+  gt_pb_arena_t *a = ud;
+  if (n > SIZE_MAX / 2)
+    return NULL;
+  n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  if (n <= a->left) {
+    void *p = a->cur;
+    a->cur += n;
+    a->left -= n;
+    return p;
+  }
+  size_t cap = n >= ARENA_BIG ? n : ARENA_MORE;
+  arena_more_t *m = malloc(sizeof *m + cap);
+  if (m == NULL)
+    return NULL;
+  m->next = a->more;
+  a->more = m;
+  if (cap == ARENA_MORE) { /* small: bump on in the new block */
+    a->cur = (unsigned char *)m->data + n;
+    a->left = cap - n;
+  }
+  return m->data;
+}
+
+static void arena_nofree(void *ud, void *p) {
+  (void)ud;
+  (void)p;
+}
+
+ProtobufCMessage *gt_pb_unpack_arena(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                                     size_t len, gt_pb_arena_t **out) {
+  *out = NULL;
+  if (len > SIZE_MAX / 8)
+    return NULL;
+  /* The first block: the top message, then about 4x the wire bytes (measured on the SDK's
+   * requests: strings gain a NUL, small submessages become 40..200-byte structs). */
+  size_t first = d->sizeof_message + 256 + (len <= 16384 ? len * 4 : len + 49152);
+  first = (first + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  gt_pb_arena_t *a = malloc(sizeof *a + first);
+  if (a == NULL)
+    return NULL;
+  a->pa.alloc = arena_alloc;
+  a->pa.free = arena_nofree;
+  a->pa.allocator_data = a;
+  a->more = NULL;
+  a->cur = (unsigned char *)a->first;
+  a->left = first;
+  a->root = protobuf_c_message_unpack(d, &a->pa, len, p);
+  if (a->root == NULL) {
+    gt_pb_arena_free(a);
+    return NULL;
+  }
+  *out = a;
+  return a->root;
+}
+
+ProtobufCMessage *gt_pb_arena_root(const gt_pb_arena_t *a) { return a ? a->root : NULL; }
+
+void gt_pb_arena_free(gt_pb_arena_t *a) {
+  if (a == NULL)
+    return;
+  while (a->more != NULL) {
+    arena_more_t *m = a->more;
+    a->more = m->next;
+    free(m);
+  }
+  free(a);
 }
 
 size_t gt_pb_varint_size(uint64_t v) {

@@ -78,6 +78,25 @@ void gt_buf_field_msg(gt_buf_t *b, uint32_t field, const ProtobufCMessage *msg);
 /* Takes the bytes out: returns them (caller frees) and resets b. NULL if b->oom. */
 uint8_t *gt_buf_take(gt_buf_t *b, size_t *len);
 
+/* ---- request arenas ----
+ * A request is unpacked into one arena: protobuf-c's allocations bump a pointer through
+ * one block sized from the wire length (more blocks only when a request needs them), its
+ * frees are no-ops, and the whole message goes with one gt_pb_arena_free. Saves a malloc
+ * per submessage, string and array on the gateway thread, and the free_unpacked walk on
+ * the thread that replies. An arena belongs to one thread at a time (it moves with the
+ * request); the message must never reach protobuf_c_message_free_unpacked. */
+typedef struct gt_pb_arena gt_pb_arena_t;
+
+/* Unpacks a message of type d from p/len into a new arena. OUT: *arena (NULL on failure).
+ * Returns the message (inside the arena), or NULL when the bytes do not parse or memory
+ * runs out. */
+ProtobufCMessage *gt_pb_unpack_arena(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+                                     size_t len, gt_pb_arena_t **arena);
+/* The message gt_pb_unpack_arena put in the arena (NULL for NULL). */
+ProtobufCMessage *gt_pb_arena_root(const gt_pb_arena_t *a);
+/* Releases an arena and everything in it. NULL is a no-op. Any thread. */
+void gt_pb_arena_free(gt_pb_arena_t *a);
+
 /* Size of a varint. */
 size_t gt_pb_varint_size(uint64_t v);
 

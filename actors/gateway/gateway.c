@@ -7,7 +7,9 @@
  *   synchronously), then runs the loop on a new thread. Handlers reply from any thread:
  *   gt_gateway_reply builds the response (framing, gzip, encodings) on the replier's
  *   thread, pushes the call onto the reply queue under its mutex and wakes the loop with
- *   uv_async_send; the loop drains the whole queue per wakeup. A mutex-protected FIFO is
+ *   uv_async_send; the loop drains the whole queue per wakeup. gt_gateway_reply_owned
+ *   takes the replier's malloc'd body instead of copying it: the response keeps it
+ *   behind a separate 5-byte prefix (gt__resp_t.split) and the loop frees it. A mutex-protected FIFO is
  *   enough: the gateway thread is not an actor and the critical sections are a few
  *   pointer writes.
  *   Stop (on the loop, woken by the same async): close the listener; drain the queue;
@@ -516,14 +518,9 @@ int gt_gateway_call_cancelled(const gt_gateway_call_t *call) {
                               memory_order_relaxed);
 }
 
-void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
-                      const uint8_t *body, size_t len, const uint8_t *details,
-                      size_t details_len) {
+/* Hands a call whose call->resp is built to the loop (or frees it: stopped). */
+static void reply_push(gt_gateway_call_t *call) {
   gt__replyq_t *q = call->q;
-  if (gt__resp_build(&call->resp, status, message, body, len, details, details_len,
-                     call->accept_gzip) != 0)
-    gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
-                 call->method);
   /* The request body stays: the loop recycles its buffer with the call. */
   uv_mutex_lock(&q->mu);
   if (q->open) {
@@ -539,4 +536,24 @@ void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
   }
   uv_mutex_unlock(&q->mu);
   call_free(call); /* the gateway has stopped and let go of this call */
+}
+
+void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
+                      const uint8_t *body, size_t len, const uint8_t *details,
+                      size_t details_len) {
+  if (gt__resp_build(&call->resp, status, message, body, len, details, details_len,
+                     call->accept_gzip) != 0)
+    gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
+                 call->method);
+  reply_push(call);
+}
+
+void gt_gateway_reply_owned(gt_gateway_call_t *call, int status, const char *message,
+                            uint8_t *body, size_t len, const uint8_t *details,
+                            size_t details_len) {
+  if (gt__resp_build_owned(&call->resp, status, message, body, len, details, details_len,
+                           call->accept_gzip) != 0)
+    gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
+                 call->method);
+  reply_push(call);
 }

@@ -103,4 +103,12 @@ void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
                       const uint8_t *body, size_t len, const uint8_t *details,
                       size_t details_len);
 
+/* gt_gateway_reply taking the body instead of copying it: body is a malloc'd buffer (or
+ * NULL when len is 0) that the gateway frees with free() once sent, or at once when it is
+ * not sent (status != OK, gzip applies, the client is gone). Any thread, exactly once per
+ * call, like gt_gateway_reply. */
+void gt_gateway_reply_owned(gt_gateway_call_t *call, int status, const char *message,
+                            uint8_t *body, size_t len, const uint8_t *details,
+                            size_t details_len);
+
 #endif

@@ -65,9 +65,12 @@ typedef struct gt__resp {
   int status;
   char *message;     /* percent-encoded grpc-message, or NULL */
   char *details;     /* base64 (unpadded) grpc-status-details-bin, or NULL */
-  uint8_t *data;     /* framed message (5-byte prefix + payload); NULL: trailers only */
-  size_t len;
+  uint8_t *data;     /* framed message (5-byte prefix + payload); NULL: trailers only.
+                      * With split: the bare payload, its prefix in prefix[] */
+  size_t len;        /* bytes to send: 5 + payload in both layouts */
   int gzip;          /* data is gzip: send grpc-encoding: gzip */
+  int split;         /* data was the replier's own buffer, taken without a copy */
+  uint8_t prefix[5]; /* split: the gRPC prefix sent before data */
 } gt__resp_t;
 
 /* The reply queue: other threads -> gateway loop. Reference counted (see OWNERSHIP). */
@@ -246,6 +249,17 @@ int gt__grpc_frame(gt__resp_t *resp, const uint8_t *msg, size_t len, int want_gz
  * 0, GT_ENOMEM (resp then carries INTERNAL with no body: still sendable). */
 int gt__resp_build(gt__resp_t *resp, int status, const char *message, const uint8_t *body,
                    size_t len, const uint8_t *details, size_t details_len, int want_gzip);
+
+/* gt__grpc_frame and gt__resp_build taking the message: msg (malloc'd, or NULL when len
+ * is 0) is freed by them or kept as resp->data (split layout, no copy) when it goes
+ * uncompressed. Same returns; msg is gone whatever they return. */
+int gt__grpc_frame_owned(gt__resp_t *resp, uint8_t *msg, size_t len, int want_gzip);
+int gt__resp_build_owned(gt__resp_t *resp, int status, const char *message, uint8_t *body,
+                         size_t len, const uint8_t *details, size_t details_len,
+                         int want_gzip);
+
+/* Copies n bytes of the framed message from offset off (either layout) into out. */
+void gt__resp_copy(const gt__resp_t *resp, size_t off, uint8_t *out, size_t n);
 
 /* Frees a response's buffers and clears it. */
 void gt__resp_clear(gt__resp_t *resp);

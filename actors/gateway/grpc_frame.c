@@ -249,6 +249,36 @@ int gt__grpc_frame(gt__resp_t *r, const uint8_t *msg, size_t len, int want_gzip)
   return 0;
 }
 
+int gt__grpc_frame_owned(gt__resp_t *r, uint8_t *msg, size_t len, int want_gzip) {
+  if (msg == NULL || (want_gzip && len >= GT__GW_GZIP_MIN)) {
+    int rv = gt__grpc_frame(r, msg, len, want_gzip);
+    free(msg);
+    return rv;
+  }
+  put_prefix(r->prefix, 0, len);
+  r->data = msg;
+  r->len = 5 + len;
+  r->gzip = 0;
+  r->split = 1;
+  return 0;
+}
+
+void gt__resp_copy(const gt__resp_t *r, size_t off, uint8_t *out, size_t n) {
+  if (!r->split) {
+    memcpy(out, r->data + off, n);
+    return;
+  }
+  if (off < 5) {
+    size_t k = 5 - off < n ? 5 - off : n;
+    memcpy(out, r->prefix + off, k);
+    out += k;
+    off += k;
+    n -= k;
+  }
+  if (n > 0)
+    memcpy(out, r->data + (off - 5), n);
+}
+
 /* ---- responses ---- */
 
 void gt__resp_clear(gt__resp_t *r) {
@@ -258,23 +288,48 @@ void gt__resp_clear(gt__resp_t *r) {
   memset(r, 0, sizeof *r);
 }
 
-int gt__resp_build(gt__resp_t *r, int status, const char *message, const uint8_t *body,
-                   size_t len, const uint8_t *details, size_t details_len, int want_gzip) {
+/* Status, message and details (the part of a response that is not the body). */
+static int resp_head(gt__resp_t *r, int status, const char *message,
+                     const uint8_t *details, size_t details_len) {
   memset(r, 0, sizeof *r);
   r->status = status;
   if (message != NULL && message[0] != '\0' &&
       (r->message = gt__grpc_pct_encode(message)) == NULL)
-    goto nomem;
+    return GT_ENOMEM;
   if (details != NULL && details_len > 0 &&
       (r->details = gt__base64_encode(details, details_len)) == NULL)
-    goto nomem;
-  if (status == GT_GRPC_OK && gt__grpc_frame(r, body, len, want_gzip) != 0)
-    goto nomem;
+    return GT_ENOMEM;
   return 0;
-nomem:
+}
+
+static int resp_nomem(gt__resp_t *r) {
   gt__resp_clear(r);
   r->status = GT_GRPC_INTERNAL;
   return GT_ENOMEM;
+}
+
+int gt__resp_build(gt__resp_t *r, int status, const char *message, const uint8_t *body,
+                   size_t len, const uint8_t *details, size_t details_len, int want_gzip) {
+  if (resp_head(r, status, message, details, details_len) != 0 ||
+      (status == GT_GRPC_OK && gt__grpc_frame(r, body, len, want_gzip) != 0))
+    return resp_nomem(r);
+  return 0;
+}
+
+int gt__resp_build_owned(gt__resp_t *r, int status, const char *message, uint8_t *body,
+                         size_t len, const uint8_t *details, size_t details_len,
+                         int want_gzip) {
+  if (resp_head(r, status, message, details, details_len) != 0) {
+    free(body);
+    return resp_nomem(r);
+  }
+  if (status != GT_GRPC_OK) {
+    free(body); /* only an OK reply carries a body */
+    return 0;
+  }
+  if (gt__grpc_frame_owned(r, body, len, want_gzip) != 0)
+    return resp_nomem(r);
+  return 0;
 }
 
 /* ---- request header blob ---- */

@@ -99,6 +99,8 @@ typedef struct gt_rpc {
   gt_server_t *srv;
   gt_gateway_call_t *call;
   ProtobufCMessage *req; /* unpacked request (owned) */
+  gt_pb_arena_t *arena;  /* owned; when req is its root, req lives in it (frontend) and
+                          * is released with it, never by free_unpacked */
   char ns_id[37];
   char ns_name[256];
   uint64_t deadline_ms;  /* when the reply is due at the latest (gt_now_ms clock) */
@@ -124,12 +126,19 @@ gt_rpc_t *gt_rpc_new(gt_server_t *srv, gt_rpc_kind_t kind, gt_gateway_call_t *ca
 void gt_rpc_reply_msg(gt_rpc_t *rpc, const ProtobufCMessage *resp);
 /* Replies OK with raw response bytes, and frees rpc. */
 void gt_rpc_reply_bytes(gt_rpc_t *rpc, const uint8_t *body, size_t len);
+/* Replies OK with raw response bytes, taking body (malloc'd, e.g. from gt_buf_take;
+ * freed with free() by the gateway once sent): no copy. Frees rpc. */
+void gt_rpc_reply_owned(gt_rpc_t *rpc, uint8_t *body, size_t len);
 /* Replies with an error (status GT_GRPC_*, printf message) and frees rpc. */
 void gt_rpc_reply_error(gt_rpc_t *rpc, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Replies with an error carrying a detail message (grpc-status-details-bin), frees rpc. */
 void gt_rpc_reply_error_detail(gt_rpc_t *rpc, int status, const ProtobufCMessage *detail,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Replaces rpc->req with req (takes it; a heap message, freed with free_unpacked),
+ * releasing the old request however it was allocated (heap or the rpc's arena). Use it
+ * instead of freeing rpc->req by hand: the frontend decodes requests into an arena. */
+void gt_rpc_set_req(gt_rpc_t *rpc, ProtobufCMessage *req);
 /* Frees rpc without replying (only for a call already replied to). */
 void gt_rpc_free(gt_rpc_t *rpc);
 

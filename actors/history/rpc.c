@@ -4,14 +4,17 @@
  *
  * DESIGN
  *   Task tokens are msgpack arrays: [version=1, kind, ns_id, workflow_id, run_id,
- *   scheduled_event_id, started_event_id, attempt]. They are opaque to clients; a token that
- *   does not decode is INVALID_ARGUMENT at the frontend.
+ *   scheduled_event_id, started_event_id, attempt], coded by hand (see "task tokens").
+ *   They are opaque to clients; a token that does not decode is INVALID_ARGUMENT at the
+ *   frontend.
+ *   A request the frontend decoded into an arena (rpc->arena) is released with the arena,
+ *   not walked by protobuf_c_message_free_unpacked; replies built here are handed to the
+ *   gateway without a copy (gt_gateway_reply_owned).
  *
  * THREADS: any.
  */
 #include "actors/history/history.h"
 
-#include <msgpack.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,13 +56,26 @@ gt_rpc_t *gt_rpc_new(gt_server_t *srv, gt_rpc_kind_t kind, gt_gateway_call_t *ca
   return r;
 }
 
+/* An arena request goes with its arena: no walk over the message, one free. */
+static void free_req(gt_rpc_t *r) {
+  if (r->req && r->req != gt_pb_arena_root(r->arena))
+    protobuf_c_message_free_unpacked(r->req, NULL);
+  gt_pb_arena_free(r->arena);
+  r->req = NULL;
+  r->arena = NULL;
+}
+
+void gt_rpc_set_req(gt_rpc_t *r, ProtobufCMessage *req) {
+  free_req(r);
+  r->req = req;
+}
+
 void gt_rpc_free(gt_rpc_t *r) {
   if (!r)
     return;
   if (r->call) /* never leave a call unanswered */
     gt_gateway_reply(r->call, GT_GRPC_UNAVAILABLE, "request dropped", NULL, 0, NULL, 0);
-  if (r->req)
-    protobuf_c_message_free_unpacked(r->req, NULL);
+  free_req(r);
   if (r->queue)
     gt_actor_release(r->queue);
   free(r->task);
@@ -73,17 +89,23 @@ void gt_rpc_reply_bytes(gt_rpc_t *r, const uint8_t *body, size_t len) {
   gt_rpc_free(r);
 }
 
+void gt_rpc_reply_owned(gt_rpc_t *r, uint8_t *body, size_t len) {
+  gt_gateway_reply_owned(r->call, GT_GRPC_OK, NULL, body, len, NULL, 0);
+  r->call = NULL;
+  gt_rpc_free(r);
+}
+
 void gt_rpc_reply_msg(gt_rpc_t *r, const ProtobufCMessage *resp) {
-  gt_buf_t b;
-  gt_buf_init(&b);
-  gt_buf_pack(&b, resp);
-  if (b.oom) {
-    gt_buf_fini(&b);
+  /* Packed straight into a buffer of the exact size, which the gateway then sends as is
+   * (gt_buf_pack would start at 1 KiB and double). */
+  size_t n = protobuf_c_message_get_packed_size(resp);
+  uint8_t *p = malloc(n ? n : 1);
+  if (!p) {
     gt_rpc_reply_error(r, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  gt_rpc_reply_bytes(r, b.p, b.len);
-  gt_buf_fini(&b);
+  size_t len = protobuf_c_message_pack(resp, p);
+  gt_rpc_reply_owned(r, p, len);
 }
 
 static void reply_error_v(gt_rpc_t *r, int status, const ProtobufCMessage *detail,
@@ -116,50 +138,128 @@ void gt_rpc_reply_error_detail(gt_rpc_t *r, int status, const ProtobufCMessage *
   va_end(ap);
 }
 
-/* ---- task tokens ---- */
+/* ---- task tokens ----
+ * Written and read by hand, byte for byte what msgpack-c's packer writes and what it
+ * reads back (the format is on clients' disks and in flight: it must not change), without
+ * its sbuffer (8 KiB for ~100 bytes) or the unpacker's malloc'd zone.
+ *   token  = fixarray 8 (0x98), then in order:
+ *     version   int, 1                     kind               int (gt_task_kind_t)
+ *     ns_id     str                        workflow_id        str
+ *     run_id    str                        scheduled_event_id int
+ *     started_event_id int                 attempt            int
+ *   int: the shortest msgpack form of the value (positive/negative fixint, uint8..64,
+ *   int8..64); str: fixstr, str8 or str16 (never longer: ids fit 1023 bytes). */
 
 #define TOKEN_VERSION 1
 
-uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len) {
-  msgpack_sbuffer sb;
-  msgpack_packer pk;
-  msgpack_sbuffer_init(&sb);
-  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-  msgpack_pack_array(&pk, 8);
-  msgpack_pack_int(&pk, TOKEN_VERSION);
-  msgpack_pack_int(&pk, t->kind);
-  const char *strs[3] = {t->ns_id, t->workflow_id, t->run_id};
-  for (int i = 0; i < 3; i++) {
-    size_t n = strlen(strs[i]);
-    msgpack_pack_str(&pk, n);
-    msgpack_pack_str_body(&pk, strs[i], n);
+/* Bytes msgpack takes for v (msgpack-c's choice of the shortest form). */
+static size_t int_size(int64_t v) {
+  if (v >= -32 && v < 128)
+    return 1;
+  if (v >= 0)
+    return v < 256 ? 2 : v < 65536 ? 3 : v < ((int64_t)1 << 32) ? 5 : 9;
+  return v >= -128 ? 2 : v >= -32768 ? 3 : v >= INT32_MIN ? 5 : 9;
+}
+
+static uint8_t *put_be(uint8_t *p, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+  return p + n;
+}
+
+static uint8_t *put_int(uint8_t *p, int64_t v) {
+  size_t n = int_size(v);
+  if (n == 1) {
+    *p++ = (uint8_t)v; /* positive fixint, or negative fixint 0xe0..0xff */
+    return p;
   }
-  msgpack_pack_int64(&pk, t->scheduled_event_id);
-  msgpack_pack_int64(&pk, t->started_event_id);
-  msgpack_pack_int32(&pk, t->attempt);
-  *len = sb.size;
-  return (uint8_t *)sb.data; /* malloc'd by the sbuffer; the caller frees */
+  static const uint8_t utag[] = {0, 0, 0xcc, 0xcd, 0, 0xce, 0, 0, 0, 0xcf};
+  static const uint8_t stag[] = {0, 0, 0xd0, 0xd1, 0, 0xd2, 0, 0, 0, 0xd3};
+  *p++ = v >= 0 ? utag[n] : stag[n];
+  return put_be(p, (uint64_t)v, n - 1);
 }
 
-static int copy_str(const msgpack_object *o, char *dst, size_t cap) {
-  if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap)
+static size_t str_size(size_t n) { return (n < 32 ? 1 : n < 256 ? 2 : 3) + n; }
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t n) {
+  if (n < 32) {
+    *p++ = (uint8_t)(0xa0 | n);
+  } else if (n < 256) {
+    *p++ = 0xd9;
+    *p++ = (uint8_t)n;
+  } else {
+    *p++ = 0xda;
+    p = put_be(p, n, 2);
+  }
+  memcpy(p, s, n);
+  return p + n;
+}
+
+uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len) {
+  const char *strs[3] = {t->ns_id, t->workflow_id, t->run_id};
+  size_t sl[3];
+  /* each field is bounded by its array in gt_task_token_t (< 64 KiB) */
+  sl[0] = strnlen(t->ns_id, sizeof(t->ns_id));
+  sl[1] = strnlen(t->workflow_id, sizeof(t->workflow_id));
+  sl[2] = strnlen(t->run_id, sizeof(t->run_id));
+  size_t n = 1 + int_size(TOKEN_VERSION) + int_size(t->kind) + str_size(sl[0]) +
+             str_size(sl[1]) + str_size(sl[2]) + int_size(t->scheduled_event_id) +
+             int_size(t->started_event_id) + int_size(t->attempt);
+  uint8_t *buf = malloc(n), *p = buf;
+  if (!buf)
+    return NULL;
+  *p++ = 0x98;
+  p = put_int(p, TOKEN_VERSION);
+  p = put_int(p, t->kind);
+  for (int i = 0; i < 3; i++)
+    p = put_str(p, strs[i], sl[i]);
+  p = put_int(p, t->scheduled_event_id);
+  p = put_int(p, t->started_event_id);
+  p = put_int(p, t->attempt);
+  GT_ASSERT((size_t)(p - buf) == n);
+  *len = n;
+  return buf; /* the caller frees */
+}
+
+static uint64_t get_be(const uint8_t *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* One element at p[*i] (in bounds: token_shape_ok ran). Reads an int into *v, or a
+ * string into dst (cap bytes with its NUL) when dst is set. 0 or GT_EINVAL (wrong
+ * type, a string too long for dst). */
+static int get_elem(const uint8_t *p, size_t *i, int64_t *v, char *dst, size_t cap) {
+  uint8_t b = p[(*i)++];
+  size_t sn;
+  if ((b & 0xe0) == 0xa0 || b == 0xd9 || b == 0xda) {
+    sn = (b & 0xe0) == 0xa0 ? (size_t)(b & 0x1f) : (size_t)get_be(p + *i, b == 0xd9 ? 1 : 2);
+    *i += b == 0xd9 ? 1 : b == 0xda ? 2 : 0;
+    if (!dst || sn >= cap)
+      return GT_EINVAL;
+    memcpy(dst, p + *i, sn);
+    dst[sn] = 0;
+    *i += sn;
+    return 0;
+  }
+  if (dst)
     return GT_EINVAL;
-  memcpy(dst, o->via.str.ptr, o->via.str.size);
-  dst[o->via.str.size] = 0;
+  if (b <= 0x7f || b >= 0xe0) {
+    *v = b <= 0x7f ? (int64_t)b : (int64_t)(int8_t)b; /* 0xe0..0xff: -32..-1 */
+    return 0;
+  }
+  size_t n = (size_t)1 << ((b & 0x03)); /* 0xcc..0xcf, 0xd0..0xd3: 1, 2, 4, 8 bytes */
+  uint64_t u = get_be(p + *i, n);
+  *i += n;
+  if (b >= 0xd0 && n < 8) /* sign-extend the shorter signed forms */
+    u = (uint64_t)(((int64_t)(u << (64 - 8 * n))) >> (64 - 8 * n));
+  *v = (int64_t)u; /* uint64 above INT64_MAX wraps, as msgpack-c's u64 cast did */
   return 0;
 }
 
-static int get_int(const msgpack_object *o, int64_t *v) {
-  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-    *v = (int64_t)o->via.u64;
-  else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-    *v = o->via.i64;
-  else
-    return GT_EINVAL;
-  return 0;
-}
-
-/* The bytes come from clients: check the shape before msgpack allocates anything. A token
+/* The bytes come from clients: check the shape before reading it. A token
  * is a fixarray of 8 (0x98) whose elements are ints or strings, never containers (a forged
  * array32 header would make the unpacker reserve gigabytes). */
 static int token_shape_ok(const uint8_t *p, size_t len) {
@@ -198,28 +298,21 @@ int gt_task_token_decode(gt_task_token_t *t, const uint8_t *p, size_t len) {
   memset(t, 0, sizeof(*t));
   if (!token_shape_ok(p, len))
     return GT_EINVAL;
-  msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  int rc = GT_EINVAL;
-  if (msgpack_unpack_next(&u, (const char *)p, len, NULL) != MSGPACK_UNPACK_SUCCESS)
-    goto out;
-  const msgpack_object *o = &u.data;
-  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 8)
-    goto out;
-  const msgpack_object *a = o->via.array.ptr;
+  size_t i = 1;
   int64_t ver, kind, sched, started, attempt;
-  if (get_int(&a[0], &ver) || ver != TOKEN_VERSION || get_int(&a[1], &kind) ||
-      copy_str(&a[2], t->ns_id, sizeof(t->ns_id)) ||
-      copy_str(&a[3], t->workflow_id, sizeof(t->workflow_id)) ||
-      copy_str(&a[4], t->run_id, sizeof(t->run_id)) || get_int(&a[5], &sched) ||
-      get_int(&a[6], &started) || get_int(&a[7], &attempt))
-    goto out;
+  if (get_elem(p, &i, &ver, NULL, 0) || ver != TOKEN_VERSION ||
+      get_elem(p, &i, &kind, NULL, 0) ||
+      get_elem(p, &i, NULL, t->ns_id, sizeof(t->ns_id)) ||
+      get_elem(p, &i, NULL, t->workflow_id, sizeof(t->workflow_id)) ||
+      get_elem(p, &i, NULL, t->run_id, sizeof(t->run_id)) ||
+      get_elem(p, &i, &sched, NULL, 0) || get_elem(p, &i, &started, NULL, 0) ||
+      get_elem(p, &i, &attempt, NULL, 0)) {
+    memset(t, 0, sizeof(*t));
+    return GT_EINVAL;
+  }
   t->kind = (int)kind;
   t->scheduled_event_id = sched;
   t->started_event_id = started;
   t->attempt = (int32_t)attempt;
-  rc = 0;
-out:
-  msgpack_unpacked_destroy(&u);
-  return rc;
+  return 0;
 }

@@ -103,8 +103,7 @@ void wf_on_activity_by_id(workflow_t *wf, gt_rpc_t *rpc) {
     gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  protobuf_c_message_free_unpacked(rpc->req, NULL);
-  rpc->req = tok;
+  gt_rpc_set_req(rpc, tok); /* rpc->req may live in the request's arena */
   switch (rpc->kind) {
   case GT_RPC_RESPOND_ACT_COMPLETED:
     wf_on_act_completed(wf, rpc);

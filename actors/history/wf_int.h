@@ -306,6 +306,10 @@ int wf_seen_signal_id(const wf_run_t *run, const char *request_id);
 /* Replaces *p with the packed bytes of m (NULL m clears). */
 void wf_set_packed(uint8_t **p, size_t *len, const ProtobufCMessage *m);
 wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
+/* A new run id: a UUID of version 7 (RFC 9562), whose first 48 bits are the Unix time in
+ * ms. Clients treat run ids as opaque strings; time-ordered ones make every index keyed
+ * by run id (visibility's primary key) grow at its end instead of at a random page. */
+void wf_new_run_id(char out[37]);
 /* At load: takes back from the executions.state column what no event records (the sticky
  * queue). Tolerates an older or unreadable state (restores nothing). */
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);

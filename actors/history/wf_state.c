@@ -35,6 +35,20 @@ uint8_t *wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t sc
 
 /* ---- runs ---- */
 
+void wf_new_run_id(char out[37]) {
+  char r[37];
+  gt_uuid4(r); /* random bits, version and variant digits already in place */
+  uint64_t ms = (uint64_t)(gt_wall_ns() / 1000000);
+  static const char hex[] = "0123456789abcdef";
+  /* time_hi (8 hex digits) - time_mid (4) - "7" + rand_a (3) - variant + rand_b */
+  for (int i = 0; i < 12; i++) {
+    int pos = i < 8 ? i : i + 1; /* skip the dash after 8 digits */
+    r[pos] = hex[(ms >> (44 - 4 * i)) & 15];
+  }
+  r[14] = '7';
+  memcpy(out, r, 37);
+}
+
 wf_run_t *wf_run_new(workflow_t *wf, const char *run_id) {
   wf_run_t *run = calloc(1, sizeof(*run));
   if (!run)
@@ -713,8 +727,7 @@ static void run_effects(wf_txn_t *t) {
     wf_effect_t *e = &t->eff[i];
     switch (e->kind) {
     case EFF_REPLY:
-      gt_rpc_reply_bytes(e->rpc, e->body, e->len);
-      free(e->body);
+      gt_rpc_reply_owned(e->rpc, e->body, e->len); /* the gateway frees body */
       break;
     case EFF_TASK:
       gt_matching_add_task(t->wf->srv, e->queue, e->task);

@@ -788,7 +788,7 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
         TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES__INIT;
     pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
     pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-    gt_uuid4(t->can_run_id);
+    wf_new_run_id(t->can_run_id);
     a.new_execution_run_id = t->can_run_id;
     wt.name = c2->workflow_type && *c2->workflow_type->name ? c2->workflow_type->name
                                                             : run->workflow_type;

@@ -415,7 +415,7 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   if (req->run_id && *req->run_id)
     snprintf(run_id, sizeof(run_id), "%s", req->run_id);
   else
-    gt_uuid4(run_id);
+    wf_new_run_id(run_id);
   wf_run_t *run = wf_run_new(wf, run_id);
   wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
   if (!t) {

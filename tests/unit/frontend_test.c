@@ -32,6 +32,8 @@
 #include "runtime/log.h"
 #include "h2client.h"
 
+#include <msgpack.h>
+
 /* ---- gt_buf_* ---- */
 
 static void assert_bytes(const gt_buf_t *b, const uint8_t *want, size_t n) {
@@ -567,6 +569,293 @@ START_TEST(test_token_huge_array) {
 }
 END_TEST
 
+/* ---- task tokens against msgpack-c ----
+ * rpc.c codes tokens by hand; these are the msgpack-c encoder and decoder it replaced
+ * (kept here as the reference): the bytes and the accept/reject decisions must match. */
+
+static uint8_t *ref_encode(const gt_task_token_t *t, size_t *len) {
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  msgpack_pack_array(&pk, 8);
+  msgpack_pack_int(&pk, 1);
+  msgpack_pack_int(&pk, t->kind);
+  const char *strs[3] = {t->ns_id, t->workflow_id, t->run_id};
+  for (int i = 0; i < 3; i++) {
+    size_t n = strlen(strs[i]);
+    msgpack_pack_str(&pk, n);
+    msgpack_pack_str_body(&pk, strs[i], n);
+  }
+  msgpack_pack_int64(&pk, t->scheduled_event_id);
+  msgpack_pack_int64(&pk, t->started_event_id);
+  msgpack_pack_int32(&pk, t->attempt);
+  *len = sb.size;
+  return (uint8_t *)sb.data;
+}
+
+static int ref_str(const msgpack_object *o, char *dst, size_t cap) {
+  if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap)
+    return -1;
+  if (o->via.str.size) /* msgpack-c points an empty string at NULL */
+    memcpy(dst, o->via.str.ptr, o->via.str.size);
+  dst[o->via.str.size] = 0;
+  return 0;
+}
+
+static int ref_int(const msgpack_object *o, int64_t *v) {
+  if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    *v = (int64_t)o->via.u64;
+  else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+    *v = o->via.i64;
+  else
+    return -1;
+  return 0;
+}
+
+/* The old decoder minus its shape pre-check, which the caller applies (msgpack_unpack_next
+ * is only safe on bytes that pass it: see test_token_huge_array). */
+static int ref_decode(gt_task_token_t *t, const uint8_t *p, size_t len) {
+  memset(t, 0, sizeof(*t));
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  int rc = GT_EINVAL;
+  size_t off = 0;
+  if (msgpack_unpack_next(&u, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+      off != len)
+    goto out;
+  const msgpack_object *o = &u.data;
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 8)
+    goto out;
+  const msgpack_object *a = o->via.array.ptr;
+  int64_t ver, kind, sched, started, attempt;
+  if (ref_int(&a[0], &ver) || ver != 1 || ref_int(&a[1], &kind) ||
+      ref_str(&a[2], t->ns_id, sizeof(t->ns_id)) ||
+      ref_str(&a[3], t->workflow_id, sizeof(t->workflow_id)) ||
+      ref_str(&a[4], t->run_id, sizeof(t->run_id)) || ref_int(&a[5], &sched) ||
+      ref_int(&a[6], &started) || ref_int(&a[7], &attempt))
+    goto out;
+  t->kind = (int)kind;
+  t->scheduled_event_id = sched;
+  t->started_event_id = started;
+  t->attempt = (int32_t)attempt;
+  rc = 0;
+out:
+  msgpack_unpacked_destroy(&u);
+  return rc;
+}
+
+/* Only fixarray 8 of ints and short strings reaches msgpack in the reference. */
+static int ref_safe(const uint8_t *p, size_t len) {
+  if (len == 0 || len > 4096 || p[0] != 0x98)
+    return 0;
+  for (size_t i = 1; i < len; i++)
+    if (p[i] == 0xdd || p[i] == 0xdf)
+      return 0; /* may be an array32/map32 header: msgpack would reserve gigabytes */
+  return 1;
+}
+
+static void assert_same_decode(const uint8_t *p, size_t len) {
+  gt_task_token_t a, b;
+  int ra = gt_task_token_decode(&a, p, len);
+  if (!ref_safe(p, len))
+    return; /* decoded without crashing (ASan) is all that can be checked */
+  int rb = ref_decode(&b, p, len);
+  ck_assert_msg((ra == 0) == (rb == 0), "rc %d vs msgpack %d (len %zu)", ra, rb, len);
+  if (ra != 0)
+    return;
+  ck_assert_str_eq(a.ns_id, b.ns_id);
+  ck_assert_str_eq(a.workflow_id, b.workflow_id);
+  ck_assert_str_eq(a.run_id, b.run_id);
+  ck_assert_int_eq(a.kind, b.kind);
+  ck_assert_int_eq(a.scheduled_event_id, b.scheduled_event_id);
+  ck_assert_int_eq(a.started_event_id, b.started_event_id);
+  ck_assert_int_eq(a.attempt, b.attempt);
+}
+
+START_TEST(test_token_matches_msgpack) {
+  static const int64_t vals[] = {0, 1, 31, 32, 127, 128, 255, 256, 65535, 65536,
+                                 4294967295LL, 4294967296LL, INT64_MAX, -1, -31, -32,
+                                 -33, -127, -128, -129, -32767, -32768, -32769,
+                                 INT32_MIN, (int64_t)INT32_MIN - 1, INT64_MIN};
+  static const size_t lens[] = {0, 1, 31, 32, 255, 256, 1023};
+  size_t nv = sizeof vals / sizeof vals[0];
+  gt_task_token_t t;
+  unsigned seed = 777;
+  for (size_t i = 0; i < nv; i++) {
+    for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+      fill_token(&t, lens[j]);
+      t.ns_id[i % 37] = 0; /* ns ids of 0..36 bytes */
+      t.kind = (int)(i % 3);
+      t.scheduled_event_id = vals[i];
+      t.started_event_id = vals[(i + j) % nv];
+      t.attempt = (int32_t)vals[(i * 3 + j) % nv]; /* int32 truncation as a real one */
+      size_t n1, n2;
+      uint8_t *a = gt_task_token_encode(&t, &n1), *b = ref_encode(&t, &n2);
+      ck_assert_uint_eq(n1, n2);
+      ck_assert_msg(memcmp(a, b, n1) == 0, "bytes differ: value %lld, wid %zu",
+                    (long long)vals[i], lens[j]);
+      assert_same_decode(a, n1);
+      /* mutations: any byte to any value, type bytes to other int/str tags */
+      static const uint8_t tags[] = {0x00, 0x7f, 0x80, 0xa0, 0xa5, 0xbf, 0xc0, 0xc2,
+                                     0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3,
+                                     0xd9, 0xda, 0xe0, 0xff, 0x90, 0x98, 0xc4, 0xca};
+      uint8_t *m = malloc(n1);
+      for (int k = 0; k < 40; k++) {
+        memcpy(m, a, n1);
+        size_t at = (size_t)rand_r(&seed) % n1;
+        m[at] = k % 2 ? tags[(size_t)rand_r(&seed) % sizeof tags] : (uint8_t)rand_r(&seed);
+        assert_same_decode(m, n1);
+        assert_same_decode(m, n1 - (size_t)rand_r(&seed) % n1); /* truncated too */
+      }
+      free(m);
+      free(a);
+      free(b);
+    }
+  }
+}
+END_TEST
+
+/* ---- request arenas ---- */
+
+typedef Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest signal_req_t;
+typedef Temporal__Api__Common__V1__Payload payload_t;
+typedef Temporal__Api__Common__V1__Payload__MetadataEntry meta_t;
+
+/* A signal request of n payloads (two metadata entries each), one of them big bytes. */
+static uint8_t *signal_bytes(size_t n, size_t big, size_t *len) {
+  signal_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  pb_payloads_t in = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+  payload_t *p = calloc(n ? n : 1, sizeof *p);
+  payload_t **pp = calloc(n ? n : 1, sizeof *pp);
+  meta_t *m = calloc(2 * (n ? n : 1), sizeof *m);
+  meta_t **mp = calloc(2 * (n ? n : 1), sizeof *mp);
+  uint8_t *bigdata = calloc(big ? big : 1, 1);
+  for (size_t i = 0; i < big; i++)
+    bigdata[i] = (uint8_t)i;
+  for (size_t i = 0; i < n; i++) {
+    temporal__api__common__v1__payload__init(&p[i]);
+    for (int k = 0; k < 2; k++) {
+      temporal__api__common__v1__payload__metadata_entry__init(&m[2 * i + k]);
+      m[2 * i + k].key = k ? "encodingDecoded" : "encoding";
+      m[2 * i + k].value.data = (uint8_t *)"json/plain";
+      m[2 * i + k].value.len = 10;
+      mp[2 * i + k] = &m[2 * i + k];
+    }
+    p[i].n_metadata = 2;
+    p[i].metadata = &mp[2 * i];
+    p[i].data.data = i == 0 && big ? bigdata : (uint8_t *)"\"Temporal\"";
+    p[i].data.len = i == 0 && big ? big : 10;
+    pp[i] = &p[i];
+  }
+  in.n_payloads = n;
+  in.payloads = pp;
+  ex.workflow_id = "wf-arena";
+  ex.run_id = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+  r.namespace_ = "default";
+  r.workflow_execution = &ex;
+  r.signal_name = "go";
+  r.input = &in;
+  r.identity = "1234@host";
+  *len = protobuf_c_message_get_packed_size(&r.base);
+  uint8_t *out = malloc(*len ? *len : 1);
+  protobuf_c_message_pack(&r.base, out);
+  free(p);
+  free(pp);
+  free(m);
+  free(mp);
+  free(bigdata);
+  return out;
+}
+
+/* Decoding into an arena gives the message malloc decoding gives (packed back, the same
+ * bytes), from one block up to requests that need many more (large bytes, thousands
+ * of small allocations); bad bytes give NULL and no arena. */
+START_TEST(test_arena_unpack) {
+  const ProtobufCMessageDescriptor *d =
+      &temporal__api__workflowservice__v1__signal_workflow_execution_request__descriptor;
+  static const size_t shapes[][2] = {{0, 0}, {1, 0}, {3, 0}, {1, 100000}, {2000, 5000}};
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    size_t len;
+    uint8_t *wire = signal_bytes(shapes[i][0], shapes[i][1], &len);
+    gt_pb_arena_t *a = NULL;
+    ProtobufCMessage *m = gt_pb_unpack_arena(d, wire, len, &a);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_eq(gt_pb_arena_root(a), m);
+    ck_assert_uint_eq((uintptr_t)m % 16, 0);
+    const signal_req_t *sr = (const void *)m;
+    ck_assert_str_eq(sr->namespace_, "default");
+    ck_assert_str_eq(sr->workflow_execution->workflow_id, "wf-arena");
+    ck_assert_uint_eq(sr->input->n_payloads, shapes[i][0]);
+    size_t n2 = protobuf_c_message_get_packed_size(m);
+    ck_assert_uint_eq(n2, len);
+    uint8_t *back = malloc(n2 ? n2 : 1);
+    protobuf_c_message_pack(m, back);
+    ck_assert_int_eq(memcmp(back, wire, len), 0);
+    free(back);
+    gt_pb_arena_free(a);
+    free(wire);
+  }
+  /* an empty body is an all-defaults message */
+  gt_pb_arena_t *a = NULL;
+  ProtobufCMessage *m = gt_pb_unpack_arena(d, (const uint8_t *)"", 0, &a);
+  ck_assert_ptr_nonnull(m);
+  ck_assert_str_eq(((const signal_req_t *)m)->namespace_, "");
+  gt_pb_arena_free(a);
+  /* garbage and truncations: NULL, no arena, nothing leaked (ASan) */
+  size_t len;
+  uint8_t *wire = signal_bytes(50, 300, &len);
+  for (size_t k = 1; k < len; k += 7) {
+    a = (gt_pb_arena_t *)&len; /* overwritten */
+    m = gt_pb_unpack_arena(d, wire, k, &a);
+    if (m == NULL)
+      ck_assert_ptr_null(a);
+    gt_pb_arena_free(a);
+  }
+  static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 'x'};
+  a = (gt_pb_arena_t *)&len;
+  ck_assert_ptr_null(gt_pb_unpack_arena(d, junk, sizeof junk, &a));
+  ck_assert_ptr_null(a);
+  gt_pb_arena_free(NULL);
+  ck_assert_ptr_null(gt_pb_arena_root(NULL));
+  free(wire);
+}
+END_TEST
+
+/* An rpc releases an arena request with its arena; gt_rpc_set_req swaps in a heap
+ * request and releases the arena one (ASan: no leak, no bad free). */
+START_TEST(test_rpc_arena_ownership) {
+  const ProtobufCMessageDescriptor *d =
+      &temporal__api__workflowservice__v1__signal_workflow_execution_request__descriptor;
+  size_t len;
+  uint8_t *wire = signal_bytes(20, 2000, &len);
+  for (int mode = 0; mode < 3; mode++) {
+    gt_pb_arena_t *a = NULL;
+    ProtobufCMessage *m = gt_pb_unpack_arena(d, wire, len, &a);
+    ck_assert_ptr_nonnull(m);
+    gt_rpc_t *r = gt_rpc_new(NULL, GT_RPC_SIGNAL, NULL, m);
+    ck_assert_ptr_nonnull(r);
+    r->arena = a;
+    if (mode >= 1) { /* what wf_byid.c does: the request replaced by a heap copy */
+      ProtobufCMessage *h = protobuf_c_message_unpack(d, NULL, len, wire);
+      ck_assert_ptr_nonnull(h);
+      gt_rpc_set_req(r, h);
+      ck_assert_ptr_eq(r->req, h);
+      ck_assert_ptr_null(r->arena);
+    }
+    if (mode == 2) /* and replaced again: the heap one is freed by free_unpacked */
+      gt_rpc_set_req(r, protobuf_c_message_unpack(d, NULL, len, wire));
+    gt_rpc_free(r);
+  }
+  /* a heap request without an arena, as before */
+  gt_rpc_t *r = gt_rpc_new(NULL, GT_RPC_SIGNAL, NULL, protobuf_c_message_unpack(d, NULL, len, wire));
+  gt_rpc_free(r);
+  free(wire);
+}
+END_TEST
+
 /* ---- namespaces ---- */
 
 static struct {
@@ -1000,6 +1289,9 @@ static Suite *frontend_suite(void) {
   tcase_add_test(tc, test_ts_negative_normalized);
   tcase_add_test(tc, test_dur_huge_seconds);
   tcase_add_test(tc, test_token_huge_array);
+  tcase_add_test(tc, test_token_matches_msgpack);
+  tcase_add_test(tc, test_arena_unpack);
+  tcase_add_test(tc, test_rpc_arena_ownership);
   suite_add_tcase(s, tc);
 
   TCase *ns = tcase_create("namespaces");

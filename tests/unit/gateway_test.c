@@ -9,6 +9,8 @@
  *     /test.Echo/Big      replies with 100 KiB of compressible bytes
  *     /test.Echo/Header   replies "<client-name>|<ms left before the deadline>"
  *     /test.Echo/Error    replies UNKNOWN with a message and binary details
+ *     /test.Echo/Owned, BigOwned, OwnedError: Reverse, Big and Error through
+ *                         gt_gateway_reply_owned (the gateway takes the body)
  *     /test.Echo/Held     parks the call; the test (or a worker thread) replies later
  *   The client helper writes what nghttp2 queues and feeds what it reads back, until a
  *   predicate holds (streams closed, EOF) or 10 s pass (then the test fails).
@@ -62,6 +64,21 @@ static void handler(void *ctx, gt_gateway_call_t *call, const char *method,
       r[i] = body[len - 1 - i];
     gt_gateway_reply(call, GT_GRPC_OK, NULL, r, len, NULL, 0);
     free(r);
+  } else if (strcmp(method, "/test.Echo/Owned") == 0) {
+    uint8_t *r = len ? malloc(len) : NULL; /* NULL: an empty body may come as NULL */
+    for (size_t i = 0; i < len; i++)
+      r[i] = body[len - 1 - i];
+    gt_gateway_reply_owned(call, GT_GRPC_OK, NULL, r, len, NULL, 0);
+  } else if (strcmp(method, "/test.Echo/BigOwned") == 0) {
+    size_t n = 100 * 1024;
+    uint8_t *r = malloc(n);
+    for (size_t i = 0; i < n; i++)
+      r[i] = (uint8_t)('a' + i % 7);
+    gt_gateway_reply_owned(call, GT_GRPC_OK, NULL, r, n, NULL, 0);
+  } else if (strcmp(method, "/test.Echo/OwnedError") == 0) {
+    uint8_t *r = malloc(8); /* not sent: an error has no body; freed (ASan) */
+    memcpy(r, "ignored!", 8);
+    gt_gateway_reply_owned(call, GT_GRPC_UNKNOWN, ERR_MSG, r, 8, DETAILS, sizeof DETAILS);
   } else if (strcmp(method, "/test.Echo/Echo") == 0) {
     gt_gateway_reply(call, GT_GRPC_OK, NULL, body, len, NULL, 0);
   } else if (strcmp(method, "/test.Echo/Big") == 0) {
@@ -989,6 +1006,177 @@ START_TEST(test_client_disconnect) {
 }
 END_TEST
 
+/* The split layout (a taken body behind a separate prefix) reads out byte for byte like
+ * the framed copy, from every offset and length; gzip and NULL bodies fall back. */
+START_TEST(test_resp_owned_layout) {
+  uint8_t msg[40];
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (uint8_t)(i * 7 + 1);
+  gt__resp_t framed, split;
+  memset(&framed, 0, sizeof framed);
+  memset(&split, 0, sizeof split);
+  ck_assert_int_eq(gt__grpc_frame(&framed, msg, sizeof msg, 0), 0);
+  uint8_t *own = malloc(sizeof msg);
+  memcpy(own, msg, sizeof msg);
+  ck_assert_int_eq(gt__grpc_frame_owned(&split, own, sizeof msg, 1), 0); /* too small */
+  ck_assert_int_eq(split.split, 1);
+  ck_assert_ptr_eq(split.data, own); /* taken, not copied */
+  ck_assert_uint_eq(split.len, framed.len);
+  for (size_t off = 0; off <= framed.len; off++) {
+    for (size_t n = 0; off + n <= framed.len; n++) {
+      uint8_t a[64], b[64];
+      memset(a, 0xee, sizeof a);
+      memset(b, 0xee, sizeof b);
+      gt__resp_copy(&framed, off, a, n);
+      gt__resp_copy(&split, off, b, n);
+      ck_assert_msg(memcmp(a, b, sizeof a) == 0, "off %zu n %zu", off, n);
+      ck_assert_msg(n == 0 || memcmp(a, framed.data + off, n) == 0, "off %zu", off);
+    }
+  }
+  gt__resp_clear(&framed);
+  gt__resp_clear(&split);
+  /* large and compressible with gzip wanted: compressed into a new buffer, body freed */
+  size_t big = 64 * 1024;
+  own = malloc(big);
+  memset(own, 'z', big);
+  ck_assert_int_eq(gt__grpc_frame_owned(&split, own, big, 1), 0);
+  ck_assert_int_eq(split.split, 0);
+  ck_assert_int_eq(split.gzip, 1);
+  ck_assert_uint_lt(split.len, big / 10);
+  gt__resp_clear(&split);
+  /* an empty body given as NULL still frames (5 bytes), so the reply has DATA */
+  ck_assert_int_eq(gt__grpc_frame_owned(&split, NULL, 0, 0), 0);
+  ck_assert_ptr_nonnull(split.data);
+  ck_assert_uint_eq(split.len, 5);
+  gt__resp_clear(&split);
+  /* an error status drops the body (no leak under ASan), keeps message and details */
+  own = malloc(3);
+  ck_assert_int_eq(gt__resp_build_owned(&split, GT_GRPC_NOT_FOUND, "gone", own, 3, DETAILS,
+                                        sizeof DETAILS, 0),
+                   0);
+  ck_assert_ptr_null(split.data);
+  ck_assert_str_eq(split.message, "gone");
+  ck_assert_ptr_nonnull(split.details);
+  gt__resp_clear(&split);
+}
+END_TEST
+
+/* gt_gateway_reply_owned end to end: small, empty, large (many DATA frames, the prefix
+ * in the first), gzip, an error, and a late reply to a client that left. */
+START_TEST(test_reply_owned) {
+  gt_gateway_t *gw = gw_start(0);
+  tclient_t c;
+  tstream_t s = {0};
+  size_t n;
+  const char *gz[] = {"grpc-accept-encoding", "identity,gzip", NULL};
+  client_open(&c, gt_gateway_port(gw));
+  for (int round = 0; round < 3; round++) { /* recycled streams and calls too */
+    call(&c, &s, "/test.Echo/Owned", (const uint8_t *)"hello", 5, NULL);
+    wait_done(&c, &s);
+    ck_assert_int_eq(s.grpc_status, 0);
+    ck_assert_int_eq(s.data[0], 0);
+    uint8_t *m = resp_msg(&s, &n);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(m, "olleh", 5), 0);
+    free(m);
+    ts_free(&s);
+  }
+  call(&c, &s, "/test.Echo/Owned", NULL, 0, NULL);
+  wait_done(&c, &s);
+  ck_assert_int_eq(s.grpc_status, 0);
+  ck_assert_int_eq(s.trailers_only, 0);
+  ck_assert_uint_eq(s.len, 5);
+  ts_free(&s);
+  call(&c, &s, "/test.Echo/BigOwned", NULL, 0, NULL);
+  wait_done(&c, &s);
+  ck_assert_int_eq(s.grpc_status, 0);
+  ck_assert_uint_eq(s.len, 5 + 100 * 1024);
+  uint8_t *m = resp_msg(&s, &n);
+  ck_assert_uint_eq(n, 100 * 1024);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_int_eq(m[i], 'a' + (int)(i % 7));
+  free(m);
+  ts_free(&s);
+  call(&c, &s, "/test.Echo/BigOwned", NULL, 0, gz);
+  wait_done(&c, &s);
+  ck_assert_str_eq(s.encoding, "gzip");
+  m = resp_msg(&s, &n);
+  ck_assert_uint_eq(n, 100 * 1024);
+  ck_assert_int_eq(m[n - 1], 'a' + (int)((n - 1) % 7));
+  free(m);
+  ts_free(&s);
+  call(&c, &s, "/test.Echo/OwnedError", NULL, 0, NULL);
+  wait_done(&c, &s);
+  ck_assert_int_eq(s.grpc_status, GT_GRPC_UNKNOWN);
+  ck_assert_int_eq(s.trailers_only, 1);
+  ts_free(&s);
+  /* a held call whose client left: the owned body is dropped with the call */
+  call(&c, &s, "/test.Echo/Held", (const uint8_t *)"x", 1, NULL);
+  ck_assert_int_eq(pump(&c, NULL, NULL), 0);
+  ck_assert_int_eq(wait_held(1), 0);
+  client_close(&c);
+  uint8_t *late = malloc(4);
+  memcpy(late, "late", 4);
+  gt_gateway_reply_owned(T.held[0], GT_GRPC_OK, NULL, late, 4, NULL, 0);
+  T.held[0] = NULL;
+  T.nheld = 0;
+  ts_free(&s);
+  gt_gateway_free(gw);
+}
+END_TEST
+
+/* Malformed requests (RFC 9113 section 8: a NUL in a header value, an upper-case header
+ * name, no :path) get their stream reset, and the connection goes on serving. */
+START_TEST(test_header_checks) {
+  gt_gateway_t *gw = gw_start(0);
+  tclient_t c;
+  tstream_t s = {0};
+  client_open(&c, gt_gateway_port(gw));
+  nghttp2_nv h[6];
+  size_t n = 0;
+  h[n++] = mknv(":method", "POST");
+  h[n++] = mknv(":scheme", "http");
+  h[n++] = mknv(":path", "/test.Echo/Echo");
+  h[n++] = mknv("content-type", "application/grpc");
+  h[n] = mknv("client-name", "a");
+  h[n].value = (uint8_t *)"a\0b";
+  h[n++].valuelen = 3;
+  s.grpc_status = -1;
+  s.id = nghttp2_submit_request(c.ng, NULL, h, n, NULL, &s);
+  ck_assert_int_gt(s.id, 0);
+  wait_done(&c, &s);
+  ck_assert_uint_ne(s.rst, 0);
+  ck_assert_int_eq(s.grpc_status, -1);
+  ts_free(&s);
+  /* "Content-Type": not an HTTP/2 header name */
+  h[3] = mknv("Content-Type", "application/grpc");
+  h[3].flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME; /* else nghttp2 lower-cases a copy */
+  n = 4;
+  s.grpc_status = -1;
+  s.id = nghttp2_submit_request(c.ng, NULL, h, n, NULL, &s);
+  wait_done(&c, &s);
+  ck_assert_uint_ne(s.rst, 0);
+  ck_assert_int_eq(s.grpc_status, -1);
+  ts_free(&s);
+  /* no :path at all */
+  h[2] = mknv("content-type", "application/grpc");
+  n = 3;
+  s.grpc_status = -1;
+  s.id = nghttp2_submit_request(c.ng, NULL, h, n, NULL, &s);
+  wait_done(&c, &s);
+  ck_assert_uint_ne(s.rst, 0);
+  ck_assert_int_eq(s.grpc_status, -1);
+  ts_free(&s);
+  /* the connection still serves */
+  call(&c, &s, "/test.Echo/Echo", (const uint8_t *)"ok", 2, NULL);
+  wait_done(&c, &s);
+  ck_assert_int_eq(s.grpc_status, 0);
+  ts_free(&s);
+  client_close(&c);
+  gt_gateway_free(gw);
+}
+END_TEST
+
 static void *stopper(void *arg) {
   gt_gateway_stop(arg);
   return NULL;
@@ -1104,6 +1292,9 @@ static Suite *gateway_suite(void) {
   tcase_add_test(tc, test_gzip_reuse);
   tcase_add_test(tc, test_recycled_buffers);
   tcase_add_test(tc, test_unary_roundtrip);
+  tcase_add_test(tc, test_resp_owned_layout);
+  tcase_add_test(tc, test_reply_owned);
+  tcase_add_test(tc, test_header_checks);
   tcase_add_test(tc, test_gzip_request_and_response);
   tcase_add_test(tc, test_bad_encodings);
   tcase_add_test(tc, test_concurrent_out_of_order);
