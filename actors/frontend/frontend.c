@@ -624,6 +624,18 @@ static void h_empty_ok(call_ctx_t *c) {
   gt_gateway_reply(c->call, GT_GRPC_OK, NULL, (const uint8_t *)"", 0, NULL, 0);
 }
 
+/* ShutdownWorker: the worker's sticky queue is gone; its workflows' next tasks go to the
+ * normal queue at once (matching.c). */
+static void h_shutdown_worker(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest *req = (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  if (req->sticky_task_queue && *req->sticky_task_queue)
+    gt_matching_shutdown_worker(c->srv, ns.id, req->sticky_task_queue);
+  h_empty_ok(c);
+}
+
 /* ---- dispatch ---- */
 
 static const struct handler {
@@ -648,7 +660,7 @@ static const struct handler {
     {"RespondWorkflowTaskFailed", h_token, GT_RPC_RESPOND_WFT_FAILED, GT_TASK_WORKFLOW},
     {"RespondActivityTaskCompleted", h_token, GT_RPC_RESPOND_ACT_COMPLETED, GT_TASK_ACTIVITY},
     {"RespondActivityTaskFailed", h_token, GT_RPC_RESPOND_ACT_FAILED, GT_TASK_ACTIVITY},
-    {"ShutdownWorker", h_empty_ok},
+    {"ShutdownWorker", h_shutdown_worker},
     {"RespondActivityTaskCanceled", h_token, GT_RPC_RESPOND_ACT_CANCELED, GT_TASK_ACTIVITY},
     {"RecordActivityTaskHeartbeat", h_token, GT_RPC_HEARTBEAT, GT_TASK_ACTIVITY},
     {"SignalWorkflowExecution", h_signal},

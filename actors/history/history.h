@@ -66,6 +66,8 @@ enum {
   GT_MSG_XWF,              /* workflow actor: a message from another workflow actor */
   GT_MSG_WAKE,             /* sleepers.c: a passivated workflow's next deadline (to the
                             * sleepers actor), then its wake-up (to the workflow) */
+  GT_MSG_STICKY_GONE,      /* matching -> workflow: its sticky queue has no worker */
+  GT_MSG_WORKER_SHUTDOWN,  /* frontend -> a sticky queue's actor: ShutdownWorker */
 };
 
 /* A query task travels on the workflow task queue (legacy query task). */
@@ -81,6 +83,8 @@ typedef struct gt_task {
   int64_t scheduled_event_id;
   int32_t attempt;
   uint64_t enqueued_ms;
+  int sticky; /* a workflow task for a sticky queue: bounced back to its workflow
+               * (gt_history_sticky_unavailable) when that queue's worker is gone */
   char workflow_id[]; /* NUL-terminated */
 } gt_task_t;
 
@@ -148,6 +152,11 @@ void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc);
 
 /* Activates the workflow actor of (ns_id, workflow_id) (recovery at start-up). */
 int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id);
+/* Matching: the sticky queue of `task` has no worker (shut down, or no poll for a while):
+ * its workflow sends the task to the normal queue at once, as Temporal does on
+ * StickyWorkerUnavailable, instead of waiting for the sticky schedule-to-start timeout.
+ * Takes task. Any thread. */
+void gt_history_sticky_unavailable(gt_server_t *srv, gt_task_t *task);
 /* Recovery of one running workflow from its executions.state: activates it when it owes
  * something now (returns 1), or leaves it in the store, registered to be woken at its next
  * deadline or by its next message (returns 0). Negative GT_E* on failure. */

@@ -386,6 +386,9 @@ void wf_on_history_reverse(workflow_t *wf, gt_rpc_t *rpc);
 /* Drops the run's sticky queue: later workflow tasks go to the normal queue. */
 void wf_clear_sticky(wf_run_t *run);
 void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc);
+/* Matching found the sticky queue of the scheduled task (run_id, scheduled_id) without a
+ * worker: the task goes to the normal queue now. */
+void wf_on_sticky_gone(workflow_t *wf, const char *run_id, int64_t scheduled_id);
 void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc);
 
 gt_task_t *wf_new_act_task(workflow_t *wf, wf_run_t *run, wf_activity_t *a);

@@ -154,8 +154,12 @@ void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     return;
   run->wft_on_sticky = sticky;
   if (sticky) {
-    /* not taken in time (worker gone or busy): back to the normal queue */
-    wf_txn_task(t, run->sticky_queue, new_wft_task(wf, run));
+    /* not taken in time (worker gone or busy): back to the normal queue; matching hands
+     * it back at once when the sticky queue has no worker (wf_on_sticky_gone) */
+    gt_task_t *task = new_wft_task(wf, run);
+    if (task)
+      task->sticky = 1;
+    wf_txn_task(t, run->sticky_queue, task);
     gt_actor_timer_start(&wf->base, (uint64_t)run->sticky_s2s_ms,
                          WF_TIMER_TOKEN(WF_TIMER_STICKY, run->wft_scheduled_id));
   } else {
@@ -1317,6 +1321,21 @@ static void on_sticky_timeout(workflow_t *wf, wf_run_t *run, int64_t scheduled_i
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
   wf_txn_commit(t);
+}
+
+void wf_on_sticky_gone(workflow_t *wf, const char *run_id, int64_t scheduled_id) {
+  wf_run_t *run = wf_find_run(wf, run_id);
+  if (!wf_running(run) || run->wft_state != WFT_SCHEDULED ||
+      run->wft_scheduled_id != scheduled_id || !run->wft_on_sticky)
+    return; /* taken, timed out or superseded meanwhile */
+  gt_log_debug("HIST-STICKY-GONE", "workflow %s: sticky queue %s has no worker, task %lld "
+               "goes to %s", wf->workflow_id, run->sticky_queue ? run->sticky_queue : "-",
+               (long long)scheduled_id, run->task_queue);
+  /* no event: the task stays the one scheduled, now for any worker with the whole history
+   * (the sticky timer finds wft_on_sticky cleared); the next commit persists the state */
+  wf_clear_sticky(run);
+  run->wft_on_sticky = 0;
+  dispatch_wft(wf, run, NULL);
 }
 
 void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc) {

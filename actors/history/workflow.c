@@ -935,6 +935,13 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
   case GT_MSG_LOADED:
     on_loaded(wf, (wf_load_msg_t *)m);
     break;
+  case GT_MSG_STICKY_GONE: {
+    const gt_task_msg_t *tm = (const gt_task_msg_t *)m;
+    /* while loading: the load dispatches the scheduled task to the normal queue anyway */
+    if (!wf->loading && !wf->broken && tm->task)
+      wf_on_sticky_gone(wf, tm->task->run_id, tm->task->scheduled_event_id);
+    break;
+  }
   case GT_MSG_XWF: {
     wf_xmsg_t *x = (wf_xmsg_t *)m;
     if (wf->loading) { /* served once the workflow is loaded */
@@ -1103,6 +1110,26 @@ int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow
     return GT_EINVAL;
   /* a deadline that passed while the server was down: woken at once */
   return wf_sleep_key_until(srv, key, kl, sleeps) == 0 ? 0 : GT_ENOMEM;
+}
+
+static void sticky_gone_dtor(gt_msg_t *m) {
+  free(((gt_task_msg_t *)m)->task);
+  free(m);
+}
+
+void gt_history_sticky_unavailable(gt_server_t *srv, gt_task_t *task) {
+  char key[GT_ACTOR_KEY_MAX];
+  size_t kl = wf_key(key, sizeof(key), task->ns_id, task->workflow_id);
+  gt_task_msg_t *m = kl ? calloc(1, sizeof(*m)) : NULL;
+  if (!m) {
+    free(task); /* the sticky timeout still sends it to the normal queue */
+    return;
+  }
+  m->hdr.type = GT_MSG_STICKY_GONE;
+  m->hdr.dtor = sticky_gone_dtor;
+  m->task = task;
+  if (gt_actor_send_key(srv->rt, &gt_workflow_actor_type, key, kl, srv, &m->hdr) != 0)
+    sticky_gone_dtor(&m->hdr);
 }
 
 int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id) {

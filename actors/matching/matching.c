@@ -7,6 +7,11 @@
  *   runs `match()`, which pairs the oldest live poll with the oldest task while both exist.
  *   Backlog durability: a task exists here only after its transfer task committed in the
  *   store; after a crash the workflow actors re-dispatch what was pending (see workflow.c).
+ *   Sticky queues: a workflow task for a sticky queue whose worker is gone (it called
+ *   ShutdownWorker, or nobody polled it for STICKY_POLLER_GONE_MS, or ever since this
+ *   server started) is not kept: it goes back to its workflow, which sends it to the normal
+ *   queue at once (Temporal's StickyWorkerUnavailable), instead of waiting here for the
+ *   sticky schedule-to-start timeout.
  *
  * INVARIANTS
  *   - A poll is either parked here (in `polls`, with a timer) or travelling with a task to a
@@ -30,6 +35,8 @@
 #define DEADLINE_BUDGET_MS 1000
 
 #define MAX_POLLERS 32
+/* A sticky queue nobody polled for this long has no worker (Temporal's window). */
+#define STICKY_POLLER_GONE_MS 10000
 
 /* A worker seen polling this queue (DescribeTaskQueue). */
 typedef struct poller {
@@ -47,6 +54,8 @@ typedef struct taskqueue {
   uint64_t backlog;
   uint64_t polls;
   uint64_t matched;
+  uint64_t last_poll_ms; /* gt_now_ms of the last poll; 0 = none since activation */
+  int worker_shut_down;  /* ShutdownWorker named this (sticky) queue; a poll clears it */
 } taskqueue_t;
 
 /* Key: ns_id '\0' kind-char name. */
@@ -198,8 +207,11 @@ static void on_poll(taskqueue_t *tq, gt_rpc_t *rpc) {
     return;
   }
   tq->polls++;
-  if (!rpc->task) /* a stale task coming back is not a new poll */
+  if (!rpc->task) { /* a stale task coming back is not a new poll */
     note_poller(tq, rpc);
+    tq->last_poll_ms = gt_now_ms();
+    tq->worker_shut_down = 0;
+  }
   free(rpc->task); /* a stale task coming back */
   rpc->task = NULL;
   if (rpc->queue) {
@@ -220,6 +232,33 @@ static void on_timer(taskqueue_t *tq, gt_timer_msg_t *tm) {
   }
 }
 
+/* A sticky task arriving now would wait for nobody: no poll parked, and the worker shut
+ * down or silent (see DESIGN). */
+static int sticky_worker_gone(const taskqueue_t *tq) {
+  if (tq->polls_head)
+    return 0;
+  return tq->worker_shut_down || tq->last_poll_ms == 0 ||
+         gt_now_ms() - tq->last_poll_ms > STICKY_POLLER_GONE_MS;
+}
+
+/* ShutdownWorker: answer the worker's parked polls, hand the backlog back. */
+static void on_worker_shutdown(taskqueue_t *tq) {
+  tq->worker_shut_down = 1;
+  while (tq->polls_head) {
+    gt_rpc_t *r = tq->polls_head;
+    poll_unlink(tq, r);
+    gt_actor_timer_cancel(&tq->base, r->timer_id);
+    reply_empty(r);
+  }
+  gt_task_t *t;
+  while ((t = pop_task(tq))) {
+    if (t->sticky)
+      gt_history_sticky_unavailable(tq->srv, t);
+    else
+      free(t);
+  }
+}
+
 static void tq_receive(gt_actor_t *self, gt_msg_t *m) {
   taskqueue_t *tq = (taskqueue_t *)self;
   switch (m->type) {
@@ -228,11 +267,17 @@ static void tq_receive(gt_actor_t *self, gt_msg_t *m) {
     return;
   case GT_MSG_ADD_TASK: {
     gt_task_msg_t *tm = (gt_task_msg_t *)m;
-    push_task(tq, tm->task);
+    if (tm->task->sticky && sticky_worker_gone(tq))
+      gt_history_sticky_unavailable(tq->srv, tm->task);
+    else
+      push_task(tq, tm->task);
     tm->task = NULL;
     match(tq);
     break;
   }
+  case GT_MSG_WORKER_SHUTDOWN:
+    on_worker_shutdown(tq);
+    break;
   case GT_MSG_TIMER:
     on_timer(tq, (gt_timer_msg_t *)m);
     break;
@@ -320,6 +365,20 @@ void gt_matching_poll(gt_server_t *srv, gt_rpc_t *rpc, const char *queue_name) {
   rpc->hdr.type = GT_MSG_RPC;
   if (gt_actor_send_key(srv->rt, &gt_taskqueue_actor_type, key, kl, srv, &rpc->hdr) != 0)
     gt_rpc_reply_error(rpc, GT_GRPC_UNAVAILABLE, "server is shutting down");
+}
+
+void gt_matching_shutdown_worker(gt_server_t *srv, const char *ns_id,
+                                 const char *sticky_queue) {
+  char key[GT_ACTOR_KEY_MAX];
+  size_t kl = make_key(key, sizeof(key), ns_id, GT_TASK_WORKFLOW, sticky_queue);
+  gt_msg_t *m = calloc(1, sizeof(*m));
+  if (!kl || !m) {
+    free(m);
+    return;
+  }
+  m->type = GT_MSG_WORKER_SHUTDOWN;
+  if (gt_actor_send_key(srv->rt, &gt_taskqueue_actor_type, key, kl, srv, m) != 0)
+    free(m);
 }
 
 void gt_matching_repark(gt_rpc_t *rpc) {

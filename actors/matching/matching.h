@@ -28,6 +28,12 @@ void gt_matching_add_task(gt_server_t *srv, const char *queue_name, gt_task_t *t
 /* Returns a poll whose matched task was stale to the queue it came from. Takes rpc. */
 void gt_matching_repark(gt_rpc_t *rpc);
 
+/* ShutdownWorker: the worker that polled sticky queue `sticky_queue` of namespace ns_id
+ * is gone; its parked polls are answered and its tasks go back to their workflows (for the
+ * normal queue). Any thread. */
+void gt_matching_shutdown_worker(gt_server_t *srv, const char *ns_id,
+                                 const char *sticky_queue);
+
 extern const gt_actor_type_t gt_taskqueue_actor_type;
 
 #endif
