@@ -107,6 +107,11 @@ typedef struct wf_run {
   size_t persisted_ev;   /* events already queued to the store */
   size_t committed_ev;   /* events durable in the store: what readers may see */
   int64_t db_version;    /* of the executions row after the last queued txn */
+  /* What the executions row holds of the state read back (wf_restore_state and recovery):
+   * a commit writes the row only when these change (or on creation and close). */
+  int row_known;         /* 0 after a load: the next commit writes the row */
+  char *row_sticky;
+  int64_t row_sticky_s2s_ms, row_sleeps;
   /* buffered events: packed without an event id */
   gt_buf_t buffered;
   size_t *buf_off;
@@ -386,6 +391,17 @@ void wf_on_history_reverse(workflow_t *wf, gt_rpc_t *rpc);
 /* Drops the run's sticky queue: later workflow tasks go to the normal queue. */
 void wf_clear_sticky(wf_run_t *run);
 void wf_on_reset_sticky(workflow_t *wf, gt_rpc_t *rpc);
+/* A started transient (retried) workflow task's Scheduled and Started events, as they will
+ * be written, appended to out as History.events fields; nothing when there is none. For
+ * the poll answer and the last page of a history read (as Temporal appends them). */
+void wf_transient_events(wf_run_t *run, gt_buf_t *out);
+/* The events a worker-facing history read shows (a history fetch, a legacy query task):
+ * the committed ones, and the started workflow task's WorkflowTaskStarted when it directly
+ * follows them. That event is written by the task's next commit (wf_tasks.c), but the SDK
+ * refuses a history that stops at WorkflowTaskScheduled while the task is started (it
+ * fetches more, finds none, and fails the task); Temporal likewise shows a workflow
+ * task's not-yet-written events. */
+size_t wf_visible_events(const wf_run_t *run);
 /* Matching found the sticky queue of the scheduled task (run_id, scheduled_id) without a
  * worker: the task goes to the normal queue now. */
 void wf_on_sticky_gone(workflow_t *wf, const char *run_id, int64_t scheduled_id);
@@ -430,7 +446,8 @@ void wf_queries_attach(workflow_t *wf, wf_run_t *run, gt_buf_t *resp);
  * (may be NULL: a failed task; they wait again), and sends waiting queries as query tasks
  * when no workflow task is pending. */
 void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
-    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *results);
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *results,
+    wf_txn_t *t); /* the task's txn: queries left go out as legacy tasks after it commits */
 /* Fails every pending query (the actor stops). */
 void wf_queries_fail(workflow_t *wf, const char *why);
 

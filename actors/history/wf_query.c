@@ -136,7 +136,8 @@ static void answer(workflow_t *wf, wf_query_t *q, int type, pb_payloads_t *resul
 }
 
 void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
-    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *results) {
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *results,
+    wf_txn_t *t) {
   wf_query_t *next;
   for (wf_query_t *q = wf->queries; q; q = next) {
     next = q->next;
@@ -163,7 +164,10 @@ void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
     if (!task)
       continue; /* its timer answers it */
     q->state = WFQ_LEGACY;
-    gt_matching_add_task(wf->srv, run->task_queue, task);
+    /* after the commit: the query task shows the committed history, which must already
+     * hold this workflow task's end (a history stopping at WorkflowTaskScheduled is
+     * refused by the SDK) */
+    wf_txn_task(t, run->task_queue, task);
   }
 }
 
@@ -199,8 +203,9 @@ void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
   gt_buf_t b;
   gt_buf_init(&b);
   gt_buf_pack(&b, &r.base);
-  /* only durable events: a query never sees what may still roll back */
-  size_t n = run->committed_ev;
+  /* durable events (and a started task's WorkflowTaskStarted, see wf_visible_events):
+   * a query never sees what may still roll back */
+  size_t n = wf_visible_events(run);
   size_t end = n < run->n_ev ? run->ev_off[n] : run->hist.len;
   gt_buf_field_len(&b, 8, end);
   wf_put_events(run, 0, n, &b);

@@ -3,9 +3,12 @@
  * them (see wf_int.h for the design).
  *
  * Persisted per transaction (one store batch, fenced by the shard's range_id):
- *   executions        INSERT on the run's first txn, else UPDATE WHERE db_version = v-1
- *                     state = msgpack [status, next_event_id, wft_state, wft_scheduled_id,
- *                     wft_started_id, wft_attempt, pending activities]
+ *   executions        INSERT on the run's first txn; later an UPDATE WHERE db_version = v-1,
+ *                     only in the txns that change what is read back from it (the sticky
+ *                     queue, the sleep state for recovery) and at close: state = msgpack
+ *                     [status, next_event_id, wft_state, wft_scheduled_id, wft_started_id,
+ *                     wft_attempt, pending activities, sticky queue, its timeout, sleeps]
+ *                     (fields 0-6 and next_event_id are as of that write: inspection only)
  *   history           one row per txn: the txn's events as a serialized History
  *   current_executions on creation and on close (status, state)
  *   visibility        on creation and on close
@@ -81,6 +84,7 @@ void wf_run_free(wf_run_t *run) {
   for (size_t i = 0; i < run->n_acts; i++)
     activity_fini(&run->acts[i]);
   free(run->acts);
+  free(run->row_sticky);
   for (size_t i = 0; i < run->n_timers; i++)
     free(run->timers[i].timer_id);
   free(run->timers);
@@ -539,7 +543,30 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
  * an activity), WF_STATE_ASLEEP_UNTIL_MESSAGE, or the wall-clock ms of its next deadline
  * when it only sleeps; a restart then loads only the runs that owe something. Fields 0-6
  * are for inspection. */
-static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
+/* Field 9 of the state: see pack_state. */
+static int64_t state_sleeps(const wf_run_t *run) {
+  int64_t due_ms = 0;
+  if (!wf_running(run) || !wf_run_sleeps(run, &due_ms))
+    return WF_STATE_AWAKE;
+  return due_ms ? due_ms : WF_STATE_ASLEEP_UNTIL_MESSAGE;
+}
+
+/* Does this commit change what the executions row holds for a reload? Remembers it. */
+static int row_changes(wf_run_t *run, int64_t sleeps) {
+  const char *sq = run->sticky_queue ? run->sticky_queue : "";
+  const char *rq = run->row_sticky ? run->row_sticky : "";
+  if (run->row_known && run->row_sleeps == sleeps && strcmp(sq, rq) == 0 &&
+      (!*sq || run->row_sticky_s2s_ms == run->sticky_s2s_ms))
+    return 0;
+  free(run->row_sticky);
+  run->row_sticky = run->sticky_queue ? strdup(run->sticky_queue) : NULL;
+  run->row_sticky_s2s_ms = run->sticky_s2s_ms;
+  run->row_sleeps = sleeps;
+  run->row_known = run->row_sticky || !run->sticky_queue; /* a failed strdup: write again */
+  return 1;
+}
+
+static void pack_state(const wf_run_t *run, int64_t sleeps, msgpack_sbuffer *sb) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
   msgpack_pack_array(&pk, 10);
@@ -564,11 +591,7 @@ static void pack_state(const wf_run_t *run, msgpack_sbuffer *sb) {
     msgpack_pack_nil(&pk);
   }
   msgpack_pack_int64(&pk, run->sticky_s2s_ms);
-  int64_t due_ms = 0;
-  if (!wf_running(run) || !wf_run_sleeps(run, &due_ms))
-    msgpack_pack_int64(&pk, WF_STATE_AWAKE);
-  else
-    msgpack_pack_int64(&pk, due_ms ? due_ms : WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  msgpack_pack_int64(&pk, sleeps);
 }
 
 int64_t wf_state_sleeps_until(const uint8_t *state, size_t len) {
@@ -633,7 +656,12 @@ void wf_txn_commit(wf_txn_t *t) {
   wf_child_on_commit(wf, run, t);
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
-  pack_state(run, &sb);
+  int64_t sleeps = state_sleeps(run);
+  int closed = !wf_running(run);
+  /* evaluated first: it also remembers what the row will hold */
+  int write_row = row_changes(run, sleeps) || t->create || closed;
+  if (write_row)
+    pack_state(run, sleeps, &sb);
   int64_t next_event_id = (int64_t)run->n_ev + 1;
 
   memset(ops, 0, sizeof(ops));
@@ -650,7 +678,7 @@ void wf_txn_commit(wf_txn_t *t) {
     o->params[5] = gt_val_int(1);
     o->params[6] = gt_val_blob(sb.data, sb.size);
     run->db_version = 1;
-  } else {
+  } else if (write_row) {
     gt_store_op_t *o = &ops[n++];
     o->stmt = GT_SQL_EXECUTION_UPDATE;
     o->expect_rows = 1;
@@ -682,7 +710,6 @@ void wf_txn_commit(wf_txn_t *t) {
     run->persisted_ev = run->n_ev;
   }
   t->last_ev = run->persisted_ev;
-  int closed = !wf_running(run);
   if (t->create || closed) {
     gt_store_op_t *o = &ops[n++];
     o->stmt = GT_SQL_CURRENT_UPSERT;

@@ -191,6 +191,22 @@ void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
 
 /* ---- a poll matched a task ---- */
 
+void wf_transient_events(wf_run_t *run, gt_buf_t *out) {
+  if (!run->wft_transient || run->wft_state != WFT_STARTED)
+    return;
+  wft_events_t e;
+  fill_sched(run, &e, 0);
+  fill_started(run, &e, run->wft_identity, run->wft_request_id);
+  gt_pb_ts(&e.sched_ts, run->wft_scheduled_ns);
+  gt_pb_ts(&e.started_ts, run->wft_started_ns);
+  e.sched.event_id = run->wft_scheduled_id;
+  e.sched.event_time = &e.sched_ts;
+  e.started.event_id = run->wft_started_id;
+  e.started.event_time = &e.started_ts;
+  wf_buf_field_event(out, 1, &e.sched);
+  wf_buf_field_event(out, 1, &e.started);
+}
+
 static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
   Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_TASK_QUEUE_RESPONSE__INIT;
@@ -231,19 +247,7 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   size_t len = run->n_ev ? run->hist.len - run->ev_off[from] : 0;
   gt_buf_t extra; /* a transient task's events, as they will be written */
   gt_buf_init(&extra);
-  if (run->wft_transient) {
-    wft_events_t e;
-    fill_sched(run, &e, 0);
-    fill_started(run, &e, run->wft_identity, run->wft_request_id);
-    gt_pb_ts(&e.sched_ts, run->wft_scheduled_ns);
-    gt_pb_ts(&e.started_ts, run->wft_started_ns);
-    e.sched.event_id = run->wft_scheduled_id;
-    e.sched.event_time = &e.sched_ts;
-    e.started.event_id = run->wft_started_id;
-    e.started.event_time = &e.started_ts;
-    gt_buf_field_msg(&extra, 1, &e.sched.base);
-    gt_buf_field_msg(&extra, 1, &e.started.base);
-  }
+  wf_transient_events(run, &extra);
   gt_buf_field_len(&b, 8, len + extra.len);
   wf_put_events(run, from, run->n_ev, &b);
   gt_buf_put(&b, extra.p, extra.len);
@@ -983,7 +987,7 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
   snprintf(can_run_id, sizeof(can_run_id), "%s", t->can_run_id);
   /* answers are final only once the task's events are durable; the worker's answers are
    * about the state at that point, so they can go now */
-  wf_queries_after_wft(wf, run, req);
+  wf_queries_after_wft(wf, run, req, t);
   wf_txn_reply_msg(t, rpc, &resp.base);
   wf_txn_commit(t);
   if (*can_run_id && close_index >= 0)
@@ -1011,7 +1015,7 @@ void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {
     emit_wft_failed(wf, run, req->cause, req->failure, req->identity);
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
-  wf_queries_after_wft(wf, run, NULL);
+  wf_queries_after_wft(wf, run, NULL, t);
   wf_updates_after_wft(wf, run, NULL, NULL, NULL);
   wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
@@ -1264,7 +1268,7 @@ static void on_wft_timeout(workflow_t *wf, int64_t started_id) {
   }
   wf_flush_buffered(wf, run);
   wf_schedule_wft(wf, run, t);
-  wf_queries_after_wft(wf, run, NULL);
+  wf_queries_after_wft(wf, run, NULL, t);
   wf_txn_commit(t);
 }
 

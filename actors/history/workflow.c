@@ -702,6 +702,14 @@ static int parse_page_token(const hist_req_t *req, const wf_run_t *run, size_t *
   return 0;
 }
 
+size_t wf_visible_events(const wf_run_t *run) {
+  size_t n = run->committed_ev;
+  if (wf_running(run) && run->wft_state == WFT_STARTED && !run->wft_transient &&
+      run->wft_started_id == (int64_t)n + 1 && run->n_ev > n)
+    n++;
+  return n;
+}
+
 /* Answers now if there is something to answer; returns 0 when the caller should wait. */
 static int try_answer_history(wf_run_t *run, gt_rpc_t *rpc, int force) {
   const hist_req_t *req = (const void *)rpc->req;
@@ -710,7 +718,8 @@ static int try_answer_history(wf_run_t *run, gt_rpc_t *rpc, int force) {
     gt_rpc_reply_error(rpc, GT_GRPC_INVALID_ARGUMENT, "Invalid NextPageToken.");
     return 1;
   }
-  size_t committed = run->committed_ev;
+  /* a long poll sees only what is written: its next page starts after what it got */
+  size_t committed = req->wait_new_event ? run->committed_ev : wf_visible_events(run);
   int closed = !wf_running(run) && committed == run->n_ev;
   size_t lo = from, hi = from;
   char token[96] = "";
@@ -736,13 +745,21 @@ static int try_answer_history(wf_run_t *run, gt_rpc_t *rpc, int force) {
     if (hi < committed || (!closed && req->wait_new_event))
       snprintf(token, sizeof(token), "GTH1:%s:%zu", run->run_id, hi);
   }
-  gt_buf_t b;
+  gt_buf_t b, extra;
   gt_buf_init(&b);
-  size_t len = 0;
+  gt_buf_init(&extra);
+  /* the last page of a plain read (a worker fetching its task's history): a retried
+   * task's events, as Temporal appends them; never to a long poll, whose next page would
+   * show them again once written */
+  if (!close_filter(req) && !req->wait_new_event && hi == committed)
+    wf_transient_events(run, &extra);
+  size_t len = extra.len;
   if (hi > lo)
-    len = (hi < run->n_ev ? run->ev_off[hi] : run->hist.len) - run->ev_off[lo];
+    len += (hi < run->n_ev ? run->ev_off[hi] : run->hist.len) - run->ev_off[lo];
   gt_buf_field_len(&b, 1, len);
   wf_put_events(run, lo, hi, &b);
+  gt_buf_put(&b, extra.p, extra.len);
+  gt_buf_fini(&extra);
   if (*token)
     gt_buf_field_bytes(&b, 3, token, strlen(token));
   if (b.oom) {

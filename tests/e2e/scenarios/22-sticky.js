@@ -33,6 +33,8 @@ scenario('sticky', async ({ client, connection, taskQueue, withWorker, uniqueId,
   await withWorker({ stickyQueueScheduleToStartTimeout: '20s' }, async () => {
     await gone.signal('add', 1);
     assert.equal(await gone.query('sum'), 1);
+    await gone.signal('add', 0); // to the sticky queue (see below)
+    assert.equal(await gone.query('sum'), 1);
   });
   await gone.signal('add', 2);
   await withWorker(async () => {
@@ -50,6 +52,9 @@ scenario('sticky', async ({ client, connection, taskQueue, withWorker, uniqueId,
     taskQueue, workflowId: uniqueId('silent') });
   await withWorker({ stickyQueueScheduleToStartTimeout: '1s' }, async () => {
     await silent.signal('add', 1);
+    assert.equal(await silent.query('sum'), 1);
+    // the worker has run a task and caches the workflow: this one goes to its sticky queue
+    await silent.signal('add', 0);
     assert.equal(await silent.query('sum'), 1);
   });
   const sticky = (await scheduledQueues(silent)).queues
