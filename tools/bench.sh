@@ -53,16 +53,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { # a port nobody listens on (the server binds it a moment later)
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 30000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-    echo "$p"
-    return 0
-  done
-  return 1
-}
+# shellcheck source=tools/lib/server.sh
+. "$ROOT/tools/lib/server.sh"
 
 # start_server NAME ARGS...: starts the server, waits until its gRPC port answers.
 # Sets SERVER_PID and PORT; returns non-zero (with the log tail) if it did not come up.
@@ -71,16 +63,16 @@ start_server() {
   shift
   "$SERVER" "$@" >"$TMP/server-$name.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 150); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      SERVER_PID=""
-      echo "bench: $name: the server exited; its log ends with:" >&2
-      tail -n 5 "$TMP/server-$name.log" >&2
-      return 1
-    fi
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-    sleep 0.1
-  done
+  wait_listening "$SERVER_PID" "$PORT"
+  case $? in
+  0) return 0 ;;
+  1)
+    SERVER_PID=""
+    echo "bench: $name: the server exited; its log ends with:" >&2
+    tail -n 5 "$TMP/server-$name.log" >&2
+    return 1
+    ;;
+  esac
   echo "bench: $name: the server did not listen on $PORT within 15 s" >&2
   stop_server
   return 1
@@ -88,8 +80,7 @@ start_server() {
 
 stop_server() {
   [ -n "$SERVER_PID" ] || return 0
-  kill "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID" 2>/dev/null
+  stop_pid "$SERVER_PID"
   SERVER_PID=""
 }
 

@@ -39,18 +39,12 @@ DB="$TMP/sleepers.db"
 LOG="$TMP/server.log"
 SERVER_PID=""
 
-stop_server() { # SIGTERM; SIGKILL only if it is still there after 30 s
+# shellcheck source=tools/lib/server.sh
+. "$ROOT/tools/lib/server.sh"
+
+stop_server() {
   [ -n "$SERVER_PID" ] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null
-  for _ in $(seq 1 300); do
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "measure-sleepers: the server ignored SIGTERM for 30 s; killing it" >&2
-    kill -KILL "$SERVER_PID" 2>/dev/null
-  fi
-  wait "$SERVER_PID" 2>/dev/null
+  stop_pid "$SERVER_PID"
   SERVER_PID=""
 }
 
@@ -61,17 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() { # a port nobody listens on (the server binds it a moment later)
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 30000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-    echo "$p"
-    return 0
-  done
-  return 1
-}
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
@@ -90,13 +73,11 @@ HTTP=$(free_port) || exit 2
 "$SERVER" server start-dev --ip 127.0.0.1 --port "$PORT" --http-port "$HTTP" --headless \
   --log-level warn --db-filename "$DB" >"$LOG" 2>&1 &
 SERVER_PID=$!
-up=""
-for _ in $(seq 1 150); do
-  alive || died "while starting"
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
-  sleep 0.1
-done
-[ -n "$up" ] || { echo "measure-sleepers: the server did not listen on $PORT in 15 s" >&2; exit 2; }
+wait_listening "$SERVER_PID" "$PORT"
+case $? in
+1) died "while starting" ;;
+2) echo "measure-sleepers: the server did not listen on $PORT in 15 s" >&2; exit 2 ;;
+esac
 sleep 1 # let start-up allocations settle before the idle sample
 IDLE=$(rss_kb "$SERVER_PID")
 [ -n "$IDLE" ] || died "before the idle sample"
