@@ -110,6 +110,8 @@ typedef struct wf_run {
   /* What the executions row holds of the state read back (wf_restore_state and recovery):
    * a commit writes the row only when these change (or on creation and close). */
   int row_known;         /* 0 after a load: the next commit writes the row */
+  int64_t loaded_sleeps; /* the row's sleep state when this activation loaded the run: a
+                          * deadline already registered with the sleepers actor */
   char *row_sticky;
   int64_t row_sticky_s2s_ms, row_sleeps;
   /* buffered events: packed without an event id */

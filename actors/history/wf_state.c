@@ -612,6 +612,7 @@ int64_t wf_state_sleeps_until(const uint8_t *state, size_t len) {
 }
 
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
+  run->loaded_sleeps = wf_state_sleeps_until(state, len);
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   if (state && len &&

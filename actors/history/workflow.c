@@ -1063,10 +1063,12 @@ void wf_maybe_passivate(workflow_t *wf) {
   if (wf->loading || wf->broken || wf->txn_head || wf->deferred_head || wf->xdeferred_head ||
       wf->queries)
     return;
-  int64_t due_ms = 0;
+  int64_t due_ms = 0, registered = 0;
   for (wf_run_t *run = wf->runs; run; run = run->next) {
     if (run->waiters || (wf_running(run) && !wf_run_sleeps(run, &due_ms)))
       return;
+    if (wf_running(run))
+      registered = run->loaded_sleeps;
     for (wf_update_t *u = run->updates; u; u = u->next)
       if (u->waiters)
         return;
@@ -1074,7 +1076,10 @@ void wf_maybe_passivate(workflow_t *wf) {
   /* a deadline soon: staying costs less than a reload */
   if (due_ms && due_ms - gt_wall_ns() / 1000000 < WF_SLEEP_MIN_MS)
     return;
-  if (due_ms && wf_sleep_until(wf, due_ms) != 0)
+  /* A deadline the run already had when it was loaded is in the sleepers' heap (put there
+   * by its previous passivation, or by the recovery): a workflow woken by signals while it
+   * sleeps on a long timer must not pile up one wake-up per passivation. */
+  if (due_ms && due_ms != registered && wf_sleep_until(wf, due_ms) != 0)
     return; /* nobody would wake it: stay */
   if (wf->runs && wf_running(wf->runs) && due_ms)
     gt_log_debug("HIST-SLEEP", "workflow %s passivated, asleep until %lld ms (wall clock)",

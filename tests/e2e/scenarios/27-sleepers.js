@@ -13,7 +13,7 @@ const { ServerProcess, freePort } = require('../lib/server');
 const { workerBundleOptions } = require('../lib/bundle');
 const activities = require('../activities');
 
-const SLEEP_MS = 3000; // above the 2 s under which a run stays in memory
+const SLEEP_MS = 5000; // above the 2 s under which a run stays in memory
 
 // Resolves once the server's output matches re, or fails after ms.
 async function logShows(srv, re, ms, what) {
@@ -49,6 +49,12 @@ scenario('sleepers', async () => {
       // no result() yet: a caller waiting on the history keeps a workflow in memory
       await logShows(srv, new RegExp(`HIST-SLEEP workflow ${sleepId} passivated, asleep ` +
         'until \\d+ ms'), 10_000, 'passivation of the sleeper');
+      // a signal wakes the sleeper early; it sleeps again on the same deadline, which is
+      // already in the sleepers' heap: it must not be registered twice (one wake-up below)
+      const sleeperAsleep = new RegExp(`HIST-SLEEP workflow ${sleepId} passivated`);
+      await sleeping.signal('poke');
+      await logShows(srv, { test: (s) => countOf({ output: s }, sleeperAsleep) >= 2 }, 10_000,
+        'a second passivation of the sleeper after a signal');
       const sumAsleep = new RegExp(`HIST-SLEEP workflow ${sumId} passivated, asleep until ` +
         'a message');
       await logShows(srv, sumAsleep, 10_000, 'passivation of the summer');
@@ -82,6 +88,8 @@ scenario('sleepers', async () => {
         if (!closed) await new Promise((r) => setTimeout(r, 20));
       }
       assert.ok(closed, 'the sleeper did not complete after its wake-up');
+      assert.equal(countOf(srv, new RegExp(`HIST-WAKE waking workflow ${sleepId}`)), 1,
+        'the sleeper was registered twice for the same deadline');
       assert.equal(await sleeping.result(), `slept ${SLEEP_MS}`);
       const events = (await sleeping.fetchHistory()).events;
       const fired = events.filter((e) => e.timerFiredEventAttributes).length;
