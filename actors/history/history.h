@@ -92,6 +92,9 @@ typedef struct gt_task {
 gt_task_t *gt_task_new(gt_task_kind_t kind, const char *ns_id, const char *workflow_id,
                        const char *run_id, int64_t scheduled_event_id, int32_t attempt);
 
+/* The dtor of a gt_task_msg_t: frees its task (if still held) and the message. */
+void gt_task_msg_dtor(gt_msg_t *m);
+
 typedef struct gt_task_msg {
   gt_msg_t hdr;
   gt_task_t *task; /* owned */

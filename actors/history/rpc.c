@@ -40,6 +40,11 @@ gt_task_t *gt_task_new(gt_task_kind_t kind, const char *ns_id, const char *workf
   return t;
 }
 
+void gt_task_msg_dtor(gt_msg_t *m) {
+  free(((gt_task_msg_t *)m)->task);
+  free(m);
+}
+
 static void rpc_dtor(gt_msg_t *m) { gt_rpc_free((gt_rpc_t *)m); }
 
 gt_rpc_t *gt_rpc_new(gt_server_t *srv, gt_rpc_kind_t kind, gt_gateway_call_t *call,

@@ -106,6 +106,15 @@ static void arm(sleepers_t *s) {
   s->timer_due_ms = due;
 }
 
+/* Sends a wake message on, as is, to its workflow's key (which activates it). */
+static void send_wake(sleepers_t *s, wake_msg_t *m) {
+  if (gt_actor_send_key(s->srv->rt, &gt_workflow_actor_type, m->key, m->keylen, s->srv,
+                        &m->hdr) != 0) {
+    gt_log_warn("HIST-WAKE-LOST", "could not wake a sleeping workflow (stopping?)");
+    gt_msg_free(&m->hdr);
+  }
+}
+
 static void wake_due(sleepers_t *s) {
   int64_t now = gt_wall_ns() / 1000000;
   while (s->n && s->heap[0]->due_ms <= now) {
@@ -114,11 +123,7 @@ static void wake_due(sleepers_t *s) {
     size_t nl = strnlen(m->key, m->keylen);
     gt_log_debug("HIST-WAKE", "waking workflow %.*s", (int)(m->keylen - nl - (nl < m->keylen)),
                  m->key + nl + (nl < m->keylen));
-    if (gt_actor_send_key(s->srv->rt, &gt_workflow_actor_type, m->key, m->keylen, s->srv,
-                          &m->hdr) != 0) {
-      gt_log_warn("HIST-WAKE-LOST", "could not wake a sleeping workflow (stopping?)");
-      gt_msg_free(&m->hdr);
-    }
+    send_wake(s, m);
   }
 }
 
@@ -131,11 +136,7 @@ static void sl_receive(gt_actor_t *self, gt_msg_t *m) {
   sleepers_t *s = (sleepers_t *)self;
   if (m->type == GT_MSG_WAKE) {
     if (heap_push(s, (wake_msg_t *)m) != 0) {
-      /* cannot keep it: wake the workflow now rather than forget it */
-      wake_msg_t *w = (wake_msg_t *)m;
-      if (gt_actor_send_key(s->srv->rt, &gt_workflow_actor_type, w->key, w->keylen, s->srv,
-                            m) != 0)
-        gt_msg_free(m);
+      send_wake(s, (wake_msg_t *)m); /* cannot keep it: wake the workflow now */
       return;
     }
     arm(s);

@@ -594,37 +594,46 @@ static void pack_state(const wf_run_t *run, int64_t sleeps, msgpack_sbuffer *sb)
   msgpack_pack_int64(&pk, sleeps);
 }
 
+/* The fields of an executions.state, or NULL (none, unreadable, or fewer than `need`
+ * fields). They live in *u until msgpack_unpacked_destroy. */
+static const msgpack_object *state_fields(const uint8_t *state, size_t len, size_t need,
+                                          msgpack_unpacked *u) {
+  msgpack_unpacked_init(u);
+  if (!state || !len ||
+      msgpack_unpack_next(u, (const char *)state, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+      u->data.type != MSGPACK_OBJECT_ARRAY || u->data.via.array.size < need)
+    return NULL;
+  return u->data.via.array.ptr;
+}
+
+/* Field 9 (see pack_state) of fields f[0..n). */
+static int64_t sleeps_field(const msgpack_object *f, size_t n) {
+  if (!f || n < 10)
+    return WF_STATE_AWAKE;
+  if (f[9].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return (int64_t)f[9].via.u64;
+  if (f[9].type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+    return f[9].via.i64;
+  return WF_STATE_AWAKE;
+}
+
 int64_t wf_state_sleeps_until(const uint8_t *state, size_t len) {
-  int64_t v = WF_STATE_AWAKE;
   msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  if (state && len &&
-      msgpack_unpack_next(&u, (const char *)state, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-      u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 10) {
-    const msgpack_object *f = &u.data.via.array.ptr[9];
-    if (f->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-      v = (int64_t)f->via.u64;
-    else if (f->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-      v = f->via.i64;
-  }
+  const msgpack_object *f = state_fields(state, len, 10, &u);
+  int64_t v = sleeps_field(f, f ? u.data.via.array.size : 0);
   msgpack_unpacked_destroy(&u);
   return v;
 }
 
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
-  run->loaded_sleeps = wf_state_sleeps_until(state, len);
   msgpack_unpacked u;
-  msgpack_unpacked_init(&u);
-  if (state && len &&
-      msgpack_unpack_next(&u, (const char *)state, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-      u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 9) {
-    const msgpack_object *f = u.data.via.array.ptr;
-    if (f[7].type == MSGPACK_OBJECT_STR && f[7].via.str.size > 0 &&
-        f[8].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-      wf_clear_sticky(run);
-      run->sticky_queue = strndup(f[7].via.str.ptr, f[7].via.str.size);
-      run->sticky_s2s_ms = (int64_t)f[8].via.u64;
-    }
+  const msgpack_object *f = state_fields(state, len, 9, &u);
+  run->loaded_sleeps = sleeps_field(f, f ? u.data.via.array.size : 0);
+  if (f && f[7].type == MSGPACK_OBJECT_STR && f[7].via.str.size > 0 &&
+      f[8].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+    wf_clear_sticky(run);
+    run->sticky_queue = strndup(f[7].via.str.ptr, f[7].via.str.size);
+    run->sticky_s2s_ms = (int64_t)f[8].via.u64;
   }
   msgpack_unpacked_destroy(&u);
 }

@@ -1134,11 +1134,6 @@ int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow
   return wf_sleep_key_until(srv, key, kl, sleeps) == 0 ? 0 : GT_ENOMEM;
 }
 
-static void sticky_gone_dtor(gt_msg_t *m) {
-  free(((gt_task_msg_t *)m)->task);
-  free(m);
-}
-
 void gt_history_sticky_unavailable(gt_server_t *srv, gt_task_t *task) {
   char key[GT_ACTOR_KEY_MAX];
   size_t kl = wf_key(key, sizeof(key), task->ns_id, task->workflow_id);
@@ -1148,10 +1143,10 @@ void gt_history_sticky_unavailable(gt_server_t *srv, gt_task_t *task) {
     return;
   }
   m->hdr.type = GT_MSG_STICKY_GONE;
-  m->hdr.dtor = sticky_gone_dtor;
+  m->hdr.dtor = gt_task_msg_dtor;
   m->task = task;
   if (gt_actor_send_key(srv->rt, &gt_workflow_actor_type, key, kl, srv, &m->hdr) != 0)
-    sticky_gone_dtor(&m->hdr);
+    gt_task_msg_dtor(&m->hdr);
 }
 
 int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflow_id) {

@@ -330,11 +330,6 @@ const gt_actor_type_t gt_taskqueue_actor_type = {
     .describe = tq_describe,
 };
 
-static void task_msg_dtor(gt_msg_t *m) {
-  free(((gt_task_msg_t *)m)->task);
-  free(m);
-}
-
 void gt_matching_add_task(gt_server_t *srv, const char *queue_name, gt_task_t *task) {
   char key[GT_ACTOR_KEY_MAX];
   size_t kl = make_key(key, sizeof(key), task->ns_id, task->kind, queue_name);
@@ -346,10 +341,10 @@ void gt_matching_add_task(gt_server_t *srv, const char *queue_name, gt_task_t *t
     return;
   }
   m->hdr.type = GT_MSG_ADD_TASK;
-  m->hdr.dtor = task_msg_dtor;
+  m->hdr.dtor = gt_task_msg_dtor;
   m->task = task;
   if (gt_actor_send_key(srv->rt, &gt_taskqueue_actor_type, key, kl, srv, &m->hdr) != 0)
-    task_msg_dtor(&m->hdr);
+    gt_task_msg_dtor(&m->hdr);
 }
 
 void gt_matching_poll(gt_server_t *srv, gt_rpc_t *rpc, const char *queue_name) {
