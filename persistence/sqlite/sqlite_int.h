@@ -51,6 +51,16 @@ int gt__sqlite_open_main(const char *path, int sync_full, int num_shards, sqlite
  * Returns 0 or GT_EIO. */
 int gt__sqlite_open_reader(const char *path, sqlite3 **db);
 
+/* --- pcache.c --- */
+
+/* Makes SQLite's page caches skip truncations with nothing to drop (see pcache.c). Call
+ * before SQLite initializes (sqlite3_config). Returns 0, or GT_EIO if SQLite refused. */
+int gt__sqlite_pcache_install(void);
+
+/* Test hook: truncations skipped and passed to SQLite's cache so far (process-wide).
+ * Returns 1 if the wrapper is installed, else 0. */
+int gt__sqlite_pcache_stats(uint64_t *skipped, uint64_t *passed);
+
 /* --- sqlite_store.c --- */
 
 /* Test and tool hook: runs SQL text on the writer's connection, FIFO with the queued work

@@ -972,6 +972,73 @@ START_TEST(test_read_sql) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ pcache --- */
+
+static void exec_ok(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+  ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : "?");
+}
+
+static int64_t query_i64(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *s = NULL;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return v;
+}
+
+/* The page-cache wrapper skips truncations at COMMIT after page splits, yet still drops
+ * the pages a ROLLBACK must drop: transactions insert random keys (B-tree splits, which
+ * renumber pages through a key far above the file), a third of them roll back after
+ * growing the file, and later transactions reuse those page numbers. A stale page left in
+ * the cache would show as a wrong count or a failed integrity check. */
+START_TEST(test_pcache_skips_only_empty_truncations) {
+  sqlite3 *db = NULL;
+  ck_assert_int_eq(gt__sqlite_open_main(g_path, 0, 4, &db), 0);
+  exec_ok(db, "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
+  sqlite3_stmt *ins = NULL;
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO t (k, v) VALUES "
+                                          "(lower(hex(randomblob(12))), randomblob(?1))",
+                                      -1, &ins, NULL),
+                   SQLITE_OK);
+  int64_t committed = 0;
+  for (int txn = 0; txn < 150; txn++) {
+    exec_ok(db, "BEGIN IMMEDIATE");
+    for (int r = 0; r < 40; r++) {
+      sqlite3_bind_int(ins, 1, 200 + (txn * 37 + r * 11) % 900);
+      ck_assert_int_eq(sqlite3_step(ins), SQLITE_DONE);
+      sqlite3_reset(ins);
+    }
+    if (txn % 3 == 2) {
+      exec_ok(db, "ROLLBACK");
+    } else {
+      exec_ok(db, "COMMIT");
+      committed += 40;
+    }
+  }
+  sqlite3_finalize(ins);
+  ck_assert_int_eq(query_i64(db, "SELECT count(*) FROM t"), committed);
+  ck_assert_int_eq(query_i64(db, "SELECT count(*) FROM pragma_integrity_check "
+                                 "WHERE integrity_check <> 'ok'"),
+                   0);
+  uint64_t skipped = 0, passed = 0;
+  if (gt__sqlite_pcache_stats(&skipped, &passed)) {
+    /* measured: 103 skipped, 51 passed (without the renumbering tracking: 52 / 102;
+     * without the wrapper's check at all: 0 passed, and other suites corrupt) */
+    ck_assert_uint_gt(skipped, 90); /* the 100 commits, splits or not */
+    ck_assert_uint_gt(passed, 45);  /* the 50 rollbacks of a grown file */
+    ck_assert_uint_lt(passed, 70);
+  }
+  ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+  /* and what is on disk agrees, read by a connection with a fresh cache */
+  ck_assert_int_eq(sqlite3_open(g_path, &db), SQLITE_OK);
+  ck_assert_int_eq(query_i64(db, "SELECT count(*) FROM t"), committed);
+  ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+END_TEST
+
 static Suite *persistence_suite(void) {
   Suite *s = suite_create("persistence");
   TCase *tc = tcase_create("schema");
@@ -983,6 +1050,7 @@ static Suite *persistence_suite(void) {
   tcase_add_test(tc, test_torn_sqlite_file_refused);
   tcase_add_test(tc, test_foreign_sqlite_db_refused);
   tcase_add_test(tc, test_wrong_schema_version_refused);
+  tcase_add_test(tc, test_pcache_skips_only_empty_truncations);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("store"); /* _i: 0 = in-memory, 1 = file */
