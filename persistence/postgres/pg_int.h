@@ -11,10 +11,10 @@
 #ifndef GT_PG_INT_H
 #define GT_PG_INT_H
 
-#include <libpq-fe.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "persistence/postgres/pq_dl.h"
 #include "persistence/store.h"
 
 /* The schema version this build writes and accepts (cluster_metadata.schema_version). */

@@ -266,6 +266,8 @@ static int check_or_create(PGconn *pg, int num_shards) {
 }
 
 int gt__pg_open_check(const char *conninfo, int num_shards) {
+  if (gt__pq_load() != 0)
+    return GT_EIO;
   gt__pg_params_t params;
   gt__pg_params_init(&params, conninfo);
   PGconn *pg = PQconnectdbParams(params.keys, params.vals, 1);

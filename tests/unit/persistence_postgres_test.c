@@ -16,7 +16,6 @@
  *   The test thread, plus the store's threads (completions) and helper submitter threads.
  */
 #include <check.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -82,6 +81,7 @@ static void server_stop(void) {
 static PGconn *raw_connect(const char *dbname) {
   char ci[640];
   snprintf(ci, sizeof(ci), "%s dbname=%s", g_base, dbname);
+  ck_assert_int_eq(gt__pq_load(), 0); /* libpq is loaded, not linked (pq_dl.h) */
   PGconn *pg = PQconnectdb(ci);
   ck_assert_msg(PQstatus(pg) == CONNECTION_OK, "connect: %s", PQerrorMessage(pg));
   return pg;
