@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "persistence/sqlite/sqlite_int.h"
+#include "persistence/sqlite/walbuf.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -336,7 +337,11 @@ static void configure_sqlite(void) {
 static int open_conn(const char *path, int flags, sqlite3 **db) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, configure_sqlite);
-  int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+  /* File databases go through the WAL write-coalescing shim (walbuf.c), registered after
+   * configure_sqlite (it initializes SQLite). A URI's "?vfs=" (memdb) overrides this
+   * argument. If the shim cannot register (logged), the default VFS serves, slower. */
+  const char *vfs = gt__sqlite_walbuf_register() == 0 ? GT_SQLITE_WALBUF_VFS : NULL;
+  int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK) {
     gt_log_error("STORE-SQLITE-OPEN", "cannot open %s: %s", path,
                  *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
