@@ -81,11 +81,17 @@ void wf_buf_field_event(gt_buf_t *b, uint32_t field, const pb_event_t *ev) {
   size_t alen = protobuf_c_message_get_packed_size(attr);
   uint64_t atag = ((uint64_t)ev->attributes_case << 3) | 2;
   size_t total = h + varint_len(atag) + varint_len(alen) + alen;
-  gt_buf_field_len(b, field, total);
-  gt_buf_put(b, hdr, h);
-  gt_buf_varint(b, atag);
-  gt_buf_varint(b, alen);
-  if (gt_buf_reserve(b, alen) != 0)
+  /* one reserve, then direct writes (gt_buf_varint costs a reserve and a memcpy call per
+   * varint: ~55 instructions, 5 per event) */
+  if (gt_buf_reserve(b, 20 + total) != 0)
     return;
-  b->len += protobuf_c_message_pack(attr, b->p + b->len);
+  uint8_t *p = b->p + b->len;
+  p += put_varint(p, ((uint64_t)field << 3) | 2);
+  p += put_varint(p, total);
+  memcpy(p, hdr, h);
+  p += h;
+  p += put_varint(p, atag);
+  p += put_varint(p, alen);
+  p += protobuf_c_message_pack(attr, p);
+  b->len = (size_t)(p - b->p);
 }

@@ -246,6 +246,7 @@ struct workflow {
   int broken;
   gt_rpc_t *deferred_head, *deferred_tail; /* requests that arrived while loading */
   wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
+  wf_txn_t *txn_spare; /* a finished txn kept for the next begin (its effects array too) */
   char create_request_id[37];
   wf_query_t *queries;   /* pending QueryWorkflow calls */
   wf_xmsg_t *xdeferred_head, *xdeferred_tail; /* actor messages that arrived while loading */
@@ -333,6 +334,40 @@ int wf_running(const wf_run_t *run);
  * gt_buf_field_msg, several times faster for the events the server writes. */
 void wf_buf_field_event(gt_buf_t *b, uint32_t field, const pb_event_t *ev);
 
+/* wf_reply.c: the poll replies encoded by hand, byte for byte as protobuf-c would. */
+typedef struct wf_wft_reply {
+  const uint8_t *token; /* task token */
+  size_t toklen;
+  const char *workflow_id, *run_id, *workflow_type, *task_queue;
+  int64_t previous_started_id, started_id;
+  int32_t attempt;
+  int64_t scheduled_ns, started_ns;
+} wf_wft_reply_t;
+/* Appends a PollWorkflowTaskQueueResponse's fields 1..13 (not the history, queries,
+ * messages, which the caller appends). */
+void wf_wft_reply_head(gt_buf_t *b, const wf_wft_reply_t *in);
+/* The same with protobuf-c: the reference of the unit test. */
+void wf_wft_reply_head_pb(gt_buf_t *b, const wf_wft_reply_t *in);
+
+typedef struct wf_act_reply {
+  const uint8_t *token; /* task token */
+  size_t toklen;
+  const char *ns_name, *workflow_type, *workflow_id, *run_id;
+  int64_t scheduled_ns; /* of the current attempt */
+  int64_t started_ns;
+  int32_t attempt;
+} wf_act_reply_t;
+/* Appends the PollActivityTaskQueueResponse of the activity whose encoded
+ * ActivityTaskScheduled HistoryEvent is ev[0..len), copying its fields as bytes.
+ * 0 (b->oom tells a failed allocation), or GT_EINVAL with nothing appended: an encoding
+ * the fast path does not take; wf_act_reply_pb then gives the answer. */
+int wf_act_reply(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, size_t len);
+/* The same through protobuf-c (unpack, pack). 0, or GT_EINVAL: not an
+ * ActivityTaskScheduled event. */
+int wf_act_reply_pb(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, size_t len);
+/* The encoded HistoryEvent of event index i, without its History.events framing. */
+void wf_event_bytes(const wf_run_t *run, size_t i, const uint8_t **p, size_t *len);
+
 /* Assigns id, time and task id; packs; appends (or buffers when `buffer` and a workflow
  * task is started); applies. Returns the event id (0 if buffered) or a GT_E* code. */
 int64_t wf_emit(workflow_t *wf, wf_run_t *run, pb_event_t *ev, int buffer);
@@ -355,6 +390,8 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc);
 void wf_txn_commit(wf_txn_t *t);
 /* Handles GT_MSG_WRITE_DONE. */
 void wf_txn_done(workflow_t *wf, wf_txn_t *t);
+/* Frees the actor's spare transaction (stop hook). */
+void wf_txn_spare_free(workflow_t *wf);
 
 /* Wakes GetWorkflowExecutionHistory waiters of a run that have something to read now. */
 void wf_wake_waiters(workflow_t *wf, wf_run_t *run);

@@ -208,37 +208,16 @@ void wf_transient_events(wf_run_t *run, gt_buf_t *out) {
 }
 
 static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
-  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse r =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_TASK_QUEUE_RESPONSE__INIT;
-  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
-  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
-  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  pb_ts_t sched, started;
   size_t toklen = 0;
   uint8_t *token = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
                                  run->wft_started_id, run->wft_attempt, &toklen);
-  r.task_token.data = token;
-  r.task_token.len = toklen;
-  ex.workflow_id = wf->workflow_id;
-  ex.run_id = run->run_id;
-  r.workflow_execution = &ex;
-  wt.name = run->workflow_type;
-  r.workflow_type = &wt;
-  r.previous_started_event_id = run->previous_started_id;
-  r.started_event_id = run->wft_started_id;
-  r.attempt = run->wft_attempt;
-  tq.name = run->task_queue;
-  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
-  r.workflow_execution_task_queue = &tq;
-  gt_pb_ts(&sched, run->wft_scheduled_ns);
-  gt_pb_ts(&started, run->wft_started_ns);
-  r.scheduled_time = &sched;
-  r.started_time = &started;
-  gt_buf_t b;
-  gt_buf_init(&b);
-  gt_buf_pack(&b, &r.base);
-  wf_queries_attach(wf, run, &b);
-  wf_updates_attach(wf, run, &b);
+  wf_wft_reply_t in = {.token = token, .toklen = toklen, .workflow_id = wf->workflow_id,
+                       .run_id = run->run_id, .workflow_type = run->workflow_type,
+                       .task_queue = run->task_queue,
+                       .previous_started_id = run->previous_started_id,
+                       .started_id = run->wft_started_id, .attempt = run->wft_attempt,
+                       .scheduled_ns = run->wft_scheduled_ns,
+                       .started_ns = run->wft_started_ns};
   /* field 8, History: the whole history so far, concatenated without unpacking */
   /* a sticky worker has the history up to its last task cached: send only what follows */
   size_t from = 0;
@@ -248,6 +227,14 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   gt_buf_t extra; /* a transient task's events, as they will be written */
   gt_buf_init(&extra);
   wf_transient_events(run, &extra);
+  gt_buf_t b;
+  gt_buf_init(&b);
+  /* one allocation for the head (ids, names, token: < 300 bytes + strings) and history */
+  gt_buf_reserve(&b, toklen + strlen(wf->workflow_id) + strlen(run->workflow_type) +
+                         strlen(run->task_queue) + 512 + len + extra.len + 16);
+  wf_wft_reply_head(&b, &in);
+  wf_queries_attach(wf, run, &b);
+  wf_updates_attach(wf, run, &b);
   gt_buf_field_len(&b, 8, len + extra.len);
   wf_put_events(run, from, run->n_ev, &b);
   gt_buf_put(&b, extra.p, extra.len);
@@ -259,8 +246,9 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
     gt_buf_fini(&b);
     gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
   } else {
-    gt_rpc_reply_bytes(rpc, b.p, b.len);
-    gt_buf_fini(&b);
+    size_t n;
+    uint8_t *body = gt_buf_take(&b, &n);
+    gt_rpc_reply_owned(rpc, body, n);
   }
 }
 
@@ -317,55 +305,35 @@ static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
 
 static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
                               gt_rpc_t *rpc, wf_txn_t *t) {
-  pb_event_t *sev = wf_event_unpack(run, act->ev_index);
-  if (!sev || sev->attributes_case != PB_ATTR(ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES)) {
-    if (sev)
-      protobuf_c_message_free_unpacked(&sev->base, NULL);
-    gt_rpc_reply_error(rpc, GT_GRPC_INTERNAL, "activity scheduled event unreadable");
-    return;
-  }
-  const act_sched_attr_t *a = sev->activity_task_scheduled_event_attributes;
-  Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse r =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_RESPONSE__INIT;
-  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
-  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
-  pb_ts_t sched, cur, started;
-  pb_dur_t zero;
-  gt_pb_dur(&zero, 0);
   size_t toklen = 0;
   uint8_t *token = wf_make_token(wf, run, GT_TASK_ACTIVITY, act->scheduled_event_id, 0,
                                  act->attempt, &toklen);
-  r.task_token.data = token;
-  r.task_token.len = toklen;
-  r.workflow_namespace = rpc->ns_name;
-  wt.name = run->workflow_type;
-  r.workflow_type = &wt;
-  ex.workflow_id = wf->workflow_id;
-  ex.run_id = run->run_id;
-  r.workflow_execution = &ex;
-  r.activity_type = a->activity_type;
-  r.activity_id = a->activity_id;
-  r.header = a->header;
-  r.input = a->input;
-  gt_pb_ts(&sched, gt_pb_ts_ns(sev->event_time));
-  gt_pb_ts(&cur, act->scheduled_ns);
-  gt_pb_ts(&started, act->started_ns);
-  r.scheduled_time = &sched;
-  r.current_attempt_scheduled_time = &cur;
-  r.started_time = &started;
-  r.attempt = act->attempt;
-  /* the TS worker needs both timeouts present (a zero Duration is fine) */
-  r.schedule_to_close_timeout = a->schedule_to_close_timeout ? a->schedule_to_close_timeout : &zero;
-  r.start_to_close_timeout = a->start_to_close_timeout ? a->start_to_close_timeout : &zero;
-  r.heartbeat_timeout = a->heartbeat_timeout ? a->heartbeat_timeout : &zero;
-  r.retry_policy = a->retry_policy;
-  r.priority = a->priority;
-  if (t)
-    wf_txn_reply_msg(t, rpc, &r.base);
-  else
-    gt_rpc_reply_msg(rpc, &r.base);
+  wf_act_reply_t in = {.token = token, .toklen = toklen, .ns_name = rpc->ns_name,
+                       .workflow_type = run->workflow_type, .workflow_id = wf->workflow_id,
+                       .run_id = run->run_id, .scheduled_ns = act->scheduled_ns,
+                       .started_ns = act->started_ns, .attempt = act->attempt};
+  const uint8_t *ev;
+  size_t evlen;
+  wf_event_bytes(run, act->ev_index, &ev, &evlen);
+  gt_buf_t b;
+  gt_buf_init(&b);
+  int rc = wf_act_reply(&b, &in, ev, evlen);
+  if (rc == GT_EINVAL)
+    rc = wf_act_reply_pb(&b, &in, ev, evlen);
   free(token);
-  protobuf_c_message_free_unpacked(&sev->base, NULL);
+  if (rc != 0) {
+    gt_buf_fini(&b);
+    gt_rpc_reply_error(rpc, GT_GRPC_INTERNAL, "activity scheduled event unreadable");
+  } else if (t) {
+    wf_txn_reply(t, rpc, &b);
+  } else if (b.oom) {
+    gt_buf_fini(&b);
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    size_t n;
+    uint8_t *body = gt_buf_take(&b, &n);
+    gt_rpc_reply_owned(rpc, body, n);
+  }
 }
 
 static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,

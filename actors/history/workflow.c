@@ -1024,6 +1024,7 @@ static void wf_stop(gt_actor_t *self) {
     wf->runs = r->next;
     wf_run_free(r);
   }
+  wf_txn_spare_free(wf);
   free(wf->workflow_id);
 }
 
