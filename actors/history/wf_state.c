@@ -569,12 +569,19 @@ static int64_t state_sleeps(const wf_run_t *run) {
   return due_ms ? due_ms : WF_STATE_ASLEEP_UNTIL_MESSAGE;
 }
 
-/* Does this commit change what the executions row holds for a reload? Remembers it. */
+/* Whether the executions row must be written for what it holds besides the history: the
+ * sleep state, and the sticky queue of a sleeping run. The sticky queue of an awake run is
+ * not worth an UPDATE (one statement of a hello workflow's 11): only a run woken from
+ * passivation reads it back; an awake run recovered after a crash with an older or no
+ * sticky queue dispatches to the normal queue, as Temporal does for a sticky worker gone
+ * (matching bounces a task for a queue nobody polls). Going to sleep writes the row, with
+ * the queue of that moment. Remembers what the row will hold. */
 static int row_changes(wf_run_t *run, int64_t sleeps) {
   const char *sq = run->sticky_queue ? run->sticky_queue : "";
   const char *rq = run->row_sticky ? run->row_sticky : "";
-  if (run->row_known && run->row_sleeps == sleeps && strcmp(sq, rq) == 0 &&
-      (!*sq || run->row_sticky_s2s_ms == run->sticky_s2s_ms))
+  if (run->row_known && run->row_sleeps == sleeps &&
+      (sleeps == WF_STATE_AWAKE ||
+       (strcmp(sq, rq) == 0 && (!*sq || run->row_sticky_s2s_ms == run->sticky_s2s_ms))))
     return 0;
   free(run->row_sticky);
   run->row_sticky = run->sticky_queue ? strdup(run->sticky_queue) : NULL;
