@@ -15,10 +15,14 @@
 #include "persistence/store.h"
 
 /* The schema version this build writes and accepts (cluster_metadata.schema_version). */
-#define GT_SQLITE_SCHEMA_VERSION 1
+#define GT_SQLITE_SCHEMA_VERSION 2
 
-/* The embedded schema (schema.c); identical to persistence/schema/sqlite/v1.sql. */
-extern const char gt__sqlite_schema_v1[];
+/* The embedded schema (schema.c); identical to persistence/schema/sqlite/v2.sql. */
+extern const char gt__sqlite_schema_v2[];
+
+/* The embedded upgrade from version 1 (schema.c); identical to
+ * persistence/schema/sqlite/upgrade-v1-to-v2.sql. */
+extern const char gt__sqlite_upgrade_v1_v2[];
 
 /* Statements of the backend: the public GT_SQL_* ids, then internal ones. */
 enum {

@@ -117,11 +117,13 @@ static void raw_exec(const char *sql) {
   ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 
+/* Each workflow's run id is its workflow id: run ids are unique across workflows (the
+ * server makes UUIDs; schema v2 keys executions by run id alone). */
 static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
                                     const char *state) {
   return (gt_store_op_t){GT_SQL_EXECUTION_INSERT, 7,
                          {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
-                          gt_val_text("run-1"), gt_val_int(next), gt_val_int(ver),
+                          gt_val_text(wf), gt_val_int(next), gt_val_int(ver),
                           gt_val_blob(state, strlen(state))},
                          -1};
 }
@@ -129,7 +131,7 @@ static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
 static gt_store_op_t op_exec_get(const char *wf) {
   return (gt_store_op_t){GT_SQL_EXECUTION_GET, 4,
                          {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
-                          gt_val_text("run-1")},
+                          gt_val_text(wf)},
                          -1};
 }
 
@@ -247,10 +249,15 @@ START_TEST(test_embedded_schema_matches_file) {
   char *slash = strrchr(p, '/');
   ck_assert_ptr_nonnull(slash);
   snprintf(slash, sizeof(p) - (size_t)(slash - p),
-           "/../../persistence/schema/sqlite/v1.sql");
+           "/../../persistence/schema/sqlite/v2.sql");
   size_t n;
   char *text = read_file(p, &n);
-  ck_assert_str_eq(text, gt__sqlite_schema_v1);
+  ck_assert_str_eq(text, gt__sqlite_schema_v2);
+  free(text);
+  snprintf(slash, sizeof(p) - (size_t)(slash - p),
+           "/../../persistence/schema/sqlite/upgrade-v1-to-v2.sql");
+  text = read_file(p, &n);
+  ck_assert_str_eq(text, gt__sqlite_upgrade_v1_v2);
   free(text);
 }
 END_TEST
@@ -377,7 +384,7 @@ START_TEST(test_write_and_read_back) {
   gt_store_op_t upd = {GT_SQL_EXECUTION_UPDATE, 8,
                        {gt_val_int(9), gt_val_int(2), gt_val_blob("STATE-2", 7),
                         gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"),
-                        gt_val_text("run-1"), gt_val_int(1)},
+                        gt_val_text("wf-1"), gt_val_int(1)},
                        1};
   ck_assert_int_eq(gt_store_write_sync(st, 1, range, &upd, 1, NULL), 0);
   get = op_exec_get("wf-1");
@@ -1039,6 +1046,93 @@ START_TEST(test_pcache_skips_only_empty_truncations) {
 }
 END_TEST
 
+/* A version 1 database (made from v1.sql) is upgraded at open: same rows, read back through
+ * the store's statements, the four hot tables clustered (WITHOUT ROWID), version 2. */
+static void make_v1_db(const char *extra_sql) {
+  char p[1024];
+  snprintf(p, sizeof(p), "%s", __FILE__);
+  char *slash = strrchr(p, '/');
+  ck_assert_ptr_nonnull(slash);
+  snprintf(slash, sizeof(p) - (size_t)(slash - p), "/../../persistence/schema/sqlite/v1.sql");
+  size_t n;
+  char *v1 = read_file(p, &n);
+  raw_exec(v1);
+  free(v1);
+  raw_exec("INSERT INTO shards VALUES (1, 0, ''), (2, 0, ''), (3, 0, ''), (4, 0, '');"
+           "INSERT INTO executions VALUES (1, 'ns', 'wf-a', 'run-a', 5, 3, x'0102');"
+           "INSERT INTO current_executions VALUES (1, 'ns', 'wf-a', 'run-a', 'req', 1, 1, 7);"
+           "INSERT INTO history VALUES (1, 'ns', 'wf-a', 'run-a', 1, 4, x'0a0b');"
+           "INSERT INTO visibility VALUES ('ns', 'run-a', 'wf-a', 'T', 'q', 1, 7, 7, 0, 4, "
+           "NULL, NULL, NULL);");
+  if (extra_sql)
+    raw_exec(extra_sql);
+}
+
+static int64_t file_i64(const char *sql) {
+  sqlite3 *db = NULL;
+  ck_assert_int_eq(sqlite3_open(g_path, &db), SQLITE_OK);
+  int64_t v = query_i64(db, sql);
+  ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+  return v;
+}
+
+START_TEST(test_v1_database_upgraded) {
+  make_v1_db(NULL);
+  gt_store_t *st = must_open(1);
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = {GT_SQL_EXECUTION_GET, 4,
+                       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-a"),
+                        gt_val_text("run-a")},
+                       -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 5);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 3);
+  gt_store_rows_free(rs);
+  gt_store_op_t hist = {GT_SQL_HISTORY_GET, 5,
+                        {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-a"),
+                         gt_val_text("run-a"), gt_val_int(1)},
+                        -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &hist, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 4);
+  gt_store_rows_free(rs);
+  gt_store_op_t vis = {GT_SQL_VISIBILITY_GET, 2, {gt_val_text("ns"), gt_val_text("run-a")}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &vis, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+  ck_assert_int_eq(file_i64("SELECT schema_version FROM cluster_metadata"), 2);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                            "sql LIKE '%WITHOUT ROWID' AND name IN ('executions', "
+                            "'current_executions', 'history', 'visibility')"),
+                   4);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                            "name IN ('visibility_by_start', 'visibility_by_workflow')"),
+                   2);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM current_executions"), 1);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM pragma_integrity_check "
+                            "WHERE integrity_check <> 'ok'"),
+                   0);
+}
+END_TEST
+
+/* An upgrade that cannot complete (here: two runs share a run id, which v2's key refuses)
+ * leaves the database at version 1 with every row, and the open fails. */
+START_TEST(test_failed_upgrade_leaves_v1) {
+  make_v1_db("INSERT INTO executions VALUES (2, 'ns', 'wf-b', 'run-a', 1, 1, NULL);");
+  gt_store_t *st = NULL;
+  ck_assert_int_eq(open_db(1, &st), GT_EIO);
+  ck_assert_ptr_null(st);
+  ck_assert_int_eq(file_i64("SELECT schema_version FROM cluster_metadata"), 1);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM executions"), 2);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM history"), 1);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE sql LIKE "
+                            "'%WITHOUT ROWID'"),
+                   0);
+}
+END_TEST
+
 static Suite *persistence_suite(void) {
   Suite *s = suite_create("persistence");
   TCase *tc = tcase_create("schema");
@@ -1051,6 +1145,8 @@ static Suite *persistence_suite(void) {
   tcase_add_test(tc, test_foreign_sqlite_db_refused);
   tcase_add_test(tc, test_wrong_schema_version_refused);
   tcase_add_test(tc, test_pcache_skips_only_empty_truncations);
+  tcase_add_test(tc, test_v1_database_upgraded);
+  tcase_add_test(tc, test_failed_upgrade_leaves_v1);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("store"); /* _i: 0 = in-memory, 1 = file */
