@@ -577,4 +577,8 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)
 #define WF_TIMER_TOKEN(kind, id) (((kind) << 56) | ((uint64_t)(id) & ((1ULL << 56) - 1)))
 
+/* Whether wf_buf_field_event writes ev's attribute message by hand rather than through
+ * protobuf-c (the bytes are the same either way): lets tests see which path ran. */
+int wf_event_hand_encoded(const pb_event_t *ev);
+
 #endif

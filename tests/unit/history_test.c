@@ -298,6 +298,373 @@ START_TEST(test_event_encoding) {
 }
 END_TEST
 
+/* the encoders write deprecated fields too: the tests set them */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+/* The event is packed the same by the hand encoders and protobuf-c, and `hand` says
+ * which path wf_buf_field_event took for its attributes. */
+static void check_attr(const pb_event_t *ev, int hand) {
+  check_event_encoding(ev);
+  ck_assert_int_eq(wf_event_hand_encoded(ev), hand);
+}
+
+/* Payloads shared by the attribute tests: metadata entries (one with an empty key and
+ * value), data, an empty payload, a payload whose empty data has a non-NULL pointer. */
+typedef struct attr_fixture {
+  uint8_t data[300];
+  Temporal__Api__Common__V1__Payload__MetadataEntry me[2];
+  Temporal__Api__Common__V1__Payload__MetadataEntry *mes[2];
+  Temporal__Api__Common__V1__Payload pl[3];
+  Temporal__Api__Common__V1__Payload *pls[3];
+  pb_payloads_t pls_msg;
+  ProtobufCMessageUnknownField unk;
+} attr_fixture_t;
+
+static void attr_fixture_init(attr_fixture_t *f) {
+  Temporal__Api__Common__V1__Payload__MetadataEntry me =
+      TEMPORAL__API__COMMON__V1__PAYLOAD__METADATA_ENTRY__INIT;
+  Temporal__Api__Common__V1__Payload pl = TEMPORAL__API__COMMON__V1__PAYLOAD__INIT;
+  pb_payloads_t ps = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+  memset(f->data, 'd', sizeof(f->data));
+  f->me[0] = me;
+  f->me[0].key = "encoding";
+  f->me[0].value.data = (uint8_t *)"json/plain";
+  f->me[0].value.len = 10;
+  f->me[1] = me; /* empty key, empty value */
+  for (int i = 0; i < 2; i++)
+    f->mes[i] = &f->me[i];
+  for (int i = 0; i < 3; i++) {
+    f->pl[i] = pl;
+    f->pls[i] = &f->pl[i];
+  }
+  f->pl[0].n_metadata = 2;
+  f->pl[0].metadata = f->mes;
+  f->pl[0].data.data = f->data;
+  f->pl[0].data.len = sizeof(f->data); /* a two-byte length */
+  f->pl[2].data.data = f->data;        /* empty data, pointer set */
+  f->pls_msg = ps;
+  f->pls_msg.n_payloads = 3;
+  f->pls_msg.payloads = f->pls;
+  f->unk.tag = 99;
+  f->unk.wire_type = PROTOBUF_C_WIRE_TYPE_VARINT;
+  f->unk.len = 1;
+  f->unk.data = (uint8_t *)"\x05";
+}
+
+/* Unknown fields on m: the hand encoders do not model them, protobuf-c writes them. */
+static void set_unknown(ProtobufCMessage *m, ProtobufCMessageUnknownField *u, int on) {
+  m->n_unknown_fields = on ? 1 : 0;
+  m->unknown_fields = on ? u : NULL;
+}
+
+static void event_of(pb_event_t *ev, int type, int acase) {
+  pb_event_t e = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  static Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+  ts.seconds = 1795000000;
+  ts.nanos = 123456789;
+  *ev = e;
+  ev->event_id = 7;
+  ev->event_time = &ts;
+  ev->event_type = type;
+  ev->task_id = 1LL << 40;
+  ev->attributes_case = acase;
+}
+
+START_TEST(test_wft_attr_encoding) {
+  pb_event_t ev;
+  Temporal__Api__History__V1__WorkflowTaskScheduledEventAttributes sa =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_dur_t d = GOOGLE__PROTOBUF__DURATION__INIT;
+  attr_fixture_t f;
+  attr_fixture_init(&f);
+  event_of(&ev, PB_EV(WORKFLOW_TASK_SCHEDULED), PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES));
+  ev.workflow_task_scheduled_event_attributes = &sa;
+  check_attr(&ev, 1); /* nothing set */
+  tq.name = "tq";
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+  d.seconds = 10;
+  sa.task_queue = &tq;
+  sa.start_to_close_timeout = &d;
+  sa.attempt = 1;
+  check_attr(&ev, 1);
+  tq.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY;
+  tq.normal_name = "tq";
+  tq.name = "sticky-queue-0190b6a8-7c3e-7abc-9def-0123456789ab";
+  d.seconds = -5; /* negative int64 and int32: ten-byte varints */
+  d.nanos = -1;
+  sa.attempt = -1;
+  check_attr(&ev, 1);
+  d.seconds = INT64_MAX;
+  d.nanos = 999999999;
+  sa.attempt = INT32_MAX;
+  tq.name = NULL; /* a NULL string is a default too */
+  check_attr(&ev, 1);
+  d.seconds = d.nanos = 0; /* an empty Duration present */
+  check_attr(&ev, 1);
+  set_unknown(&d.base, &f.unk, 1); /* protobuf-c's path, the same bytes */
+  check_attr(&ev, 0);
+  set_unknown(&d.base, &f.unk, 0);
+
+  Temporal__Api__History__V1__WorkflowTaskStartedEventAttributes ta =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
+  Temporal__Api__Common__V1__WorkerVersionStamp wv =
+      TEMPORAL__API__COMMON__V1__WORKER_VERSION_STAMP__INIT;
+  event_of(&ev, PB_EV(WORKFLOW_TASK_STARTED), PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES));
+  ev.workflow_task_started_event_attributes = &ta;
+  check_attr(&ev, 1);
+  ta.scheduled_event_id = 2;
+  ta.identity = "1234@host";
+  ta.request_id = NULL;
+  ta.history_size_bytes = 1LL << 40;
+  check_attr(&ev, 1);
+  ta.request_id = "req";
+  ta.identity = "";
+  ta.suggest_continue_as_new = 1;
+  ta.target_worker_deployment_version_changed = 1;
+  ta.build_id_redirect_counter = -1;
+  wv.build_id = "b1";
+  ta.worker_version = &wv;
+  check_attr(&ev, 1);
+  Temporal__Api__Enums__V1__SuggestContinueAsNewReason why[1] = {1};
+  ta.n_suggest_continue_as_new_reasons = 1; /* not modelled */
+  ta.suggest_continue_as_new_reasons = why;
+  check_attr(&ev, 0);
+
+  Temporal__Api__History__V1__WorkflowTaskCompletedEventAttributes ca =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_COMPLETED_EVENT_ATTRIBUTES__INIT;
+  Temporal__Api__Sdk__V1__WorkflowTaskCompletedMetadata sdk =
+      TEMPORAL__API__SDK__V1__WORKFLOW_TASK_COMPLETED_METADATA__INIT;
+  Temporal__Api__Common__V1__MeteringMetadata mm = TEMPORAL__API__COMMON__V1__METERING_METADATA__INIT;
+  Temporal__Api__Deployment__V1__WorkerDeploymentVersion dv =
+      TEMPORAL__API__DEPLOYMENT__V1__WORKER_DEPLOYMENT_VERSION__INIT;
+  uint32_t core[3] = {1, 300, 0}, lang[1] = {2};
+  event_of(&ev, PB_EV(WORKFLOW_TASK_COMPLETED), PB_ATTR(WORKFLOW_TASK_COMPLETED_EVENT_ATTRIBUTES));
+  ev.workflow_task_completed_event_attributes = &ca;
+  check_attr(&ev, 1);
+  ca.scheduled_event_id = 2;
+  ca.started_event_id = 3;
+  ca.identity = "1234@host";
+  ca.sdk_metadata = &sdk; /* empty, as the TypeScript SDK's first task sends it */
+  ca.metering_metadata = &mm;
+  check_attr(&ev, 1);
+  sdk.n_core_used_flags = 3; /* packed, with a two-byte and a zero element */
+  sdk.core_used_flags = core;
+  sdk.n_lang_used_flags = 1;
+  sdk.lang_used_flags = lang;
+  sdk.sdk_name = "temporal-typescript";
+  sdk.sdk_version = "1.11.7";
+  mm.nonfirst_local_activity_execution_attempts = 4000000000u;
+  ca.binary_checksum = "sum";
+  ca.worker_version = &wv;
+  ca.versioning_behavior = 2;
+  ca.worker_deployment_version = "d.1";
+  ca.worker_deployment_name = "d";
+  dv.build_id = "1";
+  ca.deployment_version = &dv;
+  check_attr(&ev, 1);
+  set_unknown(&sdk.base, &f.unk, 1);
+  check_attr(&ev, 0);
+}
+END_TEST
+
+START_TEST(test_act_attr_encoding) {
+  pb_event_t ev;
+  attr_fixture_t f;
+  attr_fixture_init(&f);
+  Temporal__Api__History__V1__ActivityTaskScheduledEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES__INIT;
+  Temporal__Api__Common__V1__ActivityType at = TEMPORAL__API__COMMON__V1__ACTIVITY_TYPE__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  Temporal__Api__Common__V1__Header hdr = TEMPORAL__API__COMMON__V1__HEADER__INIT;
+  pb_retry_t rp = TEMPORAL__API__COMMON__V1__RETRY_POLICY__INIT;
+  Temporal__Api__Common__V1__Priority pri = TEMPORAL__API__COMMON__V1__PRIORITY__INIT;
+  pb_dur_t s2c, s2s, st2c, hb, ri, rm;
+  gt_pb_dur(&s2c, 60000);
+  gt_pb_dur(&s2s, 60000);
+  gt_pb_dur(&st2c, 10500);
+  gt_pb_dur(&hb, 0);
+  gt_pb_dur(&ri, 1000);
+  gt_pb_dur(&rm, 100000);
+  event_of(&ev, PB_EV(ACTIVITY_TASK_SCHEDULED), PB_ATTR(ACTIVITY_TASK_SCHEDULED_EVENT_ATTRIBUTES));
+  ev.activity_task_scheduled_event_attributes = &a;
+  check_attr(&ev, 1);
+  a.activity_id = "1";
+  at.name = "greet";
+  a.activity_type = &at;
+  tq.name = "tq";
+  tq.kind = 1;
+  a.task_queue = &tq;
+  a.header = &hdr; /* an empty Header present */
+  a.input = &f.pls_msg;
+  a.schedule_to_close_timeout = &s2c;
+  a.schedule_to_start_timeout = &s2s;
+  a.start_to_close_timeout = &st2c;
+  a.heartbeat_timeout = &hb;
+  a.workflow_task_completed_event_id = 4;
+  rp.initial_interval = &ri;
+  rp.maximum_interval = &rm;
+  rp.backoff_coefficient = 2.0;
+  a.retry_policy = &rp;
+  check_attr(&ev, 1);
+  char *nre[3] = {"E1", "", "Err"};
+  rp.n_non_retryable_error_types = 3; /* repeated: the empty one is written */
+  rp.non_retryable_error_types = nre;
+  rp.maximum_attempts = -3;
+  rp.backoff_coefficient = -0.0; /* a default, as +0 is */
+  pri.priority_key = 2;
+  a.priority = &pri;
+  a.use_workflow_build_id = 1;
+  a.workflow_task_completed_event_id = INT64_MAX;
+  check_attr(&ev, 1);
+  rp.backoff_coefficient = 1.5;
+  a.activity_id = "";
+  a.activity_type = NULL;
+  check_attr(&ev, 1);
+  Temporal__Api__Common__V1__Payload__ExternalPayloadDetails xp =
+      TEMPORAL__API__COMMON__V1__PAYLOAD__EXTERNAL_PAYLOAD_DETAILS__INIT;
+  Temporal__Api__Common__V1__Payload__ExternalPayloadDetails *xps[1] = {&xp};
+  f.pl[1].n_external_payloads = 1; /* not modelled */
+  f.pl[1].external_payloads = xps;
+  check_attr(&ev, 0);
+  f.pl[1].n_external_payloads = 0;
+  set_unknown(&f.me[1].base, &f.unk, 1);
+  check_attr(&ev, 0);
+  set_unknown(&f.me[1].base, &f.unk, 0);
+
+  Temporal__Api__History__V1__ActivityTaskStartedEventAttributes sa =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
+  pb_failure_t fl = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+  Temporal__Api__Common__V1__WorkerVersionStamp wv =
+      TEMPORAL__API__COMMON__V1__WORKER_VERSION_STAMP__INIT;
+  event_of(&ev, PB_EV(ACTIVITY_TASK_STARTED), PB_ATTR(ACTIVITY_TASK_STARTED_EVENT_ATTRIBUTES));
+  ev.activity_task_started_event_attributes = &sa;
+  check_attr(&ev, 1);
+  sa.scheduled_event_id = 5;
+  sa.identity = "1234@host";
+  sa.request_id = "r-1";
+  sa.attempt = 1;
+  check_attr(&ev, 1);
+  fl.message = "boom";
+  fl.stack_trace = "at x";
+  sa.last_failure = &fl;
+  sa.attempt = -2;
+  wv.build_id = "b";
+  sa.worker_version = &wv;
+  sa.build_id_redirect_counter = 1LL << 50;
+  check_attr(&ev, 1);
+  set_unknown(&sa.base, &f.unk, 1);
+  check_attr(&ev, 0);
+
+  Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes ca =
+      TEMPORAL__API__HISTORY__V1__ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES__INIT;
+  pb_payloads_t none = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+  event_of(&ev, PB_EV(ACTIVITY_TASK_COMPLETED), PB_ATTR(ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES));
+  ev.activity_task_completed_event_attributes = &ca;
+  check_attr(&ev, 1);
+  ca.result = &none; /* present, empty */
+  ca.scheduled_event_id = 5;
+  ca.started_event_id = 6;
+  check_attr(&ev, 1);
+  ca.result = &f.pls_msg;
+  ca.identity = "1234@host";
+  ca.worker_version = &wv;
+  check_attr(&ev, 1);
+  set_unknown(&f.pls_msg.base, &f.unk, 1);
+  check_attr(&ev, 0);
+}
+END_TEST
+
+START_TEST(test_wf_attr_encoding) {
+  pb_event_t ev;
+  attr_fixture_t f;
+  attr_fixture_init(&f);
+  Temporal__Api__History__V1__WorkflowExecutionCompletedEventAttributes ca =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES__INIT;
+  event_of(&ev, PB_EV(WORKFLOW_EXECUTION_COMPLETED),
+           PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES));
+  ev.workflow_execution_completed_event_attributes = &ca;
+  check_attr(&ev, 1);
+  ca.result = &f.pls_msg;
+  ca.workflow_task_completed_event_id = 10;
+  ca.new_execution_run_id = "0190b6a8-7c3e-7abc-9def-0123456789ab";
+  check_attr(&ev, 1);
+  set_unknown(&ca.base, &f.unk, 1);
+  check_attr(&ev, 0);
+
+  Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_wfexec_t parent = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  pb_failure_t fl = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+  pb_retry_t rp = TEMPORAL__API__COMMON__V1__RETRY_POLICY__INIT;
+  Temporal__Api__Common__V1__Memo memo = TEMPORAL__API__COMMON__V1__MEMO__INIT;
+  Temporal__Api__Common__V1__Header hdr = TEMPORAL__API__COMMON__V1__HEADER__INIT;
+  Temporal__Api__Common__V1__Priority pri = TEMPORAL__API__COMMON__V1__PRIORITY__INIT;
+  pb_dur_t ex, run, task, backoff;
+  pb_ts_t exp;
+  gt_pb_dur(&ex, 0);
+  gt_pb_dur(&run, 0);
+  gt_pb_dur(&task, 10000);
+  event_of(&ev, PB_EV(WORKFLOW_EXECUTION_STARTED), PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES));
+  ev.workflow_execution_started_event_attributes = &a;
+  check_attr(&ev, 1);
+  wt.name = "hello";
+  a.workflow_type = &wt;
+  tq.name = "tq";
+  tq.kind = 1;
+  a.task_queue = &tq;
+  a.input = &f.pls_msg;
+  a.workflow_execution_timeout = &ex;
+  a.workflow_run_timeout = &run;
+  a.workflow_task_timeout = &task;
+  a.identity = "1234@host";
+  a.original_execution_run_id = "0190b6a8-7c3e-7abc-9def-0123456789ab";
+  a.first_execution_run_id = a.original_execution_run_id;
+  a.attempt = 1;
+  a.header = &hdr;
+  a.workflow_id = "wf-1";
+  check_attr(&ev, 1); /* what a hello start writes */
+  gt_pb_dur(&ex, 3600000);
+  gt_pb_ts(&exp, -1500000000LL); /* before the epoch */
+  a.workflow_execution_expiration_time = &exp;
+  parent.workflow_id = "parent";
+  parent.run_id = "prun";
+  a.parent_workflow_namespace = "default";
+  a.parent_workflow_namespace_id = "ns-id";
+  a.parent_workflow_execution = &parent;
+  a.parent_initiated_event_id = 5;
+  a.parent_initiated_event_version = -1;
+  a.continued_execution_run_id = "prev";
+  a.initiator = 2;
+  fl.message = "failed";
+  a.continued_failure = &fl;
+  a.last_completion_result = &f.pls_msg;
+  rp.maximum_attempts = 3;
+  a.retry_policy = &rp;
+  a.cron_schedule = "* * * * *";
+  gt_pb_dur(&backoff, 59500);
+  a.first_workflow_task_backoff = &backoff;
+  a.memo = &memo;
+  a.inherited_build_id = "ib";
+  a.parent_pinned_worker_deployment_version = "pv";
+  pri.fairness_key = "k";
+  a.priority = &pri;
+  a.eager_execution_accepted = 1;
+  a.root_workflow_execution = &parent;
+  check_attr(&ev, 1);
+  Temporal__Api__Common__V1__Callback cb = TEMPORAL__API__COMMON__V1__CALLBACK__INIT;
+  Temporal__Api__Common__V1__Callback *cbs[1] = {&cb};
+  a.n_completion_callbacks = 1; /* not modelled */
+  a.completion_callbacks = cbs;
+  check_attr(&ev, 0);
+}
+END_TEST
+
+#pragma GCC diagnostic pop
+
 /* The hand-written PollWorkflowTaskQueueResponse head is protobuf-c's, byte for byte. */
 static void check_wft_head(const wf_wft_reply_t *in) {
   gt_buf_t fast, slow;
@@ -907,6 +1274,9 @@ static Suite *history_suite(void) {
    * its SETTINGS frame when the teardown closes the client: SIGPIPE) */
   TCase *enc = tcase_create("encoding");
   tcase_add_test(enc, test_event_encoding);
+  tcase_add_test(enc, test_wft_attr_encoding);
+  tcase_add_test(enc, test_act_attr_encoding);
+  tcase_add_test(enc, test_wf_attr_encoding);
   tcase_add_test(enc, test_wft_reply_encoding);
   tcase_add_test(enc, test_act_reply_encoding);
   suite_add_tcase(s, enc);

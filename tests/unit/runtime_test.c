@@ -22,6 +22,7 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 #include "runtime/runtime_int.h" /* drain_ms, to keep one test short */
+#include "runtime/timer.h"
 
 /* ---- helpers ---- */
 
@@ -72,7 +73,9 @@ enum {
   M_ARM_CANCEL,
   M_WHERE,
   M_FLOOD,
-  M_BOUNCE
+  M_BOUNCE,
+  M_CHURN,
+  M_CACHED
 };
 
 typedef struct tmsg {
@@ -182,6 +185,33 @@ static void on_arm(tactor_t *a, tmsg_t *m) {
   a->expect_id = id;
 }
 
+/* M_CHURN: arms CHURN_N timers of m->ms and cancels the even ones, noting the
+ * thread's timer cache before and after arming. */
+enum { CHURN_N = 16 };
+#define CHURN_TOKEN 1000000u
+static atomic_long churn_cached_before, churn_cached_after, churn_fires, cached_probe;
+
+static void on_churn(tactor_t *a, tmsg_t *m) {
+  uint64_t ids[CHURN_N];
+  atomic_store(&churn_cached_before, (long)gt__timer_cached());
+  for (int i = 0; i < CHURN_N; i++)
+    if ((ids[i] = gt_actor_timer_start(&a->base, m->ms, CHURN_TOKEN + i)) == 0)
+      atomic_fetch_add(&violations, 1);
+  atomic_store(&churn_cached_after, (long)gt__timer_cached());
+  for (int i = 0; i < CHURN_N; i += 2)
+    if (gt_actor_timer_cancel(&a->base, ids[i]) != 0)
+      atomic_fetch_add(&violations, 1);
+  latch_add(1);
+}
+
+/* A churn timer fired: only the odd ones may (the even ones were cancelled). */
+static void on_churn_fire(gt_timer_msg_t *tm) {
+  if ((tm->token - CHURN_TOKEN) % 2 == 0)
+    atomic_fetch_add(&violations, 1);
+  atomic_fetch_add(&churn_fires, 1);
+  latch_add(1);
+}
+
 static void t_receive(gt_actor_t *self, gt_msg_t *msg) {
   tactor_t *a = (tactor_t *)self;
   tmsg_t *m = (tmsg_t *)msg;
@@ -191,6 +221,10 @@ static void t_receive(gt_actor_t *self, gt_msg_t *msg) {
   atomic_fetch_add(&handled, 1);
   switch (msg->type) {
   case GT_MSG_TIMER:
+    if (((gt_timer_msg_t *)msg)->token >= CHURN_TOKEN) {
+      on_churn_fire((gt_timer_msg_t *)msg);
+      break;
+    }
     on_timer(a, (gt_timer_msg_t *)msg);
     if (((gt_timer_msg_t *)msg)->timer_id != a->expect_id)
       atomic_fetch_add(&violations, 1);
@@ -231,6 +265,13 @@ static void t_receive(gt_actor_t *self, gt_msg_t *msg) {
       latch_add(1);
     break;
   }
+  case M_CHURN:
+    on_churn(a, m);
+    break;
+  case M_CACHED: /* the thread's timer cache, for a test awaiting close callbacks */
+    atomic_store(&cached_probe, (long)gt__timer_cached());
+    latch_add(1);
+    break;
   case M_WHERE:
     atomic_store(&where_thread, (uintptr_t)pthread_self());
     latch_add(1);
@@ -571,6 +612,42 @@ START_TEST(timer_cancel_prevents_delivery) {
   gt_runtime_free(rt);
   ck_assert_int_eq(atomic_load(&violations), 0);
   ck_assert_int_eq(atomic_load(&timer_fires), 1);
+  latch_fini();
+}
+END_TEST
+
+/* Closed timers are reused by the next arms on their thread, and reused ones still
+ * fire and cancel exactly as new ones do. */
+START_TEST(timer_memory_reused) {
+  reset_counters();
+  atomic_store(&churn_fires, 0);
+  gt_runtime_t *rt = rt_up(1); /* one scheduler thread: one cache */
+  gt_actor_t *a = get(rt, "churn");
+  long n = 0;
+  for (int round = 0; round < 2; round++) {
+    tmsg_t *m = tmsg_new(M_CHURN);
+    m->ms = 5;
+    send_ok(a, m);
+    n += 1 + CHURN_N / 2; /* the handler, then the odd timers firing */
+    ck_assert_int_eq(latch_wait(n), n);
+    ck_assert_int_eq(atomic_load(&churn_fires), (round + 1) * CHURN_N / 2);
+    /* round 0 starts from an empty cache; round 1 takes all CHURN_N back */
+    ck_assert_int_eq(atomic_load(&churn_cached_before), round ? CHURN_N : 0);
+    ck_assert_int_eq(atomic_load(&churn_cached_after), 0);
+    /* the timers' close callbacks run on a later loop turn: probe the cache, one message
+     * (one loop turn) at a time, until all CHURN_N are back */
+    atomic_store(&cached_probe, -1);
+    for (int probe = 0; probe < 10000 && atomic_load(&cached_probe) != CHURN_N; probe++) {
+      send_ok(a, tmsg_new(M_CACHED));
+      ck_assert_int_eq(latch_wait(++n), n);
+    }
+    ck_assert_int_eq(atomic_load(&cached_probe), CHURN_N);
+  }
+  gt_actor_release(a);
+  gt_runtime_stop(rt);
+  gt_runtime_free(rt); /* the thread exits: its cache is freed (ASan: no leak) */
+  ck_assert_int_eq(atomic_load(&violations), 0);
+  ck_assert_int_eq(atomic_load(&churn_fires), CHURN_N);
   latch_fini();
 }
 END_TEST
@@ -1190,6 +1267,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, start_failure_frees_messages);
   tcase_add_test(tc, timer_fires_with_token);
   tcase_add_test(tc, timer_cancel_prevents_delivery);
+  tcase_add_test(tc, timer_memory_reused);
   tcase_add_test(tc, post_runs_on_thread);
   tcase_add_test(tc, batch_fairness);
   tcase_add_test(tc, foreach_reports_depth);
