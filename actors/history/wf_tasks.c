@@ -207,6 +207,21 @@ void wf_transient_events(wf_run_t *run, gt_buf_t *out) {
   wf_buf_field_event(out, 1, &e.started);
 }
 
+/* Sends a poll reply built in b (taken): as an effect of t when there is one (sent once t
+ * is committed), else at once. */
+static void send_poll_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *b) {
+  if (t) {
+    wf_txn_reply(t, rpc, b);
+  } else if (b->oom) {
+    gt_buf_fini(b);
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    size_t n;
+    uint8_t *body = gt_buf_take(b, &n);
+    gt_rpc_reply_owned(rpc, body, n);
+  }
+}
+
 static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
   size_t toklen = 0;
   uint8_t *token = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
@@ -240,16 +255,7 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   gt_buf_put(&b, extra.p, extra.len);
   gt_buf_fini(&extra);
   free(token);
-  if (t) {
-    wf_txn_reply(t, rpc, &b);
-  } else if (b.oom) {
-    gt_buf_fini(&b);
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-  } else {
-    size_t n;
-    uint8_t *body = gt_buf_take(&b, &n);
-    gt_rpc_reply_owned(rpc, body, n);
-  }
+  send_poll_reply(t, rpc, &b);
 }
 
 static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
@@ -324,15 +330,8 @@ static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
   if (rc != 0) {
     gt_buf_fini(&b);
     gt_rpc_reply_error(rpc, GT_GRPC_INTERNAL, "activity scheduled event unreadable");
-  } else if (t) {
-    wf_txn_reply(t, rpc, &b);
-  } else if (b.oom) {
-    gt_buf_fini(&b);
-    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
   } else {
-    size_t n;
-    uint8_t *body = gt_buf_take(&b, &n);
-    gt_rpc_reply_owned(rpc, body, n);
+    send_poll_reply(t, rpc, &b);
   }
 }
 
