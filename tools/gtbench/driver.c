@@ -113,7 +113,7 @@ static void on_verified(void *ud, int status, const char *msg, const uint8_t *bo
     return;
   }
   hist_resp_t *r = temporal__api__workflowservice__v1__get_workflow_execution_history_response__unpack(
-      NULL, len, body);
+      pb_arena(), len, body);
   int ok = r && r->history && r->history->n_events > 0 &&
            r->history->events[r->history->n_events - 1]->event_type ==
                TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED;
@@ -124,9 +124,7 @@ static void on_verified(void *ud, int status, const char *msg, const uint8_t *bo
     fprintf(stderr, "gtbench: verify: the close event is not WorkflowExecutionCompleted "
                     "(%zu events)\n", r && r->history ? r->history->n_events : 0);
   }
-  if (r)
-    temporal__api__workflowservice__v1__get_workflow_execution_history_response__free_unpacked(
-        r, NULL);
+  pb_arena_reset();
 }
 
 static void verify_one(bench_t *b, long seq) {

@@ -19,6 +19,16 @@
 #include <uv.h>
 #include <protobuf-c/protobuf-c.h>
 
+/* ---- arena.c: unpacking without malloc ---- */
+
+/* The allocator to unpack a response with; its memory stays valid until pb_arena_reset.
+ * One unpacked message at a time. */
+ProtobufCAllocator *pb_arena(void);
+/* Forgets every allocation of the arena (the message unpacked into it is gone). */
+void pb_arena_reset(void);
+/* Frees the arena's memory (at exit). */
+void pb_arena_fini(void);
+
 /* ---- h2client.c: gRPC unary calls over one HTTP/2 connection ---- */
 
 /* grpc_status of a call that failed below gRPC (reset stream, lost connection, bad frame). */

@@ -259,6 +259,7 @@ int main(int argc, char **argv) {
   if (lrc != 0)
     fprintf(stderr, "gtbench: loop not closed cleanly: %s\n", uv_strerror(lrc));
   lat_free(&b->lat);
+  pb_arena_fini();
   free(b->wfs);
   free(b->conns);
   return rc;

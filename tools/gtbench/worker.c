@@ -262,10 +262,11 @@ static void on_wft_poll(void *ud, int status, const char *msg, const uint8_t *bo
     return;
   }
   poll_wft_resp_t *r = temporal__api__workflowservice__v1__poll_workflow_task_queue_response__unpack(
-      NULL, len, body);
+      pb_arena(), len, body);
   poll_again(p);
   if (!r) {
     driver_rpc_error(b, RPC_POLL_WFT, H2C_TRANSPORT, "unparsable PollWorkflowTaskQueueResponse");
+    pb_arena_reset(); /* what a failed unpack allocated */
     return;
   }
   if (r->task_token.len == 0) {
@@ -274,7 +275,7 @@ static void on_wft_poll(void *ud, int status, const char *msg, const uint8_t *bo
     driver_transition(b); /* the workflow task was started */
     answer_wft(b, r);
   }
-  temporal__api__workflowservice__v1__poll_workflow_task_queue_response__free_unpacked(r, NULL);
+  pb_arena_reset();
 }
 
 /* ---- activity tasks ---- */
@@ -300,10 +301,11 @@ static void on_act_poll(void *ud, int status, const char *msg, const uint8_t *bo
     return;
   }
   poll_act_resp_t *r = temporal__api__workflowservice__v1__poll_activity_task_queue_response__unpack(
-      NULL, len, body);
+      pb_arena(), len, body);
   poll_again(p);
   if (!r) {
     driver_rpc_error(b, RPC_POLL_ACT, H2C_TRANSPORT, "unparsable PollActivityTaskQueueResponse");
+    pb_arena_reset(); /* what a failed unpack allocated */
     return;
   }
   if (r->task_token.len == 0) {
@@ -318,7 +320,7 @@ static void on_act_poll(void *ud, int status, const char *msg, const uint8_t *bo
                  on_act_replied, b) != 0)
       driver_rpc_error(b, RPC_ACT_DONE, H2C_TRANSPORT, "connection gone");
   }
-  temporal__api__workflowservice__v1__poll_activity_task_queue_response__free_unpacked(r, NULL);
+  pb_arena_reset();
 }
 
 /* ---- pollers ---- */
