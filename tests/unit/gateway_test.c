@@ -145,6 +145,7 @@ typedef struct tstream {
   char message[512];
   char details[512];
   char encoding[32];
+  char resp_hdrs[256];  /* names of the response HEADERS' fields, ' '-separated */
   uint8_t *data;
   size_t len, cap;
   uint8_t *req;     /* framed request */
@@ -174,6 +175,12 @@ static int c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_
   if (s == NULL)
     return 0;
   copy_val(n, sizeof n, name, nlen);
+  if (f->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+      strlen(s->resp_hdrs) + strlen(n) + 2 < sizeof s->resp_hdrs) {
+    if (s->resp_hdrs[0])
+      strcat(s->resp_hdrs, " ");
+    strcat(s->resp_hdrs, n);
+  }
   if (strcmp(n, ":status") == 0)
     copy_val(s->status, sizeof s->status, value, vlen);
   else if (strcmp(n, "grpc-status") == 0) {
@@ -496,6 +503,23 @@ START_TEST(test_pool) {
   for (size_t i = 0; i < nv; i++)
     gt__pool_free(&p, v[i]);
   ck_assert_uint_eq(p.nspare[0], GT__POOL_KEEP / 32);
+  /* class boundaries: the smallest power of two from 32 B holding n, none past 8 KiB */
+  static const struct { size_t n; int cls; } bnd[] = {
+      {0, 0},   {1, 0},     {32, 0},    {33, 1},    {64, 1},   {65, 2},
+      {128, 2}, {129, 3},   {4096, 7},  {4097, 8},  {8192, 8}, {8193, -1}};
+  for (size_t i = 0; i < sizeof bnd / sizeof bnd[0]; i++) {
+    size_t before[GT__POOL_CLASSES];
+    memcpy(before, p.nspare, sizeof before);
+    uint8_t *q = gt__pool_malloc(&p, bnd[i].n);
+    ck_assert_ptr_nonnull(q);
+    if (bnd[i].n)
+      memset(q, 0x5a, bnd[i].n); /* ASan: the block really holds n bytes */
+    if (bnd[i].cls >= 0 && before[bnd[i].cls] > 0) /* a spare of that class was taken */
+      ck_assert_uint_eq(p.nspare[bnd[i].cls], before[bnd[i].cls] - 1);
+    gt__pool_free(&p, q);
+    for (int k = 0; k < GT__POOL_CLASSES; k++) /* back where it came from, or freed */
+      ck_assert_uint_eq(p.nspare[k], before[k] + (k == bnd[i].cls && before[k] == 0));
+  }
   gt__pool_fini(&p);
   for (int i = 0; i < GT__POOL_CLASSES; i++) {
     ck_assert_ptr_null(p.spare[i]);
@@ -597,6 +621,7 @@ START_TEST(test_unary_roundtrip) {
   ck_assert_str_eq(s.status, "200");
   ck_assert_int_eq(s.grpc_status, 0);
   ck_assert_int_eq(s.trailers_only, 0);
+  ck_assert_str_eq(s.resp_hdrs, ":status content-type"); /* grpc-go's set, no more */
   uint8_t *m = resp_msg(&s, &n);
   ck_assert_uint_eq(n, 5);
   ck_assert_int_eq(memcmp(m, "olleh", 5), 0);
@@ -648,6 +673,7 @@ START_TEST(test_gzip_request_and_response) {
   wait_done(&c, &s);
   ck_assert_int_eq(s.grpc_status, 0);
   ck_assert_str_eq(s.encoding, "gzip");
+  ck_assert_str_eq(s.resp_hdrs, ":status content-type grpc-encoding");
   ck_assert_int_eq(s.data[0], 1);
   ck_assert_uint_lt(s.len, 20 * 1024);
   m = resp_msg(&s, &n);
