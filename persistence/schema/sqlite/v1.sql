@@ -1,8 +1,7 @@
--- Genesis Temporal SQLite schema, version 1.
--- KEEP IDENTICAL to gt__sqlite_schema_v1 in persistence/sqlite/schema.c:
--- the binary embeds that copy and runs it on an empty database; this file is
--- the readable reference (persistence_test checks that both are the same).
--- Changing a table means a new schema version (v2.sql), never an edit here.
+-- Genesis Temporal SQLite schema, version 1: superseded by v2.sql.
+-- Kept as the record of what a version 1 database holds: the server upgrades
+-- such a file at open (upgrade-v1-to-v2.sql), and persistence_test builds its
+-- version 1 database from this file. Never edit a table here.
 
 -- One row: the schema version checked at every open, and the cluster identity.
 CREATE TABLE cluster_metadata (
