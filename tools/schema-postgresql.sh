@@ -2,15 +2,17 @@
 # schema-postgresql.sh: installs and checks the Genesis Temporal PostgreSQL schema.
 #
 #   schema-postgresql.sh setup   [--config FILE]  create the database when missing, apply
-#                                                 persistence/schema/postgres/v1.sql (it
-#                                                 records schema_version 1 in cluster_metadata)
-#   schema-postgresql.sh upgrade [--config FILE]  bring the schema to this build's version
-#                                                 (only v1 exists: "already at version 1")
+#                                                 persistence/schema/postgres/v2.sql (it
+#                                                 records schema_version 2 in cluster_metadata);
+#                                                 an existing older schema is upgraded
+#   schema-postgresql.sh upgrade [--config FILE]  bring the schema to this build's version:
+#                                                 from 1, upgrade-v1-to-v2.sql in one
+#                                                 transaction; at 2, "already at version 2"
 #   schema-postgresql.sh version [--config FILE]  print the installed schema version
 #
 # FILE defaults to config/production.yaml. The database is the one of
 # persistence.defaultStore (sql.databaseName, connectAddr, user, password): that store holds
-# every table, visibility included. The server runs the same v1.sql itself at first open
+# every table, visibility included. The server runs the same v2.sql itself at first open
 # and refuses to start on any other version (STORE-PG-SCHEMA-VERSION), so running this
 # script first is optional but lets a DBA own the DDL. Needs psql (postgresql-client); the
 # user must be allowed to CREATE DATABASE when the database does not exist yet.
@@ -18,8 +20,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SCHEMA="$ROOT/persistence/schema/postgres/v1.sql"
-VERSION=1
+SCHEMA="$ROOT/persistence/schema/postgres/v2.sql"
+UPGRADE_FROM_1="$ROOT/persistence/schema/postgres/upgrade-v1-to-v2.sql"
+VERSION=2
 
 die() { echo "schema-postgresql: $*" >&2; exit 1; }
 usage() { echo "usage: $0 setup|upgrade|version [--config FILE]" >&2; exit 2; }
@@ -100,6 +103,19 @@ check_current() { # $1 = installed version (a number)
     "(no migration from $1 exists)"
 }
 
+# Brings an installed version ($1) to VERSION, one transaction per step; prints what it did.
+bring_current() {
+  local v=$1 out
+  if [ "$v" = 1 ]; then
+    out=$(psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" -f "$UPGRADE_FROM_1" 2>&1) ||
+      die "$where: upgrading from version 1 failed (left at 1): $(grep -m 1 ERROR <<<"$out" || head -n 1 <<<"$out")"
+    echo "$where: upgraded from version 1 to version $VERSION"
+    return 0
+  fi
+  check_current "$v"
+  echo "$where: already at version $VERSION"
+}
+
 v=$(installed)
 case "$cmd" in
 version)
@@ -112,7 +128,7 @@ version)
 upgrade)
   case "$v" in
   nodb|none) die "$where has no schema to upgrade (run setup)" ;;
-  *) check_current "$v"; echo "$where: already at version $VERSION" ;;
+  *) bring_current "$v" ;;
   esac
   ;;
 setup)
@@ -128,8 +144,7 @@ setup)
       die "$where: applying $SCHEMA failed: $(grep -m 1 ERROR <<<"$out" || head -n 1 <<<"$out")"
     echo "$where: schema version $VERSION installed"
   else
-    check_current "$v"
-    echo "$where: already at version $VERSION"
+    bring_current "$v"
   fi
   ;;
 esac

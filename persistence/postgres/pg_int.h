@@ -18,13 +18,13 @@
 #include "persistence/store.h"
 
 /* The schema version this build writes and accepts (cluster_metadata.schema_version). */
-#define GT_PG_SCHEMA_VERSION 1
+#define GT_PG_SCHEMA_VERSION 2
 
 /* Seconds libpq may spend connecting, unless the conninfo says otherwise. */
 #define GT_PG_CONNECT_TIMEOUT_S 5
 
-/* The embedded schema (pg_schema.c); identical to persistence/schema/postgres/v1.sql. */
-extern const char gt__pg_schema_v1[];
+/* The embedded schema (pg_schema.c); identical to persistence/schema/postgres/v2.sql. */
+extern const char gt__pg_schema_v2[];
 
 /* Statements: the public GT_SQL_* ids, then the backend's own. */
 enum {

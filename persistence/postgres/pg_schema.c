@@ -2,11 +2,12 @@
  * pg_schema.c: connecting at open, creating and checking the PostgreSQL schema.
  *
  * DESIGN
- *   The schema is persistence/schema/postgres/v1.sql. The same text is embedded below as
- *   gt__pg_schema_v1 so the binary is self-contained: KEEP BOTH IDENTICAL (the unit test
+ *   The schema is persistence/schema/postgres/v2.sql. The same text is embedded below as
+ *   gt__pg_schema_v2 so the binary is self-contained: KEEP BOTH IDENTICAL (the unit test
  *   compares them). A database holds one cluster_metadata row whose schema_version must
- *   equal GT_PG_SCHEMA_VERSION; there is no migration yet, so any other version is refused
- *   with GT_ECORRUPT.
+ *   equal GT_PG_SCHEMA_VERSION; any other version is refused with GT_ECORRUPT. The schema
+ *   tool (tools/schema-postgresql.sh upgrade) upgrades a version 1 database, as Temporal's
+ *   own SQL schema tool does; the server never alters a schema it did not create.
  *   Several nodes may open one database at once: the check-and-create runs in one
  *   transaction holding a transaction-scoped advisory lock, so exactly one node creates
  *   the tables and the others then see them.
@@ -29,13 +30,20 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
-/* KEEP IDENTICAL to persistence/schema/postgres/v1.sql (see the DESIGN note above). */
-const char gt__pg_schema_v1[] =
-    "-- Genesis Temporal PostgreSQL schema, version 1.\n"
-    "-- KEEP IDENTICAL to gt__pg_schema_v1 in persistence/postgres/pg_schema.c:\n"
+/* KEEP IDENTICAL to persistence/schema/postgres/v2.sql (see the DESIGN note above). */
+const char gt__pg_schema_v2[] =
+    "-- Genesis Temporal PostgreSQL schema, version 2.\n"
+    "-- KEEP IDENTICAL to gt__pg_schema_v2 in persistence/postgres/pg_schema.c:\n"
     "-- the binary embeds that copy and runs it on a database without our tables;\n"
     "-- this file is the readable reference (persistence_postgres_test checks that\n"
-    "-- both are the same). Changing a table means a new schema version (v2.sql).\n"
+    "-- both are the same). Changing a table means a new schema version (v3.sql).\n"
+    "-- A version 1 database is brought to version 2 by upgrade-v1-to-v2.sql\n"
+    "-- (tools/schema-postgresql.sh upgrade).\n"
+    "--\n"
+    "-- v2, as SQLite's v2: executions and history are keyed by the run id first.\n"
+    "-- Run ids are UUIDv7 (time-ordered), so the key index of the runs in flight\n"
+    "-- grows at its right edge instead of one random leaf per workflow. Run ids are\n"
+    "-- unique (server-made UUIDs), so the keys stay unique; every lookup gives one.\n"
     "-- Every integer is BIGINT (the store binds int64), every blob BYTEA.\n"
     "\n"
     "-- One row: the schema version checked at every open, and the cluster identity.\n"
@@ -45,7 +53,7 @@ const char gt__pg_schema_v1[] =
     "  cluster_id     TEXT NOT NULL\n"
     ");\n"
     "INSERT INTO cluster_metadata (id, schema_version, cluster_id)\n"
-    "  VALUES (1, 1, replace(gen_random_uuid()::text, '-', ''));\n"
+    "  VALUES (1, 2, replace(gen_random_uuid()::text, '-', ''));\n"
     "\n"
     "-- Namespaces; data is the serialized namespace record (msgpack).\n"
     "CREATE TABLE namespaces (\n"
@@ -71,7 +79,7 @@ const char gt__pg_schema_v1[] =
     "  next_event_id BIGINT NOT NULL,\n"
     "  db_version    BIGINT NOT NULL,\n"
     "  state         BYTEA,\n"
-    "  PRIMARY KEY (shard_id, namespace_id, workflow_id, run_id)\n"
+    "  PRIMARY KEY (run_id)\n"
     ");\n"
     "\n"
     "-- namespace + workflow id -> the current run.\n"
@@ -96,7 +104,7 @@ const char gt__pg_schema_v1[] =
     "  first_event_id BIGINT NOT NULL,\n"
     "  last_event_id  BIGINT NOT NULL,\n"
     "  data           BYTEA NOT NULL,\n"
-    "  PRIMARY KEY (shard_id, namespace_id, workflow_id, run_id, first_event_id)\n"
+    "  PRIMARY KEY (run_id, first_event_id)\n"
     ");\n"
     "\n"
     "-- The transactional outbox of each shard.\n"
@@ -206,7 +214,9 @@ static int check_version(PGconn *pg) {
   if (v != GT_PG_SCHEMA_VERSION) {
     gt_log_error("STORE-PG-SCHEMA-VERSION",
                  "database has schema version %lld, this build needs %d; refusing to "
-                 "open it", v, GT_PG_SCHEMA_VERSION);
+                 "open it%s", v, GT_PG_SCHEMA_VERSION,
+                 v < GT_PG_SCHEMA_VERSION ? " (upgrade it: make install-schema-postgresql)"
+                                          : "");
     return GT_ECORRUPT;
   }
   return 0;
@@ -215,7 +225,7 @@ static int check_version(PGconn *pg) {
 /* Creates the tables and shards 1..num_shards (inside the caller's transaction).
  * Returns 0, GT_ECORRUPT (a table of ours exists already: foreign), GT_EIO. */
 static int create_schema(PGconn *pg, int num_shards) {
-  PGresult *r = PQexec(pg, gt__pg_schema_v1);
+  PGresult *r = PQexec(pg, gt__pg_schema_v2);
   if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state && strcmp(state, "42P07") == 0) { /* duplicate_table */

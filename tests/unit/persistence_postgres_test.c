@@ -161,7 +161,7 @@ static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
                                     const char *state) {
   return (gt_store_op_t){GT_SQL_EXECUTION_INSERT, 7,
                          {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
-                          gt_val_text("run-1"), gt_val_int(next), gt_val_int(ver),
+                          gt_val_text(wf), gt_val_int(next), gt_val_int(ver),
                           gt_val_blob(state, strlen(state))},
                          -1};
 }
@@ -169,7 +169,7 @@ static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
 static gt_store_op_t op_exec_get(const char *wf) {
   return (gt_store_op_t){GT_SQL_EXECUTION_GET, 4,
                          {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
-                          gt_val_text("run-1")},
+                          gt_val_text(wf)},
                          -1};
 }
 
@@ -279,10 +279,10 @@ START_TEST(test_embedded_schema_matches_file) {
   snprintf(p, sizeof(p), "%s", __FILE__);
   char *slash = strrchr(p, '/');
   snprintf(slash, sizeof(p) - (size_t)(slash - p),
-           "/../../persistence/schema/postgres/v1.sql");
+           "/../../persistence/schema/postgres/v2.sql");
   size_t n;
   char *text = read_file(p, &n);
-  ck_assert_str_eq(text, gt__pg_schema_v1);
+  ck_assert_str_eq(text, gt__pg_schema_v2);
   free(text);
 }
 END_TEST
@@ -420,7 +420,7 @@ START_TEST(test_write_and_read_back) {
   gt_store_op_t upd = {GT_SQL_EXECUTION_UPDATE, 8,
                        {gt_val_int(9), gt_val_int(2), gt_val_blob("STATE-2", 7),
                         gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-1"),
-                        gt_val_text("run-1"), gt_val_int(1)},
+                        gt_val_text("wf-1"), gt_val_int(1)},
                        1};
   ck_assert_int_eq(gt_store_write_sync(st, 1, range, &upd, 1, NULL), 0);
   get = op_exec_get("wf-1");
@@ -544,7 +544,7 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
       op_transfer(10),
       {GT_SQL_EXECUTION_UPDATE, 8,
        {gt_val_int(2), gt_val_int(2), gt_val_blob("S2", 2), gt_val_int(1),
-        gt_val_text("ns"), gt_val_text("wf-c"), gt_val_text("run-1"), gt_val_int(5)},
+        gt_val_text("ns"), gt_val_text("wf-c"), gt_val_text("wf-c"), gt_val_int(5)},
        1}};
   gt_store_op_t good = op_transfer(11);
   /* an insert of an existing row between them: GT_EEXISTS, rolled back alone too */

@@ -513,7 +513,7 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
       op_transfer(10),
       {GT_SQL_EXECUTION_UPDATE, 8,
        {gt_val_int(2), gt_val_int(2), gt_val_blob("S2", 2), gt_val_int(1),
-        gt_val_text("ns"), gt_val_text("wf-c"), gt_val_text("run-1"), gt_val_int(5)},
+        gt_val_text("ns"), gt_val_text("wf-c"), gt_val_text("wf-c"), gt_val_int(5)},
        1}};
   gt_store_op_t good = op_transfer(11);
   result_t ra = {0}, rb = {0};

@@ -1,8 +1,10 @@
 // Schema versions. PostgreSQL: tools/schema-postgresql.sh creates the
-// database and installs v1 (`setup`), `upgrade` says "already at version 1",
-// the server starts on that database; once the recorded version differs,
-// the server refuses to start with a clear line and the script's upgrade
-// fails. SQLite: the same refusal, the file left untouched.
+// database and installs v2 (`setup`), `upgrade` says "already at version 2",
+// the server starts on that database; a version 1 schema is refused by the
+// server (naming the upgrade command) and upgraded by the script, rows kept;
+// once the recorded version is unknown, the server refuses to start with a
+// clear line and the script's upgrade fails. SQLite: the same refusal, the
+// file left untouched.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -17,6 +19,10 @@ const {
 const { expectRefused, assertUntouched, sha256 } = require('../lib/badstore');
 
 const SCRIPT = path.join(ROOT, 'tools/schema-postgresql.sh');
+// The tables of persistence/schema/postgres/v1.sql, to lay a version 1 schema down again.
+const V1_TABLES = 'cluster_metadata, namespaces, shards, executions, current_executions, ' +
+  'history, transfer_tasks, timer_tasks, visibility_tasks, task_queue_tasks, visibility, ' +
+  'search_attributes, chasm_components';
 
 function schema(cmd, config) {
   const r = spawnSync('bash', [SCRIPT, cmd, '--config', config], { encoding: 'utf8' });
@@ -45,28 +51,44 @@ async function postgres(ctx) {
   let r = schema('setup', config);
   assert.equal(r.rc, 0, `setup: ${r.out}`);
   assert.match(r.out, /database created/);
-  assert.match(r.out, /schema version 1 installed/);
+  assert.match(r.out, /schema version 2 installed/);
   r = schema('upgrade', config);
   assert.equal(r.rc, 0, `upgrade: ${r.out}`);
-  assert.match(r.out, /already at version 1/);
+  assert.match(r.out, /already at version 2/);
   r = schema('setup', config);
   assert.equal(r.rc, 0, `second setup: ${r.out}`);
-  assert.match(r.out, /already at version 1/);
-  assert.equal(schema('version', config).out, '1');
+  assert.match(r.out, /already at version 2/);
+  assert.equal(schema('version', config).out, '2');
 
   ctx.step('the server runs on the installed schema');
   await startOne(ctx, store, 'schema-pg-ok');
 
-  ctx.step('a different recorded version is refused');
   const psql = (sql) => execFileSync('psql', ['-X', '-q', '-t', '-A', '-v',
     'ON_ERROR_STOP=1', conninfo, '-c', sql], { encoding: 'utf8' }).trim();
-  psql('UPDATE cluster_metadata SET schema_version = 2');
-  await expectRefused(store, /ERROR.*schema version 2/i, 'schema-pg-v2');
-  assert.equal(psql('SELECT schema_version FROM cluster_metadata'), '2',
+
+  ctx.step('a version 1 database: the server refuses it, the script upgrades it');
+  psql(`DROP TABLE ${V1_TABLES}`);
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', conninfo, '-f',
+    path.join(ROOT, 'persistence/schema/postgres/v1.sql')]);
+  psql("INSERT INTO executions VALUES (1, 'ns', 'wf-old', 'run-old', 3, 1, NULL)");
+  await expectRefused(store,
+    /ERROR.*schema version 1, this build needs 2.*install-schema-postgresql/i, 'schema-pg-v1');
+  r = schema('upgrade', config);
+  assert.equal(r.rc, 0, `upgrade from v1: ${r.out}`);
+  assert.match(r.out, /upgraded from version 1 to version 2/);
+  assert.equal(schema('version', config).out, '2');
+  assert.equal(psql("SELECT workflow_id FROM executions WHERE run_id = 'run-old'"), 'wf-old',
+    'the upgrade lost a row');
+  await startOne(ctx, store, 'schema-pg-upgraded');
+
+  ctx.step('a different recorded version is refused');
+  psql('UPDATE cluster_metadata SET schema_version = 3');
+  await expectRefused(store, /ERROR.*schema version 3/i, 'schema-pg-v3');
+  assert.equal(psql('SELECT schema_version FROM cluster_metadata'), '3',
     'the refused database was modified');
   r = schema('upgrade', config);
-  assert.equal(r.rc, 1, `upgrade of a v2 database must fail: ${r.out}`);
-  assert.match(r.out, /schema version 2, this build's is 1/);
+  assert.equal(r.rc, 1, `upgrade of a v3 database must fail: ${r.out}`);
+  assert.match(r.out, /schema version 3, this build's is 2/);
 }
 
 function sqlite3Shell() {
