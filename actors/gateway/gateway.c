@@ -542,22 +542,24 @@ static void reply_push(gt_gateway_call_t *call) {
   call_free(call); /* the gateway has stopped and let go of this call */
 }
 
-void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
-                      const uint8_t *body, size_t len, const uint8_t *details,
-                      size_t details_len) {
-  if (gt__resp_build(&call->resp, status, message, body, len, details, details_len,
-                     call->accept_gzip) != 0)
+/* Hands a reply built with result build_rc (0, or out of memory) to the loop thread. */
+static void push_built(gt_gateway_call_t *call, int build_rc) {
+  if (build_rc != 0)
     gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
                  call->method);
   reply_push(call);
 }
 
+void gt_gateway_reply(gt_gateway_call_t *call, int status, const char *message,
+                      const uint8_t *body, size_t len, const uint8_t *details,
+                      size_t details_len) {
+  push_built(call, gt__resp_build(&call->resp, status, message, body, len, details,
+                                  details_len, call->accept_gzip));
+}
+
 void gt_gateway_reply_owned(gt_gateway_call_t *call, int status, const char *message,
                             uint8_t *body, size_t len, const uint8_t *details,
                             size_t details_len) {
-  if (gt__resp_build_owned(&call->resp, status, message, body, len, details, details_len,
-                           call->accept_gzip) != 0)
-    gt_log_error("GW-NOMEM", "gateway: out of memory building a reply for %s",
-                 call->method);
-  reply_push(call);
+  push_built(call, gt__resp_build_owned(&call->resp, status, message, body, len, details,
+                                        details_len, call->accept_gzip));
 }

@@ -25,6 +25,7 @@
 #include "persistence/sqlite/sqlite_int.h"
 #include "persistence/store.h"
 #include "runtime/err.h"
+#include "tests/unit/sqlite_fixture.h"
 
 /* ------------------------------------------------------------------ helpers --- */
 
@@ -35,20 +36,10 @@ static void reset_counters(void);
 
 static void tmp_setup(void) {
   reset_counters(); /* tests also run in one process with CK_FORK=no */
-  snprintf(g_dir, sizeof(g_dir), "/tmp/gt_persist_XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
-  snprintf(g_path, sizeof(g_path), "%s/gt.db", g_dir);
+  fixture_tmp_db(g_dir, sizeof(g_dir), g_path, sizeof(g_path), "gt_persist_", "gt.db");
 }
 
-static void tmp_teardown(void) {
-  static const char *sfx[] = {"", "-wal", "-shm", "-journal"};
-  char p[160];
-  for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-    snprintf(p, sizeof(p), "%s%s", g_path, sfx[i]);
-    unlink(p);
-  }
-  rmdir(g_dir);
-}
+static void tmp_teardown(void) { fixture_rm_db(g_dir, g_path); }
 
 static int open_db(int file, gt_store_t **st) {
   gt_store_config_t cfg = {.backend = GT_STORE_SQLITE,
@@ -91,6 +82,17 @@ static char *read_file(const char *p, size_t *n) {
   fclose(f);
   *n = (size_t)len;
   return buf;
+}
+
+/* OUT: *n. Returns a malloc'd copy of persistence/schema/sqlite/<name> of this tree. */
+static char *read_schema_file(const char *name, size_t *n) {
+  char p[1024];
+  snprintf(p, sizeof(p), "%s", __FILE__);
+  char *slash = strrchr(p, '/');
+  ck_assert_ptr_nonnull(slash);
+  snprintf(slash, sizeof(p) - (size_t)(slash - p), "/../../persistence/schema/sqlite/%s",
+           name);
+  return read_file(p, n);
 }
 
 /* Opening must fail with GT_ECORRUPT and leave the file byte-identical, no WAL beside. */
@@ -244,19 +246,11 @@ START_TEST(test_schema_created_and_reopened) {
 END_TEST
 
 START_TEST(test_embedded_schema_matches_file) {
-  char p[1024];
-  snprintf(p, sizeof(p), "%s", __FILE__);
-  char *slash = strrchr(p, '/');
-  ck_assert_ptr_nonnull(slash);
-  snprintf(slash, sizeof(p) - (size_t)(slash - p),
-           "/../../persistence/schema/sqlite/v2.sql");
   size_t n;
-  char *text = read_file(p, &n);
+  char *text = read_schema_file("v2.sql", &n);
   ck_assert_str_eq(text, gt__sqlite_schema_v2);
   free(text);
-  snprintf(slash, sizeof(p) - (size_t)(slash - p),
-           "/../../persistence/schema/sqlite/upgrade-v1-to-v2.sql");
-  text = read_file(p, &n);
+  text = read_schema_file("upgrade-v1-to-v2.sql", &n);
   ck_assert_str_eq(text, gt__sqlite_upgrade_v1_v2);
   free(text);
 }
@@ -981,21 +975,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ pcache --- */
 
-static void exec_ok(sqlite3 *db, const char *sql) {
-  char *err = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-  ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : "?");
-}
-
-static int64_t query_i64(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *s = NULL;
-  ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return v;
-}
-
 /* The page-cache wrapper skips truncations at COMMIT after page splits, yet still drops
  * the pages a ROLLBACK must drop: transactions insert random keys (B-tree splits, which
  * renumber pages through a key far above the file), a third of them roll back after
@@ -1004,7 +983,7 @@ static int64_t query_i64(sqlite3 *db, const char *sql) {
 START_TEST(test_pcache_skips_only_empty_truncations) {
   sqlite3 *db = NULL;
   ck_assert_int_eq(gt__sqlite_open_main(g_path, 0, 4, &db), 0);
-  exec_ok(db, "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
+  fixture_exec(db, "CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB NOT NULL)");
   sqlite3_stmt *ins = NULL;
   ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO t (k, v) VALUES "
                                           "(lower(hex(randomblob(12))), randomblob(?1))",
@@ -1012,24 +991,22 @@ START_TEST(test_pcache_skips_only_empty_truncations) {
                    SQLITE_OK);
   int64_t committed = 0;
   for (int txn = 0; txn < 150; txn++) {
-    exec_ok(db, "BEGIN IMMEDIATE");
+    fixture_exec(db, "BEGIN IMMEDIATE");
     for (int r = 0; r < 40; r++) {
       sqlite3_bind_int(ins, 1, 200 + (txn * 37 + r * 11) % 900);
       ck_assert_int_eq(sqlite3_step(ins), SQLITE_DONE);
       sqlite3_reset(ins);
     }
     if (txn % 3 == 2) {
-      exec_ok(db, "ROLLBACK");
+      fixture_exec(db, "ROLLBACK");
     } else {
-      exec_ok(db, "COMMIT");
+      fixture_exec(db, "COMMIT");
       committed += 40;
     }
   }
   sqlite3_finalize(ins);
-  ck_assert_int_eq(query_i64(db, "SELECT count(*) FROM t"), committed);
-  ck_assert_int_eq(query_i64(db, "SELECT count(*) FROM pragma_integrity_check "
-                                 "WHERE integrity_check <> 'ok'"),
-                   0);
+  ck_assert_int_eq(fixture_i64(db, "SELECT count(*) FROM t"), committed);
+  fixture_assert_integrity(db);
   uint64_t skipped = 0, passed = 0;
   if (gt__sqlite_pcache_stats(&skipped, &passed)) {
     /* measured: 103 skipped, 51 passed (without the renumbering tracking: 52 / 102;
@@ -1041,7 +1018,7 @@ START_TEST(test_pcache_skips_only_empty_truncations) {
   ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
   /* and what is on disk agrees, read by a connection with a fresh cache */
   ck_assert_int_eq(sqlite3_open(g_path, &db), SQLITE_OK);
-  ck_assert_int_eq(query_i64(db, "SELECT count(*) FROM t"), committed);
+  ck_assert_int_eq(fixture_i64(db, "SELECT count(*) FROM t"), committed);
   ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 END_TEST
@@ -1049,13 +1026,8 @@ END_TEST
 /* A version 1 database (made from v1.sql) is upgraded at open: same rows, read back through
  * the store's statements, the four hot tables clustered (WITHOUT ROWID), version 2. */
 static void make_v1_db(const char *extra_sql) {
-  char p[1024];
-  snprintf(p, sizeof(p), "%s", __FILE__);
-  char *slash = strrchr(p, '/');
-  ck_assert_ptr_nonnull(slash);
-  snprintf(slash, sizeof(p) - (size_t)(slash - p), "/../../persistence/schema/sqlite/v1.sql");
   size_t n;
-  char *v1 = read_file(p, &n);
+  char *v1 = read_schema_file("v1.sql", &n);
   raw_exec(v1);
   free(v1);
   raw_exec("INSERT INTO shards VALUES (1, 0, ''), (2, 0, ''), (3, 0, ''), (4, 0, '');"
@@ -1071,7 +1043,7 @@ static void make_v1_db(const char *extra_sql) {
 static int64_t file_i64(const char *sql) {
   sqlite3 *db = NULL;
   ck_assert_int_eq(sqlite3_open(g_path, &db), SQLITE_OK);
-  int64_t v = query_i64(db, sql);
+  int64_t v = fixture_i64(db, sql);
   ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
   return v;
 }

@@ -27,6 +27,7 @@
 
 #include "persistence/sqlite/sqlite_int.h"
 #include "persistence/sqlite/walbuf.h"
+#include "tests/unit/sqlite_fixture.h"
 
 #define ROWS 60   /* rows per transaction: ~60 pages */
 #define PAD 3900  /* bytes per row: one row per 4 KiB page */
@@ -38,45 +39,13 @@ static char g_path[128];
 static char g_wal[136];
 
 static void tmp_setup(void) {
-  snprintf(g_dir, sizeof(g_dir), "/tmp/gt_walbuf_XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
-  snprintf(g_path, sizeof(g_path), "%s/w.db", g_dir);
+  fixture_tmp_db(g_dir, sizeof(g_dir), g_path, sizeof(g_path), "gt_walbuf_", "w.db");
   snprintf(g_wal, sizeof(g_wal), "%s-wal", g_path);
 }
 
 static void tmp_teardown(void) {
-  static const char *sfx[] = {"", "-wal", "-shm", "-journal"};
-  char p[160];
-  for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-    snprintf(p, sizeof(p), "%s%s", g_path, sfx[i]);
-    unlink(p);
-  }
-  rmdir(g_dir);
+  fixture_rm_db(g_dir, g_path);
   gt__sqlite_walbuf_fail_next_reserve(0);
-}
-
-static void exec_ok(sqlite3 *db, const char *sql) {
-  char *err = NULL;
-  int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-  ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : sqlite3_errstr(rc));
-}
-
-/* The first column of the first row of `sql`, as an integer. */
-static sqlite3_int64 query_int(sqlite3 *db, const char *sql) {
-  sqlite3_stmt *s = NULL;
-  ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-  sqlite3_int64 v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return v;
-}
-
-static void assert_integrity(sqlite3 *db) {
-  sqlite3_stmt *s = NULL;
-  ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-  ck_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
-  sqlite3_finalize(s);
 }
 
 static sqlite3_int64 wal_frames; /* frames in the WAL after the last commit */
@@ -97,7 +66,7 @@ static sqlite3 *open_shim(int writer) {
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, 5000);
   if (writer) {
-    exec_ok(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    fixture_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                 "PRAGMA cache_size=-65536;"
                 "CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, tx INT, pad BLOB)");
     sqlite3_wal_hook(db, wal_hook, NULL);
@@ -108,7 +77,7 @@ static sqlite3 *open_shim(int writer) {
 /* Inserts `rows` rows of transaction number `tx` and commits.
  * Returns the COMMIT's result code (the inserts must succeed). */
 static int write_tx(sqlite3 *db, int tx, int rows) {
-  exec_ok(db, "BEGIN IMMEDIATE");
+  fixture_exec(db, "BEGIN IMMEDIATE");
   sqlite3_stmt *s = NULL;
   ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO t(tx, pad) VALUES(?1, randomblob(?2))",
                                       -1, &s, NULL),
@@ -180,8 +149,8 @@ START_TEST(test_commits_visible_and_coalesced) {
   sqlite3_int64 frames0 = wal_frames;
   for (int tx = 1; tx <= TXS; tx++) {
     ck_assert_int_eq(write_tx(w, tx, ROWS), SQLITE_OK);
-    ck_assert_int_eq(query_int(r, "SELECT count(*) FROM t"), (sqlite3_int64)tx * ROWS);
-    ck_assert_int_eq(query_int(r, "SELECT max(tx) FROM t"), tx);
+    ck_assert_int_eq(fixture_i64(r, "SELECT count(*) FROM t"), (sqlite3_int64)tx * ROWS);
+    ck_assert_int_eq(fixture_i64(r, "SELECT max(tx) FROM t"), tx);
   }
   uint64_t writes = gt__sqlite_walbuf_flushes() - before;
   sqlite3_int64 frames = wal_frames - frames0;
@@ -198,16 +167,16 @@ START_TEST(test_commits_visible_and_coalesced) {
   ck_assert_int_ge(writes, TXS);
   /* checkpoint, truncate, reopen: every row is in the database file */
   ck_assert_int_eq(sqlite3_close(r), SQLITE_OK);
-  exec_ok(w, "PRAGMA wal_checkpoint(TRUNCATE)");
+  fixture_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)");
   ck_assert_int_eq(file_size(g_wal), 0);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
   w = open_shim(1);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), (sqlite3_int64)TXS * ROWS);
-  ck_assert_int_eq(query_int(w, "SELECT count(DISTINCT tx) FROM t"), TXS);
-  assert_integrity(w);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), (sqlite3_int64)TXS * ROWS);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(DISTINCT tx) FROM t"), TXS);
+  fixture_assert_integrity(w);
   /* the truncated WAL is written again from its start: reservation restarts */
   ck_assert_int_eq(write_tx(w, TXS + 1, ROWS), SQLITE_OK);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), (sqlite3_int64)(TXS + 1) * ROWS);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), (sqlite3_int64)(TXS + 1) * ROWS);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
 }
 END_TEST
@@ -218,9 +187,9 @@ END_TEST
 START_TEST(test_barrier_flushes_pending) {
   sqlite3 *w = open_shim(1);
   ck_assert_int_eq(write_tx(w, 1, ROWS), SQLITE_OK);
-  exec_ok(w, "PRAGMA cache_size=20; BEGIN IMMEDIATE");
+  fixture_exec(w, "PRAGMA cache_size=20; BEGIN IMMEDIATE");
   for (int i = 0; i < 3; i++)
-    exec_ok(w, "INSERT INTO t(tx, pad) SELECT 2, randomblob(3900) FROM "
+    fixture_exec(w, "INSERT INTO t(tx, pad) SELECT 2, randomblob(3900) FROM "
                "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<40) "
                "SELECT x FROM c)");
   sqlite3_file *dbf = NULL, *walf = NULL;
@@ -236,14 +205,14 @@ START_TEST(test_barrier_flushes_pending) {
   ck_assert_int_gt(file_size(g_wal), size0); /* the spilled frames were only pending */
   dbf->pMethods->xShmBarrier(dbf); /* nothing pending now: no write */
   ck_assert_int_eq(gt__sqlite_walbuf_flushes() - before, 1);
-  exec_ok(w, "ROLLBACK");
+  fixture_exec(w, "ROLLBACK");
   /* the rolled-back frames are not published: the next commit overwrites them */
   ck_assert_int_eq(write_tx(w, 2, ROWS), SQLITE_OK);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), 2 * ROWS);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), 2 * ROWS);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
   w = open_shim(1);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), 2 * ROWS);
-  assert_integrity(w);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), 2 * ROWS);
+  fixture_assert_integrity(w);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
 }
 END_TEST
@@ -261,14 +230,14 @@ START_TEST(test_reserve_enospc_full) {
   int rc = write_tx(w, 4, 1300);
   ck_assert_int_eq(rc & 0xff, SQLITE_FULL);
   ck_assert_int_eq(sqlite3_get_autocommit(w), 1); /* SQLite rolled it back */
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), 3 * ROWS);
-  ck_assert_int_eq(query_int(w, "SELECT max(tx) FROM t"), 3);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), 3 * ROWS);
+  ck_assert_int_eq(fixture_i64(w, "SELECT max(tx) FROM t"), 3);
   /* the fault was one-shot: the same commit now goes through */
   ck_assert_int_eq(write_tx(w, 4, 1300), SQLITE_OK);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
   w = open_shim(1);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), 3 * ROWS + 1300);
-  assert_integrity(w);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), 3 * ROWS + 1300);
+  fixture_assert_integrity(w);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
 }
 END_TEST
@@ -280,10 +249,10 @@ START_TEST(test_reserve_eio) {
   gt__sqlite_walbuf_fail_next_reserve(EIO);
   ck_assert_int_eq(write_tx(w, 2, 1300), SQLITE_IOERR_WRITE); /* past 4 MiB */
   ck_assert_int_eq(sqlite3_get_autocommit(w), 1);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), ROWS);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), ROWS);
   ck_assert_int_eq(write_tx(w, 2, ROWS), SQLITE_OK);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), 2 * ROWS);
-  assert_integrity(w);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), 2 * ROWS);
+  fixture_assert_integrity(w);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
 }
 END_TEST
@@ -299,15 +268,15 @@ START_TEST(test_no_fallocate_fallback) {
     ck_assert_int_eq(write_tx(w, tx, ROWS), SQLITE_OK);
   uint64_t extending = gt__sqlite_walbuf_flushes() - before;
   ck_assert_uint_ge(extending, 5 * ROWS); /* unbuffered: about two per frame */
-  exec_ok(w, "PRAGMA wal_checkpoint(RESTART)");
+  fixture_exec(w, "PRAGMA wal_checkpoint(RESTART)");
   before = gt__sqlite_walbuf_flushes();
   for (int tx = 6; tx <= 8; tx++)
     ck_assert_int_eq(write_tx(w, tx, ROWS), SQLITE_OK);
   ck_assert_uint_le(gt__sqlite_walbuf_flushes() - before, 2 * 3);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
   w = open_shim(1);
-  ck_assert_int_eq(query_int(w, "SELECT count(*) FROM t"), 8 * ROWS);
-  assert_integrity(w);
+  ck_assert_int_eq(fixture_i64(w, "SELECT count(*) FROM t"), 8 * ROWS);
+  fixture_assert_integrity(w);
   ck_assert_int_eq(sqlite3_close(w), SQLITE_OK);
 }
 END_TEST
@@ -326,13 +295,13 @@ START_TEST(test_open_conn_vfs) {
   ck_assert_int_eq(gt__sqlite_open_main(g_path, 0, 2, &db), 0);
   ck_assert_str_eq(vfs_name(db), GT_SQLITE_WALBUF_VFS);
   uint64_t before = gt__sqlite_walbuf_flushes();
-  exec_ok(db, "CREATE TABLE x(a); INSERT INTO x VALUES(1)");
+  fixture_exec(db, "CREATE TABLE x(a); INSERT INTO x VALUES(1)");
   ck_assert_uint_gt(gt__sqlite_walbuf_flushes(), before);
   ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
   ck_assert_int_eq(gt__sqlite_open_main(":memory:", 0, 2, &db), 0);
   ck_assert_str_eq(vfs_name(db), "memdb");
-  exec_ok(db, "CREATE TABLE x(a); INSERT INTO x VALUES(1)");
-  ck_assert_int_eq(query_int(db, "SELECT count(*) FROM x"), 1);
+  fixture_exec(db, "CREATE TABLE x(a); INSERT INTO x VALUES(1)");
+  ck_assert_int_eq(fixture_i64(db, "SELECT count(*) FROM x"), 1);
   ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 END_TEST
