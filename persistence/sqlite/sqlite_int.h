@@ -61,8 +61,8 @@ int gt__sqlite_open_reader(const char *path, sqlite3 **db);
  * before SQLite initializes (sqlite3_config). Returns 0, or GT_EIO if SQLite refused. */
 int gt__sqlite_pcache_install(void);
 
-/* Test hook: truncations skipped and passed to SQLite's cache so far (process-wide).
- * Returns 1 if the wrapper is installed, else 0. */
+/* Test hook: truncations skipped and passed to SQLite's cache so far by the connections
+ * the calling thread used. Returns 1 if the wrapper is installed, else 0. */
 int gt__sqlite_pcache_stats(uint64_t *skipped, uint64_t *passed);
 
 /* --- sqlite_store.c --- */
