@@ -262,13 +262,31 @@ void gt_pb_rpc_status(gt_buf_t *out, int code, const char *message,
   }
 }
 
+/* Random bytes for ids come from a per-thread pool refilled by one getrandom() per 32 ids:
+ * a hello workflow makes four ids (run, request and task ids), and a syscall each was 4 of
+ * the server's ~20 syscalls per workflow. Ids need uniqueness, not secrecy; the pool is
+ * the kernel's CSPRNG output all the same. */
+#define UUID_POOL_BYTES 512
+static _Thread_local uint8_t uuid_pool[UUID_POOL_BYTES];
+static _Thread_local size_t uuid_pool_left;
+
+static void uuid_random16(uint8_t r[16]) {
+  if (uuid_pool_left < 16) {
+    if (getrandom(uuid_pool, sizeof(uuid_pool), 0) != (ssize_t)sizeof(uuid_pool)) {
+      /* getrandom does not fail once the kernel is seeded; fall back all the same */
+      for (size_t i = 0; i < sizeof(uuid_pool); i++)
+        uuid_pool[i] = (uint8_t)rand();
+    }
+    uuid_pool_left = sizeof(uuid_pool);
+  }
+  uuid_pool_left -= 16;
+  memcpy(r, uuid_pool + uuid_pool_left, 16);
+  memset(uuid_pool + uuid_pool_left, 0, 16); /* an id's bytes are never handed out twice */
+}
+
 void gt_uuid4(char out[37]) {
   uint8_t r[16];
-  if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-    /* getrandom on Linux >= 3.17 does not fail for 16 bytes once seeded; fall back */
-    for (size_t i = 0; i < sizeof(r); i++)
-      r[i] = (uint8_t)rand();
-  }
+  uuid_random16(r);
   r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
   r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
   static const char hex[] = "0123456789abcdef";
