@@ -63,6 +63,7 @@ const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT] = {
     [GT_SQL_HISTORY_DELETE] = {4, 0, 0},
     [GT_SQL_CURRENT_DELETE] = {4, 0, 0},
     [GT_SQL_VISIBILITY_DELETE] = {2, 0, 0},
+    [GT_SQL_CURRENT_INSERT] = {8, 0, 0},
 };
 
 gt_val_t gt_val_text(const char *s) {

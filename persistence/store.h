@@ -121,6 +121,11 @@ typedef enum gt_sql_stmt {
   /* (ns_id text, run_id text) */
   GT_SQL_VISIBILITY_DELETE,
 
+  /* --- a new workflow id's first run, without reading first --- */
+  /* (as GT_SQL_CURRENT_UPSERT) plain insert: fails (GT_EEXISTS) when the workflow id
+   * already has a row, so a start may be written before anyone looked */
+  GT_SQL_CURRENT_INSERT,
+
   GT_SQL__COUNT
 } gt_sql_stmt_t;
 

@@ -68,6 +68,7 @@ enum {
                             * sleepers actor), then its wake-up (to the workflow) */
   GT_MSG_STICKY_GONE,      /* matching -> workflow: its sticky queue has no worker */
   GT_MSG_WORKER_SHUTDOWN,  /* frontend -> a sticky queue's actor: ShutdownWorker */
+  GT_MSG_ACTIVATE,         /* workflow actor: load now (recovery); no payload */
 };
 
 /* A query task travels on the workflow task queue (legacy query task). */

@@ -210,6 +210,7 @@ typedef struct wf_txn {
   workflow_t *wf;
   wf_run_t *run;
   int rc;
+  int failed_op;       /* the store's index of the op that failed, or -1 */
   int create;          /* the run's first transaction */
   size_t first_ev;     /* events [first_ev, last_ev) of the run are this txn's */
   size_t last_ev;
@@ -240,7 +241,9 @@ struct workflow {
   char *workflow_id;
   int shard;
   wf_run_t *runs;        /* newest first; runs->status tells whether one is running */
-  int loading;           /* activation read in flight */
+  int loading;           /* activation read in flight (or not begun: lazy_load) */
+  int lazy_load;         /* activated, the load not begun: the first message decides */
+  int creating;          /* a blind start's create transaction is in flight */
   int loading_older;     /* ...of a run other than the current one (named by a request) */
   char missing_run_id[37]; /* the last run id a request named that the store lacks */
   int broken;
@@ -392,6 +395,14 @@ void wf_txn_commit(wf_txn_t *t);
 void wf_txn_done(workflow_t *wf, wf_txn_t *t);
 /* Frees the actor's spare transaction (stop hook). */
 void wf_txn_spare_free(workflow_t *wf);
+/* Keeps a finished transaction as the spare, or frees it. */
+void wf_txn_recycle(workflow_t *wf, wf_txn_t *t);
+/* Blind starts (workflow.c): the create committed, serve what waited (made); or the
+ * workflow id had a row after all (lost): drop the run, load, serve the start again. */
+void wf_blind_start_made(workflow_t *wf);
+void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t);
+/* Test hook: blind starts that found a row (any thread reads it; rare, so not hot). */
+extern _Atomic long gt__wf_blind_starts_lost;
 
 /* Wakes GetWorkflowExecutionHistory waiters of a run that have something to read now. */
 void wf_wake_waiters(workflow_t *wf, wf_run_t *run);

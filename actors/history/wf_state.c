@@ -666,6 +666,7 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
 static void txn_store_cb(void *ctx, int rc, int failed_op) {
   wf_txn_t *t = ctx;
   t->rc = rc;
+  t->failed_op = failed_op;
   if (rc != 0)
     gt_log_warn("HIST-COMMIT-FAILED", "workflow %s run %s: op %d: %s", t->wf->workflow_id,
                 t->run->run_id, failed_op, gt_strerror(rc));
@@ -747,8 +748,11 @@ void wf_txn_commit(wf_txn_t *t) {
   t->last_ev = run->persisted_ev;
   if (t->create || closed) {
     gt_store_op_t *o = &ops[n++];
-    o->stmt = GT_SQL_CURRENT_UPSERT;
-    o->expect_rows = -1;
+    /* a blind start (workflow.c) inserts: if the workflow id turns out to have a row after
+     * all, the batch fails with GT_EEXISTS and the start is served again after a load */
+    int blind = t->create && wf->creating;
+    o->stmt = blind ? GT_SQL_CURRENT_INSERT : GT_SQL_CURRENT_UPSERT;
+    o->expect_rows = blind ? 1 : -1;
     o->nparams = 8;
     o->params[0] = gt_val_int(wf->shard);
     o->params[1] = gt_val_text(wf->ns_id);
@@ -828,8 +832,26 @@ static void fail_effects(wf_txn_t *t) {
   }
 }
 
+void wf_txn_recycle(workflow_t *wf, wf_txn_t *t) {
+  if (!wf->txn_spare) {
+    wf->txn_spare = t;
+  } else {
+    free(t->eff);
+    free(t);
+  }
+}
+
 void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
   GT_ASSERT(wf->txn_head == t);
+  int created = 0;
+  if (wf->creating && t->create) {
+    if (t->rc == GT_EEXISTS) {
+      wf_blind_start_lost(wf, t);
+      return;
+    }
+    wf->creating = 0;
+    created = t->rc == 0; /* a failed commit breaks and stops the actor as any other */
+  }
   wf->txn_head = t->next;
   if (!wf->txn_head)
     wf->txn_tail = NULL;
@@ -861,12 +883,9 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
     wf->broken = 1;
     fail_effects(t);
   }
-  if (!wf->txn_spare) {
-    wf->txn_spare = t;
-  } else {
-    free(t->eff);
-    free(t);
-  }
+  wf_txn_recycle(wf, t);
+  if (created && !wf->broken)
+    wf_blind_start_made(wf);
   if (wf->broken && !wf->txn_head)
     gt_actor_stop(&wf->base);
   else

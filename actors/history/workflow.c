@@ -6,11 +6,21 @@
  *   replayed through wf_apply); requests that arrive meanwhile wait in `deferred`. After a
  *   load, tasks the run still owes (a scheduled workflow task, activities not started) are
  *   dispatched to matching again: that is how the backlog survives a restart.
+ *   The load begins with the first message, which may skip it: a blind start. When an
+ *   actor's first message is a StartWorkflowExecution (without timeouts or cron, whose
+ *   timers must not fire before the outcome is known), the workflow id is most likely new,
+ *   so the run is created at once, its current_executions row written with a plain insert
+ *   (GT_SQL_CURRENT_INSERT) instead of read first: one store read and a thread hop fewer
+ *   per start. Until that commit is known everything else waits in `deferred`. If the id
+ *   had a row after all, the batch fails with GT_EEXISTS (nothing of it written): the
+ *   run is dropped, its effects undone before they ran, the load runs and the start is
+ *   served again with the id's history known (reuse and conflict policies apply).
  *   This file routes messages and serves StartWorkflowExecution, DescribeWorkflowExecution
  *   and GetWorkflowExecutionHistory (with its long poll); wf_tasks.c serves the task RPCs.
  *
  * INVARIANTS
- *   - Requests are served in arrival order; none is served before the load finished.
+ *   - Requests are served in arrival order; none is served before the load finished, or
+ *     (blind start) before the create committed.
  *   - A GetWorkflowExecutionHistory answer contains only committed events.
  *
  * THREADS: the actor's home thread, except load_cb (a store thread) which only posts.
@@ -150,6 +160,26 @@ static void fail_deferred(workflow_t *wf, const char *why) {
   wf->deferred_tail = NULL;
 }
 
+/* The workflow is known (loaded, or blindly created): serve what waited, in order. */
+static void serve_deferred(workflow_t *wf) {
+  while (wf->xdeferred_head) {
+    wf_xmsg_t *x = wf->xdeferred_head;
+    wf->xdeferred_head = x->next;
+    if (!wf->xdeferred_head)
+      wf->xdeferred_tail = NULL;
+    wf_on_xmsg(wf, x);
+    wf_xmsg_free(x);
+  }
+  while (wf->deferred_head && !wf->loading) {
+    gt_rpc_t *r = wf->deferred_head;
+    wf->deferred_head = r->next;
+    if (!wf->deferred_head)
+      wf->deferred_tail = NULL;
+    r->next = NULL;
+    serve(wf, r);
+  }
+}
+
 static void loaded(workflow_t *wf) {
   wf->loading = 0;
   wf_run_t *run = wf->runs;
@@ -167,22 +197,7 @@ static void loaded(workflow_t *wf) {
       wf_txn_commit(t);
     }
   }
-  while (wf->xdeferred_head) {
-    wf_xmsg_t *x = wf->xdeferred_head;
-    wf->xdeferred_head = x->next;
-    if (!wf->xdeferred_head)
-      wf->xdeferred_tail = NULL;
-    wf_on_xmsg(wf, x);
-    wf_xmsg_free(x);
-  }
-  while (wf->deferred_head && !wf->loading) {
-    gt_rpc_t *r = wf->deferred_head;
-    wf->deferred_head = r->next;
-    if (!wf->deferred_head)
-      wf->deferred_tail = NULL;
-    r->next = NULL;
-    serve(wf, r);
-  }
+  serve_deferred(wf);
 }
 
 /* An older run is in memory (or known missing): serve what waited for it. */
@@ -832,6 +847,116 @@ static int history_poll_timeout(workflow_t *wf, uint64_t timer_id) {
   return 0;
 }
 
+/* ---- activation: a load, or a blind start ---- */
+
+/* A StartWorkflowExecution that may be written before the workflow id is read: nothing in
+ * it arms a timer at creation (run or execution timeout, cron), which could fire while the
+ * outcome is unknown, when the actor drops timers. */
+static int blind_start_ok(const gt_rpc_t *rpc) {
+  if (rpc->hdr.type != GT_MSG_RPC || rpc->kind != GT_RPC_START_WORKFLOW)
+    return 0;
+  const start_req_t *r = (const void *)rpc->req;
+  return gt_pb_dur_ms(r->workflow_execution_timeout) == 0 &&
+         gt_pb_dur_ms(r->workflow_run_timeout) == 0 &&
+         (!r->cron_schedule || !*r->cron_schedule);
+}
+
+static void begin_load(workflow_t *wf) {
+  wf->loading = 1;
+  if (load_stage(wf, 1, NULL, 0, NULL) != 0) {
+    wf->loading = 0;
+    wf->broken = 1; /* what waits is answered UNAVAILABLE by the stop */
+    gt_actor_stop(&wf->base);
+  }
+}
+
+/* The actor's first message: a blind start, or the load. */
+static void activate(workflow_t *wf, gt_msg_t *first) {
+  wf->lazy_load = 0;
+  if (blind_start_ok((const gt_rpc_t *)first)) {
+    wf->loading = 0; /* serve() starts the run now */
+    wf->creating = 1;
+    return;
+  }
+  begin_load(wf);
+}
+
+/* The blind start was served: its create waits for the store, and so does everything
+ * else. If no transaction went out (an error was answered), load as usual. */
+static void blind_start_sent(workflow_t *wf) {
+  if (wf->txn_head) {
+    wf->loading = 1;
+    return;
+  }
+  wf->creating = 0;
+  while (wf->runs) { /* nothing of it was written */
+    wf_run_t *r = wf->runs;
+    wf->runs = r->next;
+    wf_run_free(r);
+  }
+  begin_load(wf);
+}
+
+void wf_blind_start_made(workflow_t *wf) {
+  wf->loading = 0;
+  serve_deferred(wf);
+}
+
+_Atomic long gt__wf_blind_starts_lost;
+
+void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
+  gt__wf_blind_starts_lost++;
+  gt_log_debug("HIST-BLIND-START-LOST", "workflow %s has a row already: loading it",
+               wf->workflow_id);
+  wf->creating = 0;
+  wf->txn_head = t->next;
+  if (!wf->txn_head)
+    wf->txn_tail = NULL;
+  GT_ASSERT(!wf->txn_head); /* nothing else ran while the create was in flight */
+  /* Undo the effects, which have not run: the start goes back to the head of the queue
+   * (answered after the load), its workflow task is dropped. */
+  gt_rpc_t *again = NULL, *last = NULL;
+  for (size_t i = 0; i < t->n_eff; i++) {
+    wf_effect_t *e = &t->eff[i];
+    switch (e->kind) {
+    case EFF_REPLY:
+      free(e->body);
+      e->rpc->next = NULL;
+      if (last)
+        last->next = e->rpc;
+      else
+        again = e->rpc;
+      last = e->rpc;
+      break;
+    case EFF_TASK:
+      free(e->task);
+      free(e->queue);
+      break;
+    case EFF_REPARK:
+      gt_matching_repark(e->rpc);
+      break;
+    case EFF_XMSG:
+      wf_xmsg_free(e->xmsg);
+      break;
+    }
+  }
+  if (again) {
+    last->next = wf->deferred_head;
+    if (!wf->deferred_head)
+      wf->deferred_tail = last;
+    wf->deferred_head = again;
+  }
+  for (wf_run_t **pp = &wf->runs; *pp; pp = &(*pp)->next) {
+    if (*pp == t->run) {
+      *pp = t->run->next;
+      wf_run_free(t->run);
+      break;
+    }
+  }
+  wf_txn_recycle(wf, t);
+  begin_load(wf);
+}
+
 /* ---- the actor ---- */
 
 static void serve(workflow_t *wf, gt_rpc_t *rpc) {
@@ -940,10 +1065,14 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
 
 static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
   workflow_t *wf = (workflow_t *)self;
+  if (wf->lazy_load && m->type != GT_MSG_SHUTDOWN)
+    activate(wf, m);
   switch (m->type) {
   case GT_MSG_RPC:
   case GT_MSG_RECORD_STARTED:
     serve(wf, (gt_rpc_t *)m); /* the rpc moved on */
+    if (wf->creating && !wf->loading)
+      blind_start_sent(wf);
     wf_maybe_passivate(wf);
     return;
   case GT_MSG_WRITE_DONE:
@@ -951,6 +1080,9 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
     return; /* freed by wf_txn_done */
   case GT_MSG_LOADED:
     on_loaded(wf, (wf_load_msg_t *)m);
+    wf_maybe_passivate(wf); /* what waited may all have been answered at once */
+    break;
+  case GT_MSG_ACTIVATE: /* activate() began the load */
     break;
   case GT_MSG_STICKY_GONE: {
     const gt_task_msg_t *tm = (const gt_task_msg_t *)m;
@@ -1007,7 +1139,8 @@ static int wf_start(gt_actor_t *self, void *arg) {
     return GT_ENOMEM;
   wf->shard = gt_server_shard_of(wf->srv, wf->ns_id, wf->workflow_id);
   wf->loading = 1;
-  return load_stage(wf, 1, NULL, 0, NULL);
+  wf->lazy_load = 1; /* the first message begins it (activate) */
+  return 0;
 }
 
 static void wf_stop(gt_actor_t *self) {
@@ -1155,9 +1288,13 @@ int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflo
   size_t kl = wf_key(key, sizeof(key), ns_id, workflow_id);
   if (!kl)
     return GT_EINVAL;
-  gt_actor_t *a = NULL;
-  int rc = gt_actor_get(srv->rt, &gt_workflow_actor_type, key, kl, srv, &a);
-  if (rc == 0)
-    gt_actor_release(a);
+  /* a message, not gt_actor_get: the load begins with the actor's first message */
+  gt_msg_t *m = calloc(1, sizeof(*m));
+  if (!m)
+    return GT_ENOMEM;
+  m->type = GT_MSG_ACTIVATE;
+  int rc = gt_actor_send_key(srv->rt, &gt_workflow_actor_type, key, kl, srv, m);
+  if (rc != 0)
+    gt_msg_free(m);
   return rc;
 }

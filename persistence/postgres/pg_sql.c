@@ -138,6 +138,10 @@ static const char *const SQL[GT__PG__COUNT] = {
         "workflow_id = $3 AND run_id = $4",
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
+    [GT_SQL_CURRENT_INSERT] =
+        "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, "
+        "create_request_id, state, status, start_time) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
@@ -178,6 +182,7 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_HISTORY_DELETE] = "ittt",
     [GT_SQL_CURRENT_DELETE] = "ittt",
     [GT_SQL_VISIBILITY_DELETE] = "tt",
+    [GT_SQL_CURRENT_INSERT] = "ittttiii",
     [GT__PG_SHARD_RANGE] = "i",
     [GT__PG_ACQUIRE] = "it",
 };

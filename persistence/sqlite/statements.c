@@ -137,6 +137,10 @@ static const char *const SQL[GT__SQ__COUNT] = {
         "workflow_id = ?3 AND run_id = ?4",
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2",
+    [GT_SQL_CURRENT_INSERT] =
+        "INSERT INTO current_executions (shard_id, namespace_id, "
+        "workflow_id, run_id, create_request_id, state, status, start_time) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 
     [GT__SQ_BEGIN] = "BEGIN IMMEDIATE",
     [GT__SQ_COMMIT] = "COMMIT",

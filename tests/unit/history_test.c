@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "actors/frontend/pb.h"
 #include "actors/frontend/server.h"
@@ -933,6 +934,81 @@ START_TEST(test_start_conflicts) {
 }
 END_TEST
 
+/* ---- blind starts ---- */
+
+/* arg: the hex of "\0" + workflow id, the end of the actor's key as gtctl shows it (keys
+ * with a NUL are shown in hex); blanked when such a workflow actor is live */
+static void find_wf_actor(const gt_actor_info_t *a, void *arg) {
+  char *want = arg;
+  size_t kl = strlen(a->key), wl = strlen(want);
+  if (strcmp(a->type_name, "workflow") == 0 && kl >= wl && strcmp(a->key + kl - wl, want) == 0)
+    want[0] = 0;
+}
+
+/* Waits until the actor of workflow `wid` stopped (passivated): probes the live actors. */
+static void await_passivated(const char *wid) {
+  for (int i = 0; i < 2000; i++) {
+    char probe[128] = "00";
+    for (size_t k = 0; wid[k] && 2 * k + 4 < sizeof(probe); k++)
+      snprintf(probe + 2 + 2 * k, 3, "%02x", (unsigned char)wid[k]);
+    gt_runtime_foreach(g_srv->rt, find_wf_actor, probe);
+    if (probe[0])
+      return;
+    usleep(1000);
+  }
+  ck_abort_msg("workflow %s stayed in memory", wid);
+}
+
+/* Runs the started workflow `wid` to completion: its one workflow task completes it. */
+static void complete_only_workflow(void) {
+  poll_wft_resp_t *t = poll_wft();
+  wft_done_ok(&t->task_token, 'C');
+  protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+
+/* A start whose workflow actor is not in memory is written without reading the id first
+ * (workflow.c, blind start). When the id has a row after all, nothing of the blind write
+ * stays, and the start is answered as if the row had been read first. */
+START_TEST(test_blind_start_on_known_id) {
+  char run1[37], run2[37], again[37];
+  long lost0 = gt__wf_blind_starts_lost;
+  ck_assert_int_eq(start_ok("wf-blind", "req-b1", 0, run1), 1);
+  ck_assert_int_eq(gt__wf_blind_starts_lost, lost0); /* a new id: the blind write held */
+  complete_only_workflow();
+  await_passivated("wf-blind");
+
+  /* the same request again: the same (closed) run, not a second one */
+  ck_assert_int_eq(start_ok("wf-blind", "req-b1", 0, again), 1);
+  ck_assert_str_eq(again, run1);
+  ck_assert_int_eq(gt__wf_blind_starts_lost, lost0 + 1);
+  await_passivated("wf-blind");
+
+  /* a new request: the closed run's id may be reused (ALLOW_DUPLICATE): a second run */
+  ck_assert_int_eq(start_ok("wf-blind", "req-b2", 0, run2), 1);
+  ck_assert_str_ne(run2, run1);
+  ck_assert_int_eq(gt__wf_blind_starts_lost, lost0 + 2);
+
+  /* while that run is running, it is in memory: ALREADY_EXISTS, naming it */
+  h2c_stream_t s = {0};
+  submit_start(&s, NS, "wf-blind", "HelloWorkflow", TQ, "req-b3", 0);
+  h2c_wait(&g_c, &s);
+  ck_assert_int_eq(s.grpc_status, GT_GRPC_ALREADY_EXISTS);
+  ck_assert_ptr_nonnull(strstr(s.message, run2));
+  h2c_stream_free(&s);
+
+  /* the history of the second run is its own: started, workflow task scheduled */
+  h2c_stream_t h = {0};
+  submit_history(&h, "wf-blind", run2, 0, NULL);
+  h2c_wait(&g_c, &h);
+  hist_resp_t *hr =
+      h2c_unpack(&h, &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor);
+  ck_assert_uint_eq(hr->history->n_events, 2);
+  protobuf_c_message_free_unpacked(&hr->base, NULL);
+  h2c_stream_free(&h);
+  complete_only_workflow();
+}
+END_TEST
+
 static void expect(h2c_stream_t *s, int status, const char *msg) {
   h2c_wait(&g_c, s);
   ck_assert_msg(s->grpc_status == status, "status %d (%s), want %d", s->grpc_status,
@@ -1285,6 +1361,7 @@ static Suite *history_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_system_info);
   tcase_add_test(tc, test_start_conflicts);
+  tcase_add_test(tc, test_blind_start_on_known_id);
   tcase_add_test(tc, test_validation);
   tcase_add_test(tc, test_hello_flow);
   tcase_add_test(tc, test_empty_poll_deadline);

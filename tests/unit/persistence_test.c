@@ -539,6 +539,37 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
 }
 END_TEST
 
+/* CURRENT_INSERT: a workflow id's first row goes in; a second insert of the same id fails
+ * with GT_EEXISTS and its whole batch is rolled back, the first row untouched. */
+static gt_store_op_t op_current_insert(const char *run, const char *req) {
+  return (gt_store_op_t){GT_SQL_CURRENT_INSERT, 8,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-ci"),
+                          gt_val_text(run), gt_val_text(req), gt_val_int(1), gt_val_int(1),
+                          gt_val_int(7)},
+                         1};
+}
+
+START_TEST(test_current_insert_exists) {
+  gt_store_t *st = must_open(_i);
+  gt_store_op_t first = op_current_insert("run-a", "req-a");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &first, 1, NULL), 0);
+  gt_store_op_t ops[2] = {op_transfer(4), op_current_insert("run-b", "req-b")};
+  int failed = 99;
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, ops, 2, &failed), GT_EEXISTS);
+  ck_assert_int_eq(failed, 1);
+  ck_assert_int_eq(transfer_count(st), 0);
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = {GT_SQL_CURRENT_GET, 3,
+                       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-ci")}, -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  ck_assert_int_eq((int)gt_rows_at(rs, 0, 0)->len, 5);
+  ck_assert_mem_eq(gt_rows_at(rs, 0, 0)->p, "run-a", 5);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
 START_TEST(test_insert_twice_exists) {
   gt_store_t *st = must_open(_i);
   gt_store_op_t ins = op_exec_insert("wf-d", 1, 1, "S");
@@ -1130,6 +1161,7 @@ static Suite *persistence_suite(void) {
   tcase_add_loop_test(tc, test_fencing, 0, 2);
   tcase_add_loop_test(tc, test_conflict_rolls_back_only_its_batch, 0, 2);
   tcase_add_loop_test(tc, test_insert_twice_exists, 0, 2);
+  tcase_add_loop_test(tc, test_current_insert_exists, 0, 2);
   tcase_add_test(tc, test_invalid_arguments);
   tcase_add_loop_test(tc, test_disk_full_is_eio_and_atomic, 0, 2);
   tcase_add_loop_test(tc, test_group_commit, 0, 2);
