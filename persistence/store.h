@@ -68,7 +68,9 @@ typedef enum gt_sql_stmt {
    *  status int, start_time_ns int, execution_time_ns int, close_time_ns int (0 = open),
    *  history_length int, memo blob, search_attributes blob, search_json text: the search
    *  attributes as one JSON object, what queries filter on; NULL when none)
-   *  insert or replace by (ns, run) */
+   *  insert by (ns, run), or update what may change for a run (status, times, length,
+   *  memo, search attributes): a run's workflow id, type, task queue and start time are
+   *  its own for good, and leaving them out spares the indexes on them a rewrite at close */
   GT_SQL_VISIBILITY_UPSERT,
 
   /* --- reads --- */
