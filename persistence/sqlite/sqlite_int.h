@@ -15,14 +15,15 @@
 #include "persistence/store.h"
 
 /* The schema version this build writes and accepts (cluster_metadata.schema_version). */
-#define GT_SQLITE_SCHEMA_VERSION 2
+#define GT_SQLITE_SCHEMA_VERSION 3
 
-/* The embedded schema (schema.c); identical to persistence/schema/sqlite/v2.sql. */
-extern const char gt__sqlite_schema_v2[];
+/* The embedded schema (schema.c); identical to persistence/schema/sqlite/v3.sql. */
+extern const char gt__sqlite_schema_v3[];
 
-/* The embedded upgrade from version 1 (schema.c); identical to
- * persistence/schema/sqlite/upgrade-v1-to-v2.sql. */
+/* The embedded upgrades from versions 1 and 2 (schema.c); identical to
+ * persistence/schema/sqlite/upgrade-v1-to-v2.sql and upgrade-v2-to-v3.sql. */
 extern const char gt__sqlite_upgrade_v1_v2[];
+extern const char gt__sqlite_upgrade_v2_v3[];
 
 /* Statements of the backend: the public GT_SQL_* ids, then internal ones. */
 enum {

@@ -247,11 +247,14 @@ END_TEST
 
 START_TEST(test_embedded_schema_matches_file) {
   size_t n;
-  char *text = read_schema_file("v2.sql", &n);
-  ck_assert_str_eq(text, gt__sqlite_schema_v2);
+  char *text = read_schema_file("v3.sql", &n);
+  ck_assert_str_eq(text, gt__sqlite_schema_v3);
   free(text);
   text = read_schema_file("upgrade-v1-to-v2.sql", &n);
   ck_assert_str_eq(text, gt__sqlite_upgrade_v1_v2);
+  free(text);
+  text = read_schema_file("upgrade-v2-to-v3.sql", &n);
+  ck_assert_str_eq(text, gt__sqlite_upgrade_v2_v3);
   free(text);
 }
 END_TEST
@@ -1071,8 +1074,9 @@ START_TEST(test_pcache_skips_only_empty_truncations) {
 }
 END_TEST
 
-/* A version 1 database (made from v1.sql) is upgraded at open: same rows, read back through
- * the store's statements, the four hot tables clustered (WITHOUT ROWID), version 2. */
+/* A version 1 database (made from v1.sql) is upgraded at open, through version 2 to 3: same
+ * rows, read back through the store's statements, three hot tables clustered (WITHOUT
+ * ROWID), history a rowid table with its key index, version 3. */
 static void make_v1_db(const char *extra_sql) {
   size_t n;
   char *v1 = read_schema_file("v1.sql", &n);
@@ -1122,15 +1126,61 @@ START_TEST(test_v1_database_upgraded) {
   ck_assert_int_eq(rs->nrows, 1);
   gt_store_rows_free(rs);
   gt_store_close(st);
-  ck_assert_int_eq(file_i64("SELECT schema_version FROM cluster_metadata"), 2);
+  ck_assert_int_eq(file_i64("SELECT schema_version FROM cluster_metadata"), 3);
   ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                             "sql LIKE '%WITHOUT ROWID' AND name IN ('executions', "
                             "'current_executions', 'history', 'visibility')"),
-                   4);
+                   3);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                            "tbl_name = 'history'"),
+                   1);
   ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                             "name IN ('visibility_by_start', 'visibility_by_workflow')"),
                    2);
   ck_assert_int_eq(file_i64("SELECT count(*) FROM current_executions"), 1);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM pragma_integrity_check "
+                            "WHERE integrity_check <> 'ok'"),
+                   0);
+}
+END_TEST
+
+/* A version 2 database (made from v2.sql) is upgraded at open to 3: history becomes a rowid
+ * table with every batch, read back in order; the other tables are untouched. */
+START_TEST(test_v2_database_upgraded) {
+  size_t n;
+  char *v2 = read_schema_file("v2.sql", &n);
+  raw_exec(v2);
+  free(v2);
+  raw_exec("INSERT INTO shards VALUES (1, 0, ''), (2, 0, ''), (3, 0, ''), (4, 0, '');"
+           "INSERT INTO executions VALUES (1, 'ns', 'wf-a', 'run-a', 7, 3, x'0102');"
+           "INSERT INTO history VALUES (1, 'ns', 'wf-a', 'run-a', 5, 6, x'0c0d');"
+           "INSERT INTO history VALUES (1, 'ns', 'wf-a', 'run-a', 1, 4, x'0a0b');"
+           "INSERT INTO history VALUES (1, 'ns', 'wf-b', 'run-b', 1, 2, x'0e');");
+  gt_store_t *st = must_open(1);
+  gt_rows_t *rs = NULL;
+  gt_store_op_t hist = {GT_SQL_HISTORY_GET, 5,
+                        {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-a"),
+                         gt_val_text("run-a"), gt_val_int(1)},
+                        -1};
+  ck_assert_int_eq(gt_store_read_sync(st, &hist, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 1); /* ordered by first event id */
+  assert_blob(gt_rows_at(rs, 0, 2), "\x0a\x0b");
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 5);
+  gt_store_rows_free(rs);
+  /* the key still refuses a second batch at the same first event id */
+  gt_store_op_t dup = {GT_SQL_HISTORY_APPEND, 7,
+                       {gt_val_int(1), gt_val_text("ns"), gt_val_text("wf-a"),
+                        gt_val_text("run-a"), gt_val_int(5), gt_val_int(5), gt_val_blob("x", 1)},
+                       1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &dup, 1, NULL), GT_EEXISTS);
+  gt_store_close(st);
+  ck_assert_int_eq(file_i64("SELECT schema_version FROM cluster_metadata"), 3);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM history"), 3);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM sqlite_master WHERE name = 'history' AND "
+                            "sql LIKE '%WITHOUT ROWID'"),
+                   0);
+  ck_assert_int_eq(file_i64("SELECT count(*) FROM executions"), 1);
   ck_assert_int_eq(file_i64("SELECT count(*) FROM pragma_integrity_check "
                             "WHERE integrity_check <> 'ok'"),
                    0);
@@ -1166,6 +1216,7 @@ static Suite *persistence_suite(void) {
   tcase_add_test(tc, test_wrong_schema_version_refused);
   tcase_add_test(tc, test_pcache_skips_only_empty_truncations);
   tcase_add_test(tc, test_v1_database_upgraded);
+  tcase_add_test(tc, test_v2_database_upgraded);
   tcase_add_test(tc, test_failed_upgrade_leaves_v1);
   suite_add_tcase(s, tc);
 

@@ -1,8 +1,6 @@
--- Genesis Temporal SQLite schema, version 2.
--- KEEP IDENTICAL to gt__sqlite_schema_v2 in persistence/sqlite/schema.c:
--- the binary embeds that copy and runs it on an empty database; this file is
--- the readable reference (persistence_test checks that both are the same).
--- Changing a table means a new schema version (v3.sql), never an edit here.
+-- Genesis Temporal SQLite schema, version 2: the record of what a version 2
+-- database holds (the server upgrades one at open by upgrade-v2-to-v3.sql; the
+-- unit tests make one from this file). The schema the server creates is v3.sql.
 -- A version 1 database is upgraded at open by upgrade-v1-to-v2.sql.
 --
 -- v2: the four tables written by every workflow are WITHOUT ROWID, clustered
