@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
   }
   gt_log_setup(cfg.log_level, cfg.log_format);
   for (int i = 0; i < cfg.n_dynamic; i++)
-    if (strncmp(cfg.dynamic_keys[i], "genesis.", 8) != 0)
+    if (!gt_config_dynamic_known(cfg.dynamic_keys[i]))
       gt_log_warn("SRV-DYNCONFIG-IGNORED", "dynamic config %s=%s is not supported; ignored",
                   cfg.dynamic_keys[i], cfg.dynamic_values[i]);
 

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,8 @@ void gt_config_defaults(gt_config_t *cfg) {
   cfg->scheduler_threads = 0;
   cfg->default_namespace = def_namespace;
   cfg->headless = 0;
+  /* Temporal's default since 1.32 (false before): one RPC round trip less per activity */
+  cfg->activity_eager_execution = 1;
   cfg->n_dynamic = 0;
 }
 
@@ -410,6 +413,39 @@ static int port_value(const char *flag, const char *v, int min, int *out,
   return 0;
 }
 
+/* The Temporal dynamic-config keys the server reads, and the bool field each sets. */
+static const struct {
+  const char *key;
+  size_t off;
+} dyn_bools[] = {
+    {"system.enableActivityEagerExecution",
+     offsetof(gt_config_t, activity_eager_execution)},
+};
+
+int gt_config_dynamic_known(const char *key) {
+  if (strncmp(key, "genesis.", 8) == 0)
+    return 1;
+  for (size_t i = 0; i < sizeof(dyn_bools) / sizeof(dyn_bools[0]); i++)
+    if (strcmp(key, dyn_bools[i].key) == 0)
+      return 1;
+  return 0;
+}
+
+/* A known Temporal key sets its field. Temporal reads a value of the wrong type as the
+ * default (and logs it), so a bad value is a warning here, not a refusal to start. */
+static void apply_dynamic(gt_config_t *cfg, const char *k, const char *v) {
+  for (size_t i = 0; i < sizeof(dyn_bools) / sizeof(dyn_bools[0]); i++) {
+    if (strcmp(k, dyn_bools[i].key) != 0)
+      continue;
+    int b;
+    if (gt__config_parse_bool(v, &b) == 0)
+      *(int *)((char *)cfg + dyn_bools[i].off) = b;
+    else
+      gt_log_warn("CONFIG-DYNAMIC-VALUE",
+                  "dynamic config %s=%s: expected true or false; default kept", k, v);
+  }
+}
+
 static int add_dynamic(gt_config_t *cfg, const char *kv, char *err,
                        size_t errlen) {
   const char *eq = strchr(kv, '=');
@@ -432,6 +468,7 @@ static int add_dynamic(gt_config_t *cfg, const char *kv, char *err,
   }
   cfg->dynamic_keys[cfg->n_dynamic] = k;
   cfg->dynamic_values[cfg->n_dynamic++] = v;
+  apply_dynamic(cfg, k, v);
   return 0;
 }
 

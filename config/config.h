@@ -48,6 +48,9 @@ typedef struct gt_config {
   char *default_namespace; /* created at start when absent; default "default" */
   int headless;           /* start-dev --headless (no UI); informative */
 
+  /* Temporal dynamic-config keys the server honours (from --dynamic-config-value) */
+  int activity_eager_execution; /* system.enableActivityEagerExecution; default 1 */
+
   /* --dynamic-config-value K=V, kept as given (values are YAML/JSON scalars as text) */
   int n_dynamic;
   char *dynamic_keys[GT_CONFIG_MAX_DYNAMIC];
@@ -68,10 +71,16 @@ int gt_config_load(gt_config_t *cfg, const char *path, char *err, size_t errlen)
  *       [--dynamic-config-value K=V]... [--ui-port N] [--metrics-port N]
  *   genesis-temporal --help | --version   -> *exit_now = 1, text printed to stdout
  * Start-dev without --db-filename uses an in-memory database. Unknown dynamic-config keys are
- * kept (the server warns about those it does not know). On error returns GT_ECONFIG with the
+ * kept (the server warns about those it does not know); a known Temporal key sets its field
+ * (a value of the wrong type is warned about and leaves the field as it was, as Temporal
+ * starts with its default). On error returns GT_ECONFIG with the
  * reason in err. OUT: *exit_now. */
 int gt_config_from_args(gt_config_t *cfg, int argc, char **argv, int *exit_now, char *err,
                         size_t errlen);
+
+/* Whether the server honours a --dynamic-config-value key: every `genesis.` key (read by
+ * the module that uses it) and the Temporal keys that fill a field above. */
+int gt_config_dynamic_known(const char *key);
 
 /* Frees the strings of a config (the struct itself is the caller's). */
 void gt_config_fini(gt_config_t *cfg);

@@ -37,6 +37,9 @@ typedef struct wf_activity {
   int32_t attempt;
   int started;            /* handed to a worker (mutable state only, no event yet) */
   int closing;            /* a completion is buffered: no further transitions */
+  int eager;              /* scheduled by the workflow task completing now, which asked
+                           * for eager execution: wf_eager_start starts it (or hands it
+                           * to matching) before the completion's commit */
   int64_t started_ns;
   int64_t scheduled_ns;   /* of the current attempt */
   char *identity;
@@ -464,6 +467,33 @@ int64_t wf_close_activity(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 /* Whether a failure may be retried; OUT: *retry_state, *delay_ms. */
 int wf_should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                     int *retry_state, int64_t *delay_ms);
+
+/* Hands a scheduled activity to matching (after the commit) and arms its
+ * schedule-to-start and schedule-to-close timers. */
+void wf_act_dispatch(workflow_t *wf, wf_run_t *run, wf_txn_t *t, wf_activity_t *act);
+/* Records an activity's attempt as started by `identity` (a poll, or eager execution):
+ * mutable state only, and its start-to-close and heartbeat timers. */
+void wf_act_set_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
+                        const char *identity, int64_t started_ns);
+/* Appends the PollActivityTaskQueueResponse of a started activity (its token, the fields
+ * of its ActivityTaskScheduled event). 0 (b->oom tells a failed allocation), or
+ * GT_EINVAL with nothing appended: its scheduled event is unreadable. */
+int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_activity_t *act,
+                       const char *ns_name);
+
+/* ---- wf_eager.c: eager activity dispatch ---- */
+/* Whether a ScheduleActivityTask command is to start on the worker completing the workflow
+ * task: it asks (request_eager_execution) and system.enableActivityEagerExecution is on. */
+int wf_eager_wanted(const workflow_t *wf,
+                    const Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes *c);
+/* After the commands of req are applied: starts every activity they scheduled with `eager`
+ * set, as a poll by req->identity would, and appends its task to resp as
+ * RespondWorkflowTaskCompletedResponse.activity_tasks (field 2); resp goes out once t
+ * commits. One it cannot take (the reply would pass 4 MiB, an allocation failed) goes to
+ * matching instead; none starts when the run closed or the task canceled it. */
+void wf_eager_start(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
+    const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req,
+    const char *ns_name, gt_buf_t *resp);
 
 /* ---- wf_timeouts.c: activity and workflow timeouts ---- */
 /* Arms the schedule-to-start and schedule-to-close timers of a dispatched attempt. */

@@ -8,6 +8,8 @@
  *   nothing (the worker gets INVALID_ARGUMENT and the task times out and is retried).
  *   Activity retries (RetryPolicy) are decided here: a retryable failure writes no event;
  *   the activity's attempt grows and its task is re-dispatched after the backoff.
+ *   An activity whose command asks for eager execution skips matching: wf_eager.c starts it
+ *   once the task's commands are applied and returns it in the completion's reply.
  *
  * INVARIANTS
  *   - A workflow task is started at most once per schedule: a poll whose task is stale goes
@@ -309,30 +311,46 @@ static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
     wf_txn_commit(t);
 }
 
-static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
-                              gt_rpc_t *rpc, wf_txn_t *t) {
+int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_activity_t *act,
+                       const char *ns_name) {
   size_t toklen = 0;
   uint8_t *token = wf_make_token(wf, run, GT_TASK_ACTIVITY, act->scheduled_event_id, 0,
                                  act->attempt, &toklen);
-  wf_act_reply_t in = {.token = token, .toklen = toklen, .ns_name = rpc->ns_name,
+  wf_act_reply_t in = {.token = token, .toklen = toklen, .ns_name = ns_name,
                        .workflow_type = run->workflow_type, .workflow_id = wf->workflow_id,
                        .run_id = run->run_id, .scheduled_ns = act->scheduled_ns,
                        .started_ns = act->started_ns, .attempt = act->attempt};
   const uint8_t *ev;
   size_t evlen;
   wf_event_bytes(run, act->ev_index, &ev, &evlen);
+  int rc = wf_act_reply(b, &in, ev, evlen);
+  if (rc == GT_EINVAL)
+    rc = wf_act_reply_pb(b, &in, ev, evlen);
+  free(token);
+  return rc;
+}
+
+static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
+                              gt_rpc_t *rpc, wf_txn_t *t) {
   gt_buf_t b;
   gt_buf_init(&b);
-  int rc = wf_act_reply(&b, &in, ev, evlen);
-  if (rc == GT_EINVAL)
-    rc = wf_act_reply_pb(&b, &in, ev, evlen);
-  free(token);
-  if (rc != 0) {
+  if (wf_act_task_encode(&b, wf, run, act, rpc->ns_name) != 0) {
     gt_buf_fini(&b);
     gt_rpc_reply_error(rpc, GT_GRPC_INTERNAL, "activity scheduled event unreadable");
   } else {
     send_poll_reply(t, rpc, &b);
   }
+}
+
+void wf_act_set_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
+                        const char *identity, int64_t started_ns) {
+  act->started = 1;
+  act->started_ns = started_ns;
+  free(act->identity);
+  act->identity = gt_strdup0(identity);
+  gt_uuid4(act->request_id);
+  run->transitions++;
+  wf_act_arm_started(wf, run, act);
 }
 
 static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
@@ -343,13 +361,7 @@ static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act
    * with its outcome), so the reply need not wait for a commit. After a crash the
    * activity counts as not started and is dispatched again, at least once, as after a
    * lost worker. This saves one commit per activity on the critical path. */
-  act->started = 1;
-  act->started_ns = gt_wall_ns();
-  free(act->identity);
-  act->identity = gt_strdup0(req->identity);
-  gt_uuid4(act->request_id);
-  run->transitions++;
-  wf_act_arm_started(wf, run, act);
+  wf_act_set_started(wf, run, act, req->identity, gt_wall_ns());
   reply_act_started(wf, run, act, rpc, NULL);
 }
 
@@ -414,6 +426,8 @@ static const char *check_schedule_activity(wf_run_t *run, const sched_act_cmd_t 
   return NULL;
 }
 
+/* ActivityTaskScheduled, and its task to matching unless the command asked for eager
+ * execution and the server allows it: then wf_eager_start starts it after the commands. */
 static void emit_activity_scheduled(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
                                     const sched_act_cmd_t *c, int64_t completed_id,
                                     int64_t s2c, int64_t s2s, int64_t st2c) {
@@ -462,10 +476,17 @@ static void emit_activity_scheduled(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
   ev.activity_task_scheduled_event_attributes = &a;
   int64_t id = wf_emit(wf, run, &ev, 0);
   wf_activity_t *act = id > 0 ? wf_find_activity(run, id) : NULL;
-  if (act) {
-    wf_txn_task(t, act->task_queue, wf_new_act_task(wf, run, act));
-    wf_act_arm_scheduled(wf, run, act);
-  }
+  if (!act)
+    return;
+  if (wf_eager_wanted(wf, c))
+    act->eager = 1; /* started by wf_eager_start once every command is applied */
+  else
+    wf_act_dispatch(wf, run, t, act);
+}
+
+void wf_act_dispatch(workflow_t *wf, wf_run_t *run, wf_txn_t *t, wf_activity_t *act) {
+  wf_txn_task(t, act->task_queue, wf_new_act_task(wf, run, act));
+  wf_act_arm_scheduled(wf, run, act);
 }
 
 /* A transient task that failed or timed out: forgotten, the next attempt is transient. */
@@ -948,14 +969,17 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
         wf_need_wft(wf, run, t);
     }
   }
-  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse resp =
-      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_RESPONSE__INIT;
+  /* RespondWorkflowTaskCompletedResponse: empty, or the eagerly started activities
+   * (activity_tasks), sent only once the commit holds their ActivityTaskScheduled */
+  gt_buf_t resp;
+  gt_buf_init(&resp);
+  wf_eager_start(wf, run, t, req, rpc->ns_name, &resp);
   char can_run_id[37];
   snprintf(can_run_id, sizeof(can_run_id), "%s", t->can_run_id);
   /* answers are final only once the task's events are durable; the worker's answers are
    * about the state at that point, so they can go now */
   wf_queries_after_wft(wf, run, req, t);
-  wf_txn_reply_msg(t, rpc, &resp.base);
+  wf_txn_reply(t, rpc, &resp);
   wf_txn_commit(t);
   if (*can_run_id && close_index >= 0)
     continue_as_new(wf, run, req->commands[close_index], can_run_id);

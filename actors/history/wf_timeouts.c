@@ -36,7 +36,9 @@ static void rearm(workflow_t *wf, uint64_t *timer, int64_t ms, uint64_t token) {
 
 void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
   (void)run;
-  if (act->s2s_ms > 0 && (act->schedule_to_close_ms <= 0 || act->s2s_ms < act->schedule_to_close_ms))
+  /* an activity started eagerly is started at its schedule: no schedule-to-start */
+  if (!act->started && act->s2s_ms > 0 &&
+      (act->schedule_to_close_ms <= 0 || act->s2s_ms < act->schedule_to_close_ms))
     rearm(wf, &act->s2s_timer, act->s2s_ms,
           act_token(TT(SCHEDULE_TO_START), act->attempt, act->scheduled_event_id));
   if (act->schedule_to_close_ms > 0 && !act->s2c_timer) {

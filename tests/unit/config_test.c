@@ -480,6 +480,38 @@ START_TEST(test_start_dev_other_flags) {
 }
 END_TEST
 
+/* Temporal's system.enableActivityEagerExecution: on by default, off by the flag; a value
+ * that is no bool keeps the default (Temporal logs it and starts). */
+START_TEST(test_dynamic_eager_activity) {
+  gt_config_t cfg;
+  char err[256] = "";
+  int exit_now;
+  char *none[] = {"gt", "server", "start-dev"};
+  ck_assert_int_eq(gt_config_from_args(&cfg, ARGC(none), none, &exit_now, err,
+                                       sizeof(err)), 0);
+  ck_assert_int_eq(cfg.activity_eager_execution, 1);
+  gt_config_fini(&cfg);
+  char *off[] = {"gt", "server", "start-dev", "--dynamic-config-value",
+                 "system.enableActivityEagerExecution=false"};
+  ck_assert_int_eq(gt_config_from_args(&cfg, ARGC(off), off, &exit_now, err,
+                                       sizeof(err)), 0);
+  ck_assert_int_eq(cfg.activity_eager_execution, 0);
+  ck_assert_int_eq(cfg.n_dynamic, 1);
+  gt_config_fini(&cfg);
+  char *bad[] = {"gt", "server", "start-dev",
+                 "--dynamic-config-value=system.enableActivityEagerExecution=false",
+                 "--dynamic-config-value=system.enableActivityEagerExecution=maybe"};
+  ck_assert_int_eq(gt_config_from_args(&cfg, ARGC(bad), bad, &exit_now, err,
+                                       sizeof(err)), 0);
+  ck_assert_int_eq(cfg.activity_eager_execution, 0); /* the last good value */
+  gt_config_fini(&cfg);
+  ck_assert_int_eq(gt_config_dynamic_known("system.enableActivityEagerExecution"), 1);
+  ck_assert_int_eq(gt_config_dynamic_known("genesis.retentionOverrideMs"), 1);
+  ck_assert_int_eq(gt_config_dynamic_known("frontend.workerVersioningDataAPIs"), 0);
+  ck_assert_int_eq(gt_config_dynamic_known("system.enableActivityEagerExecutionX"), 0);
+}
+END_TEST
+
 static void expect_args_error(int argc, char **argv, const char *want) {
   gt_config_t cfg;
   char err[256] = "";
@@ -606,6 +638,7 @@ static Suite *config_suite(void) {
   TCase *a = tcase_create("args");
   tcase_add_test(a, test_start_dev_sdk_argv);
   tcase_add_test(a, test_start_dev_other_flags);
+  tcase_add_test(a, test_dynamic_eager_activity);
   tcase_add_test(a, test_args_errors);
   tcase_add_test(a, test_config_then_cli_overrides);
   tcase_add_test(a, test_help_version);

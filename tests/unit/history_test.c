@@ -14,6 +14,7 @@
  *   store threads.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1227,6 +1228,264 @@ START_TEST(test_hello_flow) {
 }
 END_TEST
 
+/* ---- eager activity dispatch ---- */
+
+typedef Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse wft_done_resp_t;
+
+/* A ScheduleActivityTask command (activity "greet", start-to-close 10 s) in storage the
+ * caller keeps while the request is sent. */
+typedef struct sched_cmd {
+  pb_command_t c;
+  Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes sa;
+  pb_acttype_t at;
+  pb_taskqueue_t q;
+  pb_dur_t st2c;
+} sched_cmd_t;
+
+static pb_command_t *sched_cmd(sched_cmd_t *m, const char *id, const char *tq, int eager) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes sa =
+      TEMPORAL__API__COMMAND__V1__SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES__INIT;
+  pb_acttype_t at = TEMPORAL__API__COMMON__V1__ACTIVITY_TYPE__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  m->c = c;
+  m->sa = sa;
+  m->at = at;
+  m->q = q;
+  m->c.command_type = PB_CMD(SCHEDULE_ACTIVITY_TASK);
+  m->c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES;
+  m->sa.activity_id = (char *)id;
+  m->at.name = "greet";
+  m->sa.activity_type = &m->at;
+  m->q.name = (char *)tq;
+  m->sa.task_queue = &m->q;
+  gt_pb_dur(&m->st2c, 10000);
+  m->sa.start_to_close_timeout = &m->st2c;
+  m->sa.request_eager_execution = eager;
+  m->c.schedule_activity_task_command_attributes = &m->sa;
+  return &m->c;
+}
+
+/* RespondWorkflowTaskCompleted with these commands; asserts OK; the unpacked response. */
+static wft_done_resp_t *wft_done_cmds(const ProtobufCBinaryData *token, pb_command_t **cmds,
+                                      size_t n, const char *identity) {
+  wft_done_req_t r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
+  r.namespace_ = NS;
+  r.task_token = *token;
+  r.identity = (char *)identity;
+  r.n_commands = n;
+  r.commands = cmds;
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RespondWorkflowTaskCompleted", &r.base, NULL);
+  wft_done_resp_t *resp = h2c_unpack(
+      &s, &temporal__api__workflowservice__v1__respond_workflow_task_completed_response__descriptor);
+  h2c_stream_free(&s);
+  return resp;
+}
+
+/* Starts a workflow and completes its first task with one ScheduleActivityTask command
+ * (identity "eager-worker"). OUT: run. Returns the completion's response. */
+static wft_done_resp_t *schedule_one(const char *wid, const char *tq, int eager, char run[37]) {
+  ck_assert_int_eq(start_ok(wid, wid, 0, run), 1);
+  poll_wft_resp_t *w = poll_wft();
+  sched_cmd_t m;
+  pb_command_t *cmd = sched_cmd(&m, "1", tq, eager);
+  wft_done_resp_t *r = wft_done_cmds(&w->task_token, &cmd, 1, "eager-worker");
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+  return r;
+}
+
+/* A poll of tq that must come back empty (nothing is in matching): the server answers an
+ * empty poll 1 s before the client's 2 s deadline. */
+static void assert_no_act_task(const char *tq) {
+  poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  static const char *const timeout[] = {"grpc-timeout", "2S", NULL};
+  r.namespace_ = NS;
+  q.name = (char *)tq;
+  r.task_queue = &q;
+  r.identity = "history-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, timeout);
+  poll_act_resp_t *resp =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
+  ck_assert_uint_eq(resp->task_token.len, 0);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+  h2c_stream_free(&s);
+}
+
+static void act_done_ok(const ProtobufCBinaryData *token) {
+  act_done_req_t ar =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+  ar.namespace_ = NS;
+  ar.task_token = *token;
+  ar.identity = "history-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RespondActivityTaskCompleted", &ar.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "%d %s", s.grpc_status, s.message);
+  h2c_stream_free(&s);
+}
+
+/* The next workflow task shows the activity started by `identity` and completed. */
+static void assert_act_completed_by(const char *identity) {
+  poll_wft_resp_t *w = poll_wft();
+  static const int types[] = {
+      PB_EV(WORKFLOW_EXECUTION_STARTED), PB_EV(WORKFLOW_TASK_SCHEDULED),
+      PB_EV(WORKFLOW_TASK_STARTED),      PB_EV(WORKFLOW_TASK_COMPLETED),
+      PB_EV(ACTIVITY_TASK_SCHEDULED),    PB_EV(ACTIVITY_TASK_STARTED),
+      PB_EV(ACTIVITY_TASK_COMPLETED),    PB_EV(WORKFLOW_TASK_SCHEDULED),
+      PB_EV(WORKFLOW_TASK_STARTED)};
+  assert_types(w->history, 1, types, 9);
+  const Temporal__Api__History__V1__ActivityTaskStartedEventAttributes *st =
+      w->history->events[5]->activity_task_started_event_attributes;
+  ck_assert_int_eq(st->scheduled_event_id, 5);
+  ck_assert_int_eq(st->attempt, 1);
+  ck_assert_str_eq(st->identity, identity);
+  wft_done_ok(&w->task_token, 'C');
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+}
+
+/* request_eager_execution: the activity comes back started in the completion's response,
+ * nothing goes to matching, and its token completes it. */
+START_TEST(test_eager_activity) {
+  char run[37];
+  wft_done_resp_t *r = schedule_one("wf-eager", TQ, 1, run);
+  ck_assert_uint_eq(r->n_activity_tasks, 1);
+  poll_act_resp_t *a = r->activity_tasks[0];
+  ck_assert_uint_gt(a->task_token.len, 0);
+  ck_assert_str_eq(a->workflow_namespace, NS);
+  ck_assert_str_eq(a->activity_id, "1");
+  ck_assert_str_eq(a->activity_type->name, "greet");
+  ck_assert_str_eq(a->workflow_type->name, "HelloWorkflow");
+  ck_assert_str_eq(a->workflow_execution->workflow_id, "wf-eager");
+  ck_assert_str_eq(a->workflow_execution->run_id, run);
+  ck_assert_int_eq(a->attempt, 1);
+  ck_assert_int_eq(gt_pb_dur_ms(a->start_to_close_timeout), 10000);
+  ck_assert_ptr_nonnull(a->schedule_to_close_timeout);
+  ck_assert_ptr_nonnull(a->heartbeat_timeout);
+  ck_assert_ptr_nonnull(a->retry_policy);
+  ck_assert_ptr_nonnull(a->scheduled_time);
+  ck_assert_ptr_nonnull(a->started_time);
+  ck_assert_int_ge(gt_pb_ts_ns(a->started_time), gt_pb_ts_ns(a->scheduled_time));
+  ck_assert_int_ge(gt_pb_ts_ns(a->current_attempt_scheduled_time),
+                   gt_pb_ts_ns(a->scheduled_time));
+  /* started already: describe shows it so, and matching has nothing */
+  h2c_stream_t s = {0};
+  submit_describe(&s, NS, "wf-eager", run);
+  h2c_wait(&g_c, &s);
+  desc_resp_t *d =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__describe_workflow_execution_response__descriptor);
+  ck_assert_uint_eq(d->n_pending_activities, 1);
+  ck_assert_int_eq(d->pending_activities[0]->state,
+                   TEMPORAL__API__ENUMS__V1__PENDING_ACTIVITY_STATE__PENDING_ACTIVITY_STATE_STARTED);
+  protobuf_c_message_free_unpacked(&d->base, NULL);
+  h2c_stream_free(&s);
+  assert_no_act_task(TQ);
+  act_done_ok(&a->task_token);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_act_completed_by("eager-worker");
+}
+END_TEST
+
+/* request_eager_execution false: an empty response; the activity is polled as before. */
+START_TEST(test_eager_not_requested) {
+  char run[37];
+  wft_done_resp_t *r = schedule_one("wf-no-eager", TQ, 0, run);
+  ck_assert_uint_eq(r->n_activity_tasks, 0);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  poll_act_resp_t *a = poll_act();
+  ck_assert_str_eq(a->workflow_execution->run_id, run);
+  act_done_ok(&a->task_token);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_act_completed_by("history-test");
+}
+END_TEST
+
+/* As Temporal: the server does not compare the activity's task queue with the workflow's
+ * (the worker asks only for what it can run: sdk-core, for its own queue): the activity on
+ * another queue is started eagerly too, and nothing waits on that queue. */
+START_TEST(test_eager_other_queue) {
+  char run[37];
+  wft_done_resp_t *r = schedule_one("wf-eager-other", "tq-other", 1, run);
+  ck_assert_uint_eq(r->n_activity_tasks, 1);
+  ck_assert_str_eq(r->activity_tasks[0]->activity_id, "1");
+  assert_no_act_task("tq-other");
+  act_done_ok(&r->activity_tasks[0]->task_token);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  assert_act_completed_by("eager-worker");
+}
+END_TEST
+
+/* Scheduled eagerly with the close in the same task, or canceled in it: nothing to start. */
+START_TEST(test_eager_closed_or_canceled) {
+  char run[37];
+  ck_assert_int_eq(start_ok("wf-eager-close", "req-ec", 0, run), 1);
+  poll_wft_resp_t *w = poll_wft();
+  sched_cmd_t m;
+  pb_command_t done = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  Temporal__Api__Command__V1__CompleteWorkflowExecutionCommandAttributes ca =
+      TEMPORAL__API__COMMAND__V1__COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  done.command_type = PB_CMD(COMPLETE_WORKFLOW_EXECUTION);
+  done.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  done.complete_workflow_execution_command_attributes = &ca;
+  pb_command_t *cmds[2] = {sched_cmd(&m, "1", TQ, 1), &done};
+  wft_done_resp_t *r = wft_done_cmds(&w->task_token, cmds, 2, "eager-worker");
+  ck_assert_uint_eq(r->n_activity_tasks, 0);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+
+  /* WorkflowTaskCompleted is event 4, so the activity's ActivityTaskScheduled is 5 */
+  ck_assert_int_eq(start_ok("wf-eager-cancel", "req-ecc", 0, run), 1);
+  w = poll_wft();
+  pb_command_t cancel = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  Temporal__Api__Command__V1__RequestCancelActivityTaskCommandAttributes rc =
+      TEMPORAL__API__COMMAND__V1__REQUEST_CANCEL_ACTIVITY_TASK_COMMAND_ATTRIBUTES__INIT;
+  rc.scheduled_event_id = 5;
+  cancel.command_type = PB_CMD(REQUEST_CANCEL_ACTIVITY_TASK);
+  cancel.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_REQUEST_CANCEL_ACTIVITY_TASK_COMMAND_ATTRIBUTES;
+  cancel.request_cancel_activity_task_command_attributes = &rc;
+  cmds[0] = sched_cmd(&m, "1", TQ, 1);
+  cmds[1] = &cancel;
+  r = wft_done_cmds(&w->task_token, cmds, 2, "eager-worker");
+  ck_assert_uint_eq(r->n_activity_tasks, 0);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+  assert_no_act_task(TQ);
+}
+END_TEST
+
+/* Restarts the server with system.enableActivityEagerExecution as given. */
+static void restart_with_eager(int on) {
+  /* the server may still be writing its SETTINGS frame to the client closed here (this
+   * test's own process, as Check forks each test) */
+  signal(SIGPIPE, SIG_IGN);
+  h2c_close(&g_c);
+  gt_server_stop(g_srv);
+  g_cfg.activity_eager_execution = on;
+  ck_assert_int_eq(gt_server_start(&g_srv, &g_cfg), 0);
+  h2c_open(&g_c, gt_gateway_port(g_srv->gw));
+}
+
+/* Eager execution off (the dynamic config): a request is served through matching. */
+START_TEST(test_eager_disabled) {
+  ck_assert_int_eq(g_cfg.activity_eager_execution, 1); /* the default */
+  restart_with_eager(0);
+  char run[37];
+  wft_done_resp_t *r = schedule_one("wf-eager-off", TQ, 1, run);
+  ck_assert_uint_eq(r->n_activity_tasks, 0);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  poll_act_resp_t *a = poll_act();
+  ck_assert_str_eq(a->workflow_execution->run_id, run);
+  act_done_ok(&a->task_token);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  assert_act_completed_by("history-test");
+}
+END_TEST
+
 START_TEST(test_empty_poll_deadline) {
   h2c_stream_t s = {0};
   static const char *const timeout[] = {"grpc-timeout", "3S", NULL};
@@ -1364,6 +1623,11 @@ static Suite *history_suite(void) {
   tcase_add_test(tc, test_blind_start_on_known_id);
   tcase_add_test(tc, test_validation);
   tcase_add_test(tc, test_hello_flow);
+  tcase_add_test(tc, test_eager_activity);
+  tcase_add_test(tc, test_eager_not_requested);
+  tcase_add_test(tc, test_eager_other_queue);
+  tcase_add_test(tc, test_eager_closed_or_canceled);
+  tcase_add_test(tc, test_eager_disabled);
   tcase_add_test(tc, test_empty_poll_deadline);
   tcase_add_test(tc, test_history_long_poll_close);
   tcase_add_test(tc, test_poll_then_start_and_shutdown);

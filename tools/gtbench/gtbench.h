@@ -118,6 +118,7 @@ typedef struct bench_opts {
   int quiet;
   int progress;          /* a line per second on stderr */
   long sleep_s;          /* sleep workload: the timer's start_to_fire_timeout */
+  int no_eager;          /* never ask for eager activity execution */
 } bench_opts_t;
 
 /* Per workflow, indexed by the sequence number in its id. */
@@ -156,6 +157,7 @@ typedef struct bench {
   /* totals */
   uint64_t completed, failed, start_failed, wf_failed_cmd, transitions;
   uint64_t empty_polls;
+  uint64_t eager_acts;   /* activity tasks received in RespondWorkflowTaskCompleted */
   uint64_t verify_ok, verify_bad;
   int verify_started;
   uint64_t err[RPC_COUNT][18];   /* [rpc][grpc code 0..16, 17 = transport] */

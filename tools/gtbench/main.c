@@ -48,6 +48,8 @@ static void usage(FILE *f) {
       "      --conns K         HTTP/2 connections (default 2)\n"
       "      --wft-pollers N   workflow task long polls (default 32)\n"
       "      --act-pollers N   activity task long polls (default 32)\n"
+      "      --no-eager        never ask for eager activity execution (sdk-core asks;\n"
+      "                        so does gtbench by default): every activity is polled\n"
       "      --verify N        check N completed workflows' close events by history\n"
       "      --drain S         wait at most S s for in-flight workflows (default 30)\n"
       "      --max-inflight N  open loop cap on workflows in flight (default 20000)\n"
@@ -57,7 +59,7 @@ static void usage(FILE *f) {
 }
 
 enum { O_WORKLOAD = 256, O_ADDR, O_NS, O_PID, O_CONNS, O_WFTP, O_ACTP, O_VERIFY, O_DRAIN,
-       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S };
+       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S, O_NO_EAGER };
 
 static int parse_workload(const char *s, workload_t *w) {
   for (int i = 0; i < WL_COUNT; i++)
@@ -77,7 +79,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"wft-pollers", 1, 0, O_WFTP}, {"act-pollers", 1, 0, O_ACTP},
       {"verify", 1, 0, O_VERIFY}, {"drain", 1, 0, O_DRAIN}, {"max-inflight", 1, 0, O_MAXIN},
       {"smoke", 0, 0, O_SMOKE}, {"progress", 0, 0, O_PROGRESS},
-      {"sleep-s", 1, 0, O_SLEEP_S}, {0, 0, 0, 0}};
+      {"sleep-s", 1, 0, O_SLEEP_S}, {"no-eager", 0, 0, O_NO_EAGER}, {0, 0, 0, 0}};
   *o = (bench_opts_t){.addr = "127.0.0.1:7233", .ns = "default", .workload = WL_HELLO,
                       .concurrency = -1, .duration_s = 10, .warmup_s = 2, .conns = 2,
                       .wft_pollers = 32, .act_pollers = 32, .drain_s = 30,
@@ -110,6 +112,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     case O_SMOKE: o->smoke = 1; break;
     case O_PROGRESS: o->progress = 1; break;
     case O_SLEEP_S: o->sleep_s = atol(optarg); break;
+    case O_NO_EAGER: o->no_eager = 1; break;
     default: usage(stderr); return -1;
     }
   }
@@ -219,13 +222,15 @@ static void report(bench_t *b) {
   printf("workload=%s %s status=%s window_s=%.2f wf/s=%.1f transitions/s=%.1f p50_ms=%.2f "
          "p95_ms=%.2f p99_ms=%.2f server_rss_mb=%.1f server_idle_rss_mb=%.1f "
          "server_cpu_ms_per_wf=%.3f gtbench_cpu_ms_per_wf=%.3f completed=%llu failed=%llu started=%zu "
-         "start_failed=%llu errors=%llu skipped=%llu verify_ok=%llu verify_bad=%llu\n",
+         "start_failed=%llu errors=%llu skipped=%llu verify_ok=%llu verify_bad=%llu "
+         "eager_activities=%llu\n",
          wl_names[o->workload], mode,
          b->unimplemented ? "unimplemented" : b->fatal ? "fatal" : "ok", win_s, wfs, tps,
          p50, p95, p99, rss, idle_rss, cpu_per_wf, self_per_wf, (unsigned long long)b->win_completed,
          (unsigned long long)b->failed, b->n_wfs, (unsigned long long)b->start_failed,
          (unsigned long long)total_errors(b), (unsigned long long)b->skipped,
-         (unsigned long long)b->verify_ok, (unsigned long long)b->verify_bad);
+         (unsigned long long)b->verify_ok, (unsigned long long)b->verify_bad,
+         (unsigned long long)b->eager_acts);
   fflush(stdout);
 }
 

@@ -17,6 +17,11 @@
  *               open, and is finished for gtbench once that answer is acknowledged.
  *   An activity failure or timeout fails the workflow (FailWorkflowExecution).
  *   Activities complete at once (RespondActivityTaskCompleted, no result).
+ *   Eager activities, as sdk-core does them: gtbench runs every activity of its task queue
+ *   itself, so each ScheduleActivityTask asks for eager execution (not with --no-eager),
+ *   and the activity tasks the server returns in the RespondWorkflowTaskCompletedResponse
+ *   are run at once, without a poll. Activities the server did not start eagerly (eager
+ *   execution off on the server, or any it declined) come through the activity pollers.
  *   A workflow is finished when the RespondWorkflowTaskCompleted carrying its close command
  *   (for sleep: its StartTimer) returns OK.
  *
@@ -131,6 +136,9 @@ static void cmd_schedule(bench_t *b, cmd_store_t *s, int n) {
   s->act.activity_type = &s->act_type;
   s->act.task_queue = &s->tq;
   s->act.start_to_close_timeout = &s->timeout;
+  /* sdk-core asks when the activity is on its own queue and it has a free slot; gtbench
+   * has no slot limit and one queue */
+  s->act.request_eager_execution = !b->o.no_eager;
   s->cmd.command_type = CMD(SCHEDULE_ACTIVITY_TASK);
   s->cmd.attributes_case = CMD_ATTR(SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES);
   s->cmd.schedule_activity_task_command_attributes = &s->act;
@@ -213,12 +221,38 @@ static int decide(bench_t *b, const hist_facts_t *f, cmd_store_t *s, int *close)
 
 /* ---- workflow tasks ---- */
 
+static void run_activity(bench_t *b, const ProtobufCBinaryData *token);
+
+/* The activity tasks of a RespondWorkflowTaskCompletedResponse (eager execution): each
+ * was started by the server for this worker; run it as if polled. */
+static void run_eager(bench_t *b, const uint8_t *body, size_t len) {
+  if (len == 0)
+    return; /* the empty response: nothing eager */
+  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *r =
+      temporal__api__workflowservice__v1__respond_workflow_task_completed_response__unpack(
+          pb_arena(), len, body);
+  if (!r) {
+    driver_rpc_error(b, RPC_WFT_DONE, H2C_TRANSPORT,
+                     "unparsable RespondWorkflowTaskCompletedResponse");
+  } else {
+    for (size_t i = 0; i < r->n_activity_tasks; i++) {
+      if (r->activity_tasks[i]->task_token.len == 0)
+        continue;
+      b->eager_acts++;
+      driver_transition(b); /* the activity was started */
+      run_activity(b, &r->activity_tasks[i]->task_token);
+    }
+  }
+  pb_arena_reset();
+}
+
 static void on_wft_replied(void *ud, int status, const char *msg, const uint8_t *body,
                            size_t len) {
   wft_reply_t *w = ud;
   bench_t *b = w->b;
   if (status == 0) {
     driver_transition(b);
+    run_eager(b, body, len);
     if (w->close && w->seq >= 0)
       driver_wf_finished(b, w->seq, w->close != 2);
   } else if (!b->stopping || status != H2C_TRANSPORT) {
@@ -289,6 +323,17 @@ static void on_act_replied(void *ud, int status, const char *msg, const uint8_t 
     driver_rpc_error(b, RPC_ACT_DONE, status, msg);
 }
 
+/* Runs a started activity: completes it at once. */
+static void run_activity(bench_t *b, const ProtobufCBinaryData *token) {
+  act_done_req_t q = TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+  q.namespace_ = (char *)b->o.ns;
+  q.task_token = *token;
+  q.identity = b->identity;
+  if (h2c_call(driver_conn(b), "RespondActivityTaskCompleted", &q.base, RPC_TIMEOUT,
+               on_act_replied, b) != 0)
+    driver_rpc_error(b, RPC_ACT_DONE, H2C_TRANSPORT, "connection gone");
+}
+
 static void on_act_poll(void *ud, int status, const char *msg, const uint8_t *body,
                         size_t len) {
   poller_t *p = ud;
@@ -312,13 +357,7 @@ static void on_act_poll(void *ud, int status, const char *msg, const uint8_t *bo
     b->empty_polls++;
   } else {
     driver_transition(b); /* the activity was started */
-    act_done_req_t q = TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
-    q.namespace_ = (char *)b->o.ns;
-    q.task_token = r->task_token;
-    q.identity = b->identity;
-    if (h2c_call(driver_conn(b), "RespondActivityTaskCompleted", &q.base, RPC_TIMEOUT,
-                 on_act_replied, b) != 0)
-      driver_rpc_error(b, RPC_ACT_DONE, H2C_TRANSPORT, "connection gone");
+    run_activity(b, &r->task_token);
   }
   pb_arena_reset();
 }

@@ -8,6 +8,10 @@
 // so a script that silently does nothing cannot pass) or `E2E-FAIL name`
 // with the error chain and the tail of the server's output, and exits 0/1.
 //
+// opts: { timeoutMs, server: false, serverArgs: [...] (appended to the
+// server's command line), metrics: true (the SDK's metrics go to an
+// in-process buffer: ctx.sdkMetrics() drains it) }.
+//
 // Environment: GT_BINARY (server path; else argv[2]), GT_E2E_BUNDLE
 // (prebuilt workflow bundle), GT_E2E_LOGDIR (full server logs),
 // GT_E2E_TIMEOUT_MS (overrides the per-scenario timeout).
@@ -16,7 +20,7 @@
 const path = require('node:path');
 const { Client, Connection } = require('@temporalio/client');
 const {
-  DefaultLogger, NativeConnection, Runtime, Worker,
+  DefaultLogger, MetricsBuffer, NativeConnection, Runtime, Worker,
 } = require('@temporalio/worker');
 const { startServer } = require('./server');
 const { workerBundleOptions } = require('./bundle');
@@ -26,12 +30,18 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const CLEANUP_STEP_MS = 10_000;
 
 let runtimeInstalled = false;
-function installRuntime() {
+let metricsBuffer = null;
+function installRuntime(opts) {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   // shutdownSignals: [] -- the harness owns SIGTERM/SIGINT (it must kill
   // the server it started before exiting).
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const options = { logger: new DefaultLogger('WARN'), shutdownSignals: [] };
+  if (opts.metrics) {
+    metricsBuffer = new MetricsBuffer();
+    options.telemetryOptions = { metrics: { buffer: metricsBuffer } };
+  }
+  Runtime.install(options);
 }
 
 function withTimeout(promise, ms, what) {
@@ -68,6 +78,11 @@ function makeContext(name, state) {
     // onCleanup(fn): fn runs (bounded) after the scenario, even on timeout,
     // before the harness's own server is stopped. Last registered runs first.
     onCleanup(fn) { state.cleanups.unshift(fn); },
+    // sdkMetrics(): the SDK's metric updates since the last call (opts.metrics).
+    sdkMetrics() {
+      if (!metricsBuffer) throw new Error('scenario opts.metrics is not set');
+      return [...metricsBuffer.retrieveUpdates()];
+    },
   };
   if (!state.server) return ctx;
   Object.assign(ctx, {
@@ -118,11 +133,11 @@ function makeContext(name, state) {
   return ctx;
 }
 
-async function startAll(name, state) {
+async function startAll(name, state, opts) {
   const binary = binaryPath();
   state.steps.push(`${Date.now() - state.t0}ms starting server`);
   state.server = await startServer(binary, {
-    logDir: process.env.GT_E2E_LOGDIR, name,
+    logDir: process.env.GT_E2E_LOGDIR, name, extraArgs: opts.serverArgs || [],
   });
   state.systemInfo = await state.server.waitReady();
   state.steps.push(`${Date.now() - state.t0}ms server ready`);
@@ -189,7 +204,7 @@ function report(name, state, err, ms) {
 }
 
 async function run(name, fn, opts) {
-  installRuntime();
+  installRuntime(opts);
   const state = { workers: [], cleanupErrors: [], steps: [], cleanups: [], t0: Date.now() };
   const die = (sig) => {
     console.log(`E2E-FAIL ${name}: interrupted by ${sig}`);
@@ -206,7 +221,7 @@ async function run(name, fn, opts) {
   let err = null;
   try {
     await withTimeout((async () => {
-      if (opts.server !== false) await startAll(name, state);
+      if (opts.server !== false) await startAll(name, state, opts);
       await fn(makeContext(name, state));
     })(), timeoutMs, `scenario '${name}'`);
   } catch (e) {
@@ -218,7 +233,7 @@ async function run(name, fn, opts) {
   return report(name, state, err, Date.now() - t0);
 }
 
-// Entry point for scenario files. opts: { timeoutMs, server: false }.
+// Entry point for scenario files. opts: see the top of this file.
 function scenario(name, fn, opts = {}) {
   run(name, fn, opts).then((code) => process.exit(code), (err) => {
     console.log(`E2E-FAIL ${name}: harness error\n${describeError(err)}`);

@@ -173,7 +173,7 @@ class ServerProcess {
   }
 }
 
-async function startServer(binary, { logDir, name } = {}) {
+async function startServer(binary, { logDir, name, extraArgs = [] } = {}) {
   if (!binary) throw new Error('no server binary: set GT_BINARY');
   if (!fs.existsSync(binary)) {
     throw new Error(`server binary not found: ${binary}`);
@@ -181,7 +181,7 @@ async function startServer(binary, { logDir, name } = {}) {
   const port = await freePort();
   const logFile = logDir
     ? path.join(logDir, `${name || 'server'}.server.log`) : null;
-  return new ServerProcess(path.resolve(binary), port, logFile);
+  return new ServerProcess(path.resolve(binary), port, logFile, extraArgs);
 }
 
 module.exports = { startServer, freePort, tcpAccepts, ServerProcess };
