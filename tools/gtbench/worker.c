@@ -7,7 +7,8 @@
  *   poll returns (an empty response, no task_token, is the server's "nothing came": poll
  *   again), and answers the task concurrently.
  *   A workflow task is decided from the whole history in the poll response (this server
- *   always sends all of it; there is no sticky cache to keep):
+ *   always sends all of it; there is no sticky cache to keep), read off the wire by
+ *   thin.c: the token, the workflow id and the event types, nothing unpacked:
  *     hello     ScheduleActivityTask (start_to_close 10 s), then CompleteWorkflowExecution
  *               once ActivityTaskCompleted is in the history;
  *     steps10   ten activities, one after the other, then complete;
@@ -31,6 +32,7 @@
  * THREADS: the loop thread only.
  */
 #include "tools/gtbench/gtbench.h"
+#include "tools/gtbench/thin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +55,7 @@
 #define CMD_ATTR(x) TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_##x
 
 typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest poll_wft_req_t;
-typedef Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse poll_wft_resp_t;
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll_act_req_t;
-typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse poll_act_resp_t;
 typedef Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest wft_done_req_t;
 typedef Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest act_done_req_t;
 typedef Temporal__Api__Command__V1__Command command_t;
@@ -87,24 +87,20 @@ typedef struct hist_facts {
   int sched, done, act_failed, timer_started, timer_fired, signaled;
 } hist_facts_t;
 
-static hist_facts_t read_history(const poll_wft_resp_t *r) {
-  hist_facts_t f = {0};
-  if (!r->history)
-    return f;
-  for (size_t i = 0; i < r->history->n_events; i++) {
-    switch (r->history->events[i]->event_type) {
-    case EV(ACTIVITY_TASK_SCHEDULED): f.sched++; break;
-    case EV(ACTIVITY_TASK_COMPLETED): f.done++; break;
-    case EV(ACTIVITY_TASK_FAILED):
-    case EV(ACTIVITY_TASK_TIMED_OUT):
-    case EV(ACTIVITY_TASK_CANCELED): f.act_failed = 1; break;
-    case EV(TIMER_STARTED): f.timer_started = 1; break;
-    case EV(TIMER_FIRED): f.timer_fired = 1; break;
-    case EV(WORKFLOW_EXECUTION_SIGNALED): f.signaled = 1; break;
-    default: break;
-    }
+/* thin_wft_read's event callback: counts what decide() looks at. */
+static void note_event(int type, void *ud) {
+  hist_facts_t *f = ud;
+  switch (type) {
+  case EV(ACTIVITY_TASK_SCHEDULED): f->sched++; break;
+  case EV(ACTIVITY_TASK_COMPLETED): f->done++; break;
+  case EV(ACTIVITY_TASK_FAILED):
+  case EV(ACTIVITY_TASK_TIMED_OUT):
+  case EV(ACTIVITY_TASK_CANCELED): f->act_failed = 1; break;
+  case EV(TIMER_STARTED): f->timer_started = 1; break;
+  case EV(TIMER_FIRED): f->timer_fired = 1; break;
+  case EV(WORKFLOW_EXECUTION_SIGNALED): f->signaled = 1; break;
+  default: break;
   }
-  return f;
 }
 
 /* The commands' storage: one workflow task has at most one command here. */
@@ -223,27 +219,22 @@ static int decide(bench_t *b, const hist_facts_t *f, cmd_store_t *s, int *close)
 
 static void run_activity(bench_t *b, const ProtobufCBinaryData *token);
 
-/* The activity tasks of a RespondWorkflowTaskCompletedResponse (eager execution): each
- * was started by the server for this worker; run it as if polled. */
-static void run_eager(bench_t *b, const uint8_t *body, size_t len) {
+/* One activity task of a RespondWorkflowTaskCompletedResponse (eager execution): started
+ * by the server for this worker; run it as if polled. */
+static void run_eager_task(const uint8_t *token, size_t len, void *ud) {
+  bench_t *b = ud;
   if (len == 0)
-    return; /* the empty response: nothing eager */
-  Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedResponse *r =
-      temporal__api__workflowservice__v1__respond_workflow_task_completed_response__unpack(
-          pb_arena(), len, body);
-  if (!r) {
+    return;
+  b->eager_acts++;
+  driver_transition(b); /* the activity was started */
+  ProtobufCBinaryData t = {len, (uint8_t *)token};
+  run_activity(b, &t);
+}
+
+static void run_eager(bench_t *b, const uint8_t *body, size_t len) {
+  if (thin_eager_acts(body, len, run_eager_task, b) < 0) /* len 0: nothing eager */
     driver_rpc_error(b, RPC_WFT_DONE, H2C_TRANSPORT,
                      "unparsable RespondWorkflowTaskCompletedResponse");
-  } else {
-    for (size_t i = 0; i < r->n_activity_tasks; i++) {
-      if (r->activity_tasks[i]->task_token.len == 0)
-        continue;
-      b->eager_acts++;
-      driver_transition(b); /* the activity was started */
-      run_activity(b, &r->activity_tasks[i]->task_token);
-    }
-  }
-  pb_arena_reset();
 }
 
 static void on_wft_replied(void *ud, int status, const char *msg, const uint8_t *body,
@@ -263,17 +254,23 @@ static void on_wft_replied(void *ud, int status, const char *msg, const uint8_t 
   free(w);
 }
 
-static void answer_wft(bench_t *b, const poll_wft_resp_t *r) {
-  hist_facts_t f = read_history(r);
+static void answer_wft(bench_t *b, const thin_wft_t *r, const hist_facts_t *facts) {
+  hist_facts_t f = *facts;
   cmd_store_t s;
   wft_reply_t *w = calloc(1, sizeof(*w));
   if (!w)
     return;
   w->b = b;
-  w->seq = r->workflow_execution ? driver_seq_of(b, r->workflow_execution->workflow_id) : -1;
+  char wid[128];
+  w->seq = -1;
+  if (r->workflow_id && r->workflow_id_len < sizeof(wid)) {
+    memcpy(wid, r->workflow_id, r->workflow_id_len);
+    wid[r->workflow_id_len] = 0;
+    w->seq = driver_seq_of(b, wid);
+  }
   wft_done_req_t q = TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
   q.namespace_ = (char *)b->o.ns;
-  q.task_token = r->task_token;
+  q.task_token = (ProtobufCBinaryData){r->token_len, (uint8_t *)r->token};
   q.identity = b->identity;
   q.n_commands = (size_t)decide(b, &f, &s, &w->close);
   q.commands = s.list;
@@ -295,21 +292,20 @@ static void on_wft_poll(void *ud, int status, const char *msg, const uint8_t *bo
     uv_timer_start(&p->backoff, on_backoff, ERROR_BACKOFF_MS, 0);
     return;
   }
-  poll_wft_resp_t *r = temporal__api__workflowservice__v1__poll_workflow_task_queue_response__unpack(
-      pb_arena(), len, body);
+  thin_wft_t r;
+  hist_facts_t f = {0};
+  int rc = thin_wft_read(body, len, &r, note_event, &f);
   poll_again(p);
-  if (!r) {
+  if (rc != 0) {
     driver_rpc_error(b, RPC_POLL_WFT, H2C_TRANSPORT, "unparsable PollWorkflowTaskQueueResponse");
-    pb_arena_reset(); /* what a failed unpack allocated */
     return;
   }
-  if (r->task_token.len == 0) {
+  if (r.token_len == 0) {
     b->empty_polls++;
   } else {
     driver_transition(b); /* the workflow task was started */
-    answer_wft(b, r);
+    answer_wft(b, &r, &f);
   }
-  pb_arena_reset();
 }
 
 /* ---- activity tasks ---- */
@@ -345,21 +341,21 @@ static void on_act_poll(void *ud, int status, const char *msg, const uint8_t *bo
     uv_timer_start(&p->backoff, on_backoff, ERROR_BACKOFF_MS, 0);
     return;
   }
-  poll_act_resp_t *r = temporal__api__workflowservice__v1__poll_activity_task_queue_response__unpack(
-      pb_arena(), len, body);
+  const uint8_t *token;
+  size_t token_len;
+  int rc = thin_act_token(body, len, &token, &token_len);
   poll_again(p);
-  if (!r) {
+  if (rc != 0) {
     driver_rpc_error(b, RPC_POLL_ACT, H2C_TRANSPORT, "unparsable PollActivityTaskQueueResponse");
-    pb_arena_reset(); /* what a failed unpack allocated */
     return;
   }
-  if (r->task_token.len == 0) {
+  if (token_len == 0) {
     b->empty_polls++;
   } else {
     driver_transition(b); /* the activity was started */
-    run_activity(b, &r->task_token);
+    ProtobufCBinaryData t = {token_len, (uint8_t *)token};
+    run_activity(b, &t);
   }
-  pb_arena_reset();
 }
 
 /* ---- pollers ---- */
