@@ -83,6 +83,7 @@ void gt_config_defaults(gt_config_t *cfg) {
   cfg->headless = 0;
   /* Temporal's default since 1.32 (false before): one RPC round trip less per activity */
   cfg->activity_eager_execution = 1;
+  cfg->eager_workflow_start = 1;
   cfg->n_dynamic = 0;
 }
 
@@ -420,6 +421,7 @@ static const struct {
 } dyn_bools[] = {
     {"system.enableActivityEagerExecution",
      offsetof(gt_config_t, activity_eager_execution)},
+    {"system.enableEagerWorkflowStart", offsetof(gt_config_t, eager_workflow_start)},
 };
 
 int gt_config_dynamic_known(const char *key) {

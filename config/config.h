@@ -50,6 +50,7 @@ typedef struct gt_config {
 
   /* Temporal dynamic-config keys the server honours (from --dynamic-config-value) */
   int activity_eager_execution; /* system.enableActivityEagerExecution; default 1 */
+  int eager_workflow_start;     /* system.enableEagerWorkflowStart; default 1 */
 
   /* --dynamic-config-value K=V, kept as given (values are YAML/JSON scalars as text) */
   int n_dynamic;

@@ -132,7 +132,7 @@ static void h_get_system_info(call_ctx_t *c) {
   caps.encoded_failure_attributes = 1;
   caps.build_id_based_versioning = 0;
   caps.upsert_memo = 1;
-  caps.eager_workflow_start = 0;
+  caps.eager_workflow_start = c->srv->cfg->eager_workflow_start; /* workflow.c */
   caps.sdk_metadata = 1;
   caps.count_group_by_execution_status = 0;
   caps.nexus = 0;

@@ -135,6 +135,9 @@ typedef struct wf_run {
    * Started events are not written until it completes (and never when it fails again);
    * the worker sees them appended to the history it polls. */
   int wft_transient;
+  /* Eager workflow start: the first workflow task is scheduled but kept from matching,
+   * for wf_wft_start_eager to start it for the starting client's worker. */
+  int wft_eager;
   char *wft_identity;          /* who started the transient task */
   char wft_request_id[37];
   /* activities */
@@ -282,6 +285,7 @@ typedef struct start_params {
   const char *parent_ns_id, *parent_workflow_id, *parent_run_id;
   int64_t parent_initiated_id;
   int64_t expiration_ns;  /* continue-as-new: the execution's deadline carries over */
+  int eager;              /* eager workflow start: the first task goes back in the reply */
 } start_params_t;
 
 /* ---- workflow.c ---- */
@@ -426,6 +430,13 @@ void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 /* After a load: a workflow task that was started before the restart gets its
  * start-to-close timer again (for the time it has left). */
 void wf_rearm_after_load(workflow_t *wf, wf_run_t *run);
+/* Eager workflow start: starts the new run's first workflow task (scheduled by t, the
+ * create, with run->wft_eager set) for the worker `identity` in the same transaction, as a
+ * poll would, and appends its PollWorkflowTaskQueueResponse to out. Its start-to-close
+ * timer is armed unless a blind start's outcome is pending (wf_blind_start_made arms it).
+ * Returns 0, or GT_ENOMEM with out as it was and the task handed to matching instead. */
+int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const char *identity,
+                       gt_buf_t *out);
 void wf_on_record_started(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc);

@@ -122,6 +122,8 @@ void wf_materialize_transient(workflow_t *wf, wf_run_t *run) {
 
 /* Delivers the scheduled task to a queue, now or after the retry backoff. */
 static void dispatch_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (run->wft_eager)
+    return; /* wf_wft_start_eager starts it */
   if (run->wft_attempt <= 2) {
     if (t)
       wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
@@ -224,7 +226,9 @@ static void send_poll_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *b) {
   }
 }
 
-static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
+/* Builds the PollWorkflowTaskQueueResponse of the run's started workflow task into b
+ * (initialized by the caller; b->oom tells a failed allocation). */
+static void build_wft_task(workflow_t *wf, wf_run_t *run, gt_buf_t *b) {
   size_t toklen = 0;
   uint8_t *token = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
                                  run->wft_started_id, run->wft_attempt, &toklen);
@@ -244,20 +248,40 @@ static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_t
   gt_buf_t extra; /* a transient task's events, as they will be written */
   gt_buf_init(&extra);
   wf_transient_events(run, &extra);
-  gt_buf_t b;
-  gt_buf_init(&b);
   /* one allocation for the head (ids, names, token: < 300 bytes + strings) and history */
-  gt_buf_reserve(&b, toklen + strlen(wf->workflow_id) + strlen(run->workflow_type) +
-                         strlen(run->task_queue) + 512 + len + extra.len + 16);
-  wf_wft_reply_head(&b, &in);
-  wf_queries_attach(wf, run, &b);
-  wf_updates_attach(wf, run, &b);
-  gt_buf_field_len(&b, 8, len + extra.len);
-  wf_put_events(run, from, run->n_ev, &b);
-  gt_buf_put(&b, extra.p, extra.len);
+  gt_buf_reserve(b, toklen + strlen(wf->workflow_id) + strlen(run->workflow_type) +
+                        strlen(run->task_queue) + 512 + len + extra.len + 16);
+  wf_wft_reply_head(b, &in);
+  wf_queries_attach(wf, run, b);
+  wf_updates_attach(wf, run, b);
+  gt_buf_field_len(b, 8, len + extra.len);
+  wf_put_events(run, from, run->n_ev, b);
+  gt_buf_put(b, extra.p, extra.len);
   gt_buf_fini(&extra);
   free(token);
+}
+
+static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
+  gt_buf_t b;
+  gt_buf_init(&b);
+  build_wft_task(wf, run, &b);
   send_poll_reply(t, rpc, &b);
+}
+
+/* Appends WorkflowTaskStarted for the scheduled task, started by `identity`. */
+static void emit_wft_started(workflow_t *wf, wf_run_t *run, const char *identity) {
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  wft_started_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
+  char request_id[37];
+  gt_uuid4(request_id);
+  a.scheduled_event_id = run->wft_scheduled_id;
+  a.identity = (char *)(identity ? identity : "");
+  a.request_id = request_id;
+  a.history_size_bytes = (int64_t)run->hist.len;
+  ev.event_type = PB_EV(WORKFLOW_TASK_STARTED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES);
+  ev.workflow_task_started_event_attributes = &a;
+  wf_emit(wf, run, &ev, 0);
 }
 
 static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
@@ -292,23 +316,30 @@ static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
       return;
     }
   }
-  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
-  wft_started_attr_t a = TEMPORAL__API__HISTORY__V1__WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES__INIT;
-  char request_id[37];
-  gt_uuid4(request_id);
-  a.scheduled_event_id = run->wft_scheduled_id;
-  a.identity = req->identity;
-  a.request_id = request_id;
-  a.history_size_bytes = (int64_t)run->hist.len;
-  ev.event_type = PB_EV(WORKFLOW_TASK_STARTED);
-  ev.attributes_case = PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES);
-  ev.workflow_task_started_event_attributes = &a;
-  wf_emit(wf, run, &ev, 0);
+  emit_wft_started(wf, run, req->identity);
   run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
                                         WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
   reply_wft_started(wf, run, rpc, t);
   if (t)
     wf_txn_commit(t);
+}
+
+int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const char *identity,
+                       gt_buf_t *out) {
+  run->wft_eager = 0;
+  /* As Temporal: WorkflowTaskStarted goes into the start's own transaction, and the reply
+   * (which carries the task) leaves once that is durable. */
+  emit_wft_started(wf, run, identity);
+  if (!wf->creating)
+    run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
+                                          WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
+  size_t mark = out->len;
+  build_wft_task(wf, run, out);
+  if (!out->oom)
+    return 0;
+  out->len = mark;
+  out->oom = 0;
+  return GT_ENOMEM;
 }
 
 int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_activity_t *act,

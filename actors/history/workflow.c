@@ -308,7 +308,8 @@ typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_
 typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest sws_req_t;
 
 static void params_from_start(start_params_t *p, const start_req_t *r) {
-  *p = (start_params_t){.workflow_type = r->workflow_type, .task_queue = r->task_queue,
+  *p = (start_params_t){.eager = r->request_eager_execution,
+                        .workflow_type = r->workflow_type, .task_queue = r->task_queue,
                         .input = r->input, .exec_timeout = r->workflow_execution_timeout,
                         .run_timeout = r->workflow_run_timeout,
                         .task_timeout = r->workflow_task_timeout, .identity = r->identity,
@@ -508,10 +509,35 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
     wf_emit_signal(wf, run, req->signal->signal_name, req->signal->signal_input,
                    req->signal->identity, req->signal->header, req->signal->request_id);
   run->wft_attempt = 1;
+  /* eager workflow start (as Temporal: not for a cron workflow, whose first task waits) */
+  run->wft_eager = req->eager && wf->srv->cfg->eager_workflow_start &&
+                   (!req->cron_schedule || !*req->cron_schedule);
   wf_schedule_wft(wf, run, t);
   wf_arm_run_timeout(wf, run);
   *out = t;
   return run;
+}
+
+/* Eager workflow start: the reply carries the run's first workflow task, started for the
+ * client's own worker (StartWorkflowExecutionResponse, encoded here: 1 run_id,
+ * 2 eager_workflow_task, 3 started, 5 status). Falls back to matching and a plain reply
+ * when the task cannot be encoded. */
+static void reply_started_eager(workflow_t *wf, gt_rpc_t *rpc, wf_run_t *run, wf_txn_t *t) {
+  const start_req_t *req = (const void *)rpc->req;
+  gt_buf_t task, b;
+  gt_buf_init(&task);
+  gt_buf_init(&b);
+  if (wf_wft_start_eager(wf, run, t, req->identity, &task) != 0) {
+    gt_buf_fini(&task);
+    reply_started(rpc, run, 1, t);
+    return;
+  }
+  gt_buf_field_bytes(&b, 1, run->run_id, strlen(run->run_id));
+  gt_buf_field_bytes(&b, 2, task.p, task.len);
+  gt_buf_field_varint(&b, 3, 1);
+  gt_buf_field_varint(&b, 5, (uint64_t)run->status);
+  gt_buf_fini(&task);
+  wf_txn_reply(t, rpc, &b);
 }
 
 /* Creates a run and replies to the start (or signal-with-start). */
@@ -522,7 +548,9 @@ static void start_run(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) 
     gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  if (req->signal) {
+  if (run->wft_eager) {
+    reply_started_eager(wf, rpc, run, t);
+  } else if (req->signal) {
     Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse r =
         TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_RESPONSE__INIT;
     r.run_id = run->run_id;
@@ -899,6 +927,10 @@ static void blind_start_sent(workflow_t *wf) {
 
 void wf_blind_start_made(workflow_t *wf) {
   wf->loading = 0;
+  /* an eager first task's start-to-close timer waited for the outcome (wf_wft_start_eager) */
+  wf_run_t *run = wf->runs;
+  if (run && run->wft_state == WFT_STARTED && !run->wft_timer)
+    wf_rearm_after_load(wf, run);
   serve_deferred(wf);
 }
 

@@ -509,6 +509,18 @@ START_TEST(test_dynamic_eager_activity) {
   ck_assert_int_eq(gt_config_dynamic_known("genesis.retentionOverrideMs"), 1);
   ck_assert_int_eq(gt_config_dynamic_known("frontend.workerVersioningDataAPIs"), 0);
   ck_assert_int_eq(gt_config_dynamic_known("system.enableActivityEagerExecutionX"), 0);
+  /* system.enableEagerWorkflowStart likewise */
+  char *ews[] = {"gt", "server", "start-dev", "--dynamic-config-value",
+                 "system.enableEagerWorkflowStart=false"};
+  ck_assert_int_eq(gt_config_from_args(&cfg, ARGC(ews), ews, &exit_now, err,
+                                       sizeof(err)), 0);
+  ck_assert_int_eq(cfg.eager_workflow_start, 0);
+  ck_assert_int_eq(cfg.activity_eager_execution, 1);
+  gt_config_fini(&cfg);
+  ck_assert_int_eq(gt_config_from_args(&cfg, ARGC(none), none, &exit_now, err,
+                                       sizeof(err)), 0);
+  ck_assert_int_eq(cfg.eager_workflow_start, 1);
+  gt_config_fini(&cfg);
 }
 END_TEST
 

@@ -152,6 +152,35 @@ START_TEST(test_act_token_and_eager) {
   ck_assert_int_eq(s.types[1], 200 + 'B');
   s.n = 0;
   ck_assert_int_eq(thin_eager_acts(buf, n - 1, on_task, &s), -1);
+
+  /* a start reply with an eager workflow task: its bytes, which thin_wft_read reads */
+  size_t wn;
+  uint8_t *w = packed_wft(&wn);
+  Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueResponse *wft =
+      temporal__api__workflowservice__v1__poll_workflow_task_queue_response__unpack(NULL, wn, w);
+  ck_assert_ptr_nonnull(wft);
+  Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse sr =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_RESPONSE__INIT;
+  sr.run_id = "run";
+  sr.started = 1;
+  sr.eager_workflow_task = wft;
+  size_t sn = temporal__api__workflowservice__v1__start_workflow_execution_response__get_packed_size(&sr);
+  uint8_t *sb = malloc(sn);
+  temporal__api__workflowservice__v1__start_workflow_execution_response__pack(&sr, sb);
+  const uint8_t *task;
+  ck_assert_int_eq(thin_start_eager_task(sb, sn, &task, &tl), 0);
+  ck_assert_uint_eq(tl, wn);
+  thin_wft_t t;
+  seen_t ev = {0};
+  ck_assert_int_eq(thin_wft_read(task, tl, &t, on_event, &ev), 0);
+  ck_assert_int_eq(ev.n, 3);
+  sr.eager_workflow_task = NULL; /* none: len 0 */
+  sn = temporal__api__workflowservice__v1__start_workflow_execution_response__pack(&sr, sb);
+  ck_assert_int_eq(thin_start_eager_task(sb, sn, &task, &tl), 0);
+  ck_assert_uint_eq(tl, 0);
+  free(sb);
+  temporal__api__workflowservice__v1__poll_workflow_task_queue_response__free_unpacked(wft, NULL);
+  free(w);
 }
 END_TEST
 

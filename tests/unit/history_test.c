@@ -860,8 +860,8 @@ START_TEST(test_system_info) {
   ck_assert(resp->capabilities->activity_failure_include_heartbeat);
   ck_assert(resp->capabilities->encoded_failure_attributes);
   ck_assert(resp->capabilities->sdk_metadata);
+  ck_assert(resp->capabilities->eager_workflow_start); /* on by default */
   /* not implemented: must not be advertised */
-  ck_assert(!resp->capabilities->eager_workflow_start);
   ck_assert(!resp->capabilities->supports_schedules);
   ck_assert(!resp->capabilities->nexus);
   protobuf_c_message_free_unpacked(&resp->base, NULL);
@@ -1486,6 +1486,132 @@ START_TEST(test_eager_disabled) {
 }
 END_TEST
 
+/* ---- eager workflow start ---- */
+
+/* StartWorkflowExecution with request_eager_execution. OUT: the response (free it). */
+static start_resp_t *start_eager(const char *wid, const char *request_id) {
+  start_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  r.namespace_ = NS;
+  r.workflow_id = (char *)wid;
+  wt.name = "HelloWorkflow";
+  r.workflow_type = &wt;
+  q.name = TQ;
+  r.task_queue = &q;
+  r.request_id = (char *)request_id;
+  r.identity = "eager-starter";
+  r.request_eager_execution = 1;
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "StartWorkflowExecution", &r.base, NULL);
+  start_resp_t *resp =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__start_workflow_execution_response__descriptor);
+  h2c_stream_free(&s);
+  return resp;
+}
+
+/* A poll of the workflow task queue that must come back empty (2 s). */
+static void assert_no_wft_task(void) {
+  static const char *const timeout[] = {"grpc-timeout", "2S", NULL};
+  h2c_stream_t s = {0};
+  submit_poll_wft(&s, TQ, timeout);
+  h2c_wait(&g_c, &s);
+  poll_wft_resp_t *r =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_workflow_task_queue_response__descriptor);
+  ck_assert_uint_eq(r->task_token.len, 0);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  h2c_stream_free(&s);
+}
+
+/* request_eager_execution on a start: the reply carries the first workflow task, started
+ * by the starter's identity in the start's own history; matching never sees it; its token
+ * completes the workflow. */
+START_TEST(test_eager_start) {
+  start_resp_t *r = start_eager("wf-eager-start", "req-es");
+  ck_assert(r->started);
+  ck_assert_int_eq(r->status, PB_STATUS(RUNNING));
+  ck_assert_ptr_nonnull(r->eager_workflow_task);
+  poll_wft_resp_t *w = r->eager_workflow_task;
+  ck_assert_uint_gt(w->task_token.len, 0);
+  ck_assert_str_eq(w->workflow_execution->run_id, r->run_id);
+  ck_assert_str_eq(w->workflow_type->name, "HelloWorkflow");
+  ck_assert_int_eq(w->started_event_id, 3);
+  ck_assert_int_eq(w->attempt, 1);
+  static const int types[] = {PB_EV(WORKFLOW_EXECUTION_STARTED), PB_EV(WORKFLOW_TASK_SCHEDULED),
+                              PB_EV(WORKFLOW_TASK_STARTED)};
+  assert_types(w->history, 1, types, 3);
+  ck_assert_str_eq(w->history->events[2]->workflow_task_started_event_attributes->identity,
+                   "eager-starter");
+  assert_no_wft_task();
+  wft_done_ok(&w->task_token, 'C');
+  /* the history as stored: the same three events, then the completion */
+  h2c_stream_t h = {0};
+  submit_history(&h, "wf-eager-start", r->run_id, 0, NULL);
+  h2c_wait(&g_c, &h);
+  hist_resp_t *hr =
+      h2c_unpack(&h, &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor);
+  static const int all[] = {PB_EV(WORKFLOW_EXECUTION_STARTED), PB_EV(WORKFLOW_TASK_SCHEDULED),
+                            PB_EV(WORKFLOW_TASK_STARTED), PB_EV(WORKFLOW_TASK_COMPLETED),
+                            PB_EV(WORKFLOW_EXECUTION_COMPLETED)};
+  assert_types(hr->history, 1, all, 5);
+  protobuf_c_message_free_unpacked(&hr->base, NULL);
+  h2c_stream_free(&h);
+  /* the same request again: the same run, no second task */
+  start_resp_t *again = start_eager("wf-eager-start", "req-es");
+  ck_assert_str_eq(again->run_id, r->run_id);
+  ck_assert_ptr_null(again->eager_workflow_task);
+  protobuf_c_message_free_unpacked(&again->base, NULL);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+END_TEST
+
+/* An eager start whose id already has a running run: ALREADY_EXISTS, no task handed out. */
+START_TEST(test_eager_start_conflict) {
+  char run[37];
+  ck_assert_int_eq(start_ok("wf-eager-dup", "req-1", 0, run), 1);
+  start_req_t q = TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  q.namespace_ = NS;
+  q.workflow_id = "wf-eager-dup";
+  wt.name = "HelloWorkflow";
+  q.workflow_type = &wt;
+  tq.name = TQ;
+  q.task_queue = &tq;
+  q.request_id = "req-2";
+  q.request_eager_execution = 1;
+  h2c_stream_t s = {0};
+  h2c_call(&g_c, &s, "StartWorkflowExecution", &q.base, NULL);
+  h2c_wait(&g_c, &s);
+  ck_assert_int_eq(s.grpc_status, GT_GRPC_ALREADY_EXISTS);
+  h2c_stream_free(&s);
+  /* the running run's own task is still there, for a poller */
+  poll_wft_resp_t *w = poll_wft();
+  ck_assert_str_eq(w->workflow_execution->run_id, run);
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+}
+END_TEST
+
+/* system.enableEagerWorkflowStart off: a plain start, the task through matching. */
+START_TEST(test_eager_start_disabled) {
+  signal(SIGPIPE, SIG_IGN);
+  h2c_close(&g_c);
+  gt_server_stop(g_srv);
+  g_cfg.eager_workflow_start = 0;
+  ck_assert_int_eq(gt_server_start(&g_srv, &g_cfg), 0);
+  h2c_open(&g_c, gt_gateway_port(g_srv->gw));
+  start_resp_t *r = start_eager("wf-eager-start-off", "req-off");
+  ck_assert(r->started);
+  ck_assert_ptr_null(r->eager_workflow_task);
+  poll_wft_resp_t *w = poll_wft();
+  ck_assert_str_eq(w->workflow_execution->run_id, r->run_id);
+  ck_assert_str_eq(w->history->events[2]->workflow_task_started_event_attributes->identity,
+                   "history-test");
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+END_TEST
+
 START_TEST(test_empty_poll_deadline) {
   h2c_stream_t s = {0};
   static const char *const timeout[] = {"grpc-timeout", "3S", NULL};
@@ -1628,6 +1754,9 @@ static Suite *history_suite(void) {
   tcase_add_test(tc, test_eager_other_queue);
   tcase_add_test(tc, test_eager_closed_or_canceled);
   tcase_add_test(tc, test_eager_disabled);
+  tcase_add_test(tc, test_eager_start);
+  tcase_add_test(tc, test_eager_start_conflict);
+  tcase_add_test(tc, test_eager_start_disabled);
   tcase_add_test(tc, test_empty_poll_deadline);
   tcase_add_test(tc, test_history_long_poll_close);
   tcase_add_test(tc, test_poll_then_start_and_shutdown);

@@ -23,6 +23,7 @@
  * THREADS: the loop thread only.
  */
 #include "tools/gtbench/gtbench.h"
+#include "tools/gtbench/thin.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -198,6 +199,12 @@ static void on_start_done(void *ud, int status, const char *msg, const uint8_t *
   driver_transition(b);
   if (b->wfs[seq].state == WF_STARTING)
     b->wfs[seq].state = WF_RUNNING;
+  const uint8_t *task;
+  size_t tlen;
+  if (thin_start_eager_task(body, len, &task, &tlen) != 0)
+    driver_rpc_error(b, RPC_START, H2C_TRANSPORT, "unparsable StartWorkflowExecutionResponse");
+  else if (tlen > 0)
+    worker_eager_wft(b, task, tlen); /* eager start: the first task came with the reply */
   if (b->o.workload == WL_SIGNAL)
     send_signal(b, seq);
 }
@@ -238,6 +245,9 @@ static void start_one(bench_t *b) {
       TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
   q.namespace_ = (char *)b->o.ns;
   q.workflow_id = wid;
+  /* gtbench's worker polls this very task queue: ask for the first task back, as an SDK
+   * does with requestEagerStart on a client shared with its worker */
+  q.request_eager_execution = !b->o.no_eager;
   q.workflow_type = &wt;
   q.task_queue = &tq;
   q.identity = b->identity;

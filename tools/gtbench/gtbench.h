@@ -118,7 +118,7 @@ typedef struct bench_opts {
   int quiet;
   int progress;          /* a line per second on stderr */
   long sleep_s;          /* sleep workload: the timer's start_to_fire_timeout */
-  int no_eager;          /* never ask for eager activity execution */
+  int no_eager;          /* never ask for eager activity execution or eager start */
 } bench_opts_t;
 
 /* Per workflow, indexed by the sequence number in its id. */
@@ -158,6 +158,7 @@ typedef struct bench {
   uint64_t completed, failed, start_failed, wf_failed_cmd, transitions;
   uint64_t empty_polls;
   uint64_t eager_acts;   /* activity tasks received in RespondWorkflowTaskCompleted */
+  uint64_t eager_starts; /* workflow tasks received in StartWorkflowExecution's reply */
   uint64_t verify_ok, verify_bad;
   int verify_started;
   uint64_t err[RPC_COUNT][18];   /* [rpc][grpc code 0..16, 17 = transport] */
@@ -176,6 +177,9 @@ typedef struct bench {
  * when the connections close). */
 void worker_start(bench_t *b);
 void worker_stop(bench_t *b);
+/* Answers a workflow task the server returned in a StartWorkflowExecution reply (eager
+ * start): task/len is its PollWorkflowTaskQueueResponse. */
+void worker_eager_wft(bench_t *b, const uint8_t *task, size_t len);
 /* driver.c: runs the bench until it finishes (returns when the loop is empty). */
 void driver_run(bench_t *b);
 /* The name of a gRPC code ("UNAVAILABLE"), "TRANSPORT" for H2C_TRANSPORT. */

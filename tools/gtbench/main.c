@@ -49,7 +49,8 @@ static void usage(FILE *f) {
       "      --wft-pollers N   workflow task long polls (default 32)\n"
       "      --act-pollers N   activity task long polls (default 32)\n"
       "      --no-eager        never ask for eager activity execution (sdk-core asks;\n"
-      "                        so does gtbench by default): every activity is polled\n"
+      "                        so does gtbench by default) nor eager workflow start (the\n"
+      "                        SDKs' requestEagerStart): every task is polled\n"
       "      --verify N        check N completed workflows' close events by history\n"
       "      --drain S         wait at most S s for in-flight workflows (default 30)\n"
       "      --max-inflight N  open loop cap on workflows in flight (default 20000)\n"
@@ -223,14 +224,14 @@ static void report(bench_t *b) {
          "p95_ms=%.2f p99_ms=%.2f server_rss_mb=%.1f server_idle_rss_mb=%.1f "
          "server_cpu_ms_per_wf=%.3f gtbench_cpu_ms_per_wf=%.3f completed=%llu failed=%llu started=%zu "
          "start_failed=%llu errors=%llu skipped=%llu verify_ok=%llu verify_bad=%llu "
-         "eager_activities=%llu\n",
+         "eager_activities=%llu eager_starts=%llu\n",
          wl_names[o->workload], mode,
          b->unimplemented ? "unimplemented" : b->fatal ? "fatal" : "ok", win_s, wfs, tps,
          p50, p95, p99, rss, idle_rss, cpu_per_wf, self_per_wf, (unsigned long long)b->win_completed,
          (unsigned long long)b->failed, b->n_wfs, (unsigned long long)b->start_failed,
          (unsigned long long)total_errors(b), (unsigned long long)b->skipped,
          (unsigned long long)b->verify_ok, (unsigned long long)b->verify_bad,
-         (unsigned long long)b->eager_acts);
+         (unsigned long long)b->eager_acts, (unsigned long long)b->eager_starts);
   fflush(stdout);
 }
 

@@ -8,6 +8,7 @@
  *   WorkflowExecution: 1 workflow_id        History: 1 events (repeated)
  *   HistoryEvent: 3 event_type               PollActivityTaskQueueResponse: 1 task_token
  *   RespondWorkflowTaskCompletedResponse: 2 activity_tasks (repeated)
+ *   StartWorkflowExecutionResponse: 2 eager_workflow_task
  */
 #include "tools/gtbench/thin.h"
 
@@ -155,24 +156,34 @@ int thin_wft_read(const uint8_t *p, size_t n, thin_wft_t *out,
   return rc < 0 ? -1 : 0;
 }
 
-int thin_act_token(const uint8_t *p, size_t n, const uint8_t **token, size_t *len) {
+/* The bytes of field `want` (length-delimited) of the message [p, p+n). */
+static int field_bytes(const uint8_t *p, size_t n, uint32_t want, const uint8_t **out,
+                       size_t *len) {
   rd_t r = {p, p + n};
   uint32_t f;
   int wt, rc;
-  *token = NULL;
+  *out = NULL;
   *len = 0;
   while ((rc = key(&r, &f, &wt)) == 0) {
     rd_t sub;
-    if (f == 1 && wt == 2) {
+    if (f == want && wt == 2) {
       if (bytes(&r, &sub) != 0)
         return -1;
-      *token = sub.p;
+      *out = sub.p;
       *len = (size_t)(sub.end - sub.p);
     } else if (skip(&r, wt) != 0) {
       return -1;
     }
   }
   return rc < 0 ? -1 : 0;
+}
+
+int thin_start_eager_task(const uint8_t *p, size_t n, const uint8_t **task, size_t *len) {
+  return field_bytes(p, n, 2, task, len);
+}
+
+int thin_act_token(const uint8_t *p, size_t n, const uint8_t **token, size_t *len) {
+  return field_bytes(p, n, 1, token, len);
 }
 
 int thin_eager_acts(const uint8_t *p, size_t n,

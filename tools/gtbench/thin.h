@@ -42,6 +42,11 @@ int thin_wft_read(const uint8_t *p, size_t n, thin_wft_t *out,
  * (len 0: an empty poll). Returns 0 or -1 (malformed). */
 int thin_act_token(const uint8_t *p, size_t n, const uint8_t **token, size_t *len);
 
+/* The eager_workflow_task (field 2) of a StartWorkflowExecutionResponse, as bytes of a
+ * PollWorkflowTaskQueueResponse for thin_wft_read. OUT: *task, *len (len 0: none).
+ * Returns 0 or -1 (malformed). */
+int thin_start_eager_task(const uint8_t *p, size_t n, const uint8_t **task, size_t *len);
+
 /* Calls on_task(token, len, ud) with the task token of each activity task (field 2,
  * activity_tasks: eager execution) of a RespondWorkflowTaskCompletedResponse, in order.
  * Returns the number of tasks, or -1 (malformed; tasks before the fault were reported). */

@@ -308,6 +308,18 @@ static void on_wft_poll(void *ud, int status, const char *msg, const uint8_t *bo
   }
 }
 
+void worker_eager_wft(bench_t *b, const uint8_t *task, size_t len) {
+  thin_wft_t r;
+  hist_facts_t f = {0};
+  if (thin_wft_read(task, len, &r, note_event, &f) != 0 || r.token_len == 0) {
+    driver_rpc_error(b, RPC_START, H2C_TRANSPORT, "unparsable eager workflow task");
+    return;
+  }
+  b->eager_starts++;
+  driver_transition(b); /* the workflow task was started */
+  answer_wft(b, &r, &f);
+}
+
 /* ---- activity tasks ---- */
 
 static void on_act_replied(void *ud, int status, const char *msg, const uint8_t *body,
