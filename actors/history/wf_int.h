@@ -402,6 +402,11 @@ void wf_txn_commit(wf_txn_t *t);
 void wf_txn_done(workflow_t *wf, wf_txn_t *t);
 /* Frees the actor's spare transaction (stop hook). */
 void wf_txn_spare_free(workflow_t *wf);
+/* Drops the effects of a transaction that will not commit (or did not): tasks and actor
+ * messages are freed, reparked polls go back to matching; the requests waiting for a reply
+ * are answered UNAVAILABLE, or with keep_requests returned unanswered, in order, linked by
+ * ->next. */
+gt_rpc_t *wf_txn_drop_effects(wf_txn_t *t, int keep_requests);
 /* Keeps a finished transaction as the spare, or frees it. */
 void wf_txn_recycle(workflow_t *wf, wf_txn_t *t);
 /* Blind starts (workflow.c): the create committed, serve what waited (made); or the

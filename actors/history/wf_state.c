@@ -809,14 +809,24 @@ static void run_effects(wf_txn_t *t) {
   }
 }
 
-static void fail_effects(wf_txn_t *t) {
+gt_rpc_t *wf_txn_drop_effects(wf_txn_t *t, int keep_requests) {
+  gt_rpc_t *kept = NULL, *last = NULL;
   for (size_t i = 0; i < t->n_eff; i++) {
     wf_effect_t *e = &t->eff[i];
     switch (e->kind) {
     case EFF_REPLY:
-      gt_rpc_reply_error(e->rpc, GT_GRPC_UNAVAILABLE,
-                         "persistence failure: %s, please retry", gt_strerror(t->rc));
       free(e->body);
+      if (!keep_requests) {
+        gt_rpc_reply_error(e->rpc, GT_GRPC_UNAVAILABLE,
+                           "persistence failure: %s, please retry", gt_strerror(t->rc));
+        break;
+      }
+      e->rpc->next = NULL;
+      if (last)
+        last->next = e->rpc;
+      else
+        kept = e->rpc;
+      last = e->rpc;
       break;
     case EFF_TASK:
       free(e->task);
@@ -830,6 +840,7 @@ static void fail_effects(wf_txn_t *t) {
       break;
     }
   }
+  return kept;
 }
 
 void wf_txn_recycle(workflow_t *wf, wf_txn_t *t) {
@@ -881,7 +892,7 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
     if (t->rc == 0)
       t->rc = GT_EUNAVAIL;
     wf->broken = 1;
-    fail_effects(t);
+    wf_txn_drop_effects(t, 0);
   }
   wf_txn_recycle(wf, t);
   if (created && !wf->broken)

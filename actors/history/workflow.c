@@ -200,18 +200,12 @@ static void loaded(workflow_t *wf) {
   serve_deferred(wf);
 }
 
-/* An older run is in memory (or known missing): serve what waited for it. */
+/* An older run is in memory (or known missing): serve what waited for it (actor messages
+ * too: they wait during any load). */
 static void loaded_older(workflow_t *wf) {
   wf->loading = 0;
   wf->loading_older = 0;
-  while (wf->deferred_head && !wf->loading) {
-    gt_rpc_t *r = wf->deferred_head;
-    wf->deferred_head = r->next;
-    if (!wf->deferred_head)
-      wf->deferred_tail = NULL;
-    r->next = NULL;
-    serve(wf, r);
-  }
+  serve_deferred(wf);
 }
 
 /* The run a read request names (Describe, history, query, update poll), or "". */
@@ -947,32 +941,11 @@ void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
   GT_ASSERT(!wf->txn_head); /* nothing else ran while the create was in flight */
   /* Undo the effects, which have not run: the start goes back to the head of the queue
    * (answered after the load), its workflow task is dropped. */
-  gt_rpc_t *again = NULL, *last = NULL;
-  for (size_t i = 0; i < t->n_eff; i++) {
-    wf_effect_t *e = &t->eff[i];
-    switch (e->kind) {
-    case EFF_REPLY:
-      free(e->body);
-      e->rpc->next = NULL;
-      if (last)
-        last->next = e->rpc;
-      else
-        again = e->rpc;
-      last = e->rpc;
-      break;
-    case EFF_TASK:
-      free(e->task);
-      free(e->queue);
-      break;
-    case EFF_REPARK:
-      gt_matching_repark(e->rpc);
-      break;
-    case EFF_XMSG:
-      wf_xmsg_free(e->xmsg);
-      break;
-    }
-  }
+  gt_rpc_t *again = wf_txn_drop_effects(t, 1);
   if (again) {
+    gt_rpc_t *last = again;
+    while (last->next)
+      last = last->next;
     last->next = wf->deferred_head;
     if (!wf->deferred_head)
       wf->deferred_tail = last;

@@ -1389,10 +1389,8 @@ START_TEST(test_eager_activity) {
 }
 END_TEST
 
-/* request_eager_execution false: an empty response; the activity is polled as before. */
-START_TEST(test_eager_not_requested) {
-  char run[37];
-  wft_done_resp_t *r = schedule_one("wf-no-eager", TQ, 0, run);
+/* No activity in the completion's response: it is polled, run and completed as before. */
+static void expect_polled_activity(wft_done_resp_t *r, const char *run) {
   ck_assert_uint_eq(r->n_activity_tasks, 0);
   protobuf_c_message_free_unpacked(&r->base, NULL);
   poll_act_resp_t *a = poll_act();
@@ -1400,6 +1398,13 @@ START_TEST(test_eager_not_requested) {
   act_done_ok(&a->task_token);
   protobuf_c_message_free_unpacked(&a->base, NULL);
   assert_act_completed_by("history-test");
+}
+
+/* request_eager_execution false: an empty response; the activity is polled as before. */
+START_TEST(test_eager_not_requested) {
+  char run[37];
+  wft_done_resp_t *r = schedule_one("wf-no-eager", TQ, 0, run);
+  expect_polled_activity(r, run);
 }
 END_TEST
 
@@ -1476,13 +1481,7 @@ START_TEST(test_eager_disabled) {
   restart_with_eager(0);
   char run[37];
   wft_done_resp_t *r = schedule_one("wf-eager-off", TQ, 1, run);
-  ck_assert_uint_eq(r->n_activity_tasks, 0);
-  protobuf_c_message_free_unpacked(&r->base, NULL);
-  poll_act_resp_t *a = poll_act();
-  ck_assert_str_eq(a->workflow_execution->run_id, run);
-  act_done_ok(&a->task_token);
-  protobuf_c_message_free_unpacked(&a->base, NULL);
-  assert_act_completed_by("history-test");
+  expect_polled_activity(r, run);
 }
 END_TEST
 
