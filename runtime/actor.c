@@ -127,10 +127,12 @@ static void actor_dead(gt__actor_int_t *ai) {
   } else if (atomic_load_explicit(&ai->rt->loops_down, memory_order_acquire)) {
     actor_free(ai); /* no loop runs, so no handle can be closing */
   } else {
-    /* Not scheduled (that holds a reference), so runnode is free to reuse. */
+    /* Not scheduled (that holds a reference), so runnode is free to reuse. Once pushed,
+     * the home thread may reap and free ai at any moment: read home before. */
+    gt__thread_t *home = ai->home;
     ai->runnode.type = GT__RUN_REAP;
-    gt__mpscq_push(&ai->home->rq, &ai->runnode);
-    uv_async_send(&ai->home->wake);
+    gt__mpscq_push(&home->rq, &ai->runnode);
+    uv_async_send(&home->wake);
   }
 }
 
