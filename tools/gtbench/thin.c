@@ -33,149 +33,109 @@ static int varint(rd_t *r, uint64_t *v) {
 }
 
 /* Reads one field's key. OUT: *field, *wt. Returns 0, 1 at the end, -1 malformed. */
-static int key(rd_t *r, uint32_t *field, int *wt) {
+/* One field of a message, its value decoded: wire type 0 in v, 2 in sub (1 and 5 are
+ * skipped). */
+typedef struct field {
+  uint32_t num;
+  int wt;
+  uint64_t v;
+  rd_t sub;
+} field_t;
+
+/* Reads the next field of r. Returns 1 (one read into *f), 0 at the end, -1 malformed. */
+static int next_field(rd_t *r, field_t *f) {
   if (r->p == r->end)
-    return 1;
+    return 0;
   uint64_t k;
   if (varint(r, &k) != 0 || (k >> 3) == 0 || (k >> 3) > 0x1fffffff)
     return -1;
-  *field = (uint32_t)(k >> 3);
-  *wt = (int)(k & 7);
-  return 0;
-}
-
-/* A length-delimited value. OUT: *sub over its bytes. */
-static int bytes(rd_t *r, rd_t *sub) {
-  uint64_t len;
-  if (varint(r, &len) != 0 || len > (uint64_t)(r->end - r->p))
-    return -1;
-  sub->p = r->p;
-  sub->end = r->p + len;
-  r->p += len;
-  return 0;
-}
-
-/* Skips a value of wire type wt. */
-static int skip(rd_t *r, int wt) {
-  uint64_t v;
-  rd_t sub;
-  switch (wt) {
+  f->num = (uint32_t)(k >> 3);
+  f->wt = (int)(k & 7);
+  switch (f->wt) {
   case 0:
-    return varint(r, &v);
-  case 1:
-    if (r->end - r->p < 8)
-      return -1;
-    r->p += 8;
-    return 0;
+    return varint(r, &f->v) == 0 ? 1 : -1;
   case 2:
-    return bytes(r, &sub);
-  case 5:
-    if (r->end - r->p < 4)
+    if (varint(r, &f->v) != 0 || f->v > (uint64_t)(r->end - r->p))
       return -1;
-    r->p += 4;
-    return 0;
+    f->sub = (rd_t){r->p, r->p + f->v};
+    r->p += f->v;
+    return 1;
+  case 1:
+  case 5: {
+    size_t w = f->wt == 1 ? 8 : 4;
+    if ((size_t)(r->end - r->p) < w)
+      return -1;
+    r->p += w;
+    return 1;
+  }
   default:
     return -1; /* groups (3, 4) are not in proto3; 6 and 7 do not exist */
   }
 }
 
-/* The event_type (field 3) of one HistoryEvent; 0 when absent. */
-static int event_type(rd_t ev, int *type) {
-  uint32_t f;
-  int wt, rc;
-  *type = 0;
-  while ((rc = key(&ev, &f, &wt)) == 0) {
-    if (f == 3 && wt == 0) {
-      uint64_t v;
-      if (varint(&ev, &v) != 0)
-        return -1;
-      *type = (int)v;
-    } else if (skip(&ev, wt) != 0) {
-      return -1;
-    }
-  }
-  return rc < 0 ? -1 : 0;
-}
+static size_t len_of(rd_t r) { return (size_t)(r.end - r.p); }
 
 static int history(rd_t h, void (*on_event)(int, void *), void *ud) {
-  uint32_t f;
-  int wt, rc;
-  while ((rc = key(&h, &f, &wt)) == 0) {
-    if (f == 1 && wt == 2) {
-      rd_t ev;
-      int type;
-      if (bytes(&h, &ev) != 0 || event_type(ev, &type) != 0)
-        return -1;
-      if (on_event)
-        on_event(type, ud);
-    } else if (skip(&h, wt) != 0) {
+  field_t f, g;
+  int rc;
+  while ((rc = next_field(&h, &f)) == 1) {
+    if (f.num != 1 || f.wt != 2)
+      continue;
+    int type = 0; /* HistoryEvent.event_type, 0 when absent */
+    while ((rc = next_field(&f.sub, &g)) == 1)
+      if (g.num == 3 && g.wt == 0)
+        type = (int)g.v;
+    if (rc < 0)
       return -1;
-    }
+    if (on_event)
+      on_event(type, ud);
   }
-  return rc < 0 ? -1 : 0;
-}
-
-static int execution(rd_t x, thin_wft_t *out) {
-  uint32_t f;
-  int wt, rc;
-  while ((rc = key(&x, &f, &wt)) == 0) {
-    if (f == 1 && wt == 2) {
-      rd_t id;
-      if (bytes(&x, &id) != 0)
-        return -1;
-      out->workflow_id = (const char *)id.p;
-      out->workflow_id_len = (size_t)(id.end - id.p);
-    } else if (skip(&x, wt) != 0) {
-      return -1;
-    }
-  }
-  return rc < 0 ? -1 : 0;
+  return rc;
 }
 
 int thin_wft_read(const uint8_t *p, size_t n, thin_wft_t *out,
                   void (*on_event)(int event_type, void *ud), void *ud) {
   rd_t r = {p, p + n};
-  uint32_t f;
-  int wt, rc;
+  field_t f, g;
+  int rc;
   *out = (thin_wft_t){0};
-  while ((rc = key(&r, &f, &wt)) == 0) {
-    rd_t sub;
-    if (wt == 2 && (f == 1 || f == 2 || f == 8)) {
-      if (bytes(&r, &sub) != 0)
-        return -1;
-      if (f == 1) {
-        out->token = sub.p;
-        out->token_len = (size_t)(sub.end - sub.p);
-      } else if (f == 2 ? execution(sub, out) != 0 : history(sub, on_event, ud) != 0) {
-        return -1;
+  while ((rc = next_field(&r, &f)) == 1) {
+    if (f.wt != 2)
+      continue;
+    if (f.num == 1) {
+      out->token = f.sub.p;
+      out->token_len = len_of(f.sub);
+    } else if (f.num == 2) { /* WorkflowExecution */
+      while ((rc = next_field(&f.sub, &g)) == 1) {
+        if (g.num == 1 && g.wt == 2) {
+          out->workflow_id = (const char *)g.sub.p;
+          out->workflow_id_len = len_of(g.sub);
+        }
       }
-    } else if (skip(&r, wt) != 0) {
+      if (rc < 0)
+        return -1;
+    } else if (f.num == 8 && history(f.sub, on_event, ud) < 0) {
       return -1;
     }
   }
-  return rc < 0 ? -1 : 0;
+  return rc;
 }
 
-/* The bytes of field `want` (length-delimited) of the message [p, p+n). */
+/* The bytes of the last field `want` (length-delimited) of the message [p, p+n). */
 static int field_bytes(const uint8_t *p, size_t n, uint32_t want, const uint8_t **out,
                        size_t *len) {
   rd_t r = {p, p + n};
-  uint32_t f;
-  int wt, rc;
+  field_t f;
+  int rc;
   *out = NULL;
   *len = 0;
-  while ((rc = key(&r, &f, &wt)) == 0) {
-    rd_t sub;
-    if (f == want && wt == 2) {
-      if (bytes(&r, &sub) != 0)
-        return -1;
-      *out = sub.p;
-      *len = (size_t)(sub.end - sub.p);
-    } else if (skip(&r, wt) != 0) {
-      return -1;
+  while ((rc = next_field(&r, &f)) == 1) {
+    if (f.num == want && f.wt == 2) {
+      *out = f.sub.p;
+      *len = len_of(f.sub);
     }
   }
-  return rc < 0 ? -1 : 0;
+  return rc;
 }
 
 int thin_start_eager_task(const uint8_t *p, size_t n, const uint8_t **task, size_t *len) {
@@ -189,21 +149,17 @@ int thin_act_token(const uint8_t *p, size_t n, const uint8_t **token, size_t *le
 int thin_eager_acts(const uint8_t *p, size_t n,
                     void (*on_task)(const uint8_t *token, size_t len, void *ud), void *ud) {
   rd_t r = {p, p + n};
-  uint32_t f;
-  int wt, rc, count = 0;
-  while ((rc = key(&r, &f, &wt)) == 0) {
-    rd_t sub;
-    if (f == 2 && wt == 2) {
-      const uint8_t *token;
-      size_t len;
-      if (bytes(&r, &sub) != 0 ||
-          thin_act_token(sub.p, (size_t)(sub.end - sub.p), &token, &len) != 0)
-        return -1;
-      count++;
-      on_task(token, len, ud);
-    } else if (skip(&r, wt) != 0) {
+  field_t f;
+  int rc, count = 0;
+  while ((rc = next_field(&r, &f)) == 1) {
+    if (f.num != 2 || f.wt != 2)
+      continue;
+    const uint8_t *token;
+    size_t len;
+    if (thin_act_token(f.sub.p, len_of(f.sub), &token, &len) != 0)
       return -1;
-    }
+    count++;
+    on_task(token, len, ud);
   }
   return rc < 0 ? -1 : count;
 }

@@ -281,6 +281,22 @@ static void answer_wft(bench_t *b, const thin_wft_t *r, const hist_facts_t *fact
   }
 }
 
+/* Reads a workflow task (a poll answer, or the eager task of a start reply) and answers it.
+ * Returns 1 (answered), 0 (no task: an empty poll), -1 (unparsable: reported as rpc's). */
+static int take_wft(bench_t *b, const uint8_t *p, size_t n, rpc_kind_t rpc, const char *what) {
+  thin_wft_t r;
+  hist_facts_t f = {0};
+  if (thin_wft_read(p, n, &r, note_event, &f) != 0) {
+    driver_rpc_error(b, rpc, H2C_TRANSPORT, what);
+    return -1;
+  }
+  if (r.token_len == 0)
+    return 0;
+  driver_transition(b); /* the workflow task was started */
+  answer_wft(b, &r, &f);
+  return 1;
+}
+
 static void on_wft_poll(void *ud, int status, const char *msg, const uint8_t *body,
                         size_t len) {
   poller_t *p = ud;
@@ -292,32 +308,17 @@ static void on_wft_poll(void *ud, int status, const char *msg, const uint8_t *bo
     uv_timer_start(&p->backoff, on_backoff, ERROR_BACKOFF_MS, 0);
     return;
   }
-  thin_wft_t r;
-  hist_facts_t f = {0};
-  int rc = thin_wft_read(body, len, &r, note_event, &f);
-  poll_again(p);
-  if (rc != 0) {
-    driver_rpc_error(b, RPC_POLL_WFT, H2C_TRANSPORT, "unparsable PollWorkflowTaskQueueResponse");
-    return;
-  }
-  if (r.token_len == 0) {
+  poll_again(p); /* body stays valid until this callback returns */
+  if (take_wft(b, body, len, RPC_POLL_WFT, "unparsable PollWorkflowTaskQueueResponse") == 0)
     b->empty_polls++;
-  } else {
-    driver_transition(b); /* the workflow task was started */
-    answer_wft(b, &r, &f);
-  }
 }
 
 void worker_eager_wft(bench_t *b, const uint8_t *task, size_t len) {
-  thin_wft_t r;
-  hist_facts_t f = {0};
-  if (thin_wft_read(task, len, &r, note_event, &f) != 0 || r.token_len == 0) {
-    driver_rpc_error(b, RPC_START, H2C_TRANSPORT, "unparsable eager workflow task");
-    return;
-  }
-  b->eager_starts++;
-  driver_transition(b); /* the workflow task was started */
-  answer_wft(b, &r, &f);
+  int rc = take_wft(b, task, len, RPC_START, "unparsable eager workflow task");
+  if (rc == 1)
+    b->eager_starts++;
+  else if (rc == 0)
+    driver_rpc_error(b, RPC_START, H2C_TRANSPORT, "eager workflow task without a token");
 }
 
 /* ---- activity tasks ---- */
