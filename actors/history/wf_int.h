@@ -216,7 +216,6 @@ typedef struct wf_txn {
   workflow_t *wf;
   wf_run_t *run;
   int rc;
-  int failed_op;       /* the store's index of the op that failed, or -1 */
   int create;          /* the run's first transaction */
   size_t first_ev;     /* events [first_ev, last_ev) of the run are this txn's */
   size_t last_ev;
@@ -409,8 +408,9 @@ void wf_txn_spare_free(workflow_t *wf);
 gt_rpc_t *wf_txn_drop_effects(wf_txn_t *t, int keep_requests);
 /* Keeps a finished transaction as the spare, or frees it. */
 void wf_txn_recycle(workflow_t *wf, wf_txn_t *t);
-/* Blind starts (workflow.c): the create committed, serve what waited (made); or the
- * workflow id had a row after all (lost): drop the run, load, serve the start again. */
+/* Blind starts (workflow.c), called by wf_txn_done with the create's outcome: it committed,
+ * serve what waited (made); or the workflow id had a row after all (lost; t, the create,
+ * already out of the in-flight list): drop the run and t, load, serve the start again. */
 void wf_blind_start_made(workflow_t *wf);
 void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t);
 /* Test hook: blind starts that found a row (any thread reads it; rare, so not hot). */
@@ -435,13 +435,14 @@ void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 /* After a load: a workflow task that was started before the restart gets its
  * start-to-close timer again (for the time it has left). */
 void wf_rearm_after_load(workflow_t *wf, wf_run_t *run);
-/* Eager workflow start: starts the new run's first workflow task (scheduled by t, the
- * create, with run->wft_eager set) for the worker `identity` in the same transaction, as a
- * poll would, and appends its PollWorkflowTaskQueueResponse to out. Its start-to-close
- * timer is armed unless a blind start's outcome is pending (wf_blind_start_made arms it).
- * Returns 0, or GT_ENOMEM with out as it was and the task handed to matching instead. */
-int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const char *identity,
-                       gt_buf_t *out);
+/* Eager workflow start: starts the new run's first workflow task (scheduled by the create
+ * transaction with run->wft_eager set) for the worker `identity`, as a poll would, so
+ * WorkflowTaskStarted is written by that same transaction, and appends the task's
+ * PollWorkflowTaskQueueResponse to out. Its start-to-close timer is armed unless a blind
+ * start's outcome is pending (wf_blind_start_made arms it). Returns 0, or GT_ENOMEM (out
+ * unusable): the task stays started with nobody holding it, times out and is dispatched
+ * again, as after a lost poll answer. */
+int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, const char *identity, gt_buf_t *out);
 void wf_on_record_started(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc);

@@ -666,7 +666,6 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
 static void txn_store_cb(void *ctx, int rc, int failed_op) {
   wf_txn_t *t = ctx;
   t->rc = rc;
-  t->failed_op = failed_op;
   if (rc != 0)
     gt_log_warn("HIST-COMMIT-FAILED", "workflow %s run %s: op %d: %s", t->wf->workflow_id,
                 t->run->run_id, failed_op, gt_strerror(rc));
@@ -854,18 +853,18 @@ void wf_txn_recycle(workflow_t *wf, wf_txn_t *t) {
 
 void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
   GT_ASSERT(wf->txn_head == t);
-  int created = 0;
-  if (wf->creating && t->create) {
-    if (t->rc == GT_EEXISTS) {
-      wf_blind_start_lost(wf, t);
-      return;
-    }
-    wf->creating = 0;
-    created = t->rc == 0; /* a failed commit breaks and stops the actor as any other */
-  }
   wf->txn_head = t->next;
   if (!wf->txn_head)
     wf->txn_tail = NULL;
+  int created = 0;
+  if (wf->creating && t->create) {
+    wf->creating = 0;
+    if (t->rc == GT_EEXISTS) { /* only its current_executions insert can find a row */
+      wf_blind_start_lost(wf, t);
+      return;
+    }
+    created = t->rc == 0; /* a failed commit breaks and stops the actor as any other */
+  }
   if (t->rc == GT_EFENCED && !wf->broken)
     gt_log_error("HIST-SHARD-LOST", "shard %d: another server owns it now (range_id "
                  "changed); this server refuses its writes until restarted", wf->shard);

@@ -324,8 +324,7 @@ static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
     wf_txn_commit(t);
 }
 
-int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const char *identity,
-                       gt_buf_t *out) {
+int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, const char *identity, gt_buf_t *out) {
   run->wft_eager = 0;
   /* As Temporal: WorkflowTaskStarted goes into the start's own transaction, and the reply
    * (which carries the task) leaves once that is durable. */
@@ -333,13 +332,8 @@ int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const char *i
   if (!wf->creating)
     run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
                                           WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
-  size_t mark = out->len;
   build_wft_task(wf, run, out);
-  if (!out->oom)
-    return 0;
-  out->len = mark;
-  out->oom = 0;
-  return GT_ENOMEM;
+  return out->oom ? GT_ENOMEM : 0;
 }
 
 int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_activity_t *act,

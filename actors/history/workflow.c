@@ -514,14 +514,14 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
 
 /* Eager workflow start: the reply carries the run's first workflow task, started for the
  * client's own worker (StartWorkflowExecutionResponse, encoded here: 1 run_id,
- * 2 eager_workflow_task, 3 started, 5 status). Falls back to matching and a plain reply
- * when the task cannot be encoded. */
+ * 2 eager_workflow_task, 3 started, 5 status). A task that cannot be encoded is left to
+ * time out and go to matching (wf_wft_start_eager); the reply is then a plain one. */
 static void reply_started_eager(workflow_t *wf, gt_rpc_t *rpc, wf_run_t *run, wf_txn_t *t) {
   const start_req_t *req = (const void *)rpc->req;
   gt_buf_t task, b;
   gt_buf_init(&task);
   gt_buf_init(&b);
-  if (wf_wft_start_eager(wf, run, t, req->identity, &task) != 0) {
+  if (wf_wft_start_eager(wf, run, req->identity, &task) != 0) {
     gt_buf_fini(&task);
     reply_started(rpc, run, 1, t);
     return;
@@ -910,12 +910,7 @@ static void blind_start_sent(workflow_t *wf) {
     wf->loading = 1;
     return;
   }
-  wf->creating = 0;
-  while (wf->runs) { /* nothing of it was written */
-    wf_run_t *r = wf->runs;
-    wf->runs = r->next;
-    wf_run_free(r);
-  }
+  wf->creating = 0; /* wf_create_run left no run behind without its transaction */
   begin_load(wf);
 }
 
@@ -934,11 +929,8 @@ void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
   gt__wf_blind_starts_lost++;
   gt_log_debug("HIST-BLIND-START-LOST", "workflow %s has a row already: loading it",
                wf->workflow_id);
-  wf->creating = 0;
-  wf->txn_head = t->next;
-  if (!wf->txn_head)
-    wf->txn_tail = NULL;
-  GT_ASSERT(!wf->txn_head); /* nothing else ran while the create was in flight */
+  /* nothing else ran while the create was in flight, and the run is the actor's only one */
+  GT_ASSERT(!wf->txn_head && wf->runs == t->run && !t->run->next);
   /* Undo the effects, which have not run: the start goes back to the head of the queue
    * (answered after the load), its workflow task is dropped. */
   gt_rpc_t *again = wf_txn_drop_effects(t, 1);
@@ -951,13 +943,8 @@ void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
       wf->deferred_tail = last;
     wf->deferred_head = again;
   }
-  for (wf_run_t **pp = &wf->runs; *pp; pp = &(*pp)->next) {
-    if (*pp == t->run) {
-      *pp = t->run->next;
-      wf_run_free(t->run);
-      break;
-    }
-  }
+  wf->runs = NULL;
+  wf_run_free(t->run);
   wf_txn_recycle(wf, t);
   begin_load(wf);
 }
