@@ -279,9 +279,8 @@ static void uuid_random16(uint8_t r[16]) {
     }
     uuid_pool_left = sizeof(uuid_pool);
   }
-  uuid_pool_left -= 16;
+  uuid_pool_left -= 16; /* the bytes below are never handed out again */
   memcpy(r, uuid_pool + uuid_pool_left, 16);
-  memset(uuid_pool + uuid_pool_left, 0, 16); /* an id's bytes are never handed out twice */
 }
 
 void gt_uuid4(char out[37]) {

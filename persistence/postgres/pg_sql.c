@@ -28,6 +28,12 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
+/* The current_executions insert: GT_SQL_CURRENT_INSERT as is, GT_SQL_CURRENT_UPSERT with
+ * its ON CONFLICT clause. */
+#define CURRENT_INSERT_SQL                                                         \
+  "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, "  \
+  "create_request_id, state, status, start_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+
 #define VIS_COLS                                                                   \
   "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, "         \
   "start_time_ns, execution_time_ns, close_time_ns, history_length, memo, "        \
@@ -46,10 +52,7 @@ static const char *const SQL[GT__PG__COUNT] = {
         "WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 "
         "AND run_id = $7 AND db_version = $8",
     [GT_SQL_CURRENT_UPSERT] =
-        "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, "
-        "create_request_id, state, status, start_time) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-        "ON CONFLICT (shard_id, namespace_id, workflow_id) DO UPDATE SET "
+        CURRENT_INSERT_SQL " ON CONFLICT (shard_id, namespace_id, workflow_id) DO UPDATE SET "
         "run_id = EXCLUDED.run_id, create_request_id = EXCLUDED.create_request_id, "
         "state = EXCLUDED.state, status = EXCLUDED.status, "
         "start_time = EXCLUDED.start_time",
@@ -136,10 +139,7 @@ static const char *const SQL[GT__PG__COUNT] = {
         "workflow_id = $3 AND run_id = $4",
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
-    [GT_SQL_CURRENT_INSERT] =
-        "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, "
-        "create_request_id, state, status, start_time) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    [GT_SQL_CURRENT_INSERT] = CURRENT_INSERT_SQL,
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
