@@ -33,6 +33,7 @@ typedef struct ns_entry {
 struct gt_namespaces {
   pthread_rwlock_t lock;
   gt_store_t *store;
+  gt_ns_caps_t caps; /* read-only after load */
   ns_entry_t *v;
   int n, cap;
 };
@@ -72,9 +73,30 @@ static void remove_entry(gt_namespaces_t *nss, ns_entry_t *e) {
   *e = nss->v[--nss->n];
 }
 
+/* Sets the server's capabilities on a namespace's info message. */
+static void stamp_caps(const gt_ns_caps_t *c,
+                       Temporal__Api__Namespace__V1__NamespaceInfo__Capabilities *caps) {
+  caps->eager_workflow_start = c->eager_workflow_start != 0;
+  caps->sync_update = c->sync_update != 0;
+  caps->async_update = c->async_update != 0;
+}
+
+/* Serializes a DescribeNamespaceResponse into a new buffer. OUT: *out, *outlen. */
+static int pack_describe(const describe_t *d, uint8_t **out, size_t *outlen) {
+  size_t n = protobuf_c_message_get_packed_size(&d->base);
+  uint8_t *p = malloc(n ? n : 1);
+  if (!p)
+    return GT_ENOMEM;
+  protobuf_c_message_pack(&d->base, p);
+  *out = p;
+  *outlen = n;
+  return 0;
+}
+
 /* Builds the DescribeNamespaceResponse bytes of a namespace. */
-static int build_describe(const gt_ns_info_t *info, const char *description,
-                          const char *owner, uint8_t **out, size_t *outlen) {
+static int build_describe(const gt_namespaces_t *nss, const gt_ns_info_t *info,
+                          const char *description, const char *owner, uint8_t **out,
+                          size_t *outlen) {
   Temporal__Api__Namespace__V1__NamespaceInfo ni =
       TEMPORAL__API__NAMESPACE__V1__NAMESPACE_INFO__INIT;
   Temporal__Api__Namespace__V1__NamespaceInfo__Capabilities caps =
@@ -94,9 +116,7 @@ static int build_describe(const gt_ns_info_t *info, const char *description,
   ni.state = TEMPORAL__API__ENUMS__V1__NAMESPACE_STATE__NAMESPACE_STATE_REGISTERED;
   ni.description = (char *)(description ? description : "");
   ni.owner_email = (char *)(owner ? owner : "");
-  caps.eager_workflow_start = 0;
-  caps.sync_update = 0;
-  caps.async_update = 0;
+  stamp_caps(&nss->caps, &caps);
   ni.capabilities = &caps;
   gt_pb_dur(&ret, info->retention_ms);
   nc.workflow_execution_retention_ttl = &ret;
@@ -113,19 +133,13 @@ static int build_describe(const gt_ns_info_t *info, const char *description,
   d.config = &nc;
   d.replication_config = &rc;
   d.is_global_namespace = 0;
-
-  size_t n = protobuf_c_message_get_packed_size(&d.base);
-  uint8_t *p = malloc(n ? n : 1);
-  if (!p)
-    return GT_ENOMEM;
-  protobuf_c_message_pack(&d.base, p);
-  *out = p;
-  *outlen = n;
-  return 0;
+  return pack_describe(&d, out, outlen);
 }
 
-/* Fills an entry's info from DescribeNamespaceResponse bytes (a loaded row). */
-static int info_from_describe(gt_ns_info_t *info, const uint8_t *p, size_t n) {
+/* A loaded row's DescribeNamespaceResponse bytes: fills *info and makes *out (a new
+ * buffer, *outlen bytes) the same record with the server's capabilities stamped in. */
+static int record_from_row(const gt_namespaces_t *nss, const uint8_t *p, size_t n,
+                           gt_ns_info_t *info, uint8_t **out, size_t *outlen) {
   describe_t *d = (describe_t *)protobuf_c_message_unpack(
       &temporal__api__workflowservice__v1__describe_namespace_response__descriptor, NULL, n,
       p);
@@ -134,33 +148,49 @@ static int info_from_describe(gt_ns_info_t *info, const uint8_t *p, size_t n) {
       protobuf_c_message_free_unpacked(&d->base, NULL);
     return GT_ECORRUPT;
   }
-  snprintf(info->name, sizeof(info->name), "%s", d->namespace_info->name);
-  snprintf(info->id, sizeof(info->id), "%s", d->namespace_info->id);
+  Temporal__Api__Namespace__V1__NamespaceInfo *ni = d->namespace_info;
+  snprintf(info->name, sizeof(info->name), "%s", ni->name);
+  snprintf(info->id, sizeof(info->id), "%s", ni->id);
   info->retention_ms =
       d->config ? gt_pb_dur_ms(d->config->workflow_execution_retention_ttl) : 0;
+  Temporal__Api__Namespace__V1__NamespaceInfo__Capabilities caps =
+      TEMPORAL__API__NAMESPACE__V1__NAMESPACE_INFO__CAPABILITIES__INIT;
+  if (ni->capabilities)
+    caps = *ni->capabilities; /* keeps what we do not stamp */
+  stamp_caps(&nss->caps, &caps);
+  Temporal__Api__Namespace__V1__NamespaceInfo__Capabilities *unpacked = ni->capabilities;
+  ni->capabilities = &caps;
+  int rc = pack_describe(d, out, outlen);
+  ni->capabilities = unpacked; /* the unpacked message frees its own, not our copy */
   protobuf_c_message_free_unpacked(&d->base, NULL);
-  return 0;
+  return rc;
 }
 
-int gt_namespaces_load(gt_namespaces_t **out, gt_store_t *store) {
+int gt_namespaces_load(gt_namespaces_t **out, gt_store_t *store, const gt_ns_caps_t *caps) {
   gt_namespaces_t *nss = calloc(1, sizeof(*nss));
   if (!nss)
     return GT_ENOMEM;
   pthread_rwlock_init(&nss->lock, NULL);
   nss->store = store;
+  if (caps)
+    nss->caps = *caps;
   gt_store_op_t op = {.stmt = GT_SQL_NAMESPACE_LIST, .nparams = 0, .expect_rows = -1};
   gt_rows_t *rows = NULL;
   int rc = gt_store_read_sync(store, &op, &rows);
   for (int r = 0; rc == 0 && r < rows->nrows; r++) {
     const gt_val_t *data = gt_rows_at(rows, r, 2);
     gt_ns_info_t info = {0};
-    rc = info_from_describe(&info, data->p, data->len);
+    uint8_t *record = NULL;
+    size_t len = 0;
+    rc = record_from_row(nss, data->p, data->len, &info, &record, &len);
     ns_entry_t *e = rc == 0 ? add_entry(nss, &info) : NULL;
-    if (rc == 0 && (!e || !(e->describe = malloc(data->len ? data->len : 1))))
+    if (rc == 0 && !e)
       rc = GT_ENOMEM;
     if (rc == 0) {
-      memcpy(e->describe, data->p, data->len);
-      e->describe_len = data->len;
+      e->describe = record;
+      e->describe_len = len;
+    } else {
+      free(record);
     }
   }
   gt_store_rows_free(rows);
@@ -243,7 +273,7 @@ static void register_done(void *ctx, int rc, int failed_op) {
 static int register_info(gt_namespaces_t *nss, const gt_ns_info_t *info, const char *desc,
                          const char *owner, int is_default, gt_store_write_cb cb,
                          reg_ctx_t *r) {
-  int rc = build_describe(info, desc, owner, &r->describe, &r->describe_len);
+  int rc = build_describe(nss, info, desc, owner, &r->describe, &r->describe_len);
   if (rc != 0)
     return rc;
   pthread_rwlock_wrlock(&nss->lock);
@@ -298,7 +328,7 @@ int gt_namespaces_ensure_sync(gt_namespaces_t *nss, const char *name, int64_t re
   snprintf(r.info.name, sizeof(r.info.name), "%s", name);
   gt_uuid4(r.info.id);
   r.info.retention_ms = retention_ms;
-  int rc = build_describe(&r.info, "", "", &r.describe, &r.describe_len);
+  int rc = build_describe(nss, &r.info, "", "", &r.describe, &r.describe_len);
   if (rc != 0)
     return rc;
   gt_store_op_t op = {.stmt = GT_SQL_NAMESPACE_UPSERT, .nparams = 4, .expect_rows = -1};
@@ -418,7 +448,7 @@ int gt_namespaces_update(gt_namespaces_t *nss, const char *name, const char *des
                      : d->namespace_info ? d->namespace_info->description : "";
   const char *owner = owner_email && *owner_email ? owner_email
                       : d->namespace_info ? d->namespace_info->owner_email : "";
-  int rc = build_describe(&u->info, desc, owner, &u->describe, &u->describe_len);
+  int rc = build_describe(nss, &u->info, desc, owner, &u->describe, &u->describe_len);
   protobuf_c_message_free_unpacked(&d->base, NULL);
   if (rc == 0) {
     gt_store_op_t op = {.stmt = GT_SQL_NAMESPACE_UPSERT, .nparams = 4, .expect_rows = -1};

@@ -30,9 +30,18 @@ typedef struct gt_ns_info {
   int64_t retention_ms;
 } gt_ns_info_t;
 
-/* Loads every namespace from the store (synchronous, start-up). OUT: *out.
- * Returns 0, GT_ENOMEM, GT_EIO, GT_ECORRUPT. */
-int gt_namespaces_load(gt_namespaces_t **out, gt_store_t *store);
+/* What the server supports, stamped into every namespace's capabilities. They belong to
+ * the server, not to the record: a loaded record gets them again at load, so a changed
+ * setting shows after a restart without rewriting the rows. */
+typedef struct gt_ns_caps {
+  int eager_workflow_start; /* system.enableEagerWorkflowStart */
+  int sync_update;          /* UpdateWorkflowExecution waiting for the completion */
+  int async_update;         /* UpdateWorkflowExecution answering once accepted */
+} gt_ns_caps_t;
+
+/* Loads every namespace from the store (synchronous, start-up). caps: NULL for none.
+ * OUT: *out. Returns 0, GT_ENOMEM, GT_EIO, GT_ECORRUPT. */
+int gt_namespaces_load(gt_namespaces_t **out, gt_store_t *store, const gt_ns_caps_t *caps);
 
 void gt_namespaces_free(gt_namespaces_t *nss);
 

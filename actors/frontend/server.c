@@ -124,7 +124,9 @@ int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
   gt_uuid4(srv->cluster_id);
   int rc = open_store(srv);
   if (rc == 0)
-    rc = gt_namespaces_load(&srv->namespaces, srv->store);
+    rc = gt_namespaces_load(&srv->namespaces, srv->store, &(gt_ns_caps_t){
+        .eager_workflow_start = cfg->eager_workflow_start, /* workflow.c */
+        .sync_update = 1, .async_update = 1}); /* wf_update.c: both wait stages */
   if (rc == 0)
     rc = gt_namespaces_ensure_sync(srv->namespaces, cfg->default_namespace,
                                    24LL * 3600 * 1000);

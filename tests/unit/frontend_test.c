@@ -969,7 +969,7 @@ static void valid_uuid(const char *u) {
 START_TEST(test_ns_memory) {
   gt_store_t *st = open_store(":memory:");
   gt_namespaces_t *nss = NULL;
-  ck_assert_int_eq(gt_namespaces_load(&nss, st), 0);
+  ck_assert_int_eq(gt_namespaces_load(&nss, st, NULL), 0);
   gt_ns_info_t info, info2;
   ck_assert_int_eq(gt_namespaces_get(nss, "default", &info), GT_ENOTFOUND);
 
@@ -1079,7 +1079,7 @@ START_TEST(test_ns_reload_from_file) {
 
   gt_store_t *st = open_store(path);
   gt_namespaces_t *nss = NULL;
-  ck_assert_int_eq(gt_namespaces_load(&nss, st), 0);
+  ck_assert_int_eq(gt_namespaces_load(&nss, st, NULL), 0);
   ck_assert_int_eq(gt_namespaces_ensure_sync(nss, "default", 3600000), 0);
   ck_assert_int_eq(register_ns(nss, "orders", 7LL * 24 * 3600 * 1000, "orders team"), 0);
   gt_ns_info_t def, orders;
@@ -1089,7 +1089,7 @@ START_TEST(test_ns_reload_from_file) {
   gt_store_close(st);
 
   st = open_store(path);
-  ck_assert_int_eq(gt_namespaces_load(&nss, st), 0);
+  ck_assert_int_eq(gt_namespaces_load(&nss, st, NULL), 0);
   gt_ns_info_t got;
   ck_assert_int_eq(gt_namespaces_get(nss, "orders", &got), 0);
   ck_assert_str_eq(got.id, orders.id);
@@ -1107,6 +1107,49 @@ START_TEST(test_ns_reload_from_file) {
   temporal__api__workflowservice__v1__describe_namespace_response__free_unpacked(d, NULL);
   /* and a duplicate is still refused after the reload */
   ck_assert_int_eq(register_ns(nss, "orders", 0, NULL), GT_EEXISTS);
+  gt_namespaces_free(nss);
+  gt_store_close(st);
+
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Capabilities are the server's: stamped into a new namespace's record, and into a stored
+ * record at load, so a record written under other settings shows the current ones. */
+START_TEST(test_ns_capabilities_follow_the_server) {
+  char dir[] = "/tmp/gt-ns-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[64];
+  snprintf(path, sizeof path, "%s/ns.db", dir);
+
+  gt_store_t *st = open_store(path);
+  gt_namespaces_t *nss = NULL;
+  gt_ns_caps_t none = {0}, all = {.eager_workflow_start = 1, .sync_update = 1,
+                                  .async_update = 1};
+  ck_assert_int_eq(gt_namespaces_load(&nss, st, &none), 0);
+  ck_assert_int_eq(register_ns(nss, "orders", 0, "orders team"), 0);
+  describe_t *d = describe(nss, "orders", NULL);
+  ck_assert_ptr_nonnull(d->namespace_info->capabilities);
+  ck_assert_int_eq(d->namespace_info->capabilities->eager_workflow_start, 0);
+  ck_assert_int_eq(d->namespace_info->capabilities->sync_update, 0);
+  temporal__api__workflowservice__v1__describe_namespace_response__free_unpacked(d, NULL);
+  gt_namespaces_free(nss);
+  gt_store_close(st);
+
+  st = open_store(path);
+  ck_assert_int_eq(gt_namespaces_load(&nss, st, &all), 0);
+  d = describe(nss, "orders", NULL);
+  ck_assert_int_eq(d->namespace_info->capabilities->eager_workflow_start, 1);
+  ck_assert_int_eq(d->namespace_info->capabilities->sync_update, 1);
+  ck_assert_int_eq(d->namespace_info->capabilities->async_update, 1);
+  ck_assert_str_eq(d->namespace_info->description, "orders team"); /* the rest is kept */
+  temporal__api__workflowservice__v1__describe_namespace_response__free_unpacked(d, NULL);
+  ck_assert_int_eq(register_ns(nss, "billing", 0, NULL), 0);
+  d = describe(nss, "billing", NULL);
+  ck_assert_int_eq(d->namespace_info->capabilities->eager_workflow_start, 1);
+  temporal__api__workflowservice__v1__describe_namespace_response__free_unpacked(d, NULL);
   gt_namespaces_free(nss);
   gt_store_close(st);
 
@@ -1299,6 +1342,7 @@ static Suite *frontend_suite(void) {
   tcase_set_timeout(ns, 30);
   tcase_add_test(ns, test_ns_memory);
   tcase_add_test(ns, test_ns_reload_from_file);
+  tcase_add_test(ns, test_ns_capabilities_follow_the_server);
   suite_add_tcase(s, ns);
 
   TCase *rpc = tcase_create("rpc");
