@@ -55,6 +55,25 @@ const char *driver_code_name(int status) {
 
 static int in_window(const bench_t *b) { return b->window_open && !b->window_closed; }
 
+/* h2c observer: the latency of each call that ends inside the window, by method. A
+ * long poll's latency includes its wait for a task. */
+static void on_rpc_done(void *ud, const char *method, uint64_t us) {
+  bench_t *b = ud;
+  if (!in_window(b))
+    return;
+  int i = 0;
+  while (i < b->n_rpc_lat && b->rpc_lat[i].method != method)
+    i++;
+  if (i == b->n_rpc_lat) {
+    if (i == (int)(sizeof(b->rpc_lat) / sizeof(b->rpc_lat[0])))
+      return; /* more methods than gtbench calls: cannot happen */
+    b->rpc_lat[b->n_rpc_lat++].method = method;
+  }
+  lat_add(&b->rpc_lat[i].lat, us);
+}
+
+void driver_observe_rpcs(bench_t *b) { h2c_observe(on_rpc_done, b); }
+
 h2c_t *driver_conn(bench_t *b) {
   h2c_t *c = b->conns[b->next_conn++ % (size_t)b->o.conns];
   return c;

@@ -52,6 +52,12 @@ int h2c_open(uv_loop_t *loop, const char *addr, h2c_t **out);
  * 0, or -1 when the connection is gone (cb is then not called). */
 int h2c_call(h2c_t *c, const char *method, const ProtobufCMessage *req, const char *timeout,
              h2c_cb cb, void *ud);
+/* Observes every call of every connection as it ends (before its callback): the method
+ * given to h2c_call and the microseconds from h2c_call to the end. One observer per
+ * process; NULL removes it. h2c_call's method must outlive the call (callers pass
+ * literals), so an observer may keep the pointer. */
+typedef void (*h2c_observer)(void *ud, const char *method, uint64_t us);
+void h2c_observe(h2c_observer fn, void *ud);
 /* Number of calls in flight on c. */
 size_t h2c_inflight(const h2c_t *c);
 /* Non-zero once the connection failed (all its calls have ended with H2C_TRANSPORT). */
@@ -119,6 +125,7 @@ typedef struct bench_opts {
   int progress;          /* a line per second on stderr */
   long sleep_s;          /* sleep workload: the timer's start_to_fire_timeout */
   int no_eager;          /* never ask for eager activity execution or eager start */
+  int rpc_latency;       /* report each RPC's latency (calls ending inside the window) */
 } bench_opts_t;
 
 /* Per workflow, indexed by the sequence number in its id. */
@@ -154,6 +161,8 @@ typedef struct bench {
   /* counters inside the window */
   uint64_t win_completed, win_transitions;
   lat_vec_t lat;
+  struct { const char *method; lat_vec_t lat; } rpc_lat[RPC_COUNT + 2]; /* --rpc-latency */
+  int n_rpc_lat;
   /* totals */
   uint64_t completed, failed, start_failed, wf_failed_cmd, transitions;
   uint64_t empty_polls;
@@ -189,6 +198,8 @@ void driver_wf_finished(bench_t *b, long seq, int ok);
 void driver_rpc_error(bench_t *b, rpc_kind_t k, int status, const char *msg);
 void driver_transition(bench_t *b);
 h2c_t *driver_conn(bench_t *b);
+/* --rpc-latency: starts recording each call's latency by method (see h2c_observe). */
+void driver_observe_rpcs(bench_t *b);
 long driver_seq_of(const bench_t *b, const char *workflow_id);
 
 #endif

@@ -31,6 +31,14 @@
 #define READ_BUF (256 * 1024)
 #define PATH_PREFIX "/temporal.api.workflowservice.v1.WorkflowService/"
 
+static h2c_observer observer; /* loop thread */
+static void *observer_ud;
+
+void h2c_observe(h2c_observer fn, void *ud) {
+  observer = fn;
+  observer_ud = ud;
+}
+
 typedef struct call {
   struct call *prev, *next;  /* on c->calls, or on the done list */
   h2c_t *c;
@@ -45,6 +53,8 @@ typedef struct call {
   uint32_t reset_code;
   int closed;                /* the stream is closed (on the done list) */
   char msg[256];
+  const char *method;        /* as given to h2c_call (for the observer) */
+  uint64_t t_start_us;
 } call_t;
 
 struct h2c {
@@ -123,6 +133,8 @@ static void call_finish(call_t *k) {
       }
     }
   }
+  if (observer)
+    observer(observer_ud, k->method, now_us() - k->t_start_us);
   k->cb(k->ud, status, k->msg, body, len);
   call_free(k);
 }
@@ -431,6 +443,8 @@ int h2c_call(h2c_t *c, const char *method, const ProtobufCMessage *req, const ch
   k->cb = cb;
   k->ud = ud;
   k->status = -2;
+  k->method = method;
+  k->t_start_us = observer ? now_us() : 0;
   char path[160];
   snprintf(path, sizeof(path), PATH_PREFIX "%s", method);
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}

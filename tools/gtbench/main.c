@@ -51,6 +51,8 @@ static void usage(FILE *f) {
       "      --no-eager        never ask for eager activity execution (sdk-core asks;\n"
       "                        so does gtbench by default) nor eager workflow start (the\n"
       "                        SDKs' requestEagerStart): every task is polled\n"
+      "      --rpc-latency     also print each RPC's latency p50/p90/p99 (calls ending\n"
+      "                        in the window; a long poll's includes its wait for a task)\n"
       "      --verify N        check N completed workflows' close events by history\n"
       "      --drain S         wait at most S s for in-flight workflows (default 30)\n"
       "      --max-inflight N  open loop cap on workflows in flight (default 20000)\n"
@@ -60,7 +62,7 @@ static void usage(FILE *f) {
 }
 
 enum { O_WORKLOAD = 256, O_ADDR, O_NS, O_PID, O_CONNS, O_WFTP, O_ACTP, O_VERIFY, O_DRAIN,
-       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S, O_NO_EAGER };
+       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S, O_NO_EAGER, O_RPC_LAT };
 
 static int parse_workload(const char *s, workload_t *w) {
   for (int i = 0; i < WL_COUNT; i++)
@@ -80,7 +82,8 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"wft-pollers", 1, 0, O_WFTP}, {"act-pollers", 1, 0, O_ACTP},
       {"verify", 1, 0, O_VERIFY}, {"drain", 1, 0, O_DRAIN}, {"max-inflight", 1, 0, O_MAXIN},
       {"smoke", 0, 0, O_SMOKE}, {"progress", 0, 0, O_PROGRESS},
-      {"sleep-s", 1, 0, O_SLEEP_S}, {"no-eager", 0, 0, O_NO_EAGER}, {0, 0, 0, 0}};
+      {"sleep-s", 1, 0, O_SLEEP_S}, {"no-eager", 0, 0, O_NO_EAGER},
+      {"rpc-latency", 0, 0, O_RPC_LAT}, {0, 0, 0, 0}};
   *o = (bench_opts_t){.addr = "127.0.0.1:7233", .ns = "default", .workload = WL_HELLO,
                       .concurrency = -1, .duration_s = 10, .warmup_s = 2, .conns = 2,
                       .wft_pollers = 32, .act_pollers = 32, .drain_s = 30,
@@ -114,6 +117,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     case O_PROGRESS: o->progress = 1; break;
     case O_SLEEP_S: o->sleep_s = atol(optarg); break;
     case O_NO_EAGER: o->no_eager = 1; break;
+    case O_RPC_LAT: o->rpc_latency = 1; break;
     default: usage(stderr); return -1;
     }
   }
@@ -216,6 +220,13 @@ static void report(bench_t *b) {
            idle_rss, (unsigned long long)b->win_completed, (unsigned long long)b->failed,
            win_s);
     print_errors(b);
+    for (int i = 0; i < b->n_rpc_lat; i++) {
+      lat_vec_t *v = &b->rpc_lat[i].lat;
+      lat_sort(v);
+      printf("gtbench: rpc %-30s n=%zu p50 %.2f ms p90 %.2f ms p99 %.2f ms\n",
+             b->rpc_lat[i].method, v->n, lat_pct_ms(v, 50), lat_pct_ms(v, 90),
+             lat_pct_ms(v, 99));
+    }
     if (o->verify)
       printf("gtbench: verified %llu ok, %llu bad\n", (unsigned long long)b->verify_ok,
              (unsigned long long)b->verify_bad);
@@ -251,6 +262,8 @@ int main(int argc, char **argv) {
     if (h2c_open(&loop, b->o.addr, &b->conns[i]) != 0)
       return 2;
   b->p_idle = proc_read(b->o.server_pid);
+  if (b->o.rpc_latency)
+    driver_observe_rpcs(b);
   driver_run(b);
   report(b);
   int rc = 0;
@@ -265,6 +278,8 @@ int main(int argc, char **argv) {
   if (lrc != 0)
     fprintf(stderr, "gtbench: loop not closed cleanly: %s\n", uv_strerror(lrc));
   lat_free(&b->lat);
+  for (int i = 0; i < b->n_rpc_lat; i++)
+    lat_free(&b->rpc_lat[i].lat);
   pb_arena_fini();
   free(b->wfs);
   free(b->conns);
