@@ -40,7 +40,7 @@ typedef struct gt_config {
   char *store_plugin;     /* "sqlite" or "postgres" (defaultStore's sql.pluginName) */
   char *sqlite_path;      /* ":memory:" for an in-memory database, else the file path */
   char *pg_conninfo;      /* libpq conninfo for postgres, built from the sql keys; else NULL */
-  int pg_max_conns;       /* default 20 */
+  int pg_max_conns;       /* default 20; store.h pg_max_conns */
   char *visibility_plugin; /* visibilityStore's pluginName */
 
   /* genesis */

@@ -11,7 +11,8 @@
  *   row updated with the wrong db_version) or GT_EEXISTS for a failed insert-if-absent.
  *   Group commit: one writer thread takes every queued batch, runs each inside a SAVEPOINT of
  *   one transaction, and commits them all with one fsync; a failed batch is rolled back to its
- *   savepoint alone. Completions then run on the writer thread, in submission order.
+ *   savepoint alone. Completions then run on the writer thread, in submission order (per
+ *   shard: PostgreSQL runs groups of different shards on several connections at once).
  *   Reads run on a small pool of reader connections (WAL); with the in-memory database, reads
  *   go through the writer's connection, FIFO with the writes.
  *
@@ -181,6 +182,10 @@ typedef struct gt_store_config {
   int reader_threads;          /* 0 = 2 */
   /* PostgreSQL (a later issue): conninfo string. */
   const char *pg_conninfo;
+  /* PostgreSQL: Temporal's maxConns, a bound on the store's connections; 0 = none. The
+   * readers keep reader_threads; the writer gets what is left of it, 1 to
+   * GT_PG_WRITER_CONNS (2, pg_int.h) connections. */
+  int pg_max_conns;
   int num_shards; /* rows created in `shards` on first open */
 } gt_store_config_t;
 

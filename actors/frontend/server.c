@@ -55,6 +55,7 @@ static int open_store(gt_server_t *srv) {
       .backend = pg ? GT_STORE_POSTGRES : GT_STORE_SQLITE,
       .sqlite_path = cfg->sqlite_path,
       .pg_conninfo = cfg->pg_conninfo,
+      .pg_max_conns = cfg->pg_max_conns,
       .sqlite_synchronous_full = 1,
       .num_shards = cfg->num_history_shards,
   };

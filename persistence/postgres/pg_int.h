@@ -20,6 +20,17 @@
 /* The schema version this build writes and accepts (cluster_metadata.schema_version). */
 #define GT_PG_SCHEMA_VERSION 2
 
+/* The writer's connections (pg_store.c), each with a group in flight, so one group's
+ * statements overlap another's COMMIT (its WAL flush) and PostgreSQL's group commit can
+ * merge their flushes. Batches are spread by shard (shard % W): more connections than
+ * shards stay idle, and each connection's groups are smaller, so each batch carries more
+ * of the per-group cost (round trips, BEGIN/COMMIT, fences). tools/bench.sh (4 shards,
+ * PostgreSQL on the same 2 busy cores, runs +-25% apart): against one connection, W = 2
+ * gave hello/s ~+15% and steps10 even, at ~+15% server CPU per workflow; W = 4 and 8
+ * cost ~+40% CPU and lost ~20% of steps10: the machine is CPU-bound more than it waits
+ * for flushes. A store config's pg_max_conns lowers it. */
+#define GT_PG_WRITER_CONNS 2
+
 /* Seconds libpq may spend connecting, unless the conninfo says otherwise. */
 #define GT_PG_CONNECT_TIMEOUT_S 5
 

@@ -1,14 +1,44 @@
 /*
- * pg_store.c: the PostgreSQL backend's threads: a writer doing group commit over one
- * pipelined connection, readers over a few more, and the gt_store_ops_t vtable.
+ * pg_store.c: the PostgreSQL backend's threads: a writer doing group commit over a few
+ * pipelined connections, readers over a few more, and the gt_store_ops_t vtable.
  *
  * DESIGN
- *   Two WORKERS, each a thread running its own uv loop (never a scheduler thread):
- *   the writer (one connection) and the readers (reader_threads connections). Submitters
- *   push onto a worker's FIFO under a short lock and uv_async_send; the loop drains the
- *   FIFO into its local queue and hands work to idle connections (pg_conn.c rounds).
- *   Group commit, on the writer: take every queued batch (at most GROUP_CAP) and first
- *   run them optimistically, in two round trips whatever the group's size:
+ *   Two WORKERS, each a thread running its own uv loop (never a scheduler thread): the
+ *   writer (W connections, W = GT_PG_WRITER_CONNS, fewer if maxConns says so) and the
+ *   readers (reader_threads connections). Submitters push onto a worker's FIFO under a
+ *   short lock and uv_async_send; the loop drains the FIFO into its local queues and
+ *   hands work to idle connections (pg_conn.c rounds).
+ *   Writer connections (SLOTS) and routing: each slot has its own queue. A batch or an
+ *   acquire of shard s >= 0 goes to slot s % W; an unfenced batch (shard_id < 0:
+ *   namespaces, search attribute definitions) to slot 0. Each slot then works exactly as
+ *   the one writer connection did, FIFO: a group is the consecutive batches at the head
+ *   of its queue, an acquire runs alone between two groups. The slots' groups are in
+ *   flight at once, so their COMMITs reach the server together and PostgreSQL's own group
+ *   commit flushes them with one WAL write, instead of each group waiting for the whole
+ *   previous one, flush included. The loop thread only sends and reads: more slots cost
+ *   connections, not threads. The price: each slot's groups are smaller, so every batch
+ *   carries more of the per-group round trips and statements (see GT_PG_WRITER_CONNS).
+ *   Why per-shard order is enough: a workflow actor's batches all carry its shard
+ *   (wf_state.c, retention.c; visibility rows go in the run's own batches), so they stay
+ *   in submission order on one slot; a shard's range_id is written only by its acquires,
+ *   in FIFO order with its batches on the same slot, as before. Batches of different
+ *   shards were never ordered beyond their completions: a caller that needs B after A
+ *   waits for A's completion (A may fail), so they may commit in either order.
+ *   Fences and acquires across connections: the fence reads shards.range_id FOR SHARE
+ *   (pg_sql.c) inside the group's transaction, so the row stays share-locked until that
+ *   group commits or rolls back. An acquire (INSERT .. ON CONFLICT DO UPDATE: it locks
+ *   the row FOR NO KEY UPDATE, which conflicts with FOR SHARE) on any other connection,
+ *   another node's included, waits for it; a fence read after the acquire committed
+ *   waits for the acquire if need be and sees the new range_id (READ COMMITTED: a row
+ *   locked FOR SHARE is the latest committed version). So no batch commits under a range_id an acquire has replaced, whatever the
+ *   slot; routing acquires to their shard's slot additionally keeps the old FIFO outcome
+ *   (a batch queued before the acquire commits before it). The slots' groups share no
+ *   fence rows (a shard belongs to one slot) and write disjoint rows (keyed by shard, or
+ *   by a run that one shard owns); a lock wait between slots would only delay, and a
+ *   deadlock (40P01) fails a fast round, whose replay settles each batch (one caught in
+ *   a deadlock again fails alone, GT_EIO).
+ *   Group commit, on each slot: take the consecutive batches (at most GROUP_CAP) and
+ *   first run them optimistically, in two round trips whatever the group's size:
  *     fast:      BEGIN; one fence (SELECT range_id .. FOR SHARE) per distinct shard;
  *                every batch's ops, no savepoints                              | sync
  *     commit:    COMMIT                                                         | sync
@@ -22,26 +52,30 @@
  *   There the writer waits for each batch's results because only their row counts decide
  *   whether the batch stays, and a later batch's savepoint must not be nested under a
  *   failed one. Both paths give every batch the same outcome; the fast one saves a round
- *   trip and 2-3 statements per batch. One fence per shard per group is enough: acquire
- *   (the only writer of shards.range_id) runs on this connection between groups, never
- *   inside one. The completions then run on the writer thread, in submission order.
- *   Acquire: one upsert ... RETURNING range_id, its own implicit transaction, in the
- *   writer's FIFO order. Reads: up to READ_PIPE per round on a reader connection, each
+ *   trip and 2-3 statements per batch. One fence per shard per group is enough: the row
+ *   lock above holds until COMMIT. The completions then run on the writer thread, in
+ *   submission order within the slot (so per shard).
+ *   Acquire: one upsert ... RETURNING range_id, its own implicit transaction, in its
+ *   slot's FIFO order. Reads: up to READ_PIPE per round on a reader connection, each
  *   followed by its own sync so one failed read does not abort its neighbours.
- *   Connection loss: the round in flight ends with GT_EIO (a group that had sent COMMIT
- *   may or may not have committed: GT_EIO means "unknown", as with any lost commit). The
- *   worker reconnects at once. When an attempt fails and no other connection of the
- *   worker is up or connecting, every queued item fails with GT_EUNAVAIL; attempts go on
- *   with backoff (BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS), and an item queued while
+ *   Connection loss: the round in flight on that connection ends with GT_EIO (a group
+ *   that had sent COMMIT may or may not have committed: GT_EIO means "unknown", as with
+ *   any lost commit); the other connections' groups are not affected. The connection
+ *   reconnects at once. An item waits only for a connection that can serve it: a writer
+ *   item for its slot's, a read for any reader's. When an attempt fails and no such
+ *   connection is up or connecting, those queued items fail with GT_EUNAVAIL; attempts go
+ *   on with backoff (BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS), and an item queued while
  *   no attempt runs starts one at once and waits for its outcome (no item waits longer
  *   than one connect attempt, bounded by connect_timeout).
  *
  * INVARIANTS
+ *   - Batches of one shard commit, and complete, in submission order: they share a slot,
+ *     whose queue is FIFO and which runs one group (or acquire) at a time.
  *   - A batch is all-or-nothing: a failure in the fast round rolls the whole transaction
  *     back before the replay, where each batch runs inside its savepoint; a lost
  *     connection aborts the transaction server-side (every batch of the group: GT_EIO).
- *   - Every accepted item completes exactly once; close drains the FIFOs first (items
- *     fail with GT_EUNAVAIL only if the database is unreachable).
+ *   - Every accepted item completes exactly once; close drains the FIFO and every queue
+ *     first (items fail with GT_EUNAVAIL only if the database is unreachable).
  *   - Completions run on the worker thread after COMMIT's result arrived.
  *
  * THREADS
@@ -67,6 +101,11 @@ enum { ITEM_ACQUIRE = GT__ITEM_BACKEND };
 typedef struct pg_store pg_store_t;
 typedef struct worker worker_t;
 
+/* A FIFO of items, linked through item->next (loop thread). */
+typedef struct queue {
+  gt__store_item_t *head, *tail;
+} queue_t;
+
 /* gt_store_acquire_shard_sync's job: on the caller's stack while it waits. */
 typedef struct job {
   gt__store_item_t link;
@@ -83,6 +122,7 @@ typedef struct job {
 typedef struct slot {
   gt__pg_conn_t conn;
   worker_t *w;
+  queue_t q; /* writer: the items routed to this connection, not started */
   /* writer: the group */
   int n, idx;   /* batches in the group; the batch whose round is in flight (n: COMMIT) */
   int prefix;   /* control queries before the batch's own in the current round */
@@ -114,7 +154,7 @@ struct worker {
   gt__store_item_t *head, *tail;
   int stopping;
   /* loop thread */
-  gt__store_item_t *lhead, *ltail; /* taken from the FIFO, not started */
+  queue_t local; /* readers: taken from the FIFO, not started (the writer's: per slot) */
   int nslots;
   slot_t *slots;
   int backoff_ms;
@@ -150,7 +190,35 @@ static int fifo_push(worker_t *w, gt__store_item_t *it) {
   return 0;
 }
 
-/* Moves the FIFO to the local queue. OUT: *stopping. */
+static void q_push(queue_t *q, gt__store_item_t *it) {
+  it->next = NULL;
+  if (q->tail)
+    q->tail->next = it;
+  else
+    q->head = it;
+  q->tail = it;
+}
+
+static gt__store_item_t *q_pop(queue_t *q) {
+  gt__store_item_t *it = q->head;
+  if (it) {
+    q->head = it->next;
+    if (!q->head)
+      q->tail = NULL;
+    it->next = NULL;
+  }
+  return it;
+}
+
+/* The writer slot of an item: its shard's (shard % W), slot 0 for an unfenced batch.
+ * Batches of one shard, and its acquires, thus share one FIFO. */
+static slot_t *writer_slot(worker_t *w, const gt__store_item_t *it) {
+  int shard = it->kind == GT__ITEM_WRITE ? ((const gt__store_batch_t *)it)->shard_id
+                                         : ((const job_t *)it)->shard_id;
+  return &w->slots[shard < 0 ? 0 : shard % w->nslots];
+}
+
+/* Moves the FIFO to the local queue(s), keeping its order in each. OUT: *stopping. */
 static void fifo_take(worker_t *w, int *stopping) {
   pthread_mutex_lock(&w->mu);
   gt__store_item_t *h = w->head, *t = w->tail;
@@ -159,22 +227,29 @@ static void fifo_take(worker_t *w, int *stopping) {
   pthread_mutex_unlock(&w->mu);
   if (!h)
     return;
-  if (w->ltail)
-    w->ltail->next = h;
-  else
-    w->lhead = h;
-  w->ltail = t;
+  if (!w->is_writer) {
+    if (w->local.tail)
+      w->local.tail->next = h;
+    else
+      w->local.head = h;
+    w->local.tail = t;
+    return;
+  }
+  while (h) {
+    gt__store_item_t *next = h->next;
+    q_push(&writer_slot(w, h)->q, h);
+    h = next;
+  }
 }
 
-static gt__store_item_t *local_pop(worker_t *w) {
-  gt__store_item_t *it = w->lhead;
-  if (it) {
-    w->lhead = it->next;
-    if (!w->lhead)
-      w->ltail = NULL;
-    it->next = NULL;
-  }
-  return it;
+/* 1 when no item waits in a local queue. */
+static int queues_empty(const worker_t *w) {
+  if (w->local.head)
+    return 0;
+  for (int i = 0; i < w->nslots; i++)
+    if (w->slots[i].q.head)
+      return 0;
+  return 1;
 }
 
 /* ------------------------------------------------------------------ completions --- */
@@ -197,10 +272,11 @@ static void fail_item(pg_store_t *s, gt__store_item_t *it, int rc) {
     job_done((job_t *)it, rc);
 }
 
-static void fail_queued(worker_t *w, int rc) {
+/* Fails every item of q (a queue of w). */
+static void fail_queued(worker_t *w, queue_t *q, int rc) {
   int n = 0;
   gt__store_item_t *it;
-  while ((it = local_pop(w)) != NULL) {
+  while ((it = q_pop(q)) != NULL) {
     fail_item(w->s, it, rc);
     n++;
   }
@@ -423,17 +499,17 @@ static void fast_send(slot_t *sl) {
   gt__pg_round_send(c, fast_round_cb);
 }
 
-/* Takes consecutive batches from the local queue and starts their transaction. */
+/* Takes the consecutive batches at the head of the slot's queue and starts their
+ * transaction. */
 static void group_start(slot_t *sl) {
-  worker_t *w = sl->w;
   sl->n = 0;
   sl->idx = 0;
   sl->aborting = 0;
   sl->replay = 0;
-  while (w->lhead && w->lhead->kind == GT__ITEM_WRITE && sl->n < GROUP_CAP) {
+  while (sl->q.head && sl->q.head->kind == GT__ITEM_WRITE && sl->n < GROUP_CAP) {
     sl->rc[sl->n] = 0;
     sl->failed[sl->n] = -1;
-    sl->group[sl->n++] = (gt__store_batch_t *)local_pop(w);
+    sl->group[sl->n++] = (gt__store_batch_t *)q_pop(&sl->q);
   }
   fast_send(sl);
 }
@@ -500,8 +576,8 @@ static void reads_start(slot_t *sl) {
   worker_t *w = sl->w;
   gt__pg_round_begin(&sl->conn);
   sl->nreads = 0;
-  while (w->lhead && sl->nreads < READ_PIPE) {
-    gt__store_read_t *r = (gt__store_read_t *)local_pop(w);
+  while (w->local.head && sl->nreads < READ_PIPE) {
+    gt__store_read_t *r = (gt__store_read_t *)q_pop(&w->local);
     sl->reads[sl->nreads++] = r;
     if (r->sql)
       gt__pg_round_add_params(&sl->conn, r->sql, r->sql_params, r->nsql_params, 1);
@@ -530,13 +606,8 @@ static void on_retry(uv_timer_t *t) {
   }
 }
 
-/* Hands queued work to idle connections; fails it when the database is unreachable;
- * exits the loop once stopping and drained. */
-static void pump(worker_t *w) {
-  if (w->exiting)
-    return;
-  int stopping;
-  fifo_take(w, &stopping);
+/* Readers: hands the shared queue to idle connections. Returns the busy connections. */
+static int pump_readers(worker_t *w) {
   int up = 0, connecting = 0, busy = 0;
   for (int i = 0; i < w->nslots; i++) {
     gt__pg_conn_t *c = &w->slots[i].conn;
@@ -544,25 +615,50 @@ static void pump(worker_t *w) {
     connecting += c->state == GT__PG_CONNECTING || c->state == GT__PG_PREPARING;
     busy += c->busy;
   }
-  if (!up && !connecting && w->lhead) {
+  if (!up && !connecting && w->local.head) {
     /* Demand pulls the next attempt forward: the queue waits for its outcome. */
     for (int i = 0; i < w->nslots; i++)
       gt__pg_conn_start(&w->slots[i].conn);
-    return;
+    return busy;
   }
-  for (int i = 0; i < w->nslots && w->lhead; i++) {
+  for (int i = 0; i < w->nslots && w->local.head; i++) {
     slot_t *sl = &w->slots[i];
     if (!gt__pg_conn_idle(&sl->conn))
       continue;
     busy++;
-    if (!w->is_writer)
-      reads_start(sl);
-    else if (w->lhead->kind == GT__ITEM_WRITE)
-      group_start(sl);
-    else
-      acquire_start(sl, (job_t *)local_pop(w));
+    reads_start(sl);
   }
-  if (stopping && !w->lhead && !busy)
+  return busy;
+}
+
+/* Writer: each idle slot starts the group or acquire at the head of its own queue. A
+ * slot that is down with items queued connects at once (its items wait for that
+ * attempt). Returns the busy connections. */
+static int pump_writer(worker_t *w) {
+  int busy = 0;
+  for (int i = 0; i < w->nslots; i++) {
+    slot_t *sl = &w->slots[i];
+    if (sl->q.head && sl->conn.state == GT__PG_DOWN)
+      gt__pg_conn_start(&sl->conn);
+    else if (sl->q.head && gt__pg_conn_idle(&sl->conn) &&
+             sl->q.head->kind == GT__ITEM_WRITE)
+      group_start(sl);
+    else if (sl->q.head && gt__pg_conn_idle(&sl->conn))
+      acquire_start(sl, (job_t *)q_pop(&sl->q));
+    busy += sl->conn.busy;
+  }
+  return busy;
+}
+
+/* Hands queued work to idle connections (connecting when needed); exits the loop once
+ * stopping and drained. */
+static void pump(worker_t *w) {
+  if (w->exiting)
+    return;
+  int stopping;
+  fifo_take(w, &stopping);
+  int busy = w->is_writer ? pump_writer(w) : pump_readers(w);
+  if (stopping && !busy && queues_empty(w))
     close_all(w);
 }
 
@@ -587,11 +683,11 @@ static void on_conn_state(gt__pg_conn_t *c, int isup) {
     pump(w);
     return;
   }
-  int others = 0; /* can another connection of this worker still serve the queue? */
-  for (int i = 0; i < w->nslots; i++)
+  int others = 0; /* can another connection still serve the items waiting for this one? */
+  for (int i = 0; i < w->nslots && !w->is_writer; i++)
     others += w->slots[i].conn.state != GT__PG_DOWN;
-  if (!others) {
-    fail_queued(w, GT_EUNAVAIL);
+  if (!others) { /* a writer slot's items wait for that slot alone */
+    fail_queued(w, w->is_writer ? &sl->q : &w->local, GT_EUNAVAIL);
     pump(w); /* exits if stopping; new items trigger the next attempt */
   }
   if (!w->retry_armed && !w->exiting) {
@@ -654,7 +750,7 @@ static void worker_fini(worker_t *w) {
   if (rc != 0)
     gt_log_error("STORE-PG-CLOSE", "%s: loop not closed cleanly: %s", w->name,
                  uv_strerror(rc));
-  GT_ASSERT(!w->head && !w->lhead);
+  GT_ASSERT(!w->head && queues_empty(w));
   free(w->slots);
   pthread_mutex_destroy(&w->mu);
 }
@@ -701,6 +797,15 @@ static void pg_close(void *impl) {
   free(s);
 }
 
+/* The writer's connections: GT_PG_WRITER_CONNS, fewer when pg_max_conns leaves less
+ * beside the readers' (at least 1). */
+static int writer_conns(const gt_store_config_t *cfg, int nreaders) {
+  int n = GT_PG_WRITER_CONNS;
+  if (cfg->pg_max_conns > 0 && cfg->pg_max_conns - nreaders < n)
+    n = cfg->pg_max_conns - nreaders;
+  return n < 1 ? 1 : n;
+}
+
 static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
   if (!cfg->pg_conninfo) {
     gt_log_error("STORE-PG-CONFIG", "the PostgreSQL store needs a conninfo string");
@@ -720,7 +825,8 @@ static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
   }
   gt__pg_params_init(&s->params, s->conninfo);
   int nreaders = cfg->reader_threads > 0 ? cfg->reader_threads : 2;
-  rc = worker_init(&s->writer, s, "writer", 1, 1);
+  int nwriters = writer_conns(cfg, nreaders);
+  rc = worker_init(&s->writer, s, "writer", 1, nwriters);
   if (rc == 0)
     rc = worker_init(&s->readers, s, "readers", 0, nreaders);
   if (rc == 0 && pthread_create(&s->writer.th, NULL, worker_main, &s->writer) == 0)
@@ -733,8 +839,8 @@ static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
     pg_close(s);
     return rc;
   }
-  gt_log_info("STORE-PG-STARTED", "PostgreSQL store: 1 writer, %d reader connections",
-              nreaders);
+  gt_log_info("STORE-PG-STARTED", "PostgreSQL store: %d writer, %d reader connections",
+              nwriters, nreaders);
   *impl = s;
   return 0;
 }

@@ -11,6 +11,9 @@
  *   The restart test stops the server (pg_ctl stop -m fast) while batches wait behind the
  *   blocker, checks they fail with GT_EIO/GT_EUNAVAIL and that nothing of them was
  *   written, restarts it and checks the store recovers.
+ *   The writer-slot tests check per-shard order over several writer connections (chains
+ *   of batches that each need the previous one) and that one shard's group stuck on a
+ *   row lock, held by the test's own session, does not hold back another shard's.
  *
  * THREADS
  *   The test thread, plus the store's threads (completions) and helper submitter threads.
@@ -128,20 +131,28 @@ static void db_teardown(void) {}
 
 /* ------------------------------------------------------------------ helpers --- */
 
-static int open_db(gt_store_t **st) {
+#define READERS 3
+
+/* max_conns: the store's pg_max_conns (0: no bound, GT_PG_WRITER_CONNS writers). */
+static int open_db_conns(gt_store_t **st, int max_conns) {
   gt_store_config_t cfg = {.backend = GT_STORE_POSTGRES,
                            .pg_conninfo = g_conninfo,
-                           .reader_threads = 3,
+                           .reader_threads = READERS,
+                           .pg_max_conns = max_conns,
                            .num_shards = 4};
   return gt_store_open(st, &cfg);
 }
 
-static gt_store_t *must_open(void) {
+static int open_db(gt_store_t **st) { return open_db_conns(st, 0); }
+
+static gt_store_t *must_open_conns(int max_conns) {
   gt_store_t *st = NULL;
-  ck_assert_int_eq(open_db(&st), 0);
+  ck_assert_int_eq(open_db_conns(&st, max_conns), 0);
   ck_assert_ptr_nonnull(st);
   return st;
 }
+
+static gt_store_t *must_open(void) { return must_open_conns(0); }
 
 static char *read_file(const char *p, size_t *n) {
   FILE *f = fopen(p, "rb");
@@ -225,6 +236,21 @@ static void wc_wait(waitc_t *w, int n) {
   while (w->n < n)
     pthread_cond_wait(&w->cv, &w->mu);
   pthread_mutex_unlock(&w->mu);
+}
+
+/* wc_wait that gives up after secs (a bound for a test that would otherwise hang).
+ * Returns 1 when n was reached. */
+static int wc_wait_for(waitc_t *w, int n, int secs) {
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += secs;
+  int rc = 0;
+  pthread_mutex_lock(&w->mu);
+  while (w->n < n && rc == 0)
+    rc = pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+  int ok = w->n >= n;
+  pthread_mutex_unlock(&w->mu);
+  return ok;
 }
 
 static void blocker_cb(void *ctx, int rc, int failed_op) {
@@ -601,11 +627,11 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
 }
 END_TEST
 
-/* One group over two shards, with a stale range_id on one batch: the fast round fails
- * (its fences are shared per shard), the replay gives each batch its own outcome; then
- * a group of good batches on both shards commits as one transaction. */
+/* One group over two shards (one writer connection), with a stale range_id on one batch:
+ * the fast round fails (its fences are shared per shard), the replay gives each batch its
+ * own outcome; then a group of good batches on both shards commits as one transaction. */
 START_TEST(test_group_fences_per_shard) {
-  gt_store_t *st = must_open();
+  gt_store_t *st = must_open_conns(READERS + 1); /* one writer: both shards, one group */
   int64_t r1, r2, r1b;
   ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
   ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "a", &r2), 0);
@@ -969,6 +995,132 @@ START_TEST(test_server_restart) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ writer slots --- */
+
+/* Chains of batches per shard whose every batch needs the one before it committed: batch
+ * 0 inserts the chain's executions row (db_version 1), batch k updates it from db_version
+ * k to k + 1 (expect_rows 1). Spread over several writer connections, any reordering
+ * within a shard fails a batch (GT_ECONFLICT) or completes it out of turn. Chain
+ * ORD_SHARDS is unfenced (shard_id -1). */
+#define ORD_SHARDS 8
+#define ORD_CHAIN 60
+
+static int g_ord_seen[ORD_SHARDS + 1][ORD_CHAIN]; /* completion order per chain */
+static int g_ord_rc[ORD_SHARDS + 1][ORD_CHAIN];
+static int g_ord_n[ORD_SHARDS + 1];
+
+/* The writer thread runs every completion: no two at once (g_wc orders them with the
+ * test thread's reads). */
+static void ord_cb(void *ctx, int rc, int failed_op) {
+  intptr_t v = (intptr_t)ctx;
+  int chain = (int)(v / ORD_CHAIN), k = (int)(v % ORD_CHAIN);
+  g_ord_rc[chain][k] = rc;
+  g_ord_seen[chain][g_ord_n[chain]++] = k;
+  wc_add(&g_wc);
+}
+
+static void ord_submit(gt_store_t *st, const int64_t *range, int chain, int k) {
+  char wf[32];
+  snprintf(wf, sizeof(wf), "ord-%d", chain);
+  int fenced = chain < ORD_SHARDS;
+  gt_store_op_t op;
+  if (k == 0) {
+    op = (gt_store_op_t){GT_SQL_EXECUTION_INSERT, 7,
+                         {gt_val_int(chain), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text(wf), gt_val_int(1), gt_val_int(1),
+                          gt_val_blob("S", 1)},
+                         1};
+  } else {
+    op = (gt_store_op_t){GT_SQL_EXECUTION_UPDATE, 8,
+                         {gt_val_int(k), gt_val_int(k + 1), gt_val_blob("S", 1),
+                          gt_val_int(chain), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text(wf), gt_val_int(k)},
+                         1};
+  }
+  ck_assert_int_eq(gt_store_write(st, fenced ? chain : -1, fenced ? range[chain] : 0, &op,
+                                  1, ord_cb, (void *)(intptr_t)(chain * ORD_CHAIN + k)),
+                   0);
+}
+
+START_TEST(test_shard_order_across_slots) {
+  gt_store_t *st = must_open();
+  int64_t range[ORD_SHARDS];
+  for (int s = 0; s < ORD_SHARDS; s++)
+    ck_assert_int_eq(gt_store_acquire_shard_sync(st, s, "me", &range[s]), 0);
+  memset(g_ord_n, 0, sizeof(g_ord_n));
+  /* the first half queues behind a blocker: every slot's first group takes many batches
+   * of its shards at once; the second half is submitted while groups are in flight */
+  block_writer(st);
+  for (int k = 0; k < ORD_CHAIN / 2; k++)
+    for (int c = 0; c <= ORD_SHARDS; c++)
+      ord_submit(st, range, c, k);
+  wc_add(&g_gate);
+  for (int k = ORD_CHAIN / 2; k < ORD_CHAIN; k++)
+    for (int c = 0; c <= ORD_SHARDS; c++)
+      ord_submit(st, range, c, k);
+  wc_wait(&g_wc, (ORD_SHARDS + 1) * ORD_CHAIN);
+  for (int c = 0; c <= ORD_SHARDS; c++) {
+    ck_assert_int_eq(g_ord_n[c], ORD_CHAIN);
+    for (int k = 0; k < ORD_CHAIN; k++) {
+      ck_assert_msg(g_ord_rc[c][k] == 0, "chain %d batch %d: rc %d", c, k,
+                    g_ord_rc[c][k]);
+      ck_assert_msg(g_ord_seen[c][k] == k, "chain %d: completion %d was batch %d", c, k,
+                    g_ord_seen[c][k]);
+    }
+  }
+  gt_store_stats_t stt;
+  gt_store_get_stats(st, &stt);
+  ck_assert_uint_eq(stt.batches_failed, 0);
+  gt_store_close(st);
+  char sql[96];
+  snprintf(sql, sizeof(sql), "SELECT count(*) FROM executions WHERE db_version = %d",
+           ORD_CHAIN);
+  ck_assert_int_eq(raw_int(sql), ORD_SHARDS + 1);
+}
+END_TEST
+
+/* A group of shard 1 stuck on its fence (another session holds shard 1's row FOR UPDATE)
+ * does not hold back shard 2's, which runs on another connection and completes; shard
+ * 1's commits once the lock goes. With one writer connection shard 2's batch would wait
+ * behind shard 1's group: the bounded wait fails the test instead of hanging. */
+START_TEST(test_slots_in_flight_at_once) {
+  ck_assert_msg(GT_PG_WRITER_CONNS >= 2, "shards 1 and 2 need writer connections of "
+                "their own");
+  gt_store_t *st = must_open();
+  int64_t r1, r2;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &r1), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "me", &r2), 0);
+  PGconn *locker = raw_connect(g_dbname);
+  PGresult *r = PQexec(locker, "BEGIN");
+  ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  r = PQexec(locker, "SELECT range_id FROM shards WHERE shard_id = 1 FOR UPDATE");
+  ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+  PQclear(r);
+
+  gt_store_op_t a = op_transfer(1), b = op_transfer(2);
+  result_t ra = {0}, rb = {0};
+  ck_assert_int_eq(gt_store_write(st, 1, r1, &a, 1, record_cb, &ra), 0);
+  ck_assert_int_eq(gt_store_write(st, 2, r2, &b, 1, record_cb, &rb), 0);
+  ck_assert_msg(wc_wait_for(&g_wc, 1, 20), "shard 2's batch waited for shard 1's group");
+  pthread_mutex_lock(&g_wc.mu); /* the completions' writes, seen under g_wc's lock */
+  ck_assert_int_eq(rb.calls, 1);
+  ck_assert_int_eq(rb.rc, 0);
+  ck_assert_int_eq(ra.calls, 0); /* still waiting for the row lock */
+  pthread_mutex_unlock(&g_wc.mu);
+
+  r = PQexec(locker, "COMMIT");
+  ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  PQfinish(locker);
+  wc_wait(&g_wc, 2);
+  ck_assert_int_eq(ra.calls, 1);
+  ck_assert_int_eq(ra.rc, 0);
+  ck_assert_int_eq(transfer_count(st), 2);
+  gt_store_close(st);
+}
+END_TEST
+
 /* gt_store_read_sql on PostgreSQL: $N values typed by kind, jsonb on the JSON column. */
 START_TEST(test_read_sql) {
   gt_store_t *st = must_open();
@@ -1047,6 +1199,8 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_current_insert_exists);
   tcase_add_test(tc, test_group_fences_per_shard);
   tcase_add_test(tc, test_group_commit);
+  tcase_add_test(tc, test_shard_order_across_slots);
+  tcase_add_test(tc, test_slots_in_flight_at_once);
   tcase_add_test(tc, test_async_reads_many_threads);
   tcase_add_test(tc, test_timer_scan_order_and_limit);
   tcase_add_test(tc, test_tq_tasks);
