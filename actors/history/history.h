@@ -68,7 +68,8 @@ enum {
                             * sleepers actor), then its wake-up (to the workflow) */
   GT_MSG_STICKY_GONE,      /* matching -> workflow: its sticky queue has no worker */
   GT_MSG_WORKER_SHUTDOWN,  /* frontend -> a sticky queue's actor: ShutdownWorker */
-  GT_MSG_ACTIVATE,         /* workflow actor: load now (recovery); no payload */
+  GT_MSG_ACTIVATE,         /* workflow actor: load now (recovery) and send again the
+                            * cross-workflow messages pending (wf_xwf_resend); no payload */
 };
 
 /* A query task travels on the workflow task queue (legacy query task). */
@@ -162,8 +163,10 @@ int gt_history_activate(gt_server_t *srv, const char *ns_id, const char *workflo
  * Takes task. Any thread. */
 void gt_history_sticky_unavailable(gt_server_t *srv, gt_task_t *task);
 /* Recovery of one running workflow from its executions.state: activates it when it owes
- * something now (returns 1), or leaves it in the store, registered to be woken at its next
- * deadline or by its next message (returns 0). Negative GT_E* on failure. */
+ * something now or waits on another workflow (returns 1; the activation sends its
+ * cross-workflow messages again, wf_child.c), or leaves it in the store, registered to be
+ * woken at its next deadline or by its next message (returns 0). Negative GT_E* on
+ * failure. */
 int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow_id,
                        const void *state, size_t state_len);
 

@@ -11,10 +11,51 @@
  *   ChildWorkflowExecution{Completed,Failed,Canceled,TimedOut,Terminated}. A parent that
  *   closes applies each open child's parent close policy (TERMINATE by default).
  *   SignalExternalWorkflowExecution works the same way: initiated, delivered, answered.
- *   Gap: these notifications are effects, not transfer tasks: a crash between a commit and
- *   its message loses the message (a parent then waits for a closed child).
  *
- * THREADS: the workflow actor's home thread (wf_xsend: any).
+ *   Crash safety. The messages are commit effects, not transfer tasks: a crash between a
+ *   commit and its message loses the message. Not the operation: as Temporal does with its
+ *   transfer tasks, it is delivered at least once and the receivers take a repeat as one,
+ *   without a store write of its own, because what a message carries is already durable in
+ *   its sender's history, which shows it pending until answered: a child initiated and not
+ *   started or not closed (run->children), an external signal or cancel request without
+ *   its result (run->xpending), a child run's parent (whose close policy may yet apply).
+ *   - Recovery activates every run with such an operation (wf_xwf_pending). An awake run
+ *     is activated anyway; a sleeping one says so in field 10 of its executions.state
+ *     (wf_state.c pack_state), written with the row that records the sleep, so it costs no
+ *     statement of its own (rows from before read as 0).
+ *   - Recovery's GT_MSG_ACTIVATE makes the loaded actor send again (wf_xwf_resend), after
+ *     the messages that waited for its load, what is durable and unanswered: the start of a
+ *     child not started (the same Initiated attributes); WFX_CHILD_CHECK to a started
+ *     child, whose actor answers with the close event if its run closed; the signal or
+ *     cancel request; WFX_PARENT_CHECK from a child run to its parent's run, which applies
+ *     its close policy again if it closed with the child open. Only a crash loses a
+ *     message (a passivated actor gets its messages redelivered), and every actor after a
+ *     crash is new, so resending at recovery's activation only is enough; a parent woken
+ *     from passivation does not make its children load.
+ *   - Receivers are idempotent. The child's actor answers a start it already made (its run
+ *     names the parent run and initiated event id: child_run_of) with that run, and with
+ *     its close when it closed, instead of ALREADY_EXISTS. The parent ignores a start or a
+ *     close it recorded (started_seen, close_seen: set at emit, so also while the event is
+ *     buffered), and a close before the start (the child sends them in that order, again
+ *     at a resend). An external signal carries a request id derived from the sender's run
+ *     and initiated event id (signal_request_id), which the target remembers with its
+ *     WorkflowExecutionSignaled and answers as delivered. A cancel request, termination or
+ *     cancellation of a run already asked or closed changes nothing. The sender records one
+ *     answer per initiated event (xpending.answered).
+ *   Limits: the target recognizes a repeated signal among its run's last 16 only (and a
+ *   run it continued as new into does not); WFX_CHILD_CHECK and WFX_PARENT_CHECK look at
+ *   the runs in memory after a load, the current one: a child whose workflow id a newer
+ *   run took, or a parent that continued as new, is not found (the parent keeps waiting,
+ *   the child running); a cancel request sent again to a target that closed since is
+ *   recorded as failed (not found) though the first one reached it; start-up loads every
+ *   running run that waits on another workflow, every child run among them, and a load
+ *   writes the executions row once (loaded()); a commit reported failed whose write still
+ *   landed loses its messages until the next start (or stop: a stopping server drops what
+ *   it cannot send, and the next start's recovery sends it again).
+ *   Tests: tests/unit/history_xwf_test.c drops messages after their commit
+ *   (gt__wf_xmsg_drop) and restarts the server on the same file.
+ *
+ * THREADS: the workflow actor's home thread (wf_xsend: any; the test hooks: any, relaxed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +153,38 @@ void wf_children_free(wf_run_t *run) {
     free(run->children[i].workflow_type);
   }
   free(run->children);
+  free(run->xpending);
   free(run->parent_workflow_id);
+}
+
+static wf_xpending_t *find_xpending(wf_run_t *run, int64_t initiated_id) {
+  for (size_t i = 0; i < run->n_xpending; i++)
+    if (run->xpending[i].initiated_id == initiated_id)
+      return &run->xpending[i];
+  return NULL;
+}
+
+static void add_xpending(wf_run_t *run, int64_t initiated_id) {
+  if (run->n_xpending == run->cap_xpending) {
+    size_t cap = run->cap_xpending ? run->cap_xpending * 2 : 4;
+    wf_xpending_t *v = realloc(run->xpending, cap * sizeof(*v));
+    if (!v)
+      return;
+    run->xpending = v;
+    run->cap_xpending = cap;
+  }
+  run->xpending[run->n_xpending++] = (wf_xpending_t){.initiated_id = initiated_id};
+}
+
+static void remove_xpending(wf_run_t *run, int64_t initiated_id) {
+  wf_xpending_t *x = find_xpending(run, initiated_id);
+  if (x)
+    *x = run->xpending[--run->n_xpending];
+}
+
+int wf_xwf_pending(const wf_run_t *run) {
+  /* a child run waits on its parent's close (the parent close policy) */
+  return wf_running(run) && (run->n_children || run->n_xpending || run->parent_workflow_id);
 }
 
 void wf_child_apply(wf_run_t *run, const pb_event_t *ev) {
@@ -154,6 +226,7 @@ void wf_child_apply(wf_run_t *run, const pb_event_t *ev) {
     wf_child_t *c = find_child(run, a->initiated_event_id);
     if (c) {
       c->started_id = ev->event_id;
+      c->started_seen = 1;
       snprintf(c->run_id, sizeof(c->run_id), "%s",
                a->workflow_execution ? a->workflow_execution->run_id : "");
     }
@@ -177,6 +250,29 @@ void wf_child_apply(wf_run_t *run, const pb_event_t *ev) {
   case PB_ATTR(CHILD_WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES):
     remove_child(run,
                  ev->child_workflow_execution_terminated_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES):
+  case PB_ATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES):
+    add_xpending(run, ev->event_id);
+    break;
+  case PB_ATTR(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED_EVENT_ATTRIBUTES):
+    remove_xpending(run,
+                    ev->external_workflow_execution_signaled_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES):
+    remove_xpending(
+        run, ev->signal_external_workflow_execution_failed_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES):
+    remove_xpending(
+        run,
+        ev->external_workflow_execution_cancel_requested_event_attributes->initiated_event_id);
+    break;
+  case PB_ATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES):
+    remove_xpending(
+        run,
+        ev->request_cancel_external_workflow_execution_failed_event_attributes
+            ->initiated_event_id);
     break;
   default:
     break;
@@ -285,40 +381,49 @@ void wf_cmd_signal_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb
 
 /* ---- commit hooks ---- */
 
+/* The parent close policy's message for child c of the closed run (to the child's run
+ * to_run), or NULL: ABANDON, or ENOMEM. */
+static wf_xmsg_t *policy_msg(workflow_t *wf, wf_run_t *run, const wf_child_t *c,
+                             const char *to_run) {
+  wf_xop_t op = c->parent_close_policy == POLICY(REQUEST_CANCEL) ? WFX_CANCEL
+                : c->parent_close_policy == POLICY(ABANDON)      ? 0
+                                                                 : WFX_TERMINATE;
+  return op ? wf_xmsg_new(op, wf->ns_id, c->workflow_id, to_run, wf, run->run_id) : NULL;
+}
+
+/* WFX_CHILD_CLOSED for the parent of a closed child run (its payload: the close event,
+ * the run's last), or NULL (ENOMEM). */
+static wf_xmsg_t *child_closed_msg(workflow_t *wf, wf_run_t *run) {
+  wf_xmsg_t *m = wf_xmsg_new(WFX_CHILD_CLOSED, run->parent_ns_id, run->parent_workflow_id,
+                             run->parent_run_id, wf, run->run_id);
+  if (!m)
+    return NULL;
+  m->initiated_id = run->parent_initiated_id;
+  const uint8_t *p;
+  wf_event_bytes(run, run->n_ev - 1, &p, &m->len);
+  m->payload = malloc(m->len ? m->len : 1);
+  if (!m->payload) {
+    wf_xmsg_free(m);
+    return NULL;
+  }
+  memcpy(m->payload, p, m->len);
+  return m;
+}
+
 void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   if (wf_running(run) || run->parent_notified)
     return;
   run->parent_notified = 1;
   /* the parent learns how its child ended (a continued run keeps the parent waiting) */
   if (run->parent_workflow_id && run->status != PB_STATUS(CONTINUED_AS_NEW)) {
-    wf_xmsg_t *m = wf_xmsg_new(WFX_CHILD_CLOSED, run->parent_ns_id, run->parent_workflow_id,
-                               run->parent_run_id, wf, run->run_id);
-    if (m) {
-      m->initiated_id = run->parent_initiated_id;
-      size_t last = run->n_ev - 1;
-      size_t end = run->hist.len;
-      /* the close event, without its History.events framing */
-      const uint8_t *p = run->hist.p + run->ev_off[last];
-      size_t k = 1;
-      while (p[k] & 0x80)
-        k++;
-      k++;
-      m->len = end - run->ev_off[last] - k;
-      m->payload = malloc(m->len ? m->len : 1);
-      if (m->payload)
-        memcpy(m->payload, p + k, m->len);
+    wf_xmsg_t *m = child_closed_msg(wf, run);
+    if (m)
       wf_txn_xmsg(t, m);
-    }
   }
   /* parent close policy for children still open */
   for (size_t i = 0; i < run->n_children; i++) {
     wf_child_t *c = &run->children[i];
-    wf_xop_t op = c->parent_close_policy == POLICY(REQUEST_CANCEL) ? WFX_CANCEL
-                  : c->parent_close_policy == POLICY(ABANDON)      ? 0
-                                                                   : WFX_TERMINATE;
-    if (!op)
-      continue;
-    wf_xmsg_t *m = wf_xmsg_new(op, wf->ns_id, c->workflow_id, c->run_id, wf, run->run_id);
+    wf_xmsg_t *m = policy_msg(wf, run, c, c->run_id);
     if (m)
       wf_txn_xmsg(t, m);
   }
@@ -340,7 +445,38 @@ static void reply_x(workflow_t *wf, wf_xmsg_t *in, wf_xop_t op, const char *run_
     wf_xsend(wf->srv, m);
 }
 
+/* The newest run in memory that the parent's message m (a start, a check) started, or
+ * NULL. A continued child's runs all name the parent: the newest is the chain's last. */
+static wf_run_t *child_run_of(workflow_t *wf, const wf_xmsg_t *m) {
+  for (wf_run_t *r = wf->runs; r; r = r->next)
+    if (r->parent_workflow_id && r->parent_initiated_id == m->initiated_id &&
+        strcmp(r->parent_workflow_id, m->from_workflow_id) == 0 &&
+        strcmp(r->parent_run_id, m->from_run_id) == 0 &&
+        strcmp(r->parent_ns_id, m->from_ns_id) == 0)
+      return r;
+  return NULL;
+}
+
+/* A parent asks again (recovery): it hears again what is durable of its child. The
+ * start (`started`) and the close of a transaction still in flight are told by that
+ * transaction's own effects. */
+static void answer_again(workflow_t *wf, const wf_xmsg_t *m, wf_run_t *run, int started) {
+  if (started && run->committed_ev > 0)
+    reply_x(wf, (wf_xmsg_t *)m, WFX_CHILD_STARTED, run->first_run_id, 0, NULL);
+  if (!wf_running(run) && run->status != PB_STATUS(CONTINUED_AS_NEW) &&
+      run->committed_ev == run->n_ev) {
+    wf_xmsg_t *c = child_closed_msg(wf, run);
+    if (c)
+      wf_xsend(wf->srv, c);
+  }
+}
+
 static void on_start_child(workflow_t *wf, wf_xmsg_t *m) {
+  wf_run_t *mine = child_run_of(wf, m);
+  if (mine) { /* a start sent again: this run is its child (started, maybe closed) */
+    answer_again(wf, m, mine, 1);
+    return;
+  }
   init_attr_t *a = (init_attr_t *)protobuf_c_message_unpack(
       &temporal__api__history__v1__start_child_workflow_execution_initiated_event_attributes__descriptor,
       NULL, m->len, m->payload);
@@ -379,7 +515,12 @@ static wf_run_t *target_run(workflow_t *wf, const wf_xmsg_t *m) {
 
 static void emit_child_event(workflow_t *wf, wf_run_t *run, wf_xmsg_t *m) {
   wf_child_t *c = find_child(run, m->initiated_id);
-  if (!c)
+  /* at least once: a repeat of what is recorded (perhaps buffered) is ignored; a close
+   * before the start is recorded is too (the child sends its start first; the recovery's
+   * resend is answered by both again) */
+  if (!c || c->close_seen)
+    return;
+  if (m->op == WFX_CHILD_CLOSED ? !c->started_seen : c->started_seen)
     return;
   gt_ns_info_t ns = {0};
   gt_namespaces_get_by_id(wf->srv->namespaces, wf->ns_id, &ns);
@@ -404,6 +545,8 @@ static void emit_child_event(workflow_t *wf, wf_run_t *run, wf_xmsg_t *m) {
     ev.event_type = PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED);
     ev.attributes_case = PB_ATTR(CHILD_WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
     ev.child_workflow_execution_started_event_attributes = &a;
+    c->started_seen = 1;
+    snprintf(c->run_id, sizeof(c->run_id), "%s", m->from_run_id);
     wf_emit(wf, run, &ev, 1);
   } else if (m->op == WFX_CHILD_START_FAILED) {
     Temporal__Api__History__V1__StartChildWorkflowExecutionFailedEventAttributes a =
@@ -417,6 +560,7 @@ static void emit_child_event(workflow_t *wf, wf_run_t *run, wf_xmsg_t *m) {
     ev.event_type = PB_EV(START_CHILD_WORKFLOW_EXECUTION_FAILED);
     ev.attributes_case = PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES);
     ev.start_child_workflow_execution_failed_event_attributes = &a;
+    c->close_seen = 1;
     wf_emit(wf, run, &ev, 1);
   } else {
     close = (pb_event_t *)protobuf_c_message_unpack(
@@ -483,6 +627,7 @@ static void emit_child_event(workflow_t *wf, wf_run_t *run, wf_xmsg_t *m) {
       break;
     }
 #undef CHILD_COMMON
+    c->close_seen = 1; /* c may go with the event's apply */
     wf_emit(wf, run, &ev, 1);
     protobuf_c_message_free_unpacked(&close->base, NULL);
   }
@@ -490,11 +635,41 @@ static void emit_child_event(workflow_t *wf, wf_run_t *run, wf_xmsg_t *m) {
   wf_txn_commit(t);
 }
 
+/* The request id of an external signal, the same at every send of it (the first and the
+ * recovery's): a UUID-shaped 128-bit hash of the initiating run and event. The target
+ * remembers it in its WorkflowExecutionSignaled (wf_note_signal_id) and takes a repeat
+ * as delivered. */
+static void signal_request_id(const wf_xmsg_t *m, char out[37]) {
+  uint64_t h1 = 14695981039346656037ULL, h2 = 0x6a09e667f3bcc909ULL;
+  char id[24];
+  int n = snprintf(id, sizeof(id), "%lld", (long long)m->initiated_id);
+  const char *parts[] = {m->from_ns_id, m->from_workflow_id, m->from_run_id, id};
+  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    size_t len = i == 3 ? (size_t)n : strlen(parts[i]) + 1; /* the NUL separates */
+    for (size_t k = 0; k < len; k++) {
+      uint8_t b = (uint8_t)parts[i][k];
+      h1 = (h1 ^ b) * 1099511628211ULL;        /* FNV-1a */
+      h2 = (h2 ^ b) * 0x9E3779B97F4A7C15ULL;   /* a second, unrelated multiplier */
+      h2 ^= h2 >> 29;
+    }
+  }
+  snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(h1 >> 32),
+           (unsigned)(h1 >> 16) & 0xffff, (unsigned)h1 & 0xffff, (unsigned)(h2 >> 48),
+           (unsigned long long)(h2 & 0xffffffffffffULL));
+}
+
 static void on_signal(workflow_t *wf, wf_xmsg_t *m) {
   sig_attr_t *a = (sig_attr_t *)protobuf_c_message_unpack(
       &temporal__api__history__v1__signal_external_workflow_execution_initiated_event_attributes__descriptor,
       NULL, m->len, m->payload);
   wf_run_t *run = wf_find_run(wf, m->to_run_id);
+  char rid[37];
+  signal_request_id(m, rid);
+  if (a && run && wf_seen_signal_id(run, rid)) { /* sent again: delivered already */
+    reply_x(wf, m, WFX_SIGNAL_RESULT, run->run_id, 0, NULL);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+    return;
+  }
   if (!a || !wf_running(run)) {
     reply_x(wf, m, WFX_SIGNAL_RESULT, "",
             TEMPORAL__API__ENUMS__V1__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
@@ -505,7 +680,8 @@ static void on_signal(workflow_t *wf, wf_xmsg_t *m) {
   }
   wf_txn_t *t = wf_txn_begin(wf, run);
   if (t) {
-    wf_emit_signal(wf, run, a->signal_name, a->input, "", a->header, "");
+    wf_note_signal_id(run, rid); /* before the flush applies the event */
+    wf_emit_signal(wf, run, a->signal_name, a->input, "", a->header, rid);
     wf_need_wft(wf, run, t);
     reply_x(wf, m, WFX_SIGNAL_RESULT, run->run_id, 0, t);
     wf_txn_commit(t);
@@ -513,9 +689,19 @@ static void on_signal(workflow_t *wf, wf_xmsg_t *m) {
   protobuf_c_message_free_unpacked(&a->base, NULL);
 }
 
+/* The unanswered external signal or cancel request an answer is for, or NULL (a repeat,
+ * or not this run's). Marked answered: the caller records the answer. */
+static wf_xpending_t *take_xpending(wf_run_t *run, const wf_xmsg_t *m) {
+  wf_xpending_t *x = run ? find_xpending(run, m->initiated_id) : NULL;
+  if (!x || x->answered)
+    return NULL;
+  x->answered = 1;
+  return x;
+}
+
 static void on_signal_result(workflow_t *wf, wf_xmsg_t *m) {
   wf_run_t *run = target_run(wf, m);
-  wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+  wf_txn_t *t = take_xpending(run, m) ? wf_txn_begin(wf, run) : NULL;
   if (!t)
     return;
   gt_ns_info_t ns = {0};
@@ -573,6 +759,23 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
   case WFX_DELETE_RUN:
     wf_on_delete_run(wf, m);
     break;
+  case WFX_CHILD_CHECK: {
+    wf_run_t *mine = child_run_of(wf, m);
+    if (mine)
+      answer_again(wf, m, mine, 0);
+    break;
+  }
+  case WFX_PARENT_CHECK: {
+    /* a child recovered: if the parent run closed (durably) with it open, the policy's
+     * message may be lost: it goes again, to the child's run that asks */
+    wf_run_t *run = wf_find_run(wf, m->to_run_id);
+    wf_child_t *c = run && !wf_running(run) && run->committed_ev == run->n_ev
+                        ? find_child(run, m->initiated_id) : NULL;
+    wf_xmsg_t *x = c ? policy_msg(wf, run, c, m->from_run_id) : NULL;
+    if (x)
+      wf_xsend(wf->srv, x);
+    break;
+  }
   case WFX_CANCEL_EXTERNAL: {
     wf_run_t *run = target_run(wf, m);
     wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
@@ -592,7 +795,7 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
   }
   case WFX_CANCEL_RESULT: {
     wf_run_t *run = target_run(wf, m);
-    wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
+    wf_txn_t *t = take_xpending(run, m) ? wf_txn_begin(wf, run) : NULL;
     if (!t)
       break;
     wf_emit_cancel_external_result(wf, run, m);
@@ -616,4 +819,88 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
     break;
   }
   }
+}
+
+/* ---- recovery: sending again what may have been lost ---- */
+
+/* Sends again the message event `id` of run initiated (a child start, an external signal,
+ * a cancel request). Returns 1 when one went. */
+static int resend_initiated(workflow_t *wf, wf_run_t *run, int64_t id) {
+  pb_event_t *ev = wf_event_unpack(run, (size_t)id - 1);
+  if (!ev)
+    return 0;
+  wf_xmsg_t *m = NULL;
+  const pb_wfexec_t *ex;
+  switch (ev->attributes_case) {
+  case PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
+    const init_attr_t *a = ev->start_child_workflow_execution_initiated_event_attributes;
+    m = wf_xmsg_new(WFX_START_CHILD, wf->ns_id, a->workflow_id, NULL, wf, run->run_id);
+    if (m)
+      set_payload(m, &a->base);
+    break;
+  }
+  case PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
+    const sig_attr_t *a = ev->signal_external_workflow_execution_initiated_event_attributes;
+    if ((ex = a->workflow_execution) != NULL && ex->workflow_id)
+      m = wf_xmsg_new(WFX_SIGNAL, wf->ns_id, ex->workflow_id, ex->run_id, wf, run->run_id);
+    if (m)
+      set_payload(m, &a->base);
+    break;
+  }
+  case PB_ATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES):
+    ex = ev->request_cancel_external_workflow_execution_initiated_event_attributes
+             ->workflow_execution;
+    if (ex && ex->workflow_id)
+      m = wf_xmsg_new(WFX_CANCEL_EXTERNAL, wf->ns_id, ex->workflow_id, ex->run_id, wf,
+                      run->run_id);
+    break;
+  default:
+    break;
+  }
+  protobuf_c_message_free_unpacked(&ev->base, NULL);
+  if (!m)
+    return 0;
+  m->initiated_id = id;
+  wf_xsend(wf->srv, m);
+  return 1;
+}
+
+void wf_xwf_resend(workflow_t *wf) {
+  wf_run_t *run = wf->runs;
+  if (!wf_running(run))
+    return;
+  int n = 0;
+  /* only what is durable: a message of a transaction in flight goes with its effects */
+  int64_t durable = (int64_t)run->committed_ev;
+  for (size_t i = 0; i < run->n_children; i++) {
+    wf_child_t *c = &run->children[i];
+    if (c->close_seen || c->initiated_id > durable)
+      continue;
+    if (!c->started_seen) { /* the child's actor answers a start it made with its run */
+      n += resend_initiated(wf, run, c->initiated_id);
+      continue;
+    }
+    wf_xmsg_t *m = wf_xmsg_new(WFX_CHILD_CHECK, wf->ns_id, c->workflow_id, NULL, wf,
+                               run->run_id);
+    if (m) {
+      m->initiated_id = c->initiated_id;
+      wf_xsend(wf->srv, m);
+      n++;
+    }
+  }
+  for (size_t i = 0; i < run->n_xpending; i++)
+    if (!run->xpending[i].answered && run->xpending[i].initiated_id <= durable)
+      n += resend_initiated(wf, run, run->xpending[i].initiated_id);
+  if (run->parent_workflow_id) { /* a parent closed meanwhile applies its policy again */
+    wf_xmsg_t *m = wf_xmsg_new(WFX_PARENT_CHECK, run->parent_ns_id, run->parent_workflow_id,
+                               run->parent_run_id, wf, run->run_id);
+    if (m) {
+      m->initiated_id = run->parent_initiated_id;
+      wf_xsend(wf->srv, m);
+      n++;
+    }
+  }
+  if (n)
+    gt_log_debug("HIST-XWF-RESEND", "workflow %s run %s: %d cross-workflow messages sent "
+                 "again after recovery", wf->workflow_id, run->run_id, n);
 }

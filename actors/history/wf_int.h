@@ -66,7 +66,17 @@ typedef struct wf_child {
   char *workflow_type;
   char run_id[37];
   int parent_close_policy;
+  /* mutable state only: its ChildWorkflowExecutionStarted (started_seen) or close event
+   * (close_seen) is emitted, perhaps still buffered: a repeated message is ignored */
+  int started_seen, close_seen;
 } wf_child_t;
+
+/* A SignalExternalWorkflowExecution or RequestCancelExternalWorkflowExecution initiated and
+ * not yet answered (its Initiated event without the matching result event). */
+typedef struct wf_xpending {
+  int64_t initiated_id;
+  int answered; /* mutable state only: the result event is emitted (perhaps buffered) */
+} wf_xpending_t;
 
 typedef struct wf_update {
   struct wf_update *next;
@@ -117,6 +127,7 @@ typedef struct wf_run {
                           * deadline already registered with the sleepers actor */
   char *row_sticky;
   int64_t row_sticky_s2s_ms, row_sleeps;
+  int row_xwf;           /* the row's field 10 (see pack_state) */
   /* buffered events: packed without an event id */
   gt_buf_t buffered;
   size_t *buf_off;
@@ -152,6 +163,9 @@ typedef struct wf_run {
   /* children: StartChildWorkflowExecutionInitiated not yet closed */
   struct wf_child *children;
   size_t n_children, cap_children;
+  /* external signals and cancel requests initiated, not yet answered */
+  wf_xpending_t *xpending;
+  size_t n_xpending, cap_xpending;
   wf_update_t *updates;
   /* user timers (StartTimer) */
   wf_timer_t *timers;
@@ -180,6 +194,10 @@ typedef enum {
   WFX_CANCEL_EXTERNAL, /* RequestCancelExternalWorkflowExecution: initiator -> target */
   WFX_CANCEL_RESULT,   /* target -> initiator (cause 0: requested) */
   WFX_DELETE_RUN,      /* retention -> workflow: delete a closed run (retention.c) */
+  WFX_CHILD_CHECK,     /* parent -> child id, at recovery: report the child run's close
+                        * again if it closed (WFX_CHILD_CLOSED); nothing if it runs */
+  WFX_PARENT_CHECK,    /* child -> parent run, at recovery: apply the parent close policy
+                        * again if that run closed with the child open */
 } wf_xop_t;
 
 typedef struct wf_xmsg {
@@ -259,6 +277,8 @@ struct workflow {
   wf_query_t *queries;   /* pending QueryWorkflow calls */
   wf_xmsg_t *xdeferred_head, *xdeferred_tail; /* actor messages that arrived while loading */
   int64_t next_query_seq;
+  int xresend;           /* recovery activated it: resend the pending cross-workflow
+                          * messages once loaded (wf_xwf_resend) */
 };
 
 /* What a new run needs, from StartWorkflowExecution or SignalWithStart. */
@@ -335,6 +355,10 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
 #define WF_STATE_AWAKE 0
 #define WF_STATE_ASLEEP_UNTIL_MESSAGE (-1)
 int64_t wf_state_sleeps_until(const uint8_t *state, size_t len);
+/* Field 10 of an executions.state: 1 when the run had cross-workflow operations pending
+ * (wf_xwf_pending) as it went to sleep, so recovery must activate it to resend them; 0 for
+ * an awake run, an older state (10 fields) or an unreadable one. */
+int wf_state_xwf_pending(const uint8_t *state, size_t len);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
 int wf_running(const wf_run_t *run);
@@ -569,6 +593,24 @@ void wf_cmd_signal_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb
                             int64_t completed_id);
 /* At commit: notify the parent of a closed child run, apply the parent close policy. */
 void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+/* Whether a running run waits on another workflow's actor: a child initiated and not
+ * closed, an external signal or cancel request not answered, a parent whose close policy
+ * applies to it. Such a run is activated at
+ * recovery (executions.state field 10) whatever else it sleeps on. */
+int wf_xwf_pending(const wf_run_t *run);
+/* After recovery activated and loaded the actor: sends again, now, every cross-workflow
+ * message of the current run whose initiating event is durable and whose answer is not
+ * recorded (a start, a signal, a cancel request; a started child is asked for its close,
+ * a child run's parent for its close policy).
+ * The receivers are idempotent, so a message that was not lost is answered again and the
+ * repeat ignored. */
+void wf_xwf_resend(workflow_t *wf);
+/* Test hooks: a bit (1 << op) set in gt__wf_xmsg_drop makes the commit effects drop the
+ * wf_xop_t op's messages instead of sending them, as a crash right after the commit would
+ * (counted in gt__wf_xmsgs_dropped). Any thread reads them (relaxed; tests only set them
+ * while the server is idle). */
+extern _Atomic long gt__wf_xmsg_drop;
+extern _Atomic long gt__wf_xmsgs_dropped;
 /* Applies child-related events to mutable state (called by wf_apply). */
 void wf_child_apply(wf_run_t *run, const pb_event_t *ev);
 void wf_children_free(wf_run_t *run);

@@ -7,7 +7,9 @@
  *                     only in the txns that change what is read back from it (the sticky
  *                     queue, the sleep state for recovery) and at close: state = msgpack
  *                     [status, next_event_id, wft_state, wft_scheduled_id, wft_started_id,
- *                     wft_attempt, pending activities, sticky queue, its timeout, sleeps]
+ *                     wft_attempt, pending activities, sticky queue, its timeout, sleeps,
+ *                     xwf] (xwf since the crash-safe cross-workflow messages: an older
+ *                     row has 10 fields and reads as xwf 0)
  *                     (fields 0-6 and next_event_id are as of that write: inspection only)
  *   history           one row per txn: the txn's events as a serialized History
  *   current_executions on creation and on close (status, state)
@@ -17,6 +19,7 @@
  * only posts the txn back to the actor.
  */
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,7 +297,8 @@ static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
 }
 
 void wf_note_signal_id(wf_run_t *run, const char *request_id) {
-  if (!request_id || !*request_id || strlen(request_id) >= sizeof(run->signal_ids[0]))
+  if (!request_id || !*request_id || strlen(request_id) >= sizeof(run->signal_ids[0]) ||
+      wf_seen_signal_id(run, request_id)) /* noted before its flush, applied after */
     return;
   if (!run->signal_ids && !(run->signal_ids = calloc(WF_SIGNAL_IDS, sizeof(*run->signal_ids))))
     return;
@@ -457,7 +461,19 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
 
 /* ---- transactions ---- */
 
-static void txn_dtor(gt_msg_t *m) { (void)m; /* a txn is freed by wf_txn_done */ }
+/* A completed txn its actor will never take (the runtime stopped it: the server stops):
+ * its effects undone as after a failed commit (they touch no actor state), then freed. */
+static void txn_lost(wf_txn_t *t) {
+  gt_log_error("HIST-COMMIT-LOST", "workflow actor gone with a txn in flight");
+  t->rc = GT_ECLOSED;
+  wf_txn_drop_effects(t, 0);
+  free(t->eff);
+  free(t);
+}
+
+/* A txn is freed by wf_txn_done; the runtime frees (gt_msg_free) only a completion it could
+ * not deliver: one that raced past the stop of its actor. */
+static void txn_dtor(gt_msg_t *m) { txn_lost((wf_txn_t *)m); }
 
 void wf_txn_spare_free(workflow_t *wf) {
   if (wf->txn_spare) {
@@ -559,8 +575,11 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
  * still goes to the worker that has it cached, as in Temporal. Field 9 is read at
  * recovery (gt_history_recover): WF_STATE_AWAKE when the run owes something now (a task,
  * an activity), WF_STATE_ASLEEP_UNTIL_MESSAGE, or the wall-clock ms of its next deadline
- * when it only sleeps; a restart then loads only the runs that owe something. Fields 0-6
- * are for inspection. */
+ * when it only sleeps; a restart then loads only the runs that owe something. Field 10
+ * (absent from rows written before it, read as 0) is 1 when a sleeping run has
+ * cross-workflow messages in flight (wf_xwf_pending): recovery activates it to send them
+ * again, since the messages themselves are not persisted (wf_child.c). Fields 0-6 are for
+ * inspection. */
 /* Field 9 of the state: see pack_state. */
 static int64_t state_sleeps(const wf_run_t *run) {
   int64_t due_ms = 0;
@@ -576,13 +595,17 @@ static int64_t state_sleeps(const wf_run_t *run) {
  * sticky queue dispatches to the normal queue, as Temporal does for a sticky worker gone
  * (matching bounces a task for a queue nobody polls). Going to sleep writes the row, with
  * the queue of that moment. Remembers what the row will hold. */
-static int row_changes(wf_run_t *run, int64_t sleeps) {
+static int row_changes(wf_run_t *run, int64_t sleeps, int xwf) {
   const char *sq = run->sticky_queue ? run->sticky_queue : "";
   const char *rq = run->row_sticky ? run->row_sticky : "";
+  /* xwf, like the sticky queue, matters only to a sleeping run: an awake one is activated
+   * at recovery anyway, so a child started by a busy run costs no UPDATE */
   if (run->row_known && run->row_sleeps == sleeps &&
       (sleeps == WF_STATE_AWAKE ||
-       (strcmp(sq, rq) == 0 && (!*sq || run->row_sticky_s2s_ms == run->sticky_s2s_ms))))
+       (run->row_xwf == xwf && strcmp(sq, rq) == 0 &&
+        (!*sq || run->row_sticky_s2s_ms == run->sticky_s2s_ms))))
     return 0;
+  run->row_xwf = xwf;
   free(run->row_sticky);
   run->row_sticky = run->sticky_queue ? strdup(run->sticky_queue) : NULL;
   run->row_sticky_s2s_ms = run->sticky_s2s_ms;
@@ -591,10 +614,10 @@ static int row_changes(wf_run_t *run, int64_t sleeps) {
   return 1;
 }
 
-static void pack_state(const wf_run_t *run, int64_t sleeps, msgpack_sbuffer *sb) {
+static void pack_state(const wf_run_t *run, int64_t sleeps, int xwf, msgpack_sbuffer *sb) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  msgpack_pack_array(&pk, 10);
+  msgpack_pack_array(&pk, 11);
   msgpack_pack_int(&pk, run->status);
   msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
   msgpack_pack_int(&pk, run->wft_state);
@@ -617,6 +640,7 @@ static void pack_state(const wf_run_t *run, int64_t sleeps, msgpack_sbuffer *sb)
   }
   msgpack_pack_int64(&pk, run->sticky_s2s_ms);
   msgpack_pack_int64(&pk, sleeps);
+  msgpack_pack_int(&pk, xwf);
 }
 
 /* The fields of an executions.state, or NULL (none, unreadable, or fewer than `need`
@@ -650,6 +674,14 @@ int64_t wf_state_sleeps_until(const uint8_t *state, size_t len) {
   return v;
 }
 
+int wf_state_xwf_pending(const uint8_t *state, size_t len) {
+  msgpack_unpacked u;
+  const msgpack_object *f = state_fields(state, len, 11, &u);
+  int v = f && f[10].type == MSGPACK_OBJECT_POSITIVE_INTEGER && f[10].via.u64 != 0;
+  msgpack_unpacked_destroy(&u);
+  return v;
+}
+
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
   msgpack_unpacked u;
   const msgpack_object *f = state_fields(state, len, 9, &u);
@@ -673,7 +705,7 @@ static void txn_store_cb(void *ctx, int rc, int failed_op) {
   /* The actor cannot stop while it has txns in flight, so this send succeeds; the
    * reference taken at commit keeps its memory alive until here. */
   if (gt_actor_send(a, &t->hdr) != 0)
-    gt_log_error("HIST-COMMIT-LOST", "workflow actor gone with a txn in flight");
+    txn_lost(t);
   gt_actor_release(a);
 }
 
@@ -692,11 +724,12 @@ void wf_txn_commit(wf_txn_t *t) {
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   int64_t sleeps = state_sleeps(run);
+  int xwf = sleeps != WF_STATE_AWAKE && wf_xwf_pending(run);
   int closed = !wf_running(run);
   /* evaluated first: it also remembers what the row will hold */
-  int write_row = row_changes(run, sleeps) || t->create || closed;
+  int write_row = row_changes(run, sleeps, xwf) || t->create || closed;
   if (write_row)
-    pack_state(run, sleeps, &sb);
+    pack_state(run, sleeps, xwf, &sb);
   int64_t next_event_id = (int64_t)run->n_ev + 1;
 
   memset(ops, 0, sizeof(ops));
@@ -787,6 +820,9 @@ void wf_txn_commit(wf_txn_t *t) {
     txn_store_cb(t, rc, -1);
 }
 
+_Atomic long gt__wf_xmsg_drop;
+_Atomic long gt__wf_xmsgs_dropped;
+
 static void run_effects(wf_txn_t *t) {
   for (size_t i = 0; i < t->n_eff; i++) {
     wf_effect_t *e = &t->eff[i];
@@ -802,6 +838,12 @@ static void run_effects(wf_txn_t *t) {
       gt_matching_repark(e->rpc);
       break;
     case EFF_XMSG:
+      if (atomic_load_explicit(&gt__wf_xmsg_drop, memory_order_relaxed) &
+          (1L << e->xmsg->op)) { /* test hook: the crash right after the commit */
+        atomic_fetch_add_explicit(&gt__wf_xmsgs_dropped, 1, memory_order_relaxed);
+        wf_xmsg_free(e->xmsg);
+        break;
+      }
       wf_xsend(t->wf->srv, e->xmsg);
       break;
     }

@@ -178,6 +178,12 @@ static void serve_deferred(workflow_t *wf) {
     r->next = NULL;
     serve(wf, r);
   }
+  /* recovery's resend goes after what waited: answers that arrived meanwhile are recorded,
+   * and not asked for again */
+  if (wf->xresend && !wf->loading && !wf->broken) {
+    wf->xresend = 0;
+    wf_xwf_resend(wf);
+  }
 }
 
 static void loaded(workflow_t *wf) {
@@ -1074,7 +1080,12 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
     on_loaded(wf, (wf_load_msg_t *)m);
     wf_maybe_passivate(wf); /* what waited may all have been answered at once */
     break;
-  case GT_MSG_ACTIVATE: /* activate() began the load */
+  case GT_MSG_ACTIVATE: /* recovery; activate() began the load, or another message did */
+    wf->xresend = 1;
+    if (!wf->loading && !wf->broken) {
+      wf->xresend = 0;
+      wf_xwf_resend(wf);
+    }
     break;
   case GT_MSG_STICKY_GONE: {
     const gt_task_msg_t *tm = (const gt_task_msg_t *)m;
@@ -1248,16 +1259,23 @@ void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc) {
 int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow_id,
                        const void *state, size_t state_len) {
   int64_t sleeps = wf_state_sleeps_until(state, state_len);
+  int xwf = wf_state_xwf_pending(state, state_len);
   if (sleeps == WF_STATE_AWAKE)
     return gt_history_activate(srv, ns_id, workflow_id) == 0 ? 1 : GT_ENOMEM;
-  if (sleeps == WF_STATE_ASLEEP_UNTIL_MESSAGE)
+  if (sleeps == WF_STATE_ASLEEP_UNTIL_MESSAGE && !xwf)
     return 0; /* the message that wakes it activates it */
   char key[GT_ACTOR_KEY_MAX];
   size_t kl = wf_key(key, sizeof(key), ns_id, workflow_id);
   if (!kl)
     return GT_EINVAL;
-  /* a deadline that passed while the server was down: woken at once */
-  return wf_sleep_key_until(srv, key, kl, sleeps) == 0 ? 0 : GT_ENOMEM;
+  /* a deadline that passed while the server was down: woken at once; registered even for
+   * a run activated below, whose load takes the row's deadline as registered */
+  if (sleeps != WF_STATE_ASLEEP_UNTIL_MESSAGE && wf_sleep_key_until(srv, key, kl, sleeps) != 0)
+    return GT_ENOMEM;
+  if (!xwf)
+    return 0;
+  /* messages to other workflows were in flight: the load sends them again */
+  return gt_history_activate(srv, ns_id, workflow_id) == 0 ? 1 : GT_ENOMEM;
 }
 
 void gt_history_sticky_unavailable(gt_server_t *srv, gt_task_t *task) {

@@ -3,8 +3,9 @@
 // DESIGN: one server on a fixed port and store; one SDK worker for the whole
 // run (it is never restarted: it must ride through the crashes by itself);
 // one client whose calls are retried here on transient codes until they
-// succeed. A producer starts hello / sleeper / summer workflows and signals
-// the summers, paced over the load window, while a killer SIGKILLs the server
+// succeed. A producer starts hello / sleeper / summer / parent workflows (a
+// child, external signals to it) and signals the summers, paced over the load
+// window, while a killer SIGKILLs the server
 // KILLS times at random moments and restarts it on the same port and store.
 // Before each kill the killer starts one extra sleeper and awaits its
 // TimerStarted, then stays down longer than that timer: a timer that falls
@@ -73,6 +74,18 @@ function plan(rand, ctx) {
   for (let i = 0; i < 12; i++) {
     const ms = 200 + Math.floor(rand() * 2800);
     wfs.push({ type: 'sleeper', id: id('sleep', i), args: [ms], want: `slept ${ms}` });
+  }
+  // Messages between workflows (wf_child.c): a child's start and result, external
+  // signals; a crash between a commit and its message must lose neither.
+  for (let i = 0; i < 8; i++) {
+    wfs.push({ type: 'parent', id: id('parent', i), args: [`p${i}`], want: `Hello, p${i}!` });
+  }
+  for (let i = 0; i < 4; i++) {
+    wfs.push({ type: 'parentSignalling', id: id('psig', i), args: [], want: 7 });
+  }
+  for (let i = 0; i < 8; i++) { // parents asleep on a child across the kills
+    const ms = 500 + Math.floor(rand() * 3500);
+    wfs.push({ type: 'parentOfSleeper', id: id('psleep', i), args: [ms], want: `slept ${ms}` });
   }
   const summers = [];
   for (let i = 0; i < 6; i++) {
@@ -265,6 +278,16 @@ class Load {
     }
     if (wf.type === 'hello' && count(hist, 'ACTIVITY_TASK_COMPLETED') !== 1) {
       p.push('want exactly one ActivityTaskCompleted');
+    }
+    if (/^parent/.test(wf.type)) {
+      for (const t of ['START_CHILD_WORKFLOW_EXECUTION_INITIATED',
+        'CHILD_WORKFLOW_EXECUTION_STARTED', 'CHILD_WORKFLOW_EXECUTION_COMPLETED']) {
+        if (count(hist, t) !== 1) p.push(`want exactly one ${t}, got ${count(hist, t)}`);
+      }
+    }
+    if (wf.type === 'parentSignalling') { // the child's sum (want) shows each signal once
+      const n = count(hist, 'EXTERNAL_WORKFLOW_EXECUTION_SIGNALED');
+      if (n !== 3) p.push(`want 3 ExternalWorkflowExecutionSignaled, got ${n}`);
     }
     return p;
   }

@@ -192,6 +192,11 @@ async function parentSignalling() {
   return await child.result();
 }
 
+// Waits for a child that sleeps `ms` (the crash suite: parents waiting across a kill -9).
+async function parentOfSleeper(ms) {
+  return await executeChild(sleeper, { args: [ms], workflowId: `${workflowInfo().workflowId}-child` });
+}
+
 // Leaves a child running and completes: the default policy terminates the child.
 async function parentAbandoning() {
   await startChild(waitForever, { workflowId: `${workflowInfo().workflowId}-orphan` });
@@ -262,7 +267,7 @@ module.exports = {
   asyncCompletion, tooBig,
   counter,
   annotated, canceller,
-  parent, parentOfFailing, parentSignalling, parentAbandoning,
+  parent, parentOfFailing, parentSignalling, parentAbandoning, parentOfSleeper,
   looper,
   timingOut,
   hello, waitForever, failing, catchActivityFailure, sleeper, cancelTimer, summer,

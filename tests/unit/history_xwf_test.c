@@ -1,0 +1,468 @@
+/*
+ * history_xwf_test.c: messages between workflow actors survive a crash (wf_child.c,
+ * "crash safety"): a whole in-process server on a SQLite file, driven over gRPC by
+ * h2client.h as a hand-written worker, is stopped right after a commit whose
+ * cross-workflow message it dropped (the gt__wf_xmsg_drop test hook: what a kill -9 after
+ * the commit leaves), then started again on the same file. Recovery must activate the
+ * sender, which sends again what its history says is pending, and the receivers must
+ * take a repeat as one: exactly one child run, one ChildWorkflowExecutionStarted, one
+ * WorkflowExecutionSignaled.
+ *
+ * DESIGN
+ *   Each test runs in its own process (Check's fork mode) with its own database file in a
+ *   fresh directory. A parent's workflow tasks go to TQ, its child's (or a signal's
+ *   target's) to TQ_OTHER, so each poll names whose task it expects. Polls carry a
+ *   grpc-timeout: a task that never comes fails the test in seconds, not at the suite's
+ *   timeout.
+ *
+ * THREADS: the test thread drives the client; the server runs on its own threads.
+ */
+#include <stdatomic.h>
+
+#include "history_fixture.h"
+
+#define TQ_OTHER "tq-other"
+
+typedef Temporal__Api__Command__V1__StartChildWorkflowExecutionCommandAttributes child_cmd_t;
+typedef Temporal__Api__Command__V1__SignalExternalWorkflowExecutionCommandAttributes sig_cmd_t;
+typedef Temporal__Api__Command__V1__RequestCancelExternalWorkflowExecutionCommandAttributes
+    cancel_cmd_t;
+typedef Temporal__Api__History__V1__History history_t;
+
+static char g_dir[64];
+static char g_path[96];
+
+/* ---- a server on a file, restarted on it ---- */
+
+static void server_up(void) {
+  gt_config_defaults(&g_cfg);
+  g_cfg.grpc_port = 0;
+  g_cfg.scheduler_threads = 2;
+  g_cfg.sqlite_path = strdup(g_path); /* gt_config_fini frees it */
+  ck_assert_ptr_nonnull(g_cfg.sqlite_path);
+  ck_assert_int_eq(gt_server_start(&g_srv, &g_cfg), 0);
+  h2c_open(&g_c, gt_gateway_port(g_srv->gw));
+}
+
+static void server_down(void) {
+  h2c_close(&g_c);
+  gt_server_stop(g_srv);
+  g_srv = NULL;
+  gt_config_fini(&g_cfg);
+}
+
+static void file_setup(void) {
+  gt_log_setup(GT_LOG_ERROR, GT_LOG_TEXT);
+  snprintf(g_dir, sizeof(g_dir), "/tmp/gt-xwf-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  snprintf(g_path, sizeof(g_path), "%s/gt.db", g_dir);
+  atomic_store(&gt__wf_xmsg_drop, 0);
+  atomic_store(&gt__wf_xmsgs_dropped, 0);
+  server_up();
+}
+
+static void file_teardown(void) {
+  server_down();
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Waits until the commits' effects dropped `n` messages in all (the commit's reply goes
+ * out before its messages, so the worker's answer does not tell). */
+static void await_dropped(long n) {
+  for (int i = 0; i < 5000 && atomic_load(&gt__wf_xmsgs_dropped) < n; i++)
+    usleep(1000);
+  ck_assert_int_eq(atomic_load(&gt__wf_xmsgs_dropped), n);
+}
+
+/* The "kill -9 right after the commit": the server stops (what it dropped stays lost: the
+ * hook is cleared only for the next server) and starts again on the same file. */
+static void crash_restart(void) {
+  server_down();
+  atomic_store(&gt__wf_xmsg_drop, 0);
+  server_up();
+}
+
+/* ---- worker requests ---- */
+
+static void start_on(const char *wid, const char *tq, char run_id[37]) {
+  h2c_stream_t s = {0};
+  submit_start(&s, NS, wid, "XwfWorkflow", tq, wid, 0);
+  h2c_wait(&g_c, &s);
+  ck_assert_msg(s.grpc_status == 0, "start %s: %d %s", wid, s.grpc_status, s.message);
+  start_resp_t *r =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__start_workflow_execution_response__descriptor);
+  snprintf(run_id, 37, "%s", r->run_id);
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  h2c_stream_free(&s);
+}
+
+/* Polls tq for a workflow task of `wid`; fails when none comes within a few seconds. */
+static poll_wft_resp_t *poll_task(const char *tq, const char *wid) {
+  static const char *const timeout[] = {"grpc-timeout", "8S", NULL};
+  h2c_stream_t s = {0};
+  submit_poll_wft(&s, tq, timeout);
+  h2c_wait(&g_c, &s);
+  poll_wft_resp_t *r =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_workflow_task_queue_response__descriptor);
+  h2c_stream_free(&s);
+  ck_assert_msg(r->task_token.len > 0, "no workflow task for %s on %s", wid, tq);
+  ck_assert_str_eq(r->workflow_execution->workflow_id, wid);
+  return r;
+}
+
+/* Completes a workflow task with commands cmds[0..n). */
+static void complete_task(poll_wft_resp_t *task, pb_command_t **cmds, size_t n) {
+  wft_done_req_t r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
+  r.namespace_ = NS;
+  r.task_token = task->task_token;
+  r.identity = "xwf-test";
+  r.n_commands = n;
+  r.commands = cmds;
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RespondWorkflowTaskCompleted", &r.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "RespondWorkflowTaskCompleted: %d %s", s.grpc_status,
+                s.message);
+  h2c_stream_free(&s);
+  protobuf_c_message_free_unpacked(&task->base, NULL);
+}
+
+static void complete_task_none(poll_wft_resp_t *task) { complete_task(task, NULL, 0); }
+
+/* Completes the workflow task with CompleteWorkflowExecution(result), result NULL: none. */
+static void complete_workflow(poll_wft_resp_t *task, const char *result) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  Temporal__Api__Command__V1__CompleteWorkflowExecutionCommandAttributes a =
+      TEMPORAL__API__COMMAND__V1__COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  Temporal__Api__Common__V1__Payload pl = TEMPORAL__API__COMMON__V1__PAYLOAD__INIT;
+  Temporal__Api__Common__V1__Payload *pls[1] = {&pl};
+  pb_payloads_t ps = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+  if (result) {
+    pl.data.data = (uint8_t *)result;
+    pl.data.len = strlen(result);
+    ps.n_payloads = 1;
+    ps.payloads = pls;
+    a.result = &ps;
+  }
+  c.command_type = PB_CMD(COMPLETE_WORKFLOW_EXECUTION);
+  c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  c.complete_workflow_execution_command_attributes = &a;
+  pb_command_t *cp = &c;
+  complete_task(task, &cp, 1);
+}
+
+/* Completes the workflow task with StartChildWorkflowExecution(child_id on TQ_OTHER). */
+static void start_child(poll_wft_resp_t *task, const char *child_id) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  child_cmd_t a = TEMPORAL__API__COMMAND__V1__START_CHILD_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  wt.name = "XwfChild";
+  q.name = TQ_OTHER;
+  a.workflow_id = (char *)child_id;
+  a.workflow_type = &wt;
+  a.task_queue = &q;
+  c.command_type = PB_CMD(START_CHILD_WORKFLOW_EXECUTION);
+  c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_START_CHILD_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  c.start_child_workflow_execution_command_attributes = &a;
+  pb_command_t *cp = &c;
+  complete_task(task, &cp, 1);
+}
+
+/* Completes the workflow task with SignalExternalWorkflowExecution(target, "ping"). */
+static void signal_external(poll_wft_resp_t *task, const char *target) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  sig_cmd_t a = TEMPORAL__API__COMMAND__V1__SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  ex.workflow_id = (char *)target;
+  a.execution = &ex;
+  a.signal_name = "ping";
+  c.command_type = PB_CMD(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION);
+  c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  c.signal_external_workflow_execution_command_attributes = &a;
+  pb_command_t *cp = &c;
+  complete_task(task, &cp, 1);
+}
+
+/* Completes the workflow task with RequestCancelExternalWorkflowExecution(target). */
+static void cancel_external(poll_wft_resp_t *task, const char *target) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  cancel_cmd_t a =
+      TEMPORAL__API__COMMAND__V1__REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  a.workflow_id = (char *)target;
+  c.command_type = PB_CMD(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION);
+  c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  c.request_cancel_external_workflow_execution_command_attributes = &a;
+  pb_command_t *cp = &c;
+  complete_task(task, &cp, 1);
+}
+
+/* SignalWorkflowExecution(wid, name) from a client. */
+static void signal_wf(const char *wid, const char *name) {
+  Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  ex.workflow_id = (char *)wid;
+  r.namespace_ = NS;
+  r.workflow_execution = &ex;
+  r.signal_name = (char *)name;
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "SignalWorkflowExecution", &r.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "signal %s: %d %s", wid, s.grpc_status, s.message);
+  h2c_stream_free(&s);
+}
+
+/* The committed history of wid's run (""= current); free with free_history. */
+static hist_resp_t *history(const char *wid, const char *run_id) {
+  h2c_stream_t s = {0};
+  submit_history(&s, wid, run_id, 0, NULL);
+  h2c_wait(&g_c, &s);
+  ck_assert_msg(s.grpc_status == 0, "history of %s: %d %s", wid, s.grpc_status, s.message);
+  hist_resp_t *r =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor);
+  h2c_stream_free(&s);
+  ck_assert_ptr_nonnull(r->history);
+  return r;
+}
+
+static void free_history(hist_resp_t *r) { protobuf_c_message_free_unpacked(&r->base, NULL); }
+
+/* How many events of type `type` a history holds; OUT (optional): *last, the last one. */
+static int count_events(const history_t *h, int type, const pb_event_t **last) {
+  int n = 0;
+  for (size_t i = 0; i < h->n_events; i++)
+    if ((int)h->events[i]->event_type == type) {
+      n++;
+      if (last)
+        *last = h->events[i];
+    }
+  return n;
+}
+
+/* Counts event `type` in the current run of wid. */
+static int count_in(const char *wid, int type) {
+  hist_resp_t *r = history(wid, "");
+  int n = count_events(r->history, type, NULL);
+  free_history(r);
+  return n;
+}
+
+/* Waits for wid's current run to close; returns its status (the close event's type). */
+static int await_closed(const char *wid) {
+  h2c_stream_t s = {0};
+  submit_history(&s, wid, "", 1, NULL);
+  h2c_wait(&g_c, &s);
+  hist_resp_t *r =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor);
+  h2c_stream_free(&s);
+  ck_assert_uint_eq(r->history->n_events, 1);
+  int type = (int)r->history->events[0]->event_type;
+  free_history(r);
+  return type;
+}
+
+#define DROP(op) atomic_store(&gt__wf_xmsg_drop, 1L << (op))
+
+/* ---- tests ---- */
+
+/* (1) The child completed, and its WFX_CHILD_CLOSED was lost with the crash: after the
+ * restart the parent (asleep on its child alone) is activated, asks the child, and gets
+ * ChildWorkflowExecutionCompleted with the child's result, once. */
+START_TEST(test_child_closed_lost) {
+  char prun[37];
+  start_on("xp1", TQ, prun);
+  start_child(poll_task(TQ, "xp1"), "xc1");
+  complete_task_none(poll_task(TQ, "xp1")); /* ChildWorkflowExecutionStarted */
+  DROP(WFX_CHILD_CLOSED);
+  complete_workflow(poll_task(TQ_OTHER, "xc1"), "child-result");
+  await_dropped(1);
+  ck_assert_int_eq(count_in("xp1", PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED)), 0);
+
+  crash_restart();
+  poll_wft_resp_t *t = poll_task(TQ, "xp1");
+  const pb_event_t *done = NULL;
+  ck_assert_int_eq(count_events(t->history, PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED), &done), 1);
+  const pb_payloads_t *res = done->child_workflow_execution_completed_event_attributes->result;
+  ck_assert_ptr_nonnull(res);
+  ck_assert_uint_eq(res->n_payloads, 1);
+  ck_assert_uint_eq(res->payloads[0]->data.len, strlen("child-result"));
+  ck_assert_int_eq(memcmp(res->payloads[0]->data.data, "child-result", 12), 0);
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xp1"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  ck_assert_int_eq(count_in("xp1", PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED)), 1);
+  ck_assert_int_eq(count_in("xp1", PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED)), 1);
+}
+END_TEST
+
+/* (2) The start of a child is lost on its way (_i == 0: WFX_START_CHILD, no child run yet)
+ * or on its way back (_i == 1: WFX_CHILD_STARTED, the child runs): after the restart the
+ * parent sends the start again, and there is one child run and one
+ * ChildWorkflowExecutionStarted. A second restart while both wait (the parent asks the
+ * running child, which says nothing) changes nothing. */
+START_TEST(test_child_start_lost) {
+  static const wf_xop_t lost[] = {WFX_START_CHILD, WFX_CHILD_STARTED};
+  char prun[37];
+  start_on("xp2", TQ, prun);
+  DROP(lost[_i]);
+  start_child(poll_task(TQ, "xp2"), "xc2");
+  await_dropped(1);
+  ck_assert_int_eq(count_in("xp2", PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED)), 0);
+
+  crash_restart();
+  poll_wft_resp_t *c = poll_task(TQ_OTHER, "xc2");
+  char crun[37];
+  snprintf(crun, sizeof(crun), "%s", c->workflow_execution->run_id);
+  complete_task_none(c); /* the child waits (for nothing) */
+  poll_wft_resp_t *t = poll_task(TQ, "xp2");
+  const pb_event_t *st = NULL;
+  ck_assert_int_eq(count_events(t->history, PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED), &st), 1);
+  ck_assert_str_eq(st->child_workflow_execution_started_event_attributes->workflow_execution->run_id,
+                   crun);
+  complete_task_none(t);
+
+  crash_restart(); /* nothing lost: the parent asks its running child, which says nothing */
+  signal_wf("xc2", "finish");
+  complete_workflow(poll_task(TQ_OTHER, "xc2"), "ok");
+  ck_assert_int_eq(await_closed("xc2"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  poll_wft_resp_t *t2 = poll_task(TQ, "xp2");
+  ck_assert_int_eq(count_events(t2->history, PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED), NULL), 1);
+  ck_assert_int_eq(count_events(t2->history, PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED), NULL), 1);
+  ck_assert_int_eq(count_events(t2->history, PB_EV(START_CHILD_WORKFLOW_EXECUTION_FAILED), NULL), 0);
+  complete_workflow(t2, NULL);
+  ck_assert_int_eq(await_closed("xp2"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+
+  /* one child run: its current run is the one the parent recorded */
+  hist_resp_t *h = history("xc2", crun);
+  ck_assert_int_eq(count_events(h->history, PB_EV(WORKFLOW_EXECUTION_STARTED), NULL), 1);
+  free_history(h);
+  h2c_stream_t s = {0};
+  submit_describe(&s, NS, "xc2", "");
+  h2c_wait(&g_c, &s);
+  desc_resp_t *d =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__describe_workflow_execution_response__descriptor);
+  ck_assert_str_eq(d->workflow_execution_info->execution->run_id, crun);
+  protobuf_c_message_free_unpacked(&d->base, NULL);
+  h2c_stream_free(&s);
+}
+END_TEST
+
+/* (3) An external signal lost on its way (_i == 0: WFX_SIGNAL) or its answer lost on the
+ * way back (_i == 1: WFX_SIGNAL_RESULT, the target has it): after the restart the source
+ * sends it again, with the same request id; the target holds one WorkflowExecutionSignaled
+ * and the source one ExternalWorkflowExecutionSignaled. */
+START_TEST(test_signal_lost) {
+  static const wf_xop_t lost[] = {WFX_SIGNAL, WFX_SIGNAL_RESULT};
+  char trun[37], srun[37];
+  start_on("xt3", TQ_OTHER, trun);
+  complete_task_none(poll_task(TQ_OTHER, "xt3")); /* the target waits for a message */
+  start_on("xs3", TQ, srun);
+  DROP(lost[_i]);
+  signal_external(poll_task(TQ, "xs3"), "xt3");
+  await_dropped(1);
+  ck_assert_int_eq(count_in("xs3", PB_EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED)), 0);
+
+  crash_restart();
+  poll_wft_resp_t *t = poll_task(TQ_OTHER, "xt3");
+  ck_assert_int_eq(count_events(t->history, PB_EV(WORKFLOW_EXECUTION_SIGNALED), NULL), 1);
+  complete_workflow(t, NULL);
+  poll_wft_resp_t *s = poll_task(TQ, "xs3");
+  ck_assert_int_eq(count_events(s->history, PB_EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED), NULL), 1);
+  ck_assert_int_eq(count_events(s->history, PB_EV(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED), NULL), 0);
+  complete_workflow(s, NULL);
+  ck_assert_int_eq(await_closed("xs3"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  ck_assert_int_eq(await_closed("xt3"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  ck_assert_int_eq(count_in("xt3", PB_EV(WORKFLOW_EXECUTION_SIGNALED)), 1);
+  ck_assert_int_eq(count_in("xs3", PB_EV(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED)), 1);
+}
+END_TEST
+
+/* (4) A cancel request to another workflow lost on its way (_i == 0) or its answer lost
+ * (_i == 1): after the restart the target is asked to cancel (once) and the source
+ * records ExternalWorkflowExecutionCancelRequested once. */
+START_TEST(test_cancel_external_lost) {
+  static const wf_xop_t lost[] = {WFX_CANCEL_EXTERNAL, WFX_CANCEL_RESULT};
+  char trun[37], srun[37];
+  start_on("xt4", TQ_OTHER, trun);
+  complete_task_none(poll_task(TQ_OTHER, "xt4"));
+  start_on("xs4", TQ, srun);
+  DROP(lost[_i]);
+  cancel_external(poll_task(TQ, "xs4"), "xt4");
+  await_dropped(1);
+
+  crash_restart();
+  poll_wft_resp_t *t = poll_task(TQ_OTHER, "xt4");
+  ck_assert_int_eq(count_events(t->history, PB_EV(WORKFLOW_EXECUTION_CANCEL_REQUESTED), NULL), 1);
+  complete_workflow(t, NULL);
+  poll_wft_resp_t *s = poll_task(TQ, "xs4");
+  ck_assert_int_eq(
+      count_events(s->history, PB_EV(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED), NULL), 1);
+  complete_workflow(s, NULL);
+  ck_assert_int_eq(await_closed("xs4"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  ck_assert_int_eq(count_in("xs4", PB_EV(EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED)), 1);
+  ck_assert_int_eq(count_in("xs4", PB_EV(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED)), 0);
+}
+END_TEST
+
+/* (5) The parent completed with its child open and the parent close policy's
+ * WFX_TERMINATE was lost: after the restart the child (activated, as a child run is)
+ * asks its parent, whose closed run sends the termination again. */
+START_TEST(test_parent_close_policy_lost) {
+  char prun[37];
+  start_on("xp5", TQ, prun);
+  start_child(poll_task(TQ, "xp5"), "xc5");
+  complete_task_none(poll_task(TQ_OTHER, "xc5")); /* the child waits for a message */
+  DROP(WFX_TERMINATE);
+  complete_workflow(poll_task(TQ, "xp5"), NULL); /* ChildWorkflowExecutionStarted: done */
+  await_dropped(1);
+  ck_assert_int_eq(await_closed("xp5"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+
+  crash_restart();
+  ck_assert_int_eq(await_closed("xc5"), PB_EV(WORKFLOW_EXECUTION_TERMINATED));
+}
+END_TEST
+
+/* A run that only waits on another workflow is written as such (executions.state field
+ * 10); one that waits on nothing is not, and neither is one from before the field. */
+START_TEST(test_state_field) {
+  ck_assert_int_eq(wf_state_xwf_pending(NULL, 0), 0);
+  /* msgpack [0,0,0,0,0,0,[],nil,0,-1]: a row written before field 10 */
+  static const uint8_t old[] = {0x9a, 0, 0, 0, 0, 0, 0, 0x90, 0xc0, 0, 0xff};
+  ck_assert_int_eq(wf_state_xwf_pending(old, sizeof(old)), 0);
+  ck_assert_int_eq(wf_state_sleeps_until(old, sizeof(old)), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  static const uint8_t neu[] = {0x9b, 0, 0, 0, 0, 0, 0, 0x90, 0xc0, 0, 0xff, 1};
+  ck_assert_int_eq(wf_state_xwf_pending(neu, sizeof(neu)), 1);
+  ck_assert_int_eq(wf_state_sleeps_until(neu, sizeof(neu)), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("history_xwf");
+  TCase *tc = tcase_create("crash");
+  tcase_add_checked_fixture(tc, file_setup, file_teardown);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_child_closed_lost);
+  tcase_add_loop_test(tc, test_child_start_lost, 0, 2);
+  tcase_add_loop_test(tc, test_signal_lost, 0, 2);
+  tcase_add_loop_test(tc, test_cancel_external_lost, 0, 2);
+  tcase_add_test(tc, test_parent_close_policy_lost);
+  suite_add_tcase(s, tc);
+  TCase *unit = tcase_create("state");
+  tcase_add_test(unit, test_state_field);
+  suite_add_tcase(s, unit);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
