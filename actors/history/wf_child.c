@@ -42,8 +42,8 @@
  *     WorkflowExecutionSignaled and answers as delivered. A cancel request, termination or
  *     cancellation of a run already asked or closed changes nothing. The sender records one
  *     answer per initiated event (xpending.answered).
- *   Limits: the target recognizes a repeated signal among its run's last 16 only (and a
- *   run it continued as new into does not); WFX_CHILD_CHECK and WFX_PARENT_CHECK look at
+ *   Limits: the target recognizes a repeated signal among its run's signals (a run it
+ *   continued as new into does not); WFX_CHILD_CHECK and WFX_PARENT_CHECK look at
  *   the runs in memory after a load, the current one: a child whose workflow id a newer
  *   run took, or a parent that continued as new, is not found (the parent keeps waiting,
  *   the child running); a cancel request sent again to a target that closed since is

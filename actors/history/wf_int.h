@@ -172,8 +172,10 @@ typedef struct wf_run {
   size_t n_timers, cap_timers;
   int cancel_requested;
   /* request ids of the last signals (SignalWorkflowExecution de-duplication) */
-  char (*signal_ids)[37]; /* WF_SIGNAL_IDS slots, allocated at the first such signal */
-  int n_signal_ids;
+  /* Request ids of the run's signals, every one (as Temporal's mutable state keeps them),
+   * so a retried or re-sent signal is applied once; rebuilt from the history at load. */
+  char **signal_ids;
+  size_t n_signal_ids, cap_signal_ids;
   /* GetWorkflowExecutionHistory long polls */
   gt_rpc_t *waiters;
   int64_t transitions;
@@ -337,7 +339,7 @@ void wf_drop_old_runs(workflow_t *wf);
 /* The task token a worker echoes back (malloc'd; OUT: *len). */
 uint8_t *wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
                        int64_t started_id, int32_t attempt, size_t *len);
-/* Signal request ids: remember one; was one seen (within the last 16)? */
+/* Signal request ids of the run: remember one; was it seen? */
 void wf_note_signal_id(wf_run_t *run, const char *request_id);
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id);
 /* Replaces *p with the packed bytes of m (NULL m clears). */
@@ -670,8 +672,6 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 #define WF_TIMER_QUERY 7ULL
 #define WF_TIMER_UPDATE 8ULL
 #define WF_TIMER_STICKY 9ULL
-
-#define WF_SIGNAL_IDS 16
 
 /* Temporal's default blob size limit (limit.blobSize.error): 2 MiB. */
 #define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)

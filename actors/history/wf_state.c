@@ -101,6 +101,8 @@ void wf_run_free(wf_run_t *run) {
   free(run->memo);
   free(run->search_attrs);
   free(run->sticky_queue);
+  for (size_t i = 0; i < run->n_signal_ids; i++)
+    free(run->signal_ids[i]);
   free(run->signal_ids);
   free(run->wft_identity);
   wf_children_free(run);
@@ -297,19 +299,20 @@ static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
 }
 
 void wf_note_signal_id(wf_run_t *run, const char *request_id) {
-  if (!request_id || !*request_id || strlen(request_id) >= sizeof(run->signal_ids[0]) ||
+  if (!request_id || !*request_id ||
       wf_seen_signal_id(run, request_id)) /* noted before its flush, applied after */
     return;
-  if (!run->signal_ids && !(run->signal_ids = calloc(WF_SIGNAL_IDS, sizeof(*run->signal_ids))))
+  char *id = strdup(request_id);
+  if (!id || grow((void **)&run->signal_ids, &run->cap_signal_ids, run->n_signal_ids,
+                  sizeof(*run->signal_ids))) {
+    free(id); /* out of memory: a repeat of this one would be applied again */
     return;
-  int slot = run->n_signal_ids % WF_SIGNAL_IDS;
-  snprintf(run->signal_ids[slot], sizeof(run->signal_ids[0]), "%s", request_id);
-  run->n_signal_ids++;
+  }
+  run->signal_ids[run->n_signal_ids++] = id;
 }
 
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id) {
-  int n = run->n_signal_ids < WF_SIGNAL_IDS ? run->n_signal_ids : WF_SIGNAL_IDS;
-  for (int i = 0; request_id && *request_id && i < n; i++)
+  for (size_t i = 0; request_id && *request_id && i < run->n_signal_ids; i++)
     if (strcmp(run->signal_ids[i], request_id) == 0)
       return 1;
   return 0;

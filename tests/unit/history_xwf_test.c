@@ -203,8 +203,8 @@ static void cancel_external(poll_wft_resp_t *task, const char *target) {
   complete_task(task, &cp, 1);
 }
 
-/* SignalWorkflowExecution(wid, name) from a client. */
-static void signal_wf(const char *wid, const char *name) {
+/* SignalWorkflowExecution(wid, name) from a client; request_id may be NULL. */
+static void signal_wf(const char *wid, const char *name, const char *request_id) {
   Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
   pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
@@ -213,6 +213,7 @@ static void signal_wf(const char *wid, const char *name) {
   r.workflow_execution = &ex;
   r.signal_name = (char *)name;
   r.identity = "xwf-test";
+  r.request_id = (char *)(request_id ? request_id : "");
   h2c_stream_t s = {0};
   h2c_unary(&g_c, &s, "SignalWorkflowExecution", &r.base, NULL);
   ck_assert_msg(s.grpc_status == 0, "signal %s: %d %s", wid, s.grpc_status, s.message);
@@ -328,7 +329,7 @@ START_TEST(test_child_start_lost) {
   complete_task_none(t);
 
   crash_restart(); /* nothing lost: the parent asks its running child, which says nothing */
-  signal_wf("xc2", "finish");
+  signal_wf("xc2", "finish", NULL);
   complete_workflow(poll_task(TQ_OTHER, "xc2"), "ok");
   ck_assert_int_eq(await_closed("xc2"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
   poll_wft_resp_t *t2 = poll_task(TQ, "xp2");
@@ -430,6 +431,29 @@ END_TEST
 
 /* A run that only waits on another workflow is written as such (executions.state field
  * 10); one that waits on nothing is not, and neither is one from before the field. */
+/* A client's retried signal (same request id) is applied once: among more signals than a
+ * small window would keep, and again after a restart, where the ids come back from the
+ * run's WorkflowExecutionSignaled events. */
+START_TEST(test_signal_retry_applied_once) {
+  char run[37];
+  start_on("xs9", TQ, run);
+  complete_task_none(poll_task(TQ, "xs9"));
+  char rid[40];
+  for (int i = 0; i < 40; i++) {
+    snprintf(rid, sizeof(rid), "retry-%02d", i);
+    signal_wf("xs9", "tick", rid);
+  }
+  signal_wf("xs9", "tick", "retry-00"); /* the oldest, 39 signals ago */
+  signal_wf("xs9", "tick", "retry-39");
+  ck_assert_int_eq(count_in("xs9", PB_EV(WORKFLOW_EXECUTION_SIGNALED)), 40);
+  crash_restart();
+  signal_wf("xs9", "tick", "retry-00");
+  signal_wf("xs9", "tick", "retry-20");
+  signal_wf("xs9", "tick", "retry-40"); /* a new one */
+  ck_assert_int_eq(count_in("xs9", PB_EV(WORKFLOW_EXECUTION_SIGNALED)), 41);
+}
+END_TEST
+
 START_TEST(test_state_field) {
   ck_assert_int_eq(wf_state_xwf_pending(NULL, 0), 0);
   /* msgpack [0,0,0,0,0,0,[],nil,0,-1]: a row written before field 10 */
@@ -452,6 +476,7 @@ static Suite *suite(void) {
   tcase_add_loop_test(tc, test_signal_lost, 0, 2);
   tcase_add_loop_test(tc, test_cancel_external_lost, 0, 2);
   tcase_add_test(tc, test_parent_close_policy_lost);
+  tcase_add_test(tc, test_signal_retry_applied_once);
   suite_add_tcase(s, tc);
   TCase *unit = tcase_create("state");
   tcase_add_test(unit, test_state_field);
