@@ -116,12 +116,6 @@ static gt_store_op_t op_exec_insert(const char *wf, int64_t next, int64_t ver,
                          -1};
 }
 
-static void assert_text(const gt_val_t *v, const char *s) {
-  ck_assert_int_eq(v->kind, GT_VAL_TEXT);
-  ck_assert_uint_eq(v->len, strlen(s));
-  ck_assert_str_eq((const char *)v->p, s); /* also checks the trailing NUL */
-}
-
 /* The blocker: a call that holds the writer thread until the gate opens. */
 
 static void blocker_call(void *arg) {
@@ -359,23 +353,7 @@ START_TEST(test_namespaces_visibility_taskid) {
   ck_assert_int_eq(rs->nrows, 1);
   ck_assert_int_eq(gt_rows_at(rs, 0, 6)->i, 100);
   gt_store_rows_free(rs);
-  /* the run closes: what may change is updated, the run's own columns stay */
-  gt_store_op_t vc = {GT_SQL_VISIBILITY_UPSERT, 13,
-                      {gt_val_text("ns"), gt_val_text("run-0"), gt_val_text("wf"),
-                       gt_val_text("Type"), gt_val_text("tq"), gt_val_int(2), gt_val_int(100),
-                       gt_val_int(100), gt_val_int(250), gt_val_int(9), gt_val_blob("M", 1),
-                       (gt_val_t){GT_VAL_NULL}, (gt_val_t){GT_VAL_NULL}},
-                      1};
-  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &vc, 1, NULL), 0);
-  ck_assert_int_eq(gt_store_read_sync(st, &vg, &rs), 0);
-  ck_assert_int_eq(rs->nrows, 1);
-  assert_text(gt_rows_at(rs, 0, 2), "wf");
-  ck_assert_int_eq(gt_rows_at(rs, 0, 5)->i, 2);
-  ck_assert_int_eq(gt_rows_at(rs, 0, 6)->i, 100);
-  ck_assert_int_eq(gt_rows_at(rs, 0, 8)->i, 250);
-  ck_assert_int_eq(gt_rows_at(rs, 0, 9)->i, 9);
-  assert_blob(gt_rows_at(rs, 0, 10), "M");
-  gt_store_rows_free(rs);
+  check_visibility_close(st, &vg);
 
   gt_store_op_t tmax = {GT_SQL_TASK_ID_MAX, 1, {gt_val_int(1)}, -1};
   ck_assert_int_eq(gt_store_read_sync(st, &tmax, &rs), 0);

@@ -63,6 +63,12 @@ static inline int transfer_count(gt_store_t *st) {
   return count_rows(st, &scan);
 }
 
+static inline void assert_text(const gt_val_t *v, const char *s) {
+  ck_assert_int_eq(v->kind, GT_VAL_TEXT);
+  ck_assert_uint_eq(v->len, strlen(s));
+  ck_assert_str_eq((const char *)v->p, s); /* also checks the trailing NUL */
+}
+
 static inline void assert_blob(const gt_val_t *v, const char *s) {
   ck_assert_int_eq(v->kind, GT_VAL_BLOB);
   ck_assert_uint_eq(v->len, strlen(s));
@@ -214,6 +220,28 @@ static inline void check_current_insert_exists(gt_store_t *st) {
   ck_assert_int_eq(rs->nrows, 1);
   ck_assert_int_eq((int)gt_rows_at(rs, 0, 0)->len, 5);
   ck_assert_mem_eq(gt_rows_at(rs, 0, 0)->p, "run-a", 5);
+  gt_store_rows_free(rs);
+}
+
+/* Visibility of run-0 (open, started at 100, read back by vg) closes: the columns that may
+ * change are updated, the run's own columns stay. */
+static inline void check_visibility_close(gt_store_t *st, const gt_store_op_t *vg) {
+  gt_rows_t *rs = NULL;
+  gt_store_op_t vc = {GT_SQL_VISIBILITY_UPSERT, 13,
+                      {gt_val_text("ns"), gt_val_text("run-0"), gt_val_text("wf"),
+                       gt_val_text("Type"), gt_val_text("tq"), gt_val_int(2), gt_val_int(100),
+                       gt_val_int(100), gt_val_int(250), gt_val_int(9), gt_val_blob("M", 1),
+                       (gt_val_t){GT_VAL_NULL}, (gt_val_t){GT_VAL_NULL}},
+                      1};
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &vc, 1, NULL), 0);
+  ck_assert_int_eq(gt_store_read_sync(st, vg, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 2), "wf");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 5)->i, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 6)->i, 100);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 8)->i, 250);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 9)->i, 9);
+  assert_blob(gt_rows_at(rs, 0, 10), "M");
   gt_store_rows_free(rs);
 }
 
