@@ -173,7 +173,9 @@ typedef struct wf_run {
   int cancel_requested;
   /* request ids of the last signals (SignalWorkflowExecution de-duplication) */
   /* Request ids of the run's signals, every one (as Temporal's mutable state keeps them),
-   * so a retried or re-sent signal is applied once; rebuilt from the history at load. */
+   * so a retried or re-sent signal is applied once; rebuilt from the history at load. An
+   * open-addressing set: cap_signal_ids slots (a power of two, at most half full), NULL
+   * empty, so a load replaying thousands of signals stays linear. */
   char **signal_ids;
   size_t n_signal_ids, cap_signal_ids;
   /* GetWorkflowExecutionHistory long polls */

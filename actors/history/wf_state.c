@@ -101,7 +101,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->memo);
   free(run->search_attrs);
   free(run->sticky_queue);
-  for (size_t i = 0; i < run->n_signal_ids; i++)
+  for (size_t i = 0; i < run->cap_signal_ids; i++)
     free(run->signal_ids[i]);
   free(run->signal_ids);
   free(run->wft_identity);
@@ -298,24 +298,45 @@ static void remove_activity(wf_run_t *run, int64_t scheduled_event_id) {
   }
 }
 
+/* The slot of request_id in a signal id set of cap slots (a power of two): where it is, or
+ * the empty slot where it would go. */
+static size_t signal_id_slot(char *const *set, size_t cap, const char *request_id) {
+  uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+  for (const char *c = request_id; *c; c++)
+    h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+  size_t i = (size_t)h & (cap - 1);
+  while (set[i] && strcmp(set[i], request_id) != 0)
+    i = (i + 1) & (cap - 1);
+  return i;
+}
+
 void wf_note_signal_id(wf_run_t *run, const char *request_id) {
   if (!request_id || !*request_id ||
       wf_seen_signal_id(run, request_id)) /* noted before its flush, applied after */
     return;
-  char *id = strdup(request_id);
-  if (!id || grow((void **)&run->signal_ids, &run->cap_signal_ids, run->n_signal_ids,
-                  sizeof(*run->signal_ids))) {
-    free(id); /* out of memory: a repeat of this one would be applied again */
-    return;
+  if ((run->n_signal_ids + 1) * 2 > run->cap_signal_ids) {
+    size_t cap = run->cap_signal_ids ? run->cap_signal_ids * 2 : 16;
+    char **set = calloc(cap, sizeof(*set));
+    if (!set)
+      return; /* out of memory: a repeat of this one would be applied again */
+    for (size_t i = 0; i < run->cap_signal_ids; i++)
+      if (run->signal_ids[i])
+        set[signal_id_slot(set, cap, run->signal_ids[i])] = run->signal_ids[i];
+    free(run->signal_ids);
+    run->signal_ids = set;
+    run->cap_signal_ids = cap;
   }
-  run->signal_ids[run->n_signal_ids++] = id;
+  char *id = strdup(request_id);
+  if (!id)
+    return;
+  run->signal_ids[signal_id_slot(run->signal_ids, run->cap_signal_ids, id)] = id;
+  run->n_signal_ids++;
 }
 
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id) {
-  for (size_t i = 0; request_id && *request_id && i < run->n_signal_ids; i++)
-    if (strcmp(run->signal_ids[i], request_id) == 0)
-      return 1;
-  return 0;
+  if (!request_id || !*request_id || !run->n_signal_ids)
+    return 0;
+  return run->signal_ids[signal_id_slot(run->signal_ids, run->cap_signal_ids, request_id)] != NULL;
 }
 
 wf_timer_t *wf_find_timer(wf_run_t *run, const char *timer_id) {
