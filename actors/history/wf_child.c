@@ -115,6 +115,41 @@ static void set_payload(wf_xmsg_t *m, const ProtobufCMessage *pm) {
     m->len = protobuf_c_message_pack(pm, m->payload);
 }
 
+wf_xmsg_t *wf_initiated_msg(workflow_t *wf, const wf_run_t *run, const pb_event_t *ev,
+                            int64_t id) {
+  wf_xmsg_t *m = NULL;
+  const pb_wfexec_t *ex;
+  switch (ev->attributes_case) {
+  case PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
+    const init_attr_t *a = ev->start_child_workflow_execution_initiated_event_attributes;
+    m = wf_xmsg_new(WFX_START_CHILD, wf->ns_id, a->workflow_id, NULL, wf, run->run_id);
+    if (m)
+      set_payload(m, &a->base);
+    break;
+  }
+  case PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
+    const sig_attr_t *a = ev->signal_external_workflow_execution_initiated_event_attributes;
+    if ((ex = a->workflow_execution) != NULL && ex->workflow_id)
+      m = wf_xmsg_new(WFX_SIGNAL, wf->ns_id, ex->workflow_id, ex->run_id, wf, run->run_id);
+    if (m)
+      set_payload(m, &a->base);
+    break;
+  }
+  case PB_ATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES):
+    ex = ev->request_cancel_external_workflow_execution_initiated_event_attributes
+             ->workflow_execution;
+    if (ex && ex->workflow_id)
+      m = wf_xmsg_new(WFX_CANCEL_EXTERNAL, wf->ns_id, ex->workflow_id, ex->run_id, wf,
+                      run->run_id);
+    break;
+  default:
+    break;
+  }
+  if (m)
+    m->initiated_id = id;
+  return m;
+}
+
 void wf_xsend(gt_server_t *srv, wf_xmsg_t *m) {
   char key[GT_ACTOR_KEY_MAX];
   size_t nl = strlen(m->to_ns_id), wl = strlen(m->to_workflow_id);
@@ -327,15 +362,9 @@ void wf_cmd_start_child(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_com
   ev.attributes_case = PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES);
   ev.start_child_workflow_execution_initiated_event_attributes = &a;
   int64_t id = wf_emit(wf, run, &ev, 0);
-  if (id <= 0)
-    return;
-  wf_xmsg_t *m = wf_xmsg_new(WFX_START_CHILD, wf->ns_id, cmd->workflow_id, NULL, wf,
-                             run->run_id);
-  if (!m)
-    return;
-  m->initiated_id = id;
-  set_payload(m, &a.base);
-  wf_txn_xmsg(t, m);
+  wf_xmsg_t *m = id > 0 ? wf_initiated_msg(wf, run, &ev, id) : NULL;
+  if (m)
+    wf_txn_xmsg(t, m);
 }
 
 const char *wf_check_signal_external(const pb_command_t *c) {
@@ -368,15 +397,9 @@ void wf_cmd_signal_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb
   ev.attributes_case = PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES);
   ev.signal_external_workflow_execution_initiated_event_attributes = &a;
   int64_t id = wf_emit(wf, run, &ev, 0);
-  if (id <= 0)
-    return;
-  wf_xmsg_t *m = wf_xmsg_new(WFX_SIGNAL, wf->ns_id, cmd->execution->workflow_id,
-                             cmd->execution->run_id, wf, run->run_id);
-  if (!m)
-    return;
-  m->initiated_id = id;
-  set_payload(m, &a.base);
-  wf_txn_xmsg(t, m);
+  wf_xmsg_t *m = id > 0 ? wf_initiated_msg(wf, run, &ev, id) : NULL;
+  if (m)
+    wf_txn_xmsg(t, m);
 }
 
 /* ---- commit hooks ---- */
@@ -823,44 +846,16 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
 
 /* ---- recovery: sending again what may have been lost ---- */
 
-/* Sends again the message event `id` of run initiated (a child start, an external signal,
- * a cancel request). Returns 1 when one went. */
+/* Sends again the message of run's initiated event `id` (a child start, an external
+ * signal, a cancel request). Returns 1 when one went. */
 static int resend_initiated(workflow_t *wf, wf_run_t *run, int64_t id) {
   pb_event_t *ev = wf_event_unpack(run, (size_t)id - 1);
   if (!ev)
     return 0;
-  wf_xmsg_t *m = NULL;
-  const pb_wfexec_t *ex;
-  switch (ev->attributes_case) {
-  case PB_ATTR(START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
-    const init_attr_t *a = ev->start_child_workflow_execution_initiated_event_attributes;
-    m = wf_xmsg_new(WFX_START_CHILD, wf->ns_id, a->workflow_id, NULL, wf, run->run_id);
-    if (m)
-      set_payload(m, &a->base);
-    break;
-  }
-  case PB_ATTR(SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES): {
-    const sig_attr_t *a = ev->signal_external_workflow_execution_initiated_event_attributes;
-    if ((ex = a->workflow_execution) != NULL && ex->workflow_id)
-      m = wf_xmsg_new(WFX_SIGNAL, wf->ns_id, ex->workflow_id, ex->run_id, wf, run->run_id);
-    if (m)
-      set_payload(m, &a->base);
-    break;
-  }
-  case PB_ATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES):
-    ex = ev->request_cancel_external_workflow_execution_initiated_event_attributes
-             ->workflow_execution;
-    if (ex && ex->workflow_id)
-      m = wf_xmsg_new(WFX_CANCEL_EXTERNAL, wf->ns_id, ex->workflow_id, ex->run_id, wf,
-                      run->run_id);
-    break;
-  default:
-    break;
-  }
+  wf_xmsg_t *m = wf_initiated_msg(wf, run, ev, id);
   protobuf_c_message_free_unpacked(&ev->base, NULL);
   if (!m)
     return 0;
-  m->initiated_id = id;
   wf_xsend(wf->srv, m);
   return 1;
 }

@@ -577,6 +577,12 @@ void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
 void wf_queries_fail(workflow_t *wf, const char *why);
 
 /* ---- wf_child.c: child workflows, external signals, parent close policy ---- */
+/* The message of an initiated event (StartChildWorkflowExecutionInitiated,
+ * SignalExternalWorkflowExecutionInitiated, RequestCancelExternalWorkflowExecutionInitiated)
+ * with id `id` of run: the same at its first send and at recovery's. NULL: another event,
+ * no target, or ENOMEM. */
+wf_xmsg_t *wf_initiated_msg(workflow_t *wf, const wf_run_t *run, const pb_event_t *ev,
+                            int64_t id);
 wf_xmsg_t *wf_xmsg_new(wf_xop_t op, const char *to_ns, const char *to_wf, const char *to_run,
                        workflow_t *from, const char *from_run);
 void wf_xmsg_free(wf_xmsg_t *m);

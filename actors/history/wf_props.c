@@ -144,14 +144,9 @@ void wf_cmd_cancel_external(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb
       PB_ATTR(REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES);
   ev.request_cancel_external_workflow_execution_initiated_event_attributes = &a;
   int64_t id = wf_emit(wf, run, &ev, 0);
-  if (id <= 0)
-    return;
-  wf_xmsg_t *m = wf_xmsg_new(WFX_CANCEL_EXTERNAL, wf->ns_id, cmd->workflow_id, cmd->run_id, wf,
-                             run->run_id);
-  if (!m)
-    return;
-  m->initiated_id = id;
-  wf_txn_xmsg(t, m);
+  wf_xmsg_t *m = id > 0 ? wf_initiated_msg(wf, run, &ev, id) : NULL;
+  if (m)
+    wf_txn_xmsg(t, m);
 }
 
 void wf_emit_cancel_external_result(workflow_t *wf, wf_run_t *run, const wf_xmsg_t *m) {
