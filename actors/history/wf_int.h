@@ -358,11 +358,11 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
  * WF_STATE_ASLEEP_UNTIL_MESSAGE, or the wall-clock ms of the run's next deadline. */
 #define WF_STATE_AWAKE 0
 #define WF_STATE_ASLEEP_UNTIL_MESSAGE (-1)
-int64_t wf_state_sleeps_until(const uint8_t *state, size_t len);
-/* Field 10 of an executions.state: 1 when the run had cross-workflow operations pending
- * (wf_xwf_pending) as it went to sleep, so recovery must activate it to resend them; 0 for
- * an awake run, an older state (10 fields) or an unreadable one. */
-int wf_state_xwf_pending(const uint8_t *state, size_t len);
+/* What recovery reads of an executions.state, in one parse: returns field 9, and sets *xwf
+ * to field 10: 1 when the run had cross-workflow operations pending (wf_xwf_pending) as it
+ * went to sleep, so recovery must activate it to resend them; 0 for an awake run, an older
+ * state (10 fields) or an unreadable one. */
+int64_t wf_state_recovery(const uint8_t *state, size_t len, int *xwf);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
 int wf_running(const wf_run_t *run);

@@ -690,18 +690,12 @@ static int64_t sleeps_field(const msgpack_object *f, size_t n) {
   return WF_STATE_AWAKE;
 }
 
-int64_t wf_state_sleeps_until(const uint8_t *state, size_t len) {
+int64_t wf_state_recovery(const uint8_t *state, size_t len, int *xwf) {
   msgpack_unpacked u;
   const msgpack_object *f = state_fields(state, len, 10, &u);
-  int64_t v = sleeps_field(f, f ? u.data.via.array.size : 0);
-  msgpack_unpacked_destroy(&u);
-  return v;
-}
-
-int wf_state_xwf_pending(const uint8_t *state, size_t len) {
-  msgpack_unpacked u;
-  const msgpack_object *f = state_fields(state, len, 11, &u);
-  int v = f && f[10].type == MSGPACK_OBJECT_POSITIVE_INTEGER && f[10].via.u64 != 0;
+  size_t n = f ? u.data.via.array.size : 0;
+  int64_t v = sleeps_field(f, n);
+  *xwf = n >= 11 && f[10].type == MSGPACK_OBJECT_POSITIVE_INTEGER && f[10].via.u64 != 0;
   msgpack_unpacked_destroy(&u);
   return v;
 }

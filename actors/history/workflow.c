@@ -1258,8 +1258,8 @@ void gt_history_route(gt_server_t *srv, gt_rpc_t *rpc) {
 
 int gt_history_recover(gt_server_t *srv, const char *ns_id, const char *workflow_id,
                        const void *state, size_t state_len) {
-  int64_t sleeps = wf_state_sleeps_until(state, state_len);
-  int xwf = wf_state_xwf_pending(state, state_len);
+  int xwf;
+  int64_t sleeps = wf_state_recovery(state, state_len, &xwf);
   if (sleeps == WF_STATE_AWAKE)
     return gt_history_activate(srv, ns_id, workflow_id) == 0 ? 1 : GT_ENOMEM;
   if (sleeps == WF_STATE_ASLEEP_UNTIL_MESSAGE && !xwf)

@@ -455,14 +455,18 @@ START_TEST(test_signal_retry_applied_once) {
 END_TEST
 
 START_TEST(test_state_field) {
-  ck_assert_int_eq(wf_state_xwf_pending(NULL, 0), 0);
+  int xwf = -1;
+  ck_assert_int_eq(wf_state_recovery(NULL, 0, &xwf), WF_STATE_AWAKE);
+  ck_assert_int_eq(xwf, 0);
   /* msgpack [0,0,0,0,0,0,[],nil,0,-1]: a row written before field 10 */
   static const uint8_t old[] = {0x9a, 0, 0, 0, 0, 0, 0, 0x90, 0xc0, 0, 0xff};
-  ck_assert_int_eq(wf_state_xwf_pending(old, sizeof(old)), 0);
-  ck_assert_int_eq(wf_state_sleeps_until(old, sizeof(old)), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  xwf = -1;
+  ck_assert_int_eq(wf_state_recovery(old, sizeof(old), &xwf), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  ck_assert_int_eq(xwf, 0);
   static const uint8_t neu[] = {0x9b, 0, 0, 0, 0, 0, 0, 0x90, 0xc0, 0, 0xff, 1};
-  ck_assert_int_eq(wf_state_xwf_pending(neu, sizeof(neu)), 1);
-  ck_assert_int_eq(wf_state_sleeps_until(neu, sizeof(neu)), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  xwf = -1;
+  ck_assert_int_eq(wf_state_recovery(neu, sizeof(neu), &xwf), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  ck_assert_int_eq(xwf, 1);
 }
 END_TEST
 
