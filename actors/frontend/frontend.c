@@ -440,6 +440,25 @@ static void h_terminate(call_ctx_t *c) {
   to_execution(c, GT_RPC_TERMINATE, req->namespace_, req->workflow_execution);
 }
 
+/* DeleteWorkflowExecution: any run, running (terminated first) or closed (wf_delete.c).
+ * Temporal's validateExecution tells a missing execution from a missing workflow id. */
+static void h_delete_workflow(call_ctx_t *c) {
+  const Temporal__Api__Workflowservice__V1__DeleteWorkflowExecutionRequest *req =
+      (const void *)c->req;
+  gt_ns_info_t ns;
+  if (resolve_ns(c, req->namespace_, &ns))
+    return;
+  if (!req->workflow_execution) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Execution is not set on request.");
+    return;
+  }
+  if (check_execution(c, req->workflow_execution))
+    return;
+  gt_rpc_t *r = make_rpc(c, GT_RPC_DELETE_WORKFLOW, &ns, req->workflow_execution->workflow_id);
+  if (r)
+    gt_history_route(c->srv, r);
+}
+
 static void h_request_cancel(call_ctx_t *c) {
   const Temporal__Api__Workflowservice__V1__RequestCancelWorkflowExecutionRequest *req =
       (const void *)c->req;
@@ -666,6 +685,7 @@ static const struct handler {
     {"SignalWorkflowExecution", h_signal},
     {"SignalWithStartWorkflowExecution", h_signal_with_start},
     {"TerminateWorkflowExecution", h_terminate},
+    {"DeleteWorkflowExecution", h_delete_workflow},
     {"RequestCancelWorkflowExecution", h_request_cancel},
     {"QueryWorkflow", h_query},
     {"UpdateWorkflowExecution", h_update},

@@ -54,6 +54,7 @@ typedef enum gt_rpc_kind {
   GT_RPC_HEARTBEAT_BY_ID,
   GT_RPC_HISTORY_REVERSE,
   GT_RPC_DESCRIBE_TASK_QUEUE,
+  GT_RPC_DELETE_WORKFLOW,
 } gt_rpc_kind_t;
 
 /* Message types of the workflow and task-queue actors. */

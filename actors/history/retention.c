@@ -6,7 +6,8 @@
  *   namespace's runs that closed before now - retention (a bounded page per namespace),
  *   and sends each one to its workflow actor (WFX_DELETE_RUN), which drops the run from
  *   memory and deletes its rows (executions, history, current_executions if it still
- *   names the run, visibility) in one batch fenced by the shard's range_id. Going through
+ *   names the run, visibility) in one batch fenced by the shard's range_id, the batch of
+ *   DeleteWorkflowExecution (wf_delete.c: wf_delete_ops, wf_forget_run). Going through
  *   the workflow actor keeps the deletion ordered with that workflow's own writes.
  *   `--dynamic-config-value genesis.retentionOverrideMs=N` replaces every namespace's
  *   retention and `genesis.retentionSweepIntervalMs=N` the interval: for tests and demos
@@ -188,36 +189,13 @@ int gt_history_start_retention(gt_server_t *srv) {
 
 void wf_on_delete_run(workflow_t *wf, const wf_xmsg_t *m) {
   wf_run_t *run = wf_find_run(wf, m->to_run_id);
-  if (run && wf_running(run))
-    return; /* not closed after all: keep it */
-  if (run) { /* forget it in memory */
-    for (wf_run_t **pp = &wf->runs; *pp; pp = &(*pp)->next) {
-      if (*pp == run) {
-        *pp = run->next;
-        break;
-      }
-    }
-    wf_run_free(run);
-  }
-  gt_store_op_t ops[4];
-  memset(ops, 0, sizeof(ops));
-  const gt_sql_stmt_t stmts[3] = {GT_SQL_EXECUTION_DELETE, GT_SQL_HISTORY_DELETE,
-                                  GT_SQL_CURRENT_DELETE};
-  for (int i = 0; i < 3; i++) {
-    ops[i].stmt = stmts[i];
-    ops[i].nparams = 4;
-    ops[i].expect_rows = -1;
-    ops[i].params[0] = gt_val_int(wf->shard);
-    ops[i].params[1] = gt_val_text(wf->ns_id);
-    ops[i].params[2] = gt_val_text(wf->workflow_id);
-    ops[i].params[3] = gt_val_text(m->to_run_id);
-  }
-  ops[3].stmt = GT_SQL_VISIBILITY_DELETE;
-  ops[3].nparams = 2;
-  ops[3].expect_rows = -1;
-  ops[3].params[0] = gt_val_text(wf->ns_id);
-  ops[3].params[1] = gt_val_text(m->to_run_id);
+  if (run && (wf_running(run) || run->deleting))
+    return; /* not closed after all: keep it; or DeleteWorkflowExecution deletes it now */
+  if (run)
+    wf_forget_run(wf, run);
+  gt_store_op_t ops[WF_DELETE_OPS];
+  int n = wf_delete_ops(wf, m->to_run_id, ops);
   /* fire and forget: a failed delete is found again by the next sweep */
-  gt_store_write(wf->srv->store, wf->shard, wf->srv->shards[wf->shard].range_id, ops, 4,
+  gt_store_write(wf->srv->store, wf->shard, wf->srv->shards[wf->shard].range_id, ops, n,
                  NULL, NULL);
 }

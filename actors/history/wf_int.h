@@ -181,6 +181,13 @@ typedef struct wf_run {
   /* GetWorkflowExecutionHistory long polls */
   gt_rpc_t *waiters;
   int64_t transitions;
+  /* wf_delete.c: a DeleteWorkflowExecution batch deleting the run is in flight; the run
+   * leaves memory when it commits */
+  int deleting;
+  /* Not the current run, though the newest in memory: the current run was deleted, or
+   * this one was loaded by its id while the workflow id had none (current_executions names
+   * no run). wf_find_run(wf, "") does not answer it. */
+  int detached;
 } wf_run_t;
 
 typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK, EFF_XMSG } wf_effect_kind_t;
@@ -246,6 +253,9 @@ typedef struct wf_txn {
   int update_visibility; /* memo or search attributes changed */
   char can_run_id[37];   /* ContinueAsNew: the next run's id */
   int cancel_delivered; /* an activity was canceled by a command: schedule a new task */
+  int delete_run;       /* wf_delete.c: the batch deletes the run's rows (its events with
+                         * them) instead of writing them; the run leaves memory once it
+                         * commits */
   wf_effect_t *eff;
   size_t n_eff, cap_eff;
 } wf_txn_t;
@@ -669,6 +679,22 @@ int wf_emit_signal(workflow_t *wf, wf_run_t *run, const char *name, pb_payloads_
                    const char *request_id);
 /* Closes every pending piece of a run that is closing (timers). */
 void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
+
+/* ---- wf_delete.c: deleting a run (DeleteWorkflowExecution, retention) ---- */
+/* The ops of the batch that deletes a run's rows: executions, history, current_executions
+ * (only while it names run_id), visibility. Fills ops[0..WF_DELETE_OPS) (OUT); returns
+ * WF_DELETE_OPS. The values point into wf and run_id: queue the batch before they go. */
+#define WF_DELETE_OPS 4
+int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops);
+/* Unlinks a closed run from wf->runs and frees it (its rows are deleted or being deleted).
+ * When it was the newest, the runs left are detached: the workflow id has no current run. */
+void wf_forget_run(workflow_t *wf, wf_run_t *run);
+/* DeleteWorkflowExecution: terminates the run if it runs, deletes it in one batch, replies
+ * once it committed (NOT_FOUND: no such run, or already being deleted). */
+void wf_on_delete(workflow_t *wf, gt_rpc_t *rpc);
+/* Replies NOT_FOUND for the run run_id ("" = the current run) of rpc's workflow id, with
+ * Temporal's message, and frees rpc (workflow.c). */
+void wf_reply_not_found(gt_rpc_t *rpc, const char *run_id);
 
 /* Timer tokens: kind in the top byte, scheduled event id below. */
 #define WF_TIMER_WFT 1ULL

@@ -111,8 +111,8 @@ void wf_run_free(wf_run_t *run) {
 }
 
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id) {
-  if (!run_id || !*run_id)
-    return wf->runs;
+  if (!run_id || !*run_id) /* the current run: none when the newest is detached */
+    return wf->runs && !wf->runs->detached ? wf->runs : NULL;
   for (wf_run_t *r = wf->runs; r; r = r->next)
     if (strcmp(r->run_id, run_id) == 0)
       return r;
@@ -731,14 +731,40 @@ static int64_t visibility_status_close(const wf_run_t *run) {
   return run->status == PB_STATUS(RUNNING) ? 0 : run->close_ns;
 }
 
+/* Queues t's batch: t joins the in-flight list, its completion comes back as
+ * GT_MSG_WRITE_DONE (txn_store_cb runs at once when the store refuses it). */
+static void txn_submit(wf_txn_t *t, const gt_store_op_t *ops, int n) {
+  workflow_t *wf = t->wf;
+  t->next = NULL;
+  if (wf->txn_tail)
+    wf->txn_tail->next = t;
+  else
+    wf->txn_head = t;
+  wf->txn_tail = t;
+  gt_actor_retain(&wf->base);
+  int rc = gt_store_write(wf->srv->store, wf->shard, wf->srv->shards[wf->shard].range_id,
+                          ops, n, txn_store_cb, t);
+  if (rc != 0)
+    txn_store_cb(t, rc, -1);
+}
+
 void wf_txn_commit(wf_txn_t *t) {
   workflow_t *wf = t->wf;
   wf_run_t *run = t->run;
-  gt_shard_t *sh = &wf->srv->shards[wf->shard];
   gt_store_op_t ops[5];
   gt_vis_scratch_t vis_scratch = {0};
   int n = 0;
   wf_child_on_commit(wf, run, t);
+  if (t->delete_run) {
+    /* wf_delete.c: the run's rows go, and the events this txn appended (a termination)
+     * are never written; its effects (the reply, the parent close policy, the parent's
+     * notice) still run after the commit */
+    t->first_ev = run->persisted_ev;
+    run->persisted_ev = run->n_ev;
+    t->last_ev = run->n_ev;
+    txn_submit(t, ops, wf_delete_ops(wf, run->run_id, ops));
+    return;
+  }
   msgpack_sbuffer sb;
   msgpack_sbuffer_init(&sb);
   int64_t sleeps = state_sleeps(run);
@@ -824,18 +850,9 @@ void wf_txn_commit(wf_txn_t *t) {
     if (gt_visibility_upsert_op(&ops[n], &rec, &vis_scratch) == 0)
       n++;
   }
-  t->next = NULL;
-  if (wf->txn_tail)
-    wf->txn_tail->next = t;
-  else
-    wf->txn_head = t;
-  wf->txn_tail = t;
-  gt_actor_retain(&wf->base);
-  int rc = gt_store_write(wf->srv->store, wf->shard, sh->range_id, ops, n, txn_store_cb, t);
+  txn_submit(t, ops, n);
   msgpack_sbuffer_destroy(&sb);
   gt_visibility_scratch_fini(&vis_scratch);
-  if (rc != 0)
-    txn_store_cb(t, rc, -1);
 }
 
 _Atomic long gt__wf_xmsg_drop;
@@ -947,6 +964,8 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
     }
     run_effects(t);
     wf_wake_waiters(wf, t->run);
+    if (t->delete_run)
+      wf_forget_run(wf, t->run); /* its rows are gone: so is its memory */
   } else {
     if (t->rc == 0)
       t->rc = GT_EUNAVAIL;

@@ -214,7 +214,8 @@ static void loaded_older(workflow_t *wf) {
   serve_deferred(wf);
 }
 
-/* The run a read request names (Describe, history, query, update poll), or "". */
+/* The run a request names that may be older than those in memory (Describe, history,
+ * query, delete), or "". */
 static const char *named_run(const gt_rpc_t *rpc) {
   const pb_wfexec_t *ex = NULL;
   switch (rpc->kind) {
@@ -232,6 +233,10 @@ static const char *named_run(const gt_rpc_t *rpc) {
     break;
   case GT_RPC_QUERY:
     ex = ((const Temporal__Api__Workflowservice__V1__QueryWorkflowRequest *)rpc->req)->execution;
+    break;
+  case GT_RPC_DELETE_WORKFLOW:
+    ex = ((const Temporal__Api__Workflowservice__V1__DeleteWorkflowExecutionRequest *)
+              rpc->req)->workflow_execution;
     break;
   default:
     break;
@@ -289,9 +294,12 @@ static void on_loaded(workflow_t *wf, wf_load_msg_t *m) {
     return;
   }
   if (wf->loading_older) {
-    /* an older run: it goes behind the current one (wf_run_new put it first) */
+    /* an older run: it goes behind the current one (wf_run_new put it first); with none
+     * in memory, there is none (the load found no current_executions row, or the current
+     * run was deleted since): it is not current itself (wf_delete.c) */
     wf->runs = run->next;
     run->next = NULL;
+    run->detached = !wf->runs;
     wf_run_t **pp = &wf->runs;
     while (*pp)
       pp = &(*pp)->next;
@@ -369,7 +377,7 @@ static int terminate_for_start(workflow_t *wf, wf_run_t *cur, gt_rpc_t *rpc) {
 
 /* Applies the id conflict and reuse policies. Returns 1 when the start may go on. */
 static int may_start(workflow_t *wf, gt_rpc_t *rpc, const start_params_t *req) {
-  wf_run_t *cur = wf->runs;
+  wf_run_t *cur = wf_find_run(wf, "");
   if (!cur)
     return 1;
   if (req->request_id && *req->request_id && cur->request_id &&
@@ -572,7 +580,7 @@ static void on_start(workflow_t *wf, gt_rpc_t *rpc) {
 
 static void on_signal_with_start(workflow_t *wf, gt_rpc_t *rpc) {
   const sws_req_t *req = (const void *)rpc->req;
-  wf_run_t *cur = wf->runs;
+  wf_run_t *cur = wf_find_run(wf, "");
   if (wf_running(cur)) {
     wf_txn_t *t = wf_txn_begin(wf, cur);
     if (!t) {
@@ -599,7 +607,7 @@ static void on_signal_with_start(workflow_t *wf, gt_rpc_t *rpc) {
 
 /* ---- DescribeWorkflowExecution ---- */
 
-static void reply_not_found(gt_rpc_t *rpc, const char *run_id) {
+void wf_reply_not_found(gt_rpc_t *rpc, const char *run_id) {
   if (run_id && *run_id)
     gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND,
                        "Workflow execution not found. WorkflowId: %s, RunId: %s.",
@@ -615,7 +623,7 @@ static void on_describe(workflow_t *wf, gt_rpc_t *rpc) {
   const char *run_id = req->execution ? req->execution->run_id : "";
   wf_run_t *run = wf_find_run(wf, run_id);
   if (!run || run->committed_ev == 0) {
-    reply_not_found(rpc, run_id);
+    wf_reply_not_found(rpc, run_id);
     return;
   }
   Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse r =
@@ -822,7 +830,7 @@ static void on_get_history(workflow_t *wf, gt_rpc_t *rpc) {
   /* a run whose first commit is still in flight (a continue-as-new chain the client
    * follows faster than the writer) exists: a long poll waits for it */
   if (!run || (run->committed_ev == 0 && run->persisted_ev == 0)) {
-    reply_not_found(rpc, run_id);
+    wf_reply_not_found(rpc, run_id);
     return;
   }
   if (try_answer_history(run, rpc, 0))
@@ -1055,6 +1063,9 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
     break;
   case GT_RPC_RESPOND_QUERY:
     wf_on_query_answer(wf, rpc);
+    break;
+  case GT_RPC_DELETE_WORKFLOW:
+    wf_on_delete(wf, rpc);
     break;
   default:
     gt_rpc_reply_error(rpc, GT_GRPC_UNIMPLEMENTED, "not served by the workflow actor");

@@ -1016,6 +1016,136 @@ START_TEST(test_hello_flow) {
 }
 END_TEST
 
+/* ---- DeleteWorkflowExecution against the store (wf_delete.c) ---- */
+
+static void submit_delete(h2c_stream_t *s, const char *wid, const char *run_id) {
+  Temporal__Api__Workflowservice__V1__DeleteWorkflowExecutionRequest r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__DELETE_WORKFLOW_EXECUTION_REQUEST__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  r.namespace_ = NS;
+  ex.workflow_id = (char *)wid;
+  ex.run_id = (char *)run_id;
+  r.workflow_execution = &ex;
+  h2c_call(&g_c, s, "DeleteWorkflowExecution", &r.base, NULL);
+}
+
+/* The rows of run `run` of `wid` in executions, history, current_executions and
+ * visibility, read from the server's store (OUT: n). */
+static void count_rows(const char *wid, const char *run, int64_t n[4]) {
+  static const char *const tables[4] = {"executions", "history", "current_executions",
+                                        "visibility"};
+  for (int i = 0; i < 4; i++) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE workflow_id = ?1 AND run_id = ?2",
+             tables[i]);
+    gt_val_t p[2] = {gt_val_text(wid), gt_val_text(run)};
+    gt_rows_t *rows = NULL;
+    ck_assert_int_eq(gt_store_read_sql_sync(g_srv->store, sql, p, 2, &rows), 0);
+    n[i] = gt_rows_at(rows, 0, 0)->i;
+    gt_store_rows_free(rows);
+  }
+}
+
+/* Describes the current run of wid; asserts its status and its last event's type. The
+ * actor may still be reloading after a failed commit: UNAVAILABLE is retried. */
+static void expect_current(const char *wid, const char *run, int status, int last_type) {
+  h2c_stream_t s = {0};
+  for (int i = 0;; i++) {
+    submit_describe(&s, NS, wid, "");
+    h2c_wait(&g_c, &s);
+    if (s.grpc_status != GT_GRPC_UNAVAILABLE || i == 50)
+      break;
+    h2c_stream_free(&s);
+    usleep(20000);
+  }
+  desc_resp_t *d =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__describe_workflow_execution_response__descriptor);
+  ck_assert_str_eq(d->workflow_execution_info->execution->run_id, run);
+  ck_assert_int_eq(d->workflow_execution_info->status, status);
+  protobuf_c_message_free_unpacked(&d->base, NULL);
+  h2c_stream_free(&s);
+  submit_history(&s, wid, run, 0, NULL);
+  h2c_wait(&g_c, &s);
+  hist_resp_t *h =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__get_workflow_execution_history_response__descriptor);
+  ck_assert_uint_gt(h->history->n_events, 0);
+  ck_assert_int_eq(h->history->events[h->history->n_events - 1]->event_type, last_type);
+  protobuf_c_message_free_unpacked(&h->base, NULL);
+  h2c_stream_free(&s);
+}
+
+/* A running run: a delete whose batch the store refuses (the shard fenced) answers an error
+ * and leaves every row, the run running; the next one terminates and deletes every row of
+ * the run, and the workflow id starts a new run. Closed runs are deleted too, and once the
+ * current run is, an empty run id names none of the older ones. */
+START_TEST(test_delete_workflow) {
+  char run[37], run2[37];
+  int64_t n[4];
+  ck_assert_int_eq(start_ok("wf-del", "req-d", 0, run), 1);
+  count_rows("wf-del", run, n);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_ge(n[i], 1);
+
+  /* the shard's range_id moved on: this server's next batch is fenced (tests only touch it
+   * while the server is idle) */
+  for (int i = 0; i < g_srv->num_shards; i++)
+    g_srv->shards[i].range_id--;
+  h2c_stream_t s = {0};
+  submit_delete(&s, "wf-del", run);
+  h2c_wait(&g_c, &s);
+  ck_assert_msg(s.grpc_status == GT_GRPC_UNAVAILABLE, "%d %s", s.grpc_status, s.message);
+  h2c_stream_free(&s);
+  for (int i = 0; i < g_srv->num_shards; i++)
+    g_srv->shards[i].range_id++;
+  int64_t m[4];
+  count_rows("wf-del", run, m);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(m[i], n[i]);
+  expect_current("wf-del", run, PB_STATUS(RUNNING), PB_EV(WORKFLOW_TASK_SCHEDULED));
+
+  submit_delete(&s, "wf-del", "");
+  expect(&s, GT_GRPC_OK, NULL);
+  count_rows("wf-del", run, n);
+  for (int i = 0; i < 4; i++)
+    ck_assert_msg(n[i] == 0, "table %d keeps %lld rows", i, (long long)n[i]);
+  submit_describe(&s, NS, "wf-del", run);
+  expect(&s, GT_GRPC_NOT_FOUND, NULL);
+  submit_delete(&s, "wf-del", run);
+  expect(&s, GT_GRPC_NOT_FOUND, NULL);
+
+  /* a new run of the id; a closed run is deleted without a termination */
+  ck_assert_int_eq(start_ok("wf-del", "req-d2", 0, run2), 1);
+  ck_assert_str_ne(run2, run);
+  poll_wft_resp_t *w = poll_wft();
+  wft_done_ok(&w->task_token, 'C');
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+  expect_current("wf-del", run2, PB_STATUS(COMPLETED), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  char run3[37];
+  ck_assert_int_eq(start_ok("wf-del", "req-d3", 0, run3), 1);
+  w = poll_wft();
+  wft_done_ok(&w->task_token, 'C');
+  protobuf_c_message_free_unpacked(&w->base, NULL);
+  expect_current("wf-del", run3, PB_STATUS(COMPLETED), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+
+  /* pipelined on one actor: the current run (an empty run id), then the older one by its
+   * id (loaded for it), and while that batch is in flight an empty run id names no run:
+   * the older one never becomes current */
+  h2c_stream_t s2 = {0}, s3 = {0};
+  submit_delete(&s, "wf-del", "");
+  submit_delete(&s2, "wf-del", run2);
+  submit_describe(&s3, NS, "wf-del", "");
+  expect(&s, GT_GRPC_OK, NULL);
+  expect(&s2, GT_GRPC_OK, NULL);
+  expect(&s3, GT_GRPC_NOT_FOUND, "workflow not found for ID: wf-del");
+  count_rows("wf-del", run2, n);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(n[i], 0);
+  count_rows("wf-del", run3, n);
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_eq(n[i], 0);
+}
+END_TEST
+
 START_TEST(test_empty_poll_deadline) {
   h2c_stream_t s = {0};
   static const char *const timeout[] = {"grpc-timeout", "3S", NULL};
@@ -1153,6 +1283,7 @@ static Suite *history_suite(void) {
   tcase_add_test(tc, test_blind_start_on_known_id);
   tcase_add_test(tc, test_validation);
   tcase_add_test(tc, test_hello_flow);
+  tcase_add_test(tc, test_delete_workflow);
   tcase_add_test(tc, test_empty_poll_deadline);
   tcase_add_test(tc, test_history_long_poll_close);
   tcase_add_test(tc, test_poll_then_start_and_shutdown);
