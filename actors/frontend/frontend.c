@@ -303,8 +303,13 @@ static void h_start_workflow(call_ctx_t *c) {
     gt_history_route(c->srv, r);
 }
 
+/* Temporal's validateExecution: no execution, no workflow id, or a run id not a UUID. */
 static int check_execution(call_ctx_t *c, const pb_wfexec_t *ex) {
-  if (!ex || !ex->workflow_id || !*ex->workflow_id) {
+  if (!ex) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Execution is not set on request.");
+    return -1;
+  }
+  if (!ex->workflow_id || !*ex->workflow_id) {
     reply_err(c, GT_GRPC_INVALID_ARGUMENT, "WorkflowId is not set on request.");
     return -1;
   }
@@ -440,19 +445,12 @@ static void h_terminate(call_ctx_t *c) {
   to_execution(c, GT_RPC_TERMINATE, req->namespace_, req->workflow_execution);
 }
 
-/* DeleteWorkflowExecution: any run, running (terminated first) or closed (wf_delete.c).
- * Temporal's validateExecution tells a missing execution from a missing workflow id. */
+/* DeleteWorkflowExecution: any run, running (terminated first) or closed (wf_delete.c). */
 static void h_delete_workflow(call_ctx_t *c) {
   const Temporal__Api__Workflowservice__V1__DeleteWorkflowExecutionRequest *req =
       (const void *)c->req;
   gt_ns_info_t ns;
-  if (resolve_ns(c, req->namespace_, &ns))
-    return;
-  if (!req->workflow_execution) {
-    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Execution is not set on request.");
-    return;
-  }
-  if (check_execution(c, req->workflow_execution))
+  if (resolve_ns(c, req->namespace_, &ns) || check_execution(c, req->workflow_execution))
     return;
   gt_rpc_t *r = make_rpc(c, GT_RPC_DELETE_WORKFLOW, &ns, req->workflow_execution->workflow_id);
   if (r)

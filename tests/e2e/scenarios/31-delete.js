@@ -59,6 +59,13 @@ scenario('delete', async ({ connection, client, taskQueue, withWorker, uniqueId,
   NOT_FOUND, 'Namespace no-such-ns is not found.', 'unknown namespace');
   await expectStatus(svc.deleteWorkflowExecution({ namespace }),
     INVALID_ARGUMENT, 'Execution is not set on request.', 'no execution');
+  // the same validation (Temporal's validateExecution) for the other calls naming a run
+  await expectStatus(svc.describeWorkflowExecution({ namespace }),
+    INVALID_ARGUMENT, 'Execution is not set on request.', 'describe, no execution');
+  await expectStatus(svc.terminateWorkflowExecution({ namespace }),
+    INVALID_ARGUMENT, 'Execution is not set on request.', 'terminate, no execution');
+  await expectStatus(svc.getWorkflowExecutionHistory({ namespace }),
+    INVALID_ARGUMENT, 'Execution is not set on request.', 'history, no execution');
   await expectStatus(del(''), INVALID_ARGUMENT, 'WorkflowId is not set on request.',
     'no workflow id');
   await expectStatus(del(some, 'not-a-uuid'), INVALID_ARGUMENT, 'Invalid RunId.',
