@@ -128,6 +128,9 @@ typedef struct wf_run {
   char *row_sticky;
   int64_t row_sticky_s2s_ms, row_sleeps;
   int row_xwf;           /* the row's field 10 (see pack_state) */
+  int acts_dirty;        /* an activity's persisted retry state (executions.state field
+                          * 11: attempt, its schedule time, last failure, heartbeat
+                          * details) changed since the row was last written */
   /* buffered events: packed without an event id */
   gt_buf_t buffered;
   size_t *buf_off;
@@ -361,8 +364,11 @@ wf_run_t *wf_run_new(workflow_t *wf, const char *run_id);
  * ms. Clients treat run ids as opaque strings; time-ordered ones make every index keyed
  * by run id (visibility's primary key) grow at its end instead of at a random page. */
 void wf_new_run_id(char out[37]);
-/* At load: takes back from the executions.state column what no event records (the sticky
- * queue). Tolerates an older or unreadable state (restores nothing). */
+/* At load, after the history is replayed: takes back from the executions.state column
+ * what no event records (the sticky queue; field 11: the retry state of the pending
+ * activities that were retried or heartbeat with details, matched by scheduled event id,
+ * an entry whose activity is no longer pending ignored). Tolerates an older or
+ * unreadable state (restores nothing). */
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
 /* Field 9 of an executions.state: WF_STATE_AWAKE (also for an older or unreadable state),
  * WF_STATE_ASLEEP_UNTIL_MESSAGE, or the wall-clock ms of the run's next deadline. */
@@ -403,6 +409,8 @@ typedef struct wf_act_reply {
   int64_t scheduled_ns; /* of the current attempt */
   int64_t started_ns;
   int32_t attempt;
+  const uint8_t *heartbeat; /* packed Payloads of the last heartbeat, or NULL */
+  size_t heartbeat_len;
 } wf_act_reply_t;
 /* Appends the PollActivityTaskQueueResponse of the activity whose encoded
  * ActivityTaskScheduled HistoryEvent is ev[0..len), copying its fields as bytes.
@@ -410,7 +418,7 @@ typedef struct wf_act_reply {
  * the fast path does not take; wf_act_reply_pb then gives the answer. */
 int wf_act_reply(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, size_t len);
 /* The same through protobuf-c (unpack, pack). 0, or GT_EINVAL: not an
- * ActivityTaskScheduled event. */
+ * ActivityTaskScheduled event, or heartbeat details that do not unpack (out of memory). */
 int wf_act_reply_pb(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, size_t len);
 /* The encoded HistoryEvent of event index i, without its History.events framing. */
 void wf_event_bytes(const wf_run_t *run, size_t i, const uint8_t **p, size_t *len);
@@ -469,6 +477,9 @@ void wf_put_events(const wf_run_t *run, size_t from, size_t to, gt_buf_t *b);
 void wf_materialize_transient(workflow_t *wf, wf_run_t *run);
 /* Schedules a workflow task (event + dispatch in txn). */
 void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+/* After a load: the tasks the run owes go to matching once t commits (the scheduled
+ * workflow task, the activities not started); an activity restored in its retry backoff
+ * (its attempt's schedule time still ahead) gets its retry timer instead. */
 void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 /* After a load: a workflow task that was started before the restart gets its
  * start-to-close timer again (for the time it has left). */
@@ -491,6 +502,8 @@ void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm);
 void wf_arm_timers(workflow_t *wf, wf_run_t *run);
 /* Ensures a workflow task will deliver new events. */
 void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
+/* RecordActivityTaskHeartbeat: new details are persisted (executions.state field 11) before
+ * the reply; a heartbeat that leaves them as they were writes nothing. */
 void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc);
 /* *ById activity calls: names the activity by id, then serves it as the token form. */
 void wf_on_activity_by_id(workflow_t *wf, gt_rpc_t *rpc);
@@ -563,7 +576,9 @@ int wf_on_timeout_timer(workflow_t *wf, uint64_t token);
 void wf_arm_run_timeout(workflow_t *wf, wf_run_t *run);
 /* The run's deadline (run timeout or execution expiration), wall-clock ms; 0 = none. */
 int64_t wf_run_deadline_ms(const wf_run_t *run);
-/* Retries an activity after `delay_ms` (attempt + 1, last failure kept). */
+/* Retries an activity after `delay_ms` (attempt + 1, last failure kept). Writes no event:
+ * marks the run's activity state dirty, so the caller's commit writes the executions row
+ * (field 11) with the new attempt. */
 void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                   int64_t delay_ms);
 

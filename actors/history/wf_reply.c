@@ -309,7 +309,7 @@ int wf_act_reply(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, size_
   size_t nl = slen(in->ns_name);
   size_t strs = nl + slen(in->workflow_type) + slen(in->workflow_id) + slen(in->run_id);
   /* one allocation: the copied slices are parts of the event */
-  if (gt_buf_reserve(b, HEAD_BOUND + in->toklen + strs + len) != 0)
+  if (gt_buf_reserve(b, HEAD_BOUND + in->toklen + strs + len + in->heartbeat_len) != 0)
     return 0; /* b->oom: the caller answers out of memory */
   if (in->toklen)
     put_bytes(b, 1, in->token, in->toklen);
@@ -320,6 +320,8 @@ int wf_act_reply(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, size_
   put_slice_str(b, 6, a.f[A_ID]);
   put_slice(b, 7, a.f[A_HEADER], 0);
   put_slice(b, 8, a.f[A_INPUT], 0);
+  if (in->heartbeat) /* packed Payloads: a present message, even empty */
+    put_bytes(b, 9, in->heartbeat, in->heartbeat_len);
   put_ts(b, 10, a.event_ns);
   put_ts(b, 11, in->scheduled_ns);
   put_ts(b, 12, in->started_ns);
@@ -374,7 +376,16 @@ int wf_act_reply_pb(gt_buf_t *b, const wf_act_reply_t *in, const uint8_t *ev, si
   r.heartbeat_timeout = a->heartbeat_timeout ? a->heartbeat_timeout : &zero;
   r.retry_policy = a->retry_policy;
   r.priority = a->priority;
+  if (in->heartbeat &&
+      !(r.heartbeat_details = (pb_payloads_t *)protobuf_c_message_unpack(
+            &temporal__api__common__v1__payloads__descriptor, NULL, in->heartbeat_len,
+            in->heartbeat))) {
+    protobuf_c_message_free_unpacked(&sev->base, NULL);
+    return GT_EINVAL;
+  }
   gt_buf_pack(b, &r.base);
+  if (r.heartbeat_details)
+    protobuf_c_message_free_unpacked(&r.heartbeat_details->base, NULL);
   protobuf_c_message_free_unpacked(&sev->base, NULL);
   return 0;
 }

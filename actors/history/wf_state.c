@@ -8,9 +8,13 @@
  *                     queue, the sleep state for recovery) and at close: state = msgpack
  *                     [status, next_event_id, wft_state, wft_scheduled_id, wft_started_id,
  *                     wft_attempt, pending activities, sticky queue, its timeout, sleeps,
- *                     xwf] (xwf since the crash-safe cross-workflow messages: an older
- *                     row has 10 fields and reads as xwf 0)
+ *                     xwf(, activity retry state)] (xwf since the crash-safe
+ *                     cross-workflow messages: an older row has 10 fields and reads as
+ *                     xwf 0; the activity retry state only while some pending activity
+ *                     has one, see pack_state: 11 fields read as none)
  *                     (fields 0-6 and next_event_id are as of that write: inspection only)
+ *                     Also written by a commit after an activity's retry or a heartbeat
+ *                     with new details (run->acts_dirty), which write no event.
  *   history           one row per txn: the txn's events as a serialized History
  *   current_executions on creation and on close (status, state)
  *   visibility        on creation and on close
@@ -20,6 +24,7 @@
  */
 #include <msgpack.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,7 +608,17 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
  * (absent from rows written before it, read as 0) is 1 when a sleeping run has
  * cross-workflow messages in flight (wf_xwf_pending): recovery activates it to send them
  * again, since the messages themselves are not persisted (wf_child.c). Fields 0-6 are for
- * inspection. */
+ * inspection.
+ * Field 11 (written only when some pending activity has an entry; a row of 11 fields, old
+ * or new, reads as none) is the activities' retry state, which no event records (a retry
+ * writes no event, as in Temporal): an array of
+ *   [scheduled_event_id, attempt, scheduled_ns, last_failure, heartbeat]
+ * for each pending activity whose state is not what its ActivityTaskScheduled implies
+ * (attempt > 1, or heartbeat details): the current attempt, its schedule time (wall-clock
+ * ns; in the future during the retry backoff), the packed Failure of the previous attempt
+ * and the packed Payloads of the last heartbeat (bin, or nil). wf_restore_state applies it
+ * after the replay, so a crash does not restart an activity's attempts at 1 (nor lose what
+ * the next attempt is handed). An activity's start stays in memory only. */
 /* Field 9 of the state: see pack_state. */
 static int64_t state_sleeps(const wf_run_t *run) {
   int64_t due_ms = 0;
@@ -618,7 +633,8 @@ static int64_t state_sleeps(const wf_run_t *run) {
  * passivation reads it back; an awake run recovered after a crash with an older or no
  * sticky queue dispatches to the normal queue, as Temporal does for a sticky worker gone
  * (matching bounces a task for a queue nobody polls). Going to sleep writes the row, with
- * the queue of that moment. Remembers what the row will hold. */
+ * the queue of that moment. Remembers what the row will hold. (The activities' retry
+ * state, field 11, is written whenever it changed: run->acts_dirty, see wf_txn_commit.) */
 static int row_changes(wf_run_t *run, int64_t sleeps, int xwf) {
   const char *sq = run->sticky_queue ? run->sticky_queue : "";
   const char *rq = run->row_sticky ? run->row_sticky : "";
@@ -638,10 +654,43 @@ static int row_changes(wf_run_t *run, int64_t sleeps, int xwf) {
   return 1;
 }
 
+/* Whether an activity has an entry in field 11 (see pack_state). */
+static int act_has_retry_state(const wf_activity_t *a) {
+  return a->attempt > 1 || a->heartbeat != NULL;
+}
+
+static void pack_bin_or_nil(msgpack_packer *pk, const uint8_t *p, size_t len) {
+  if (!p) {
+    msgpack_pack_nil(pk);
+    return;
+  }
+  msgpack_pack_bin(pk, len);
+  msgpack_pack_bin_body(pk, p, len);
+}
+
+/* Field 11 (see pack_state), n entries. */
+static void pack_act_state(const wf_run_t *run, size_t n, msgpack_packer *pk) {
+  msgpack_pack_array(pk, n);
+  for (size_t i = 0; i < run->n_acts; i++) {
+    const wf_activity_t *a = &run->acts[i];
+    if (!act_has_retry_state(a))
+      continue;
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_int64(pk, a->scheduled_event_id);
+    msgpack_pack_int32(pk, a->attempt);
+    msgpack_pack_int64(pk, a->scheduled_ns);
+    pack_bin_or_nil(pk, a->last_failure, a->last_failure_len);
+    pack_bin_or_nil(pk, a->heartbeat, a->heartbeat_len);
+  }
+}
+
 static void pack_state(const wf_run_t *run, int64_t sleeps, int xwf, msgpack_sbuffer *sb) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-  msgpack_pack_array(&pk, 11);
+  size_t n_act_state = 0;
+  for (size_t i = 0; i < run->n_acts; i++)
+    n_act_state += (size_t)act_has_retry_state(&run->acts[i]);
+  msgpack_pack_array(&pk, n_act_state ? 12 : 11);
   msgpack_pack_int(&pk, run->status);
   msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
   msgpack_pack_int(&pk, run->wft_state);
@@ -665,6 +714,8 @@ static void pack_state(const wf_run_t *run, int64_t sleeps, int xwf, msgpack_sbu
   msgpack_pack_int64(&pk, run->sticky_s2s_ms);
   msgpack_pack_int64(&pk, sleeps);
   msgpack_pack_int(&pk, xwf);
+  if (n_act_state)
+    pack_act_state(run, n_act_state, &pk);
 }
 
 /* The fields of an executions.state, or NULL (none, unreadable, or fewer than `need`
@@ -700,16 +751,64 @@ int64_t wf_state_recovery(const uint8_t *state, size_t len, int *xwf) {
   return v;
 }
 
+/* A copy of a bin field into *p, *len; nil leaves them NULL, 0. Returns 0, or -1 for
+ * another type or ENOMEM. */
+static int copy_bin(const msgpack_object *o, uint8_t **p, size_t *len) {
+  if (o->type == MSGPACK_OBJECT_NIL)
+    return 0;
+  if (o->type != MSGPACK_OBJECT_BIN)
+    return -1;
+  *p = malloc(o->via.bin.size ? o->via.bin.size : 1);
+  if (!*p)
+    return -1;
+  memcpy(*p, o->via.bin.ptr, o->via.bin.size);
+  *len = o->via.bin.size;
+  return 0;
+}
+
+/* Applies one entry of field 11 (see pack_state) to its activity, if still pending. */
+static void restore_act_entry(wf_run_t *run, const msgpack_object *e) {
+  if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 5)
+    return;
+  const msgpack_object *x = e->via.array.ptr;
+  if (x[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+      x[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || x[1].via.u64 < 1 ||
+      x[1].via.u64 > INT32_MAX || x[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return;
+  wf_activity_t *a = wf_find_activity(run, (int64_t)x[0].via.u64);
+  if (!a || a->closing)
+    return;
+  uint8_t *lf = NULL, *hb = NULL;
+  size_t lf_len = 0, hb_len = 0;
+  if (copy_bin(&x[3], &lf, &lf_len) != 0 || copy_bin(&x[4], &hb, &hb_len) != 0) {
+    free(lf);
+    free(hb);
+    return;
+  }
+  a->attempt = (int32_t)x[1].via.u64;
+  a->scheduled_ns = (int64_t)x[2].via.u64;
+  free(a->last_failure);
+  a->last_failure = lf;
+  a->last_failure_len = lf_len;
+  free(a->heartbeat);
+  a->heartbeat = hb;
+  a->heartbeat_len = hb_len;
+}
+
 void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
   msgpack_unpacked u;
   const msgpack_object *f = state_fields(state, len, 9, &u);
-  run->loaded_sleeps = sleeps_field(f, f ? u.data.via.array.size : 0);
+  size_t n = f ? u.data.via.array.size : 0;
+  run->loaded_sleeps = sleeps_field(f, n);
   if (f && f[7].type == MSGPACK_OBJECT_STR && f[7].via.str.size > 0 &&
       f[8].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
     wf_clear_sticky(run);
     run->sticky_queue = strndup(f[7].via.str.ptr, f[7].via.str.size);
     run->sticky_s2s_ms = (int64_t)f[8].via.u64;
   }
+  if (n >= 12 && f[11].type == MSGPACK_OBJECT_ARRAY)
+    for (uint32_t i = 0; i < f[11].via.array.size; i++)
+      restore_act_entry(run, &f[11].via.array.ptr[i]);
   msgpack_unpacked_destroy(&u);
 }
 
@@ -771,9 +870,11 @@ void wf_txn_commit(wf_txn_t *t) {
   int xwf = sleeps != WF_STATE_AWAKE && wf_xwf_pending(run);
   int closed = !wf_running(run);
   /* evaluated first: it also remembers what the row will hold */
-  int write_row = row_changes(run, sleeps, xwf) || t->create || closed;
-  if (write_row)
+  int write_row = row_changes(run, sleeps, xwf) || t->create || closed || run->acts_dirty;
+  if (write_row) {
     pack_state(run, sleeps, xwf, &sb);
+    run->acts_dirty = 0;
+  }
   int64_t next_event_id = (int64_t)run->n_ev + 1;
 
   memset(ops, 0, sizeof(ops));

@@ -185,11 +185,22 @@ void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     return;
   if (run->wft_state == WFT_SCHEDULED)
     wf_txn_task(t, run->task_queue, new_wft_task(wf, run));
+  int64_t now_ms = gt_wall_ns() / 1000000;
   for (size_t i = 0; i < run->n_acts; i++) {
-    if (!run->acts[i].started) {
-      wf_txn_task(t, run->acts[i].task_queue, wf_new_act_task(wf, run, &run->acts[i]));
-      wf_act_arm_scheduled(wf, run, &run->acts[i]);
+    wf_activity_t *a = &run->acts[i];
+    if (a->started || a->closing)
+      continue;
+    /* restored in its retry backoff (wf_restore_state): dispatched when it ends, as
+     * wf_act_retry's timer would have */
+    int64_t wait_ms = a->attempt > 1 ? a->scheduled_ns / 1000000 - now_ms : 0;
+    if (wait_ms > 0) {
+      a->retry_timer = gt_actor_timer_start(
+          &wf->base, (uint64_t)wait_ms,
+          WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, a->scheduled_event_id));
+      continue;
     }
+    wf_txn_task(t, a->task_queue, wf_new_act_task(wf, run, a));
+    wf_act_arm_scheduled(wf, run, a);
   }
 }
 
@@ -344,7 +355,8 @@ int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_acti
   wf_act_reply_t in = {.token = token, .toklen = toklen, .ns_name = ns_name,
                        .workflow_type = run->workflow_type, .workflow_id = wf->workflow_id,
                        .run_id = run->run_id, .scheduled_ns = act->scheduled_ns,
-                       .started_ns = act->started_ns, .attempt = act->attempt};
+                       .started_ns = act->started_ns, .attempt = act->attempt,
+                       .heartbeat = act->heartbeat, .heartbeat_len = act->heartbeat_len};
   const uint8_t *ev;
   size_t evlen;
   wf_event_bytes(run, act->ev_index, &ev, &evlen);
@@ -1219,6 +1231,31 @@ int wf_should_retry(wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
   return 1;
 }
 
+/* Makes `details` (NULL: none) the activity's last heartbeat details, as Temporal's
+ * UpdateActivityProgress does. Returns 1 when they changed (the run's activity state is
+ * then dirty: the next commit writes them), 0 when they are the same bytes, GT_ENOMEM
+ * (nothing changed). */
+static int act_set_heartbeat(wf_run_t *run, wf_activity_t *act, const pb_payloads_t *details) {
+  uint8_t *p = NULL;
+  size_t n = 0;
+  if (details) {
+    n = protobuf_c_message_get_packed_size(&details->base);
+    if (!(p = malloc(n ? n : 1)))
+      return GT_ENOMEM;
+    protobuf_c_message_pack(&details->base, p);
+  }
+  if ((p == NULL) == (act->heartbeat == NULL) &&
+      (!p || (n == act->heartbeat_len && memcmp(p, act->heartbeat, n) == 0))) {
+    free(p);
+    return 0;
+  }
+  free(act->heartbeat);
+  act->heartbeat = p;
+  act->heartbeat_len = n;
+  run->acts_dirty = 1;
+  return 1;
+}
+
 /* An attempt failed: retry under the policy, or ActivityTaskFailed. */
 static void act_fail(workflow_t *wf, wf_run_t *run, wf_activity_t *act, wf_txn_t *t,
                      pb_failure_t *failure, char *identity) {
@@ -1253,6 +1290,10 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_activity_t *act = activity_txn(wf, rpc, &run, &t);
   if (!act)
     return;
+  /* as Temporal: the failure's heartbeat details become the activity's (a retry's next
+   * attempt is handed them); out of memory keeps the previous ones */
+  if (req->last_heartbeat_details)
+    (void)act_set_heartbeat(run, act, req->last_heartbeat_details);
   act_fail(wf, run, act, t, req->failure, req->identity);
   wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
@@ -1420,20 +1461,27 @@ void wf_on_heartbeat(workflow_t *wf, gt_rpc_t *rpc) {
     gt_rpc_reply_error(rpc, GT_GRPC_NOT_FOUND, "Activity task not found.");
     return;
   }
-  free(act->heartbeat);
-  act->heartbeat = NULL;
-  act->heartbeat_len = 0;
-  if (req->details) {
-    act->heartbeat_len = protobuf_c_message_get_packed_size(&req->details->base);
-    act->heartbeat = malloc(act->heartbeat_len ? act->heartbeat_len : 1);
-    if (act->heartbeat)
-      protobuf_c_message_pack(&req->details->base, act->heartbeat);
+  /* new details are durable before the reply (the next attempt is handed them, even
+   * after a crash); the same details, or none again, write nothing */
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  int changed = t ? act_set_heartbeat(run, act, req->details) : GT_ENOMEM;
+  if (changed < 0) {
+    if (t)
+      wf_txn_recycle(wf, t);
+    gt_rpc_reply_error(rpc, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
   }
   Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_RESPONSE__INIT;
   r.cancel_requested = act->cancel_requested;
   wf_act_heartbeat(wf, run, act);
-  gt_rpc_reply_msg(rpc, &r.base);
+  if (!changed) {
+    wf_txn_recycle(wf, t);
+    gt_rpc_reply_msg(rpc, &r.base);
+    return;
+  }
+  wf_txn_reply_msg(t, rpc, &r.base);
+  wf_txn_commit(t);
 }
 
 void wf_on_act_canceled(workflow_t *wf, gt_rpc_t *rpc) {

@@ -38,9 +38,12 @@ void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
   (void)run;
   /* an activity started eagerly is started at its schedule: no schedule-to-start */
   if (!act->started && act->s2s_ms > 0 &&
-      (act->schedule_to_close_ms <= 0 || act->s2s_ms < act->schedule_to_close_ms))
-    rearm(wf, &act->s2s_timer, act->s2s_ms,
+      (act->schedule_to_close_ms <= 0 || act->s2s_ms < act->schedule_to_close_ms)) {
+    /* counted from the attempt's schedule: a dispatch after a load may come later */
+    int64_t left = act->scheduled_ns / 1000000 + act->s2s_ms - gt_wall_ns() / 1000000;
+    rearm(wf, &act->s2s_timer, left < 1 ? 1 : left > act->s2s_ms ? act->s2s_ms : left,
           act_token(TT(SCHEDULE_TO_START), act->attempt, act->scheduled_event_id));
+  }
   if (act->schedule_to_close_ms > 0 && !act->s2c_timer) {
     /* counted from the first schedule, across every attempt */
     pb_event_t *sev = wf_event_unpack(run, act->ev_index);
@@ -77,6 +80,7 @@ void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_fa
   act->started = 0;
   act->scheduled_ns = gt_wall_ns() + delay_ms * 1000000;
   run->transitions++;
+  run->acts_dirty = 1; /* no event: the caller's commit writes it to executions.state */
   if (act->st2c_timer)
     gt_actor_timer_cancel(&wf->base, act->st2c_timer);
   if (act->hb_timer)

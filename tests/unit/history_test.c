@@ -593,6 +593,15 @@ START_TEST(test_act_reply_encoding) {
   r.attempt = 7;
   r.ns_name = "";
   ck_assert_int_eq(check_act_reply(&ev, &r), 0);
+  /* heartbeat details (field 9): some, then present and empty */
+  uint8_t hbd[400];
+  r.heartbeat = hbd;
+  r.heartbeat_len = protobuf_c_message_pack(&in.base, hbd);
+  ck_assert_uint_le(r.heartbeat_len, sizeof(hbd));
+  ck_assert_int_eq(check_act_reply(&ev, &r), 0);
+  r.heartbeat_len = 0;
+  ck_assert_int_eq(check_act_reply(&ev, &r), 0);
+  r.heartbeat = NULL;
   a.activity_id = ""; /* proto3 defaults: empty id, no type, zero attempt and times */
   a.activity_type = NULL;
   ts.seconds = 0;

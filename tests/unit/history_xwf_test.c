@@ -6,7 +6,9 @@
  * the commit leaves), then started again on the same file. Recovery must activate the
  * sender, which sends again what its history says is pending, and the receivers must
  * take a repeat as one: exactly one child run, one ChildWorkflowExecutionStarted, one
- * WorkflowExecutionSignaled.
+ * WorkflowExecutionSignaled. The same restart checks what else no event records: an
+ * activity's retry state (its attempt, that attempt's schedule time, the last failure,
+ * the heartbeat details; executions.state field 11) comes back with the run.
  *
  * DESIGN
  *   Each test runs in its own process (Check's fork mode) with its own database file in a
@@ -454,6 +456,218 @@ START_TEST(test_signal_retry_applied_once) {
 }
 END_TEST
 
+/* ---- activities: the retry state survives a restart ---- */
+
+typedef Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes sched_cmd_t;
+
+/* Completes the workflow task with ScheduleActivityTask("1" on TQ): RetryPolicy
+ * maximumAttempts max_attempts, initial interval initial_ms, coefficient 2. */
+static void schedule_activity(poll_wft_resp_t *task, int32_t max_attempts,
+                              int64_t initial_ms) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  sched_cmd_t a = TEMPORAL__API__COMMAND__V1__SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES__INIT;
+  pb_acttype_t at = TEMPORAL__API__COMMON__V1__ACTIVITY_TYPE__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  pb_retry_t rp = TEMPORAL__API__COMMON__V1__RETRY_POLICY__INIT;
+  pb_dur_t st2c, ii;
+  a.activity_id = "1";
+  at.name = "flaky";
+  a.activity_type = &at;
+  q.name = TQ;
+  a.task_queue = &q;
+  gt_pb_dur(&st2c, 30000);
+  a.start_to_close_timeout = &st2c;
+  gt_pb_dur(&ii, initial_ms);
+  rp.initial_interval = &ii;
+  rp.backoff_coefficient = 2.0;
+  rp.maximum_attempts = max_attempts;
+  a.retry_policy = &rp;
+  c.command_type = PB_CMD(SCHEDULE_ACTIVITY_TASK);
+  c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES;
+  c.schedule_activity_task_command_attributes = &a;
+  pb_command_t *cp = &c;
+  complete_task(task, &cp, 1);
+}
+
+/* Polls TQ for an activity task of `wid`; fails when none comes within a few seconds. */
+static poll_act_resp_t *poll_activity(const char *wid) {
+  static const char *const timeout[] = {"grpc-timeout", "8S", NULL};
+  poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  r.namespace_ = NS;
+  q.name = TQ;
+  r.task_queue = &q;
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, timeout);
+  poll_act_resp_t *resp =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
+  h2c_stream_free(&s);
+  ck_assert_msg(resp->task_token.len > 0, "no activity task for %s", wid);
+  ck_assert_str_eq(resp->workflow_execution->workflow_id, wid);
+  return resp;
+}
+
+/* One payload whose data is the string v. */
+typedef struct {
+  Temporal__Api__Common__V1__Payload pl;
+  Temporal__Api__Common__V1__Payload *pls[1];
+  pb_payloads_t ps;
+} one_payload_t;
+
+static pb_payloads_t *payloads_of(one_payload_t *p, const char *v) {
+  Temporal__Api__Common__V1__Payload pl = TEMPORAL__API__COMMON__V1__PAYLOAD__INIT;
+  pb_payloads_t ps = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+  p->pl = pl;
+  p->pl.data.data = (uint8_t *)v;
+  p->pl.data.len = strlen(v);
+  p->pls[0] = &p->pl;
+  p->ps = ps;
+  p->ps.n_payloads = 1;
+  p->ps.payloads = p->pls;
+  return &p->ps;
+}
+
+/* Whether payloads hold exactly the string v. */
+static int payloads_are(const pb_payloads_t *ps, const char *v) {
+  return ps && ps->n_payloads == 1 && ps->payloads[0]->data.len == strlen(v) &&
+         memcmp(ps->payloads[0]->data.data, v, strlen(v)) == 0;
+}
+
+/* RespondActivityTaskFailed with a retryable ApplicationFailure(message); asserts OK. */
+static void fail_activity(poll_act_resp_t *task, const char *message) {
+  Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
+  pb_failure_t f = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+  Temporal__Api__Failure__V1__ApplicationFailureInfo ai =
+      TEMPORAL__API__FAILURE__V1__APPLICATION_FAILURE_INFO__INIT;
+  ai.type = "Flaky";
+  f.message = (char *)message;
+  f.failure_info_case =
+      TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO;
+  f.application_failure_info = &ai;
+  r.namespace_ = NS;
+  r.task_token = task->task_token;
+  r.failure = &f;
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RespondActivityTaskFailed", &r.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "RespondActivityTaskFailed: %d %s", s.grpc_status,
+                s.message);
+  h2c_stream_free(&s);
+  protobuf_c_message_free_unpacked(&task->base, NULL);
+}
+
+/* RecordActivityTaskHeartbeat with details v; asserts OK. */
+static void heartbeat(const poll_act_resp_t *task, const char *v) {
+  Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
+  one_payload_t p;
+  r.namespace_ = NS;
+  r.task_token = task->task_token;
+  r.details = payloads_of(&p, v);
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RecordActivityTaskHeartbeat", &r.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "RecordActivityTaskHeartbeat: %d %s", s.grpc_status,
+                s.message);
+  h2c_stream_free(&s);
+}
+
+static int64_t ts_ms(const Google__Protobuf__Timestamp *ts) {
+  return ts ? ts->seconds * 1000 + ts->nanos / 1000000 : 0;
+}
+
+/* (6) An activity (maximumAttempts 3) fails twice, retryably; the server restarts while
+ * attempt 3 waits out its backoff. The retry state (executions.state field 11) brings
+ * back attempt 3, its schedule time and the last failure: attempt 3 is handed out at its
+ * retry time, not attempt 1 at once, and its failure is the last, MAXIMUM_ATTEMPTS_REACHED,
+ * with ActivityTaskStarted showing attempt 3 and attempt 2's failure. */
+START_TEST(test_activity_retry_restart) {
+  char run[37];
+  start_on("xa6", TQ, run);
+  schedule_activity(poll_task(TQ, "xa6"), 3, 300);
+  poll_act_resp_t *a = poll_activity("xa6");
+  ck_assert_int_eq(a->attempt, 1);
+  fail_activity(a, "boom-1");
+  a = poll_activity("xa6"); /* after 300 ms */
+  ck_assert_int_eq(a->attempt, 2);
+  fail_activity(a, "boom-2"); /* attempt 3 in 600 ms */
+  int64_t failed_ms = gt_wall_ns() / 1000000;
+
+  crash_restart();
+  a = poll_activity("xa6");
+  int64_t got_ms = gt_wall_ns() / 1000000;
+  ck_assert_int_eq(a->attempt, 3);
+  int64_t due_ms = ts_ms(a->current_attempt_scheduled_time);
+  ck_assert_int_ge(due_ms, failed_ms + 500); /* the backoff of attempt 2's failure */
+  ck_assert_int_ge(got_ms + 5, due_ms);      /* handed out once it is over */
+  ck_assert_int_lt(ts_ms(a->scheduled_time), due_ms); /* the first schedule */
+  fail_activity(a, "boom-3");
+
+  poll_wft_resp_t *t = poll_task(TQ, "xa6");
+  const pb_event_t *st = NULL, *fl = NULL;
+  ck_assert_int_eq(count_events(t->history, PB_EV(ACTIVITY_TASK_STARTED), &st), 1);
+  ck_assert_int_eq(count_events(t->history, PB_EV(ACTIVITY_TASK_FAILED), &fl), 1);
+  const Temporal__Api__History__V1__ActivityTaskStartedEventAttributes *sa =
+      st->activity_task_started_event_attributes;
+  ck_assert_int_eq(sa->attempt, 3);
+  ck_assert_ptr_nonnull(sa->last_failure);
+  ck_assert_str_eq(sa->last_failure->message, "boom-2");
+  const Temporal__Api__History__V1__ActivityTaskFailedEventAttributes *fa =
+      fl->activity_task_failed_event_attributes;
+  ck_assert_int_eq(
+      fa->retry_state, TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED);
+  ck_assert_str_eq(fa->failure->message, "boom-3");
+  ck_assert_int_eq(fa->started_event_id, st->event_id);
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xa6"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+}
+END_TEST
+
+/* (7) Heartbeat details survive a restart: attempt 1 heartbeats "hb-1", the server
+ * restarts (the start is not persisted: attempt 1 is handed out again, with "hb-1"),
+ * heartbeats "hb-2" and fails retryably; after another restart attempt 2 is handed "hb-2"
+ * (PollActivityTaskQueueResponse.heartbeat_details), with attempt 1's failure recorded. */
+START_TEST(test_activity_heartbeat_restart) {
+  char run[37];
+  start_on("xa7", TQ, run);
+  schedule_activity(poll_task(TQ, "xa7"), 3, 50);
+  poll_act_resp_t *a = poll_activity("xa7");
+  ck_assert_int_eq(a->attempt, 1);
+  ck_assert_ptr_null(a->heartbeat_details);
+  heartbeat(a, "hb-1");
+  heartbeat(a, "hb-1"); /* the same again: nothing to write */
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+
+  crash_restart();
+  a = poll_activity("xa7");
+  ck_assert_int_eq(a->attempt, 1);
+  ck_assert_msg(payloads_are(a->heartbeat_details, "hb-1"), "attempt 1 lost its details");
+  heartbeat(a, "hb-2");
+  fail_activity(a, "boom-1");
+
+  crash_restart();
+  a = poll_activity("xa7");
+  ck_assert_int_eq(a->attempt, 2);
+  ck_assert_msg(payloads_are(a->heartbeat_details, "hb-2"), "attempt 2 lost the details");
+  fail_activity(a, "boom-2");
+  a = poll_activity("xa7"); /* no restart: the same details, from memory */
+  ck_assert_int_eq(a->attempt, 3);
+  ck_assert(payloads_are(a->heartbeat_details, "hb-2"));
+  fail_activity(a, "boom-3");
+  poll_wft_resp_t *t = poll_task(TQ, "xa7");
+  const pb_event_t *st = NULL;
+  ck_assert_int_eq(count_events(t->history, PB_EV(ACTIVITY_TASK_STARTED), &st), 1);
+  ck_assert_int_eq(st->activity_task_started_event_attributes->attempt, 3);
+  ck_assert_str_eq(st->activity_task_started_event_attributes->last_failure->message,
+                   "boom-2");
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xa7"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+}
+END_TEST
+
 START_TEST(test_state_field) {
   int xwf = -1;
   ck_assert_int_eq(wf_state_recovery(NULL, 0, &xwf), WF_STATE_AWAKE);
@@ -466,6 +680,12 @@ START_TEST(test_state_field) {
   static const uint8_t neu[] = {0x9b, 0, 0, 0, 0, 0, 0, 0x90, 0xc0, 0, 0xff, 1};
   xwf = -1;
   ck_assert_int_eq(wf_state_recovery(neu, sizeof(neu), &xwf), WF_STATE_ASLEEP_UNTIL_MESSAGE);
+  ck_assert_int_eq(xwf, 1);
+  /* field 11 (activities' retry state: [[5, 2, 7, nil, bin ""]]) leaves 9 and 10 as read */
+  static const uint8_t acts[] = {0x9c, 0, 0, 0, 0, 0, 0, 0x90, 0xc0, 0, 0xff, 1,
+                                 0x91, 0x95, 5, 2, 7, 0xc0, 0xc4, 0};
+  xwf = -1;
+  ck_assert_int_eq(wf_state_recovery(acts, sizeof(acts), &xwf), WF_STATE_ASLEEP_UNTIL_MESSAGE);
   ck_assert_int_eq(xwf, 1);
 }
 END_TEST
@@ -481,6 +701,8 @@ static Suite *suite(void) {
   tcase_add_loop_test(tc, test_cancel_external_lost, 0, 2);
   tcase_add_test(tc, test_parent_close_policy_lost);
   tcase_add_test(tc, test_signal_retry_applied_once);
+  tcase_add_test(tc, test_activity_retry_restart);
+  tcase_add_test(tc, test_activity_heartbeat_restart);
   suite_add_tcase(s, tc);
   TCase *unit = tcase_create("state");
   tcase_add_test(unit, test_state_field);

@@ -4,7 +4,8 @@
 // run (it is never restarted: it must ride through the crashes by itself);
 // one client whose calls are retried here on transient codes until they
 // succeed. A producer starts hello / sleeper / summer / parent workflows (a
-// child, external signals to it) and signals the summers, paced over the load
+// child, external signals to it) / retriers (an activity failing twice, with
+// maximumAttempts 3) and signals the summers, paced over the load
 // window, while a killer SIGKILLs the server
 // KILLS times at random moments and restarts it on the same port and store.
 // Before each kill the killer starts one extra sleeper and awaits its
@@ -13,8 +14,9 @@
 //
 // At the end every workflow must have completed with the right result, in
 // exactly the run its start returned, with a consistent history (check.js),
-// the due-while-down timers must have fired, and the server must then stop
-// cleanly on SIGTERM.
+// the due-while-down timers must have fired, a retrier's attempts must never
+// have started over (its activity's attempt state is in executions.state), and
+// the server must then stop cleanly on SIGTERM.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -86,6 +88,12 @@ function plan(rand, ctx) {
   for (let i = 0; i < 8; i++) { // parents asleep on a child across the kills
     const ms = 500 + Math.floor(rand() * 3500);
     wfs.push({ type: 'parentOfSleeper', id: id('psleep', i), args: [ms], want: `slept ${ms}` });
+  }
+  // Activity retries write no event: a kill in a backoff must not restart the
+  // attempts at 1 (their 1 s backoffs make it likely that some kill falls in one).
+  for (let i = 0; i < 12; i++) {
+    const wid = id('retry', i);
+    wfs.push({ type: 'retryingAcrossCrashes', id: wid, args: [wid], want: 'ok on attempt 3' });
   }
   const summers = [];
   for (let i = 0; i < 6; i++) {
@@ -285,10 +293,31 @@ class Load {
         if (count(hist, t) !== 1) p.push(`want exactly one ${t}, got ${count(hist, t)}`);
       }
     }
+    if (wf.type === 'retryingAcrossCrashes') p.push(...this.checkRetrier(wf, hist));
     if (wf.type === 'parentSignalling') { // the child's sum (want) shows each signal once
       const n = count(hist, 'EXTERNAL_WORKFLOW_EXECUTION_SIGNALED');
       if (n !== 3) p.push(`want 3 ExternalWorkflowExecutionSignaled, got ${n}`);
     }
+    return p;
+  }
+
+  // The attempts the worker ran never went down (a started attempt may run again
+  // after a kill, at the same attempt), and the one that succeeded shows attempt 3
+  // and attempt 2's failure.
+  checkRetrier(wf, hist) {
+    const p = [];
+    const calls = this.ctx.activities.flakyAcrossCrashes.calls.get(wf.id) || [];
+    if (calls.some((a, i) => i > 0 && a < calls[i - 1])) {
+      p.push(`attempts started over: ran ${calls.join(', ')}`);
+    }
+    const started = hist.events.filter((e) => h.eventTypeName(e) === 'ACTIVITY_TASK_STARTED');
+    const a = started.length === 1 ? started[0].activityTaskStartedEventAttributes : null;
+    if (!a) p.push(`want one ActivityTaskStarted, got ${started.length}`);
+    else if (a.attempt !== 3 || !a.lastFailure || a.lastFailure.message !== 'flaky attempt 2') {
+      p.push(`ActivityTaskStarted attempt ${a.attempt}, last failure ` +
+        `${a.lastFailure ? JSON.stringify(a.lastFailure.message) : 'none'}`);
+    }
+    if (calls.length > 3) this.notes.push(`retrier ran ${calls.join(', ')} (a kill re-ran a started attempt)`);
     return p;
   }
 

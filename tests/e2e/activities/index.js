@@ -21,6 +21,18 @@ async function flaky(key) {
   return `ok on attempt ${attempt} (calls ${attempts.get(key)})`;
 }
 
+// The crash suite's retried activity (tests/crash/lib/load.js): fails attempts 1 and 2,
+// succeeds on 3. Records the attempts it ran per key (flakyAcrossCrashes.calls), which
+// must never go down: a crash must not restart an activity's attempts at 1.
+async function flakyAcrossCrashes(key) {
+  const { attempt } = require('@temporalio/activity').Context.current().info;
+  const calls = flakyAcrossCrashes.calls;
+  calls.set(key, [...(calls.get(key) || []), attempt]);
+  if (attempt < 3) throw new Error(`flaky attempt ${attempt}`);
+  return `ok on attempt ${attempt}`;
+}
+flakyAcrossCrashes.calls = new Map();
+
 async function alwaysFails() {
   throw new Error('always fails');
 }
@@ -53,4 +65,4 @@ async function hugeResult() {
 }
 
 module.exports = { completesAsync, hugeResult, greet, rejectInput, flaky, alwaysFails, slowActivity, silentActivity,
-  neverPicked };
+  neverPicked, flakyAcrossCrashes };

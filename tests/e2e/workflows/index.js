@@ -116,6 +116,17 @@ async function retrying(key) {
   return await flaky(key);
 }
 
+// The crash suite's (tests/crash/lib/load.js): an activity that fails twice, with
+// backoffs long enough for a kill -9 to fall inside one, and succeeds on its last attempt.
+const { flakyAcrossCrashes } = proxyActivities({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 1, maximumAttempts: 3 },
+});
+
+async function retryingAcrossCrashes(key) {
+  return await flakyAcrossCrashes(key);
+}
+
 // Exhausts the retry policy: the last failure reaches the workflow.
 async function exhausting() {
   try {
@@ -271,5 +282,5 @@ module.exports = {
   looper,
   timingOut,
   hello, waitForever, failing, catchActivityFailure, sleeper, cancelTimer, summer,
-  cancellable, retrying, exhausting,
+  cancellable, retrying, exhausting, retryingAcrossCrashes,
 };
