@@ -121,7 +121,9 @@ static inline poll_wft_resp_t *poll_wft(void) {
   return r;
 }
 
-static inline poll_act_resp_t *poll_act(void) {
+/* Polls TQ for an activity task, with extra request headers (NULL: none, e.g.
+ * {"grpc-timeout", "8S", NULL}); fails when none comes. */
+static inline poll_act_resp_t *poll_act_with(const char *const *extra) {
   poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
   pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   r.namespace_ = NS;
@@ -129,13 +131,15 @@ static inline poll_act_resp_t *poll_act(void) {
   r.task_queue = &q;
   r.identity = "history-test";
   h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, NULL);
+  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, extra);
   poll_act_resp_t *resp =
       h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
   h2c_stream_free(&s);
   ck_assert_uint_gt(resp->task_token.len, 0);
   return resp;
 }
+
+static inline poll_act_resp_t *poll_act(void) { return poll_act_with(NULL); }
 
 /* Submits RespondWorkflowTaskCompleted with one command (not waited). cmd: 'A' schedules
  * activity "greet", 'C' completes the workflow. */

@@ -493,18 +493,7 @@ static void schedule_activity(poll_wft_resp_t *task, int32_t max_attempts,
 /* Polls TQ for an activity task of `wid`; fails when none comes within a few seconds. */
 static poll_act_resp_t *poll_activity(const char *wid) {
   static const char *const timeout[] = {"grpc-timeout", "8S", NULL};
-  poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
-  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  r.namespace_ = NS;
-  q.name = TQ;
-  r.task_queue = &q;
-  r.identity = "xwf-test";
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, timeout);
-  poll_act_resp_t *resp =
-      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
-  h2c_stream_free(&s);
-  ck_assert_msg(resp->task_token.len > 0, "no activity task for %s", wid);
+  poll_act_resp_t *resp = poll_act_with(timeout);
   ck_assert_str_eq(resp->workflow_execution->workflow_id, wid);
   return resp;
 }
