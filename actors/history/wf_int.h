@@ -1,7 +1,8 @@
 /*
  * wf_int.h: the workflow actor's internals, shared by workflow.c (the actor: routing,
  * activation, start, describe, history), wf_state.c (events: emit, apply, replay,
- * persistence transactions) and wf_tasks.c (workflow tasks, commands, activities).
+ * persistence transactions), wf_tasks.c (workflow tasks, commands, activity dispatch) and
+ * wf_activities.c (activity outcomes, retries, heartbeats).
  *
  * DESIGN
  *   Event sourcing: every state change is an event. `wf_emit` gives the event its id and
@@ -471,7 +472,7 @@ int wf_load_history(wf_run_t *run, const uint8_t *p, size_t n);
 /* Appends events [from, to) (indexes) of a run, already framed, to b. */
 void wf_put_events(const wf_run_t *run, size_t from, size_t to, gt_buf_t *b);
 
-/* ---- wf_tasks.c ---- */
+/* ---- wf_tasks.c, wf_activities.c ---- */
 /* Writes a transient workflow task's Scheduled (and Started, when started) events: it is
  * about to complete, or other events must follow it. */
 void wf_materialize_transient(workflow_t *wf, wf_run_t *run);
