@@ -369,7 +369,10 @@ static const char usage_text[] =
     "  --log-level L   debug, info, warn, error, off (overrides the file)\n"
     "  --log-format F  text or json (overrides the file)\n"
     "start-dev uses an in-memory SQLite database unless --db-filename is "
-    "given.\n";
+    "given.\n"
+    "The HTTP port serves GET /health and GET /metrics (Prometheus). It is\n"
+    "services.frontend.rpc.httpPort in YAML (default 7243); start-dev opens it\n"
+    "only with --http-port N. Port 0 turns it off.\n";
 
 /* What the pass over argv found that is applied after it. */
 typedef struct cli {
@@ -566,6 +569,9 @@ int gt_config_from_args(gt_config_t *cfg, int argc, char **argv, int *exit_now,
     }
     table = dev_flags;
     i = 3;
+    /* As the Temporal CLI's start-dev: no HTTP port unless --http-port is given, so that
+     * dev servers launched side by side (SDK test environments) do not fight over 7243. */
+    cfg->http_port = 0;
   }
   for (; i < argc; i++) {
     const char *arg = argv[i], *v;

@@ -32,7 +32,8 @@ typedef struct gt_config {
   /* frontend rpc */
   char *bind_ip;   /* default "127.0.0.1" */
   int grpc_port;   /* default 7233 */
-  int http_port;   /* default 7243; 0 = off */
+  int http_port;   /* /health and /metrics: default 7243 (YAML, no arguments); start-dev:
+                    * 0 unless --http-port; 0 = do not listen */
   int membership_port; /* default 7234 (cluster gossip over nng) */
 
   /* persistence */

@@ -191,6 +191,8 @@ int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_stor
 void gt__store_write_done(gt_store_t *st, gt__store_batch_t *b, int rc, int failed_op) {
   atomic_fetch_add_explicit(rc ? &st->batches_failed : &st->batches_committed, 1,
                             memory_order_relaxed);
+  if (rc == GT_EFENCED)
+    atomic_fetch_add_explicit(&st->batches_fenced, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
   if (b->cb)
     b->cb(b->ctx, rc, rc ? failed_op : -1);
@@ -399,6 +401,8 @@ int gt_store_read_sql_sync(gt_store_t *st, const char *sql, const gt_val_t *para
 
 void gt__store_read_done(gt_store_t *st, gt__store_read_t *r, int rc, gt_rows_t *rows) {
   atomic_fetch_add_explicit(&st->reads, 1, memory_order_relaxed);
+  if (rc != 0 && rc != GT_ENOTFOUND) /* a missing row is an answer, not a failure */
+    atomic_fetch_add_explicit(&st->reads_failed, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
   if (rc && rows) {
     gt_store_rows_free(rows);
@@ -425,7 +429,9 @@ void gt_store_get_stats(gt_store_t *st, gt_store_stats_t *out) {
   out->batches_committed = atomic_load_explicit(&st->batches_committed, memory_order_relaxed);
   out->transactions = atomic_load_explicit(&st->transactions, memory_order_relaxed);
   out->batches_failed = atomic_load_explicit(&st->batches_failed, memory_order_relaxed);
+  out->batches_fenced = atomic_load_explicit(&st->batches_fenced, memory_order_relaxed);
   out->reads = atomic_load_explicit(&st->reads, memory_order_relaxed);
+  out->reads_failed = atomic_load_explicit(&st->reads_failed, memory_order_relaxed);
   out->queue_depth = atomic_load_explicit(&st->queue_depth, memory_order_relaxed);
 }
 

@@ -253,7 +253,9 @@ typedef struct gt_store_stats {
   uint64_t batches_committed;
   uint64_t transactions;   /* commits; batches/transactions = the group-commit factor */
   uint64_t batches_failed;
+  uint64_t batches_fenced; /* of batches_failed: refused by the shard fence */
   uint64_t reads;
+  uint64_t reads_failed;   /* of reads: an error other than GT_ENOTFOUND */
   uint32_t queue_depth;
 } gt_store_stats_t;
 void gt_store_get_stats(gt_store_t *st, gt_store_stats_t *out);

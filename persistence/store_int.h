@@ -88,7 +88,9 @@ struct gt_store {
   _Atomic uint64_t batches_committed;
   _Atomic uint64_t transactions;
   _Atomic uint64_t batches_failed;
+  _Atomic uint64_t batches_fenced; /* of batches_failed: GT_EFENCED */
   _Atomic uint64_t reads;
+  _Atomic uint64_t reads_failed;   /* of reads: an error other than GT_ENOTFOUND */
   _Atomic uint32_t queue_depth; /* items submitted and not yet completed */
 };
 

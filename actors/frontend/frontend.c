@@ -742,6 +742,31 @@ static const struct route *find_route(const ProtobufCServiceDescriptor *svc,
   return &by_method[md - svc->methods];
 }
 
+/* Operation names for the gateway's per-operation metrics: the WorkflowService methods
+ * by descriptor index, then the OperatorService ones. Built once. */
+static const char *op_names[MAX_WF_METHODS];
+static int n_op_names, n_wf_ops;
+static pthread_once_t op_names_once = PTHREAD_ONCE_INIT;
+
+static void op_names_build(void) {
+  const ProtobufCServiceDescriptor *wf =
+      &temporal__api__workflowservice__v1__workflow_service__descriptor;
+  const ProtobufCServiceDescriptor *op =
+      &temporal__api__operatorservice__v1__operator_service__descriptor;
+  GT_ASSERT(wf->n_methods + op->n_methods <= MAX_WF_METHODS);
+  for (unsigned i = 0; i < wf->n_methods; i++)
+    op_names[n_op_names++] = wf->methods[i].name;
+  n_wf_ops = n_op_names;
+  for (unsigned i = 0; i < op->n_methods; i++)
+    op_names[n_op_names++] = op->methods[i].name;
+}
+
+const char *const *gt_frontend_op_names(int *n) {
+  pthread_once(&op_names_once, op_names_build);
+  *n = n_op_names;
+  return op_names;
+}
+
 void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
                         const uint8_t *body, size_t len) {
   gt_server_t *srv = ctx;
@@ -762,6 +787,11 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
     return;
   }
+  pthread_once(&op_names_once, op_names_build);
+  int op = (int)(md - svc->methods);
+  if (svc != &temporal__api__workflowservice__v1__workflow_service__descriptor)
+    op += n_wf_ops;
+  gt_gateway_call_set_op(call, op); /* counted in service_requests from here */
   const struct route *rt = find_route(svc, md);
   const struct handler *h = rt ? rt->h : NULL;
   handler_fn fn = h ? h->fn : NULL;

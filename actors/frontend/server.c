@@ -4,7 +4,9 @@
  * DESIGN
  *   Start order: store (schema, shard ownership: range_id acquired per shard), namespaces
  *   (the default one created when absent), runtime threads, then the gateway, last, so
- *   nothing is served before everything it needs exists. Stop runs in reverse: the gateway
+ *   nothing is served before everything it needs exists; the gateway also serves the HTTP
+ *   port (/health, /metrics rendered by metrics.c), unless http_port is 0. A taken port
+ *   fails the start like a taken gRPC port. Stop runs in reverse: the gateway
  *   stops accepting and answers what is unanswered, the runtime stops every actor (their
  *   in-flight writes complete first: the store drains before it closes), then the store.
  *
@@ -143,9 +145,13 @@ int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
     gt_gateway_config_t gc = {
         .ip = cfg->bind_ip,
         .port = cfg->grpc_port,
+        .http_port = cfg->http_port,
         .handler = gt_frontend_handle,
         .handler_ctx = srv,
+        .metrics_fn = gt_server_metrics_render,
+        .metrics_ctx = srv,
     };
+    gc.op_names = gt_frontend_op_names(&gc.n_ops);
     rc = gt_gateway_new(&srv->gw, &gc);
     if (rc == 0)
       rc = gt_gateway_start(srv->gw);

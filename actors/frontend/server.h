@@ -9,7 +9,7 @@
  *   own rule (namespaces.h).
  *
  * INVARIANTS
- *   Everything but `stopping` and the shards' task-id counters is written before the gateway
+ *   Everything but `stopping`, the metrics counters and the shards' task-id counters is written before the gateway
  *   starts serving and read-only afterwards.
  */
 #ifndef GT_SERVER_H
@@ -42,6 +42,10 @@ typedef struct gt_server {
   int64_t start_wall_ns;
   char cluster_id[37];
   _Atomic int stopping; /* set at SIGTERM: new work is answered UNAVAILABLE */
+  /* Runs closed, by their Temporal WorkflowExecutionStatus (2 completed .. 7 timed out):
+   * bumped by the workflow actors (wf_close_cleanup), read by /metrics. Relaxed atomics:
+   * statistics only, nothing is published through them. */
+  _Atomic uint64_t wf_closed[8];
 } gt_server_t;
 
 /* Builds and starts everything from a validated config: store (schema, shards), runtime,

@@ -16,8 +16,12 @@
  *   then, under the queue mutex, close the queue and detach every call still out with the
  *   handler (its stream will be answered UNAVAILABLE); then drain each connection (answer
  *   open streams UNAVAILABLE, GOAWAY, write, shut down, close). A grace timer cuts
- *   connections whose peer does not read. The loop ends when every handle is closed.
+ *   connections whose peer does not read. The HTTP/1.1 port (http1.c) is closed at the
+ *   same time as the gRPC listener: its listener, sweep timer and connections are closed
+ *   at once (an unfinished scrape is cut). The loop ends when every handle is closed.
  *   See gateway_int.h, OWNERSHIP, for who frees calls.
+ *   Metrics: a call's hand-off time is taken in gt__gw_dispatch and its reply is counted
+ *   when the loop delivers it (deliver), both on the loop: plain integers, no lock.
  *
  * INVARIANTS
  *   - q->async is only signalled while q->open, under q->mu; the loop closes the async
@@ -271,6 +275,8 @@ void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint64_t deadline_ms,
   call->len = s->len - 5;
   call->deadline_ms = deadline_ms;
   call->accept_gzip = accept_gzip;
+  call->op = -1;
+  call->t0_ns = gw->ops != NULL ? uv_hrtime() : 0;
   atomic_init(&call->cancelled, 0);
   call->stream = s;
   s->call = call;
@@ -286,6 +292,8 @@ void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint64_t deadline_ms,
 /* Sends a drained reply (if its stream still listens) and frees the call. */
 static void deliver(gt_gateway_t *gw, gt_gateway_call_t *call) {
   live_remove(gw, call);
+  if (call->op >= 0)
+    gt__gw_count_reply(gw, call, call->resp.status);
   gt__stream_t *s = call->stream;
   if (s != NULL) {
     s->call = NULL;
@@ -358,6 +366,7 @@ static void close_queue(gt_gateway_t *gw) {
 static void begin_stop(gt_gateway_t *gw) {
   gw->stopping = 1;
   uv_close((uv_handle_t *)&gw->listener, on_handle_closed);
+  gt__http1_stop(gw);
   deliver_list(gw, queue_take(gw->q));
   close_queue(gw);
   uv_close((uv_handle_t *)&gw->async, on_handle_closed);
@@ -408,18 +417,29 @@ int gt_gateway_new(gt_gateway_t **out, const gt_gateway_config_t *cfg) {
   if (out == NULL || cfg == NULL || cfg->handler == NULL || cfg->ip == NULL ||
       cfg->port < 0 || cfg->port > 65535)
     return GT_EINVAL;
+  if (cfg->http_port < GT_GATEWAY_PORT_ANY || cfg->http_port > 65535 || cfg->n_ops < 0 ||
+      (cfg->n_ops > 0 && cfg->op_names == NULL))
+    return GT_EINVAL;
   gt_gateway_t *gw = calloc(1, sizeof *gw);
   if (gw == NULL)
     return GT_ENOMEM;
   gw->ip = strdup(cfg->ip);
   gw->q = replyq_new();
-  if (gw->ip == NULL || gw->q == NULL) {
+  if (cfg->n_ops > 0)
+    gw->ops = calloc((size_t)cfg->n_ops, sizeof *gw->ops);
+  if (gw->ip == NULL || gw->q == NULL || (cfg->n_ops > 0 && gw->ops == NULL)) {
     free(gw->ip);
+    free(gw->ops);
     if (gw->q)
       replyq_unref(gw->q);
     free(gw);
     return GT_ENOMEM;
   }
+  gw->op_names = cfg->op_names;
+  gw->n_ops = gw->ops != NULL ? cfg->n_ops : 0;
+  gw->metrics_fn = cfg->metrics_fn;
+  gw->metrics_ctx = cfg->metrics_ctx;
+  gw->http_port = cfg->http_port;
   gw->port = cfg->port;
   gw->max_recv = cfg->max_recv_bytes ? cfg->max_recv_bytes : GT__GW_DEFAULT_MAX_RECV;
   gw->handler = cfg->handler;
@@ -462,16 +482,27 @@ int gt_gateway_start(gt_gateway_t *gw) {
   uv_async_init(&gw->loop, &gw->async, on_async);
   gw->async.data = gw;
   rv = listen_on(gw);
+  if (rv != 0) {
+    gt_log_error("GW-LISTEN-FAIL", "gateway: cannot listen on %s:%d: %s", gw->ip,
+                 gw->port, uv_strerror(rv));
+  } else if (gw->http_port != 0) {
+    int want = gw->http_port;
+    rv = gt__http1_listen(gw);
+    if (rv != 0)
+      gt_log_error("GW-HTTP-LISTEN-FAIL", "gateway: cannot listen for HTTP on %s:%d: %s",
+                   gw->ip, want, uv_strerror(rv));
+  }
   if (rv == 0) {
     gw->q->open = 1;
     gw->q->async = &gw->async;
     rv = uv_thread_create(&gw->thread, loop_main, gw);
-    if (rv != 0)
+    if (rv != 0) {
       gw->q->open = 0;
+      gt_log_error("GW-START", "gateway: thread: %s", uv_strerror(rv));
+    }
   }
   if (rv != 0) {
-    gt_log_error("GW-LISTEN-FAIL", "gateway: cannot listen on %s:%d: %s", gw->ip,
-                 gw->port, uv_strerror(rv));
+    gt__http1_stop(gw);
     uv_close((uv_handle_t *)&gw->listener, NULL);
     uv_close((uv_handle_t *)&gw->async, NULL);
     uv_run(&gw->loop, UV_RUN_DEFAULT);
@@ -480,10 +511,17 @@ int gt_gateway_start(gt_gateway_t *gw) {
   }
   gw->started = 1;
   gt_log_info("GW-LISTEN", "gateway: gRPC listening on %s:%d", gw->ip, gw->port);
+  if (gw->http_port != 0)
+    gt_log_info("GW-HTTP-LISTEN", "gateway: HTTP (/health, /metrics) listening on %s:%d",
+                gw->ip, gw->http_port);
   return 0;
 }
 
 int gt_gateway_port(gt_gateway_t *gw) { return gw->port; }
+
+int gt_gateway_http_port(gt_gateway_t *gw) {
+  return gw->started && gw->http_port > 0 ? gw->http_port : 0;
+}
 
 void gt_gateway_stop(gt_gateway_t *gw) {
   if (!gw->started || gw->stopped)
@@ -503,6 +541,7 @@ void gt_gateway_free(gt_gateway_t *gw) {
     return;
   gt_gateway_stop(gw);
   free(gw->ip);
+  free(gw->ops);
   replyq_unref(gw->q);
   free(gw);
 }
@@ -515,6 +554,15 @@ uint64_t gt_gateway_call_deadline(const gt_gateway_call_t *call) {
 
 const char *gt_gateway_call_header(const gt_gateway_call_t *call, const char *name) {
   return gt__hdrs_get(&call->hdrs, name);
+}
+
+void gt_gateway_call_set_op(gt_gateway_call_t *call, int op) {
+  gt_gateway_t *gw = call->gw;
+  GT_ASSERT(call->op < 0);
+  if (op < 0 || op >= gw->n_ops)
+    return;
+  call->op = op;
+  gw->ops[op].requests++;
 }
 
 int gt_gateway_call_cancelled(const gt_gateway_call_t *call) {

@@ -11,6 +11,10 @@
  *   exactly once, from any thread, with gt_gateway_reply(). Replies from other threads cross
  *   to the gateway loop through an MPSC queue and uv_async_send.
  *   `/grpc.health.v1.Health/Check` is answered by the gateway itself (SERVING).
+ *   On a second port the same loop serves HTTP/1.1 (http1.c): GET /health and GET /metrics
+ *   (Prometheus text). For /metrics the gateway renders its own per-operation counters
+ *   (requests, errors by status, latency histogram: the handler names a call's operation
+ *   with gt_gateway_call_set_op) and then asks the owner's metrics_fn for the rest.
  *
  * INVARIANTS
  *   - Every call handed to the handler is replied to exactly once (by the handler), even when
@@ -29,6 +33,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "runtime/metrics.h"
 
 /* gRPC status codes. */
 enum {
@@ -60,23 +66,43 @@ typedef struct gt_gateway_call gt_gateway_call_t;
 typedef void (*gt_gateway_handler_fn)(void *ctx, gt_gateway_call_t *call, const char *method,
                                       const uint8_t *body, size_t len);
 
+/* Called on the gateway thread for each GET /metrics, after the gateway's own families:
+ * appends the owner's families to out. Must not block. */
+typedef void (*gt_gateway_metrics_fn)(void *ctx, gt_metrics_buf_t *out);
+
+/* http_port: any free port (tests; see gt_gateway_http_port). */
+#define GT_GATEWAY_PORT_ANY (-1)
+
 typedef struct gt_gateway_config {
   const char *ip;          /* "127.0.0.1" (IPv4 or IPv6 literal) */
   int port;                /* 7233; 0 = pick a free port (see gt_gateway_port) */
+  int http_port;           /* HTTP/1.1 (health, metrics): 0 = do not listen;
+                            * GT_GATEWAY_PORT_ANY = pick a free port */
   size_t max_recv_bytes;   /* 0 = 4 MiB */
   gt_gateway_handler_fn handler;
   void *handler_ctx;
+  /* Operation names for the per-operation metrics, indexed by the op the handler passes
+   * to gt_gateway_call_set_op (e.g. "StartWorkflowExecution"); the array and its strings
+   * must outlive the gateway. NULL / 0: no per-operation metrics. */
+  const char *const *op_names;
+  int n_ops;
+  gt_gateway_metrics_fn metrics_fn; /* NULL: only the gateway's own metrics */
+  void *metrics_ctx;
 } gt_gateway_config_t;
 
 /* Creates a gateway (does not listen yet). OUT: *out. 0, GT_ENOMEM, GT_EINVAL. */
 int gt_gateway_new(gt_gateway_t **out, const gt_gateway_config_t *cfg);
 
-/* Binds, listens and starts the gateway thread. Returns once listening:
- * 0, GT_EIO (bind/listen failed: the port is taken, logged with the reason). */
+/* Binds, listens (the gRPC port, and the HTTP port unless it is 0) and starts the gateway
+ * thread. Returns once listening: 0, GT_EIO (bind/listen failed on either port, e.g. it
+ * is taken: logged with the port and the reason; nothing is left listening). */
 int gt_gateway_start(gt_gateway_t *gw);
 
 /* The bound port (useful with port 0). */
 int gt_gateway_port(gt_gateway_t *gw);
+
+/* The bound HTTP port (useful with GT_GATEWAY_PORT_ANY); 0 when not listening. */
+int gt_gateway_http_port(gt_gateway_t *gw);
 
 /* Stops accepting, answers unanswered calls UNAVAILABLE, closes connections, joins the
  * thread. Blocks. */
@@ -89,6 +115,12 @@ uint64_t gt_gateway_call_deadline(const gt_gateway_call_t *call);
 
 /* A request header's value (e.g. "client-name"), or NULL. Valid until the reply. */
 const char *gt_gateway_call_header(const gt_gateway_call_t *call, const char *name);
+
+/* Names the call's operation (an index into the config's op_names) and counts it in
+ * service_requests; its reply is then counted in service_latency and, when not OK,
+ * service_errors. Gateway thread only: inside the handler, before replying, at most once.
+ * An op outside [0, n_ops) is ignored. */
+void gt_gateway_call_set_op(gt_gateway_call_t *call, int op);
 
 /* True once the client has reset or closed the stream (a hint: the reply is still due). */
 int gt_gateway_call_cancelled(const gt_gateway_call_t *call);

@@ -1,7 +1,8 @@
 /*
  * gateway_int.h: the gateway's private types, shared by gateway.c (thread, listener,
- * reply queue, stop), h2conn.c (one nghttp2 server session per connection) and
- * grpc_frame.c (gRPC message framing, gzip, grpc-timeout, trailer encodings).
+ * reply queue, stop), h2conn.c (one nghttp2 server session per connection),
+ * grpc_frame.c (gRPC message framing, gzip, grpc-timeout, trailer encodings) and
+ * http1.c (the HTTP/1.1 port: /health, /metrics).
  *
  * OWNERSHIP (who frees what)
  *   - A stream (gt__stream_t) belongs to its connection; it is freed when nghttp2 closes
@@ -46,6 +47,15 @@
 
 typedef struct gt__conn gt__conn_t;
 typedef struct gt__stream gt__stream_t;
+typedef struct gt__h1conn gt__h1conn_t;
+
+/* Per-operation service metrics (gt_gateway_call_set_op). Gateway loop only: plain
+ * integers, read by the /metrics handler on the same thread. */
+typedef struct gt__op_stats {
+  uint64_t requests;             /* service_requests */
+  uint64_t errors[17];           /* service_errors by gRPC status (index 0 unused) */
+  gt_metrics_hist_t latency;     /* service_latency */
+} gt__op_stats_t;
 
 /* Request headers: "name\0value\0" pairs in one buffer. */
 typedef struct gt__hdrs {
@@ -93,6 +103,9 @@ struct gt_gateway_call {
   gt__hdrs_t hdrs;
   uint64_t deadline_ms;
   int accept_gzip;
+  /* Gateway loop only: metrics (set at hand-off and by gt_gateway_call_set_op). */
+  int op;                     /* index into gw->ops, or -1 */
+  uint64_t t0_ns;             /* uv_hrtime() at hand-off */
   /* Any thread. relaxed: a hint only, nothing else is published through it. */
   atomic_int cancelled;
   /* Gateway loop only. */
@@ -167,6 +180,19 @@ struct gt_gateway {
   void *spare_wreqs;          /* h2conn.c's write batches */
   unsigned nspare_streams, nspare_calls, nspare_wreqs;
   void *zinflate;             /* a z_stream reused for every gzip request, or NULL */
+  /* Metrics (gateway loop; op_names and the callback are immutable after new). */
+  gt__op_stats_t *ops;        /* n_ops entries, or NULL */
+  const char *const *op_names;
+  int n_ops;
+  gt_gateway_metrics_fn metrics_fn;
+  void *metrics_ctx;
+  /* The HTTP/1.1 port (http1.c). http_port: as configured until start, then bound. */
+  int http_port;
+  int http_on;                /* the listener and sweep timer are open */
+  uv_tcp_t http_listener;
+  uv_timer_t http_sweep;      /* closes idle and stuck HTTP connections */
+  gt__h1conn_t *h1conns;
+  unsigned n_h1conns;
   char rbuf[64 * 1024];       /* read buffer: mem_recv consumes it synchronously */
   /* Any thread. */
   gt__replyq_t *q;
@@ -216,6 +242,63 @@ void gt__gw_conn_gone(gt_gateway_t *gw);
 
 /* Milliseconds of the monotonic clock: uv_hrtime() / 1e6, the clock of gt_now_ms(). */
 uint64_t gt__gw_now_ms(void);
+
+/* Counts a delivered reply in its operation's metrics (no-op without an op). */
+void gt__gw_count_reply(gt_gateway_t *gw, gt_gateway_call_t *call, int status);
+
+/* ---- http1.c ---- */
+
+#define GT__H1_MAX_HEAD 8192u      /* request line + headers; beyond: 431 */
+#define GT__H1_MAX_HEADERS 100     /* header lines; beyond: 431 */
+#define GT__H1_MAX_CONNS 64u       /* more are accepted and closed at once */
+#define GT__H1_IDLE_MS 30000       /* a connection without a complete exchange */
+#define GT__H1_LINGER_MS 2000      /* after the last response, before the close */
+
+/* A parsed request head; pointers into the parsed buffer. */
+typedef struct gt__http1_req {
+  const char *method;
+  size_t method_len;
+  const char *path;           /* the target without its query */
+  size_t path_len;
+  int minor;                  /* HTTP/1.minor */
+  int keep_alive;             /* from the version and Connection */
+  int has_body;               /* Content-Length > 0 or Transfer-Encoding: not read */
+} gt__http1_req_t;
+
+/* Parses a request head (request line, header lines, empty line; CRLF or bare LF).
+ *   buf/len: the bytes received so far
+ *   OUT: *req (when complete)
+ * Returns the head's length (> 0) when complete; 0 when more bytes are needed (and len <
+ * GT__H1_MAX_HEAD); -400 for a malformed request line or header (found as soon as the
+ * line is complete); -431 when the head exceeds GT__H1_MAX_HEAD bytes or
+ * GT__H1_MAX_HEADERS lines. */
+int gt__http1_parse(const char *buf, size_t len, gt__http1_req_t *req);
+
+/* Answers a parsed request (gw may be NULL: /metrics is then empty).
+ *   OUT: body (appended), *ctype.
+ * Returns the status: 200 (/health, /metrics), 404 (other paths), 405 (not GET/HEAD). */
+int gt__http1_route(gt_gateway_t *gw, const gt__http1_req_t *req, gt_metrics_buf_t *body,
+                    const char **ctype);
+
+/* Writes a response head into out (out_cap bytes; 256 is enough).
+ *   body_len: the Content-Length; keep_alive: Connection: keep-alive or close.
+ * Returns the head's length. */
+size_t gt__http1_head(char *out, size_t out_cap, int status, const char *ctype,
+                      size_t body_len, int keep_alive);
+
+/* Appends the gateway's own families (service_requests, service_errors,
+ * service_latency) to b. Gateway loop. */
+void gt__gw_metrics_render(gt_gateway_t *gw, gt_metrics_buf_t *b);
+
+/* Binds and listens on gw->http_port (the loop is not running yet) and records the bound
+ * port there. 0 or a libuv error. Whatever it opened (the listener, the sweep timer) it
+ * marks with gw->http_on, success or not: gt__http1_stop closes it. Owner thread, from
+ * gt_gateway_start. */
+int gt__http1_listen(gt_gateway_t *gw);
+
+/* Closes the listener, the sweep timer and every HTTP connection (no-op when none is
+ * open). Gateway loop at stop, or the owner thread when start failed. */
+void gt__http1_stop(gt_gateway_t *gw);
 
 /* ---- grpc_frame.c ---- */
 

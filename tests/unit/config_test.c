@@ -431,6 +431,8 @@ START_TEST(test_start_dev_sdk_argv) {
   ck_assert_msg(rc == 0, "%s", err);
   ck_assert_int_eq(exit_now, 0);
   ck_assert_int_eq(cfg.grpc_port, 41234);
+  /* No --http-port: no HTTP port, so SDK-launched servers never collide on 7243. */
+  ck_assert_int_eq(cfg.http_port, 0);
   ck_assert_str_eq(cfg.bind_ip, "127.0.0.1");
   ck_assert_str_eq(cfg.default_namespace, "default");
   ck_assert_int_eq(cfg.log_format, GT_LOG_TEXT);

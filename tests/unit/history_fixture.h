@@ -52,6 +52,7 @@ static inline void setup(void) {
   gt_log_setup(GT_LOG_ERROR, GT_LOG_TEXT);
   gt_config_defaults(&g_cfg);
   g_cfg.grpc_port = 0;
+  g_cfg.http_port = 0; /* no HTTP port: tests run side by side */
   g_cfg.scheduler_threads = 2;
   ck_assert_int_eq(gt_server_start(&g_srv, &g_cfg), 0);
   ck_assert_int_gt(gt_gateway_port(g_srv->gw), 0);

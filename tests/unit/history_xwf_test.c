@@ -39,6 +39,7 @@ static char g_path[96];
 static void server_up(void) {
   gt_config_defaults(&g_cfg);
   g_cfg.grpc_port = 0;
+  g_cfg.http_port = 0; /* no HTTP port: tests run side by side */
   g_cfg.scheduler_threads = 2;
   g_cfg.sqlite_path = strdup(g_path); /* gt_config_fini frees it */
   ck_assert_ptr_nonnull(g_cfg.sqlite_path);

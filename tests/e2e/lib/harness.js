@@ -1,9 +1,10 @@
 // The e2e scenario harness: one scenario per node process.
 //
 // scenario(name, fn, opts) starts a fresh genesis-temporal dev server on a
-// free port, waits until GetSystemInfo answers, hands `fn` a context
-// (address, connection, client, task queue, worker helpers), enforces a
-// per-scenario timeout, then stops the server with SIGTERM and requires a
+// free port (and a free HTTP port), waits until GetSystemInfo answers, hands
+// `fn` a context (address, httpPort for /health and /metrics, connection,
+// client, task queue, worker helpers), enforces a per-scenario timeout, then
+// stops the server with SIGTERM and requires a
 // clean exit 0. It prints `E2E-OK name` on success (run.sh checks for it,
 // so a script that silently does nothing cannot pass) or `E2E-FAIL name`
 // with the error chain and the tail of the server's output, and exits 0/1.
@@ -88,6 +89,7 @@ function makeContext(name, state) {
   Object.assign(ctx, {
     server: state.server,
     address: state.server.address,
+    httpPort: state.server.httpPort, // /health and /metrics (HTTP/1.1)
     systemInfo: state.systemInfo,
     connection: state.connection,
     client: state.client,

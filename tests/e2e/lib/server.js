@@ -173,15 +173,23 @@ class ServerProcess {
   }
 }
 
+// The harness's server also gets its own free HTTP port (/health, /metrics):
+// srv.httpPort. (start-dev opens none unless --http-port is given, so servers
+// started without it never collide on 7243.)
 async function startServer(binary, { logDir, name, extraArgs = [] } = {}) {
   if (!binary) throw new Error('no server binary: set GT_BINARY');
   if (!fs.existsSync(binary)) {
     throw new Error(`server binary not found: ${binary}`);
   }
   const port = await freePort();
+  let httpPort = await freePort();
+  while (httpPort === port) httpPort = await freePort();
   const logFile = logDir
     ? path.join(logDir, `${name || 'server'}.server.log`) : null;
-  return new ServerProcess(path.resolve(binary), port, logFile, extraArgs);
+  const srv = new ServerProcess(path.resolve(binary), port, logFile,
+    ['--http-port', String(httpPort), ...extraArgs]);
+  srv.httpPort = httpPort;
+  return srv;
 }
 
 module.exports = { startServer, freePort, tcpAccepts, ServerProcess };

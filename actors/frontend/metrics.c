@@ -1,0 +1,166 @@
+/*
+ * metrics.c: the server's families of GET /metrics (after the gateway's service_*
+ * families): persistence, live actors, workflow outcomes and the process.
+ *
+ * DESIGN
+ *   Nothing here is counted per request: every value is read at scrape time from counters
+ *   their owners already keep. Names follow Temporal's common/metrics/metric_defs.go where
+ *   it has one (persistence_requests / persistence_errors by operation, workflow_success,
+ *   workflow_failed, ...), and the Prometheus client conventions for the process
+ *   (process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds).
+ *   Ours, with no Temporal equivalent, start with genesis_.
+ *     persistence: the store counts write batches (a workflow transition: one fenced
+ *       batch), their transactions (group commit: several batches per transaction), failed
+ *       batches, fenced ones among them, reads and failed reads, and the items queued.
+ *       operation="WriteBatch" / "Read" replaces Temporal's per-call operation names.
+ *     actors: one pass over the registry (gt_runtime_foreach), counted by actor type, with
+ *       the messages waiting in their mailboxes.
+ *     workflow outcomes: srv->wf_closed, bumped at every close (wf_close_cleanup), as the
+ *       close is applied: a close whose batch then fails to commit was still counted.
+ *
+ * THREADS: the gateway thread (gt_server_metrics_render, from the HTTP handler), reading
+ *   relaxed atomics of the store and workflow threads and taking the registry's locks for
+ *   the snapshot of live actors.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actors/frontend/frontend.h"
+#include "runtime/actor.h"
+
+#define MAX_TYPES 32
+
+typedef struct actor_counts {
+  const char *type[MAX_TYPES];
+  uint64_t live[MAX_TYPES];
+  uint64_t queued[MAX_TYPES];
+  int n;
+} actor_counts_t;
+
+static void count_actor(const gt_actor_info_t *info, void *arg) {
+  actor_counts_t *ac = arg;
+  int i = 0;
+  while (i < ac->n && strcmp(ac->type[i], info->type_name) != 0)
+    i++;
+  if (i == ac->n) {
+    if (ac->n == MAX_TYPES)
+      return;
+    ac->type[ac->n++] = info->type_name;
+  }
+  ac->live[i]++;
+  ac->queued[i] += info->mailbox_depth;
+}
+
+static void render_persistence(gt_server_t *srv, gt_metrics_buf_t *b) {
+  gt_store_stats_t st;
+  gt_store_get_stats(srv->store, &st);
+  gt_metrics_family(b, "persistence_requests", "counter",
+                    "Store requests completed: write batches (one fenced transition "
+                    "each) and reads.");
+  gt_metrics_sample(b, "persistence_requests", "operation=\"WriteBatch\"",
+                    st.batches_committed + st.batches_failed);
+  gt_metrics_sample(b, "persistence_requests", "operation=\"Read\"", st.reads);
+  gt_metrics_family(b, "persistence_errors", "counter",
+                    "Store requests that failed (a write batch rolled back, a read "
+                    "error).");
+  gt_metrics_sample(b, "persistence_errors", "operation=\"WriteBatch\"", st.batches_failed);
+  gt_metrics_sample(b, "persistence_errors", "operation=\"Read\"", st.reads_failed);
+  gt_metrics_family(b, "persistence_errors_shard_ownership_lost", "counter",
+                    "Write batches refused by the shard fence (range_id changed).");
+  gt_metrics_sample(b, "persistence_errors_shard_ownership_lost", NULL, st.batches_fenced);
+  gt_metrics_family(b, "genesis_persistence_transactions", "counter",
+                    "Store transactions committed; write batches per transaction is the "
+                    "group-commit factor.");
+  gt_metrics_sample(b, "genesis_persistence_transactions", NULL, st.transactions);
+  gt_metrics_family(b, "genesis_persistence_queue_depth", "gauge",
+                    "Store requests submitted and not yet completed.");
+  gt_metrics_sample(b, "genesis_persistence_queue_depth", NULL, st.queue_depth);
+}
+
+static void render_actors(gt_server_t *srv, gt_metrics_buf_t *b) {
+  actor_counts_t ac;
+  memset(&ac, 0, sizeof ac);
+  gt_runtime_foreach(srv->rt, count_actor, &ac);
+  gt_metrics_family(b, "genesis_actors", "gauge", "Live actors, by type.");
+  for (int i = 0; i < ac.n; i++) {
+    gt_metrics_printf(b, "genesis_actors{type=\"");
+    gt_metrics_escape(b, ac.type[i]);
+    gt_metrics_printf(b, "\"} %llu\n", (unsigned long long)ac.live[i]);
+  }
+  gt_metrics_family(b, "genesis_actor_mailbox_messages", "gauge",
+                    "Messages waiting in the mailboxes of live actors, by type.");
+  for (int i = 0; i < ac.n; i++) {
+    gt_metrics_printf(b, "genesis_actor_mailbox_messages{type=\"");
+    gt_metrics_escape(b, ac.type[i]);
+    gt_metrics_printf(b, "\"} %llu\n", (unsigned long long)ac.queued[i]);
+  }
+}
+
+static void render_workflows(gt_server_t *srv, gt_metrics_buf_t *b) {
+  static const struct {
+    int status; /* Temporal WorkflowExecutionStatus */
+    const char *name, *help;
+  } outcomes[] = {
+      {2, "workflow_success", "Workflow runs completed."},
+      {3, "workflow_failed", "Workflow runs failed."},
+      {4, "workflow_cancel", "Workflow runs canceled."},
+      {5, "workflow_terminate", "Workflow runs terminated."},
+      {6, "workflow_continued_as_new", "Workflow runs continued as new."},
+      {7, "workflow_timeout", "Workflow runs timed out."},
+  };
+  for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
+    gt_metrics_family(b, outcomes[i].name, "counter", outcomes[i].help);
+    gt_metrics_sample(b, outcomes[i].name, NULL,
+                      atomic_load_explicit(&srv->wf_closed[outcomes[i].status],
+                                           memory_order_relaxed));
+  }
+}
+
+/* /proc/self/stat fields 14, 15 (utime, stime, clock ticks); /proc/self/statm field 2
+ * (resident pages). Missing files (not Linux) leave the families out. */
+static void render_process(gt_server_t *srv, gt_metrics_buf_t *b) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long size = 0, resident = 0;
+  if (f != NULL) {
+    if (fscanf(f, "%llu %llu", &size, &resident) == 2) {
+      gt_metrics_family(b, "process_resident_memory_bytes", "gauge",
+                        "Resident memory size in bytes.");
+      gt_metrics_sample(b, "process_resident_memory_bytes", NULL,
+                        resident * (unsigned long long)sysconf(_SC_PAGESIZE));
+    }
+    fclose(f);
+  }
+  f = fopen("/proc/self/stat", "r");
+  if (f != NULL) {
+    char line[1024];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* The command name (field 2) may hold spaces: fields count from its last ')'. */
+    const char *p = strrchr(line, ')');
+    unsigned long long utime, stime;
+    if (p != NULL &&
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+               &stime) == 2) {
+      long hz = sysconf(_SC_CLK_TCK);
+      gt_metrics_family(b, "process_cpu_seconds_total", "counter",
+                        "User and system CPU time spent in seconds.");
+      gt_metrics_printf(b, "process_cpu_seconds_total %.2f\n",
+                        (double)(utime + stime) / (double)(hz > 0 ? hz : 100));
+    }
+  }
+  gt_metrics_family(b, "process_start_time_seconds", "gauge",
+                    "Start time of the process since the Unix epoch in seconds.");
+  gt_metrics_printf(b, "process_start_time_seconds %.3f\n",
+                    (double)srv->start_wall_ns / 1e9);
+}
+
+void gt_server_metrics_render(void *ctx, gt_metrics_buf_t *out) {
+  gt_server_t *srv = ctx;
+  render_persistence(srv, out);
+  render_actors(srv, out);
+  render_workflows(srv, out);
+  render_process(srv, out);
+}

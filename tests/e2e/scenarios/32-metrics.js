@@ -1,0 +1,92 @@
+// The HTTP port: after one workflow run with the official SDK, GET /metrics
+// (Prometheus text 0.0.4, fetched with node's http module) counts the
+// StartWorkflowExecution call under Temporal's metric names, with a latency
+// histogram (cumulative buckets, _count = +Inf bucket), persistence and
+// workflow outcome counters; GET /health answers SERVING; an unknown path is
+// 404, a POST 405.
+'use strict';
+
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { scenario } = require('../lib/harness');
+
+function fetch(port, path, method = 'GET') {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, path, method, agent: false, timeout: 5000,
+    }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode,
+        headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+// The value of the sample `name{labels}` (exact text), or undefined.
+function sample(text, key) {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(key + ' ')) return Number(line.slice(key.length + 1));
+  }
+  return undefined;
+}
+
+scenario('metrics', async ({ client, taskQueue, withWorker, uniqueId, httpPort,
+  step }) => {
+  assert.ok(httpPort > 0, 'the harness must give the server an HTTP port');
+  step('running one workflow');
+  await withWorker(async () => {
+    const handle = await client.workflow.start('hello', {
+      args: ['metrics'], taskQueue, workflowId: uniqueId('metrics'),
+    });
+    assert.equal(await handle.result(), 'Hello, metrics!');
+  });
+
+  step('GET /health');
+  const health = await fetch(httpPort, '/health');
+  assert.equal(health.status, 200);
+  assert.equal(health.body, 'SERVING\n');
+  assert.match(health.headers['content-type'], /^text\/plain/);
+
+  step('GET /metrics');
+  const m = await fetch(httpPort, '/metrics');
+  assert.equal(m.status, 200);
+  assert.match(m.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+  const t = m.body;
+  assert.match(t, /^# HELP service_requests /m);
+  assert.match(t, /^# TYPE service_requests counter$/m);
+  const op = 'operation="StartWorkflowExecution"';
+  const started = sample(t, `service_requests{${op}}`);
+  assert.ok(started >= 1, `service_requests{${op}} is ${started}:\n${t}`);
+  assert.ok(sample(t, 'service_requests{operation="PollWorkflowTaskQueue"}') >= 1);
+  assert.ok(sample(t,
+    'service_requests{operation="RespondWorkflowTaskCompleted"}') >= 1);
+
+  assert.match(t, /^# TYPE service_latency histogram$/m);
+  const buckets = t.split('\n')
+    .filter((l) => l.startsWith(`service_latency_bucket{${op},le="`))
+    .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+  assert.ok(buckets.length >= 2, `no latency buckets for ${op}`);
+  for (let i = 1; i < buckets.length; i++) {
+    assert.ok(buckets[i] >= buckets[i - 1], `buckets not cumulative: ${buckets}`);
+  }
+  const count = sample(t, `service_latency_count{${op}}`);
+  assert.equal(count, started);
+  assert.equal(sample(t, `service_latency_bucket{${op},le="+Inf"}`), count);
+  assert.ok(sample(t, `service_latency_sum{${op}}`) > 0);
+
+  assert.ok(sample(t, 'persistence_requests{operation="WriteBatch"}') >= 1);
+  assert.ok(sample(t, 'workflow_success') >= 1, 'workflow_success not counted');
+  assert.ok(sample(t, 'process_resident_memory_bytes') > 0);
+
+  step('unknown path, wrong method');
+  const missing = await fetch(httpPort, '/no-such-page');
+  assert.equal(missing.status, 404);
+  const post = await fetch(httpPort, '/metrics', 'POST');
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.allow, 'GET, HEAD');
+});
