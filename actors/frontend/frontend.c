@@ -716,10 +716,19 @@ static size_t field_offset(const ProtobufCMessageDescriptor *d, const char *name
   return f->offset;
 }
 
+/* op_names: see gt_frontend_op_names. */
+static const char *op_names[MAX_WF_METHODS];
+
 static void by_method_build(void) {
   const ProtobufCServiceDescriptor *svc =
       &temporal__api__workflowservice__v1__workflow_service__descriptor;
-  GT_ASSERT(svc->n_methods <= MAX_WF_METHODS);
+  const ProtobufCServiceDescriptor *opsvc =
+      &temporal__api__operatorservice__v1__operator_service__descriptor;
+  GT_ASSERT(svc->n_methods + opsvc->n_methods <= MAX_WF_METHODS);
+  for (unsigned i = 0; i < svc->n_methods; i++)
+    op_names[i] = svc->methods[i].name;
+  for (unsigned i = 0; i < opsvc->n_methods; i++)
+    op_names[svc->n_methods + i] = opsvc->methods[i].name;
   for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(svc, handlers[i].name);
@@ -743,27 +752,12 @@ static const struct route *find_route(const ProtobufCServiceDescriptor *svc,
 }
 
 /* Operation names for the gateway's per-operation metrics: the WorkflowService methods
- * by descriptor index, then the OperatorService ones. Built once. */
-static const char *op_names[MAX_WF_METHODS];
-static int n_op_names, n_wf_ops;
-static pthread_once_t op_names_once = PTHREAD_ONCE_INIT;
-
-static void op_names_build(void) {
-  const ProtobufCServiceDescriptor *wf =
-      &temporal__api__workflowservice__v1__workflow_service__descriptor;
-  const ProtobufCServiceDescriptor *op =
-      &temporal__api__operatorservice__v1__operator_service__descriptor;
-  GT_ASSERT(wf->n_methods + op->n_methods <= MAX_WF_METHODS);
-  for (unsigned i = 0; i < wf->n_methods; i++)
-    op_names[n_op_names++] = wf->methods[i].name;
-  n_wf_ops = n_op_names;
-  for (unsigned i = 0; i < op->n_methods; i++)
-    op_names[n_op_names++] = op->methods[i].name;
-}
+ * by descriptor index, then the OperatorService ones (built with by_method). */
 
 const char *const *gt_frontend_op_names(int *n) {
-  pthread_once(&op_names_once, op_names_build);
-  *n = n_op_names;
+  pthread_once(&by_method_once, by_method_build);
+  *n = (int)(temporal__api__workflowservice__v1__workflow_service__descriptor.n_methods +
+             temporal__api__operatorservice__v1__operator_service__descriptor.n_methods);
   return op_names;
 }
 
@@ -787,10 +781,9 @@ void gt_frontend_handle(void *ctx, gt_gateway_call_t *call, const char *method,
     gt_gateway_reply(call, GT_GRPC_UNIMPLEMENTED, msg, NULL, 0, NULL, 0);
     return;
   }
-  pthread_once(&op_names_once, op_names_build);
-  int op = (int)(md - svc->methods);
+  int op = (int)(md - svc->methods); /* gt_frontend_op_names' order */
   if (svc != &temporal__api__workflowservice__v1__workflow_service__descriptor)
-    op += n_wf_ops;
+    op += (int)temporal__api__workflowservice__v1__workflow_service__descriptor.n_methods;
   gt_gateway_call_set_op(call, op); /* counted in service_requests from here */
   const struct route *rt = find_route(svc, md);
   const struct handler *h = rt ? rt->h : NULL;

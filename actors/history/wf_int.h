@@ -582,6 +582,9 @@ int64_t wf_run_deadline_ms(const wf_run_t *run);
  * (field 11) with the new attempt. */
 void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                   int64_t delay_ms);
+/* Starts the activity's retry timer: its task is dispatched again in delay_ms (by
+ * wf_act_retry, and at load for an activity restored in its backoff). */
+void wf_act_arm_retry(workflow_t *wf, wf_activity_t *act, int64_t delay_ms);
 
 /* ---- wf_query.c: queries answered by a worker (legacy query tasks) ---- */
 void wf_on_query(workflow_t *wf, gt_rpc_t *rpc);

@@ -189,13 +189,10 @@ void wf_dispatch_pending(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     wf_activity_t *a = &run->acts[i];
     if (a->started || a->closing)
       continue;
-    /* restored in its retry backoff (wf_restore_state): dispatched when it ends, as
-     * wf_act_retry's timer would have */
+    /* restored in its retry backoff (wf_restore_state): dispatched when it ends */
     int64_t wait_ms = a->attempt > 1 ? a->scheduled_ns / 1000000 - now_ms : 0;
     if (wait_ms > 0) {
-      a->retry_timer = gt_actor_timer_start(
-          &wf->base, (uint64_t)wait_ms,
-          WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, a->scheduled_event_id));
+      wf_act_arm_retry(wf, a, wait_ms);
       continue;
     }
     wf_txn_task(t, a->task_queue, wf_new_act_task(wf, run, a));

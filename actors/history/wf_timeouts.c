@@ -73,6 +73,12 @@ void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
         act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
 }
 
+void wf_act_arm_retry(workflow_t *wf, wf_activity_t *act, int64_t delay_ms) {
+  act->retry_timer = gt_actor_timer_start(
+      &wf->base, (uint64_t)delay_ms,
+      WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, act->scheduled_event_id));
+}
+
 void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_failure_t *f,
                   int64_t delay_ms) {
   wf_set_packed(&act->last_failure, &act->last_failure_len, f ? &f->base : NULL);
@@ -86,9 +92,7 @@ void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_fa
   if (act->hb_timer)
     gt_actor_timer_cancel(&wf->base, act->hb_timer);
   act->st2c_timer = act->hb_timer = 0;
-  act->retry_timer = gt_actor_timer_start(
-      &wf->base, (uint64_t)delay_ms,
-      WF_TIMER_TOKEN(WF_TIMER_ACT_RETRY, act->scheduled_event_id));
+  wf_act_arm_retry(wf, act, delay_ms);
 }
 
 static const char *timeout_name(int type) {
