@@ -407,19 +407,21 @@ static void *syncer_main(void *arg) {
   pthread_setname_np(pthread_self(), "gt-sqlite-sync");
   while ((chain = fifo_take(&s->sq, 1 << 30)) != NULL) {
     sync_wal(s);
-    while (chain) {
-      gt__store_batch_t *b = (gt__store_batch_t *)chain;
-      chain = chain->next; /* b is freed by its completion */
-      gt__store_write_done(s->st, b, b->done_rc, b->done_failed_op);
-    }
+    /* The disk is free: if no group waits for it, the writer may commit its open one now,
+     * while this thread runs the completions (~35 callbacks under load). */
     pthread_mutex_lock(&s->sq.mu);
     int empty = s->sq.head == NULL;
     pthread_mutex_unlock(&s->sq.mu);
-    if (empty) { /* the writer's open transaction may commit now */
+    if (empty) {
       pthread_mutex_lock(&s->wq.mu);
       s->syncer_idle = 1;
       pthread_cond_signal(&s->wq.cv);
       pthread_mutex_unlock(&s->wq.mu);
+    }
+    while (chain) {
+      gt__store_batch_t *b = (gt__store_batch_t *)chain;
+      chain = chain->next; /* b is freed by its completion */
+      gt__store_write_done(s->st, b, b->done_rc, b->done_failed_op);
     }
   }
   return NULL;
