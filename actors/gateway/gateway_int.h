@@ -23,11 +23,13 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <nghttp2/nghttp2.h>
 #include <uv.h>
 
 #include "actors/gateway/gateway.h"
+#include "runtime/err.h"
 
 #define GT__GW_DEFAULT_MAX_RECV (4u * 1024u * 1024u)
 #define GT__GW_WINDOW (16 * 1024 * 1024)  /* stream and connection windows */
@@ -102,7 +104,9 @@ struct gt_gateway_call {
   size_t len, body_cap;
   gt__hdrs_t hdrs;
   uint64_t deadline_ms;
-  int accept_gzip;
+  /* Where grpc-accept-encoding's value sits in hdrs (offset + 1, 0 absent). The replier
+   * looks for gzip in it on its own thread (call_accepts_gzip), not the loop. */
+  uint32_t accept_at;
   /* Gateway loop only: metrics (set at hand-off and by gt_gateway_call_set_op). */
   int op;                     /* index into gw->ops, or -1 */
   uint64_t t0_ns;             /* uv_hrtime() at hand-off */
@@ -128,7 +132,7 @@ struct gt__stream {
   int is_post;
   int have_path;              /* :path was received */
   char *path;                 /* malloc, path_cap bytes (swapped with the call's) */
-  size_t path_cap;
+  size_t path_cap, path_len;
   gt__hdrs_t hdrs;
   /* Where the headers the gateway reads sit in hdrs: value offset + 1, 0 when absent
    * (the first occurrence, as gt__hdrs_get would find). Saves a scan per lookup. */
@@ -226,8 +230,7 @@ void gt__conn_spares_free(gt_gateway_t *gw);
 
 /* Hands a complete request to the handler: takes the stream's path, headers and body
  * (s->body, s->len - 5 bytes), giving the stream a recycled call's empty buffers. */
-void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint64_t deadline_ms,
-                     int accept_gzip);
+void gt__gw_dispatch(gt_gateway_t *gw, gt__stream_t *s, uint64_t deadline_ms);
 
 /* The loop's pool (see gt__pool_t). gt__pool_free(NULL) is a no-op; gt__pool_fini
  * frees the spare blocks. Gateway loop only (or after it ended). */
@@ -236,6 +239,8 @@ void *gt__pool_calloc(gt__pool_t *p, size_t nmemb, size_t n);
 void *gt__pool_realloc(gt__pool_t *p, void *ptr, size_t n);
 void gt__pool_free(gt__pool_t *p, void *ptr);
 void gt__pool_fini(gt__pool_t *p);
+/* The pool as nghttp2's allocator (mem_user_data = p). */
+nghttp2_mem gt__pool_nghttp2_mem(gt__pool_t *p);
 
 /* A connection has closed (its close callback ran). */
 void gt__gw_conn_gone(gt_gateway_t *gw);
@@ -348,9 +353,27 @@ void gt__resp_copy(const gt__resp_t *resp, size_t off, uint8_t *out, size_t n);
 /* Frees a response's buffers and clears it. */
 void gt__resp_clear(gt__resp_t *resp);
 
-/* Header blob: appends a pair (0, GT_ENOMEM, GT_ETOOBIG), looks a name up, frees. */
-int gt__hdrs_add(gt__hdrs_t *h, const uint8_t *name, size_t nlen, const uint8_t *value,
-                 size_t vlen);
+/* Header blob: grows the buffer to hold need bytes (0, GT_ENOMEM); appends a pair (0,
+ * GT_ENOMEM, GT_ETOOBIG); looks a name up; frees. gt__hdrs_add is inline: h2conn.c's
+ * on_header runs it for every request header. */
+int gt__hdrs_grow(gt__hdrs_t *h, size_t need);
+
+static inline int gt__hdrs_add(gt__hdrs_t *h, const uint8_t *name, size_t nlen,
+                               const uint8_t *value, size_t vlen) {
+  size_t need = h->len + nlen + vlen + 2;
+  if (need > GT__GW_MAX_HDR_BYTES)
+    return GT_ETOOBIG;
+  if (need > h->cap && gt__hdrs_grow(h, need) != 0)
+    return GT_ENOMEM;
+  char *p = h->buf + h->len;
+  memcpy(p, name, nlen);
+  p[nlen] = '\0';
+  memcpy(p + nlen + 1, value, vlen);
+  p[nlen + 1 + vlen] = '\0';
+  h->len = need;
+  return 0;
+}
+
 const char *gt__hdrs_get(const gt__hdrs_t *h, const char *name);
 void gt__hdrs_free(gt__hdrs_t *h);
 

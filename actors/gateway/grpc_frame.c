@@ -334,8 +334,7 @@ int gt__resp_build_owned(gt__resp_t *r, int status, const char *message, uint8_t
 
 /* ---- request header blob ---- */
 
-/* Grows the blob to hold need bytes. 0, GT_ENOMEM. */
-static int hdrs_grow(gt__hdrs_t *h, size_t need) {
+int gt__hdrs_grow(gt__hdrs_t *h, size_t need) {
   size_t ncap = h->cap ? h->cap * 2 : 512;
   while (ncap < need)
     ncap *= 2;
@@ -344,22 +343,6 @@ static int hdrs_grow(gt__hdrs_t *h, size_t need) {
     return GT_ENOMEM;
   h->buf = nb;
   h->cap = ncap;
-  return 0;
-}
-
-int gt__hdrs_add(gt__hdrs_t *h, const uint8_t *name, size_t nlen, const uint8_t *value,
-                 size_t vlen) {
-  size_t need = h->len + nlen + vlen + 2;
-  if (need > GT__GW_MAX_HDR_BYTES)
-    return GT_ETOOBIG;
-  if (need > h->cap && hdrs_grow(h, need) != 0)
-    return GT_ENOMEM;
-  char *p = h->buf + h->len;
-  memcpy(p, name, nlen);
-  p[nlen] = '\0';
-  memcpy(p + nlen + 1, value, vlen);
-  p[nlen + 1 + vlen] = '\0';
-  h->len = need;
   return 0;
 }
 

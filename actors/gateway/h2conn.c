@@ -66,16 +66,6 @@ static const char *const status_text[] = {"0", "1", "2",  "3",  "4",  "5",
                                           "6", "7", "8",  "9",  "10", "11",
                                           "12", "13", "14", "15", "16"};
 
-/* nghttp2 allocates through the gateway's pool (loop thread only, like nghttp2). */
-static void *ng_malloc(size_t n, void *ud) { return gt__pool_malloc(ud, n); }
-static void ng_free(void *p, void *ud) { gt__pool_free(ud, p); }
-static void *ng_calloc(size_t nmemb, size_t n, void *ud) {
-  return gt__pool_calloc(ud, nmemb, n);
-}
-static void *ng_realloc(void *p, size_t n, void *ud) {
-  return gt__pool_realloc(ud, p, n);
-}
-
 /* ---- streams ---- */
 
 /* The stream of a frame. A request's HEADERS, its header fields and (usually) its DATA
@@ -177,7 +167,7 @@ static size_t status_nv(const gt__resp_t *r, nghttp2_nv *out, char code[12]) {
   if (r->status >= 0 && r->status < (int)(sizeof status_text / sizeof *status_text)) {
     const char *t = status_text[r->status];
     out[n++] = (nghttp2_nv){(uint8_t *)"grpc-status", (uint8_t *)(uintptr_t)t, 11,
-                            strlen(t),
+                            r->status < 10 ? 1 : 2,
                             NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   } else {
     snprintf(code, 12, "%d", r->status);
@@ -395,7 +385,8 @@ static void request_done(gt__stream_t *s) {
   }
   if (decode_body(s) != 0)
     return;
-  if (strcmp(s->path, HEALTH_CHECK) == 0) {
+  if (s->path_len == sizeof HEALTH_CHECK - 1 &&
+      memcmp(s->path, HEALTH_CHECK, sizeof HEALTH_CHECK - 1) == 0) {
     static const uint8_t serving[] = {0x08, 0x01}; /* HealthCheckResponse{SERVING} */
     gt__resp_t r;
     gt__resp_build(&r, GT_GRPC_OK, NULL, serving, sizeof serving, NULL, 0, 0);
@@ -409,8 +400,7 @@ static void request_done(gt__stream_t *s) {
   const char *t = hval(s, s->h_timeout);
   if (t != NULL && gt__grpc_timeout_parse(t, &ms) == 0)
     deadline = gt__gw_now_ms() + ms;
-  const char *acc = hval(s, s->h_accept);
-  gt__gw_dispatch(gw, s, deadline, acc && strstr(acc, "gzip"));
+  gt__gw_dispatch(gw, s, deadline);
 }
 
 /* ---- nghttp2 callbacks ---- */
@@ -444,6 +434,7 @@ static int path_set(gt__stream_t *s, const uint8_t *value, size_t vlen) {
   }
   memcpy(s->path, value, vlen);
   s->path[vlen] = '\0';
+  s->path_len = vlen;
   s->have_path = 1;
   return 0;
 }
@@ -571,7 +562,8 @@ static int new_session(gt__conn_t *c) {
    * cost per request: a server facing the network rejects malformed requests as the
    * protocol says, before our own checks (POST, :path, content type, one gRPC message,
    * no NUL in a header) see them. */
-  nghttp2_mem mem = {&c->gw->pool, ng_malloc, ng_free, ng_calloc, ng_realloc};
+  /* nghttp2 allocates through the gateway's pool (loop thread only, like nghttp2). */
+  nghttp2_mem mem = gt__pool_nghttp2_mem(&c->gw->pool);
   int rv = nghttp2_session_server_new3(&c->ng, cb, c, opt, &mem);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
