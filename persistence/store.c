@@ -22,6 +22,7 @@
 #include "persistence/store.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,32 @@ void gt_store_close(gt_store_t *st) {
   free(st);
 }
 
+/* ------------------------------------------------------------------ latency --- */
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Counts a completion of kind k (0 write batch, 1 read) submitted at submit_ns. */
+static void observe_latency(gt_store_t *st, int k, uint64_t submit_ns) {
+  uint64_t now = mono_ns(), ns = now > submit_ns ? now - submit_ns : 0;
+  atomic_fetch_add_explicit(&st->lat_bucket[k][gt_metrics_bucket(ns)], 1,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&st->lat_sum_ns[k], ns, memory_order_relaxed);
+}
+
+void gt_store_latency(gt_store_t *st, int reads, gt_metrics_hist_t *out) {
+  int k = reads ? 1 : 0;
+  memset(out, 0, sizeof(*out));
+  for (unsigned i = 0; i <= GT_METRICS_NBOUNDS; i++) {
+    out->buckets[i] = atomic_load_explicit(&st->lat_bucket[k][i], memory_order_relaxed);
+    out->count += out->buckets[i];
+  }
+  out->sum_ns = atomic_load_explicit(&st->lat_sum_ns[k], memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------------ writes --- */
 
 int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_store_op_t *ops,
@@ -180,6 +207,7 @@ int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_stor
   for (int i = 0; i < nops; i++)
     copy_op(&b->ops[i], &ops[i], &cursor);
   atomic_fetch_add_explicit(&st->queue_depth, 1, memory_order_relaxed);
+  b->submit_ns = mono_ns();
   int rc = st->ops->submit_write(st->impl, b);
   if (rc) {
     atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
@@ -194,6 +222,7 @@ void gt__store_write_done(gt_store_t *st, gt__store_batch_t *b, int rc, int fail
   if (rc == GT_EFENCED)
     atomic_fetch_add_explicit(&st->batches_fenced, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
+  observe_latency(st, 0, b->submit_ns);
   if (b->cb)
     b->cb(b->ctx, rc, rc ? failed_op : -1);
   free(b);
@@ -220,6 +249,7 @@ static int build_read(const gt_store_op_t *op, gt__store_read_t **out) {
 
 static int submit_read(gt_store_t *st, gt__store_read_t *r) {
   atomic_fetch_add_explicit(&st->queue_depth, 1, memory_order_relaxed);
+  r->submit_ns = mono_ns();
   int rc = st->ops->submit_read(st->impl, r);
   if (rc) {
     atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
@@ -404,6 +434,7 @@ void gt__store_read_done(gt_store_t *st, gt__store_read_t *r, int rc, gt_rows_t 
   if (rc != 0 && rc != GT_ENOTFOUND) /* a missing row is an answer, not a failure */
     atomic_fetch_add_explicit(&st->reads_failed, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
+  observe_latency(st, 1, r->submit_ns);
   if (rc && rows) {
     gt_store_rows_free(rows);
     rows = NULL;

@@ -260,4 +260,11 @@ typedef struct gt_store_stats {
 } gt_store_stats_t;
 void gt_store_get_stats(gt_store_t *st, gt_store_stats_t *out);
 
+/* A snapshot of the submit-to-completion latency of write batches (reads = 0) or reads
+ * (reads = 1): queueing, the transaction, and for a durable write its fsync. Any thread;
+ * approximate under load (the buckets are read one by one), but _count is the sum of
+ * the buckets taken. */
+struct gt_metrics_hist;
+void gt_store_latency(gt_store_t *st, int reads, struct gt_metrics_hist *out);
+
 #endif

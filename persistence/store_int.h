@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "persistence/store.h"
+#include "runtime/metrics.h"
 
 /* What a queued item is. Backends may add their own kinds from GT__ITEM_BACKEND on. */
 enum { GT__ITEM_WRITE = 1, GT__ITEM_READ = 2, GT__ITEM_BACKEND = 16 };
@@ -37,6 +38,7 @@ typedef struct gt__store_item {
 /* A write batch, its ops and every value byte in one allocation (see store.c). */
 typedef struct gt__store_batch {
   gt__store_item_t link;
+  uint64_t submit_ns;   /* monotonic, for persistence_latency */
   int shard_id;         /* < 0: no fence */
   int64_t range_id;     /* the fence: shards.range_id must equal it */
   int nops;
@@ -63,6 +65,7 @@ typedef struct gt__store_read {
   gt_store_read_cb cb;
   void *ctx;
   struct gt__sync_wait *sync; /* non-NULL: gt_store_read_sync waits; rows are handed over */
+  uint64_t submit_ns;         /* monotonic, for persistence_latency */
 } gt__store_read_t;
 
 /* The vtable of a backend. `impl` is the backend's private state. */
@@ -92,6 +95,10 @@ struct gt_store {
   _Atomic uint64_t reads;
   _Atomic uint64_t reads_failed;   /* of reads: an error other than GT_ENOTFOUND */
   _Atomic uint32_t queue_depth; /* items submitted and not yet completed */
+  /* Submit-to-completion latency of write batches [0] and reads [1]: a count per bucket
+   * of gt_metrics_bucket and the sum, incremented by the completing thread. */
+  _Atomic uint64_t lat_bucket[2][GT_METRICS_NBOUNDS + 1];
+  _Atomic uint64_t lat_sum_ns[2];
 };
 
 extern const gt_store_ops_t gt__sqlite_store_ops;

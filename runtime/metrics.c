@@ -98,11 +98,15 @@ void gt_metrics_escape(gt_metrics_buf_t *b, const char *value) {
   }
 }
 
-void gt_metrics_hist_observe(gt_metrics_hist_t *h, uint64_t ns) {
+unsigned gt_metrics_bucket(uint64_t ns) {
   unsigned i = 0;
   while (i < GT_METRICS_NBOUNDS && ns > bounds_ns[i])
     i++;
-  h->buckets[i]++;
+  return i;
+}
+
+void gt_metrics_hist_observe(gt_metrics_hist_t *h, uint64_t ns) {
+  h->buckets[gt_metrics_bucket(ns)]++;
   h->count++;
   h->sum_ns += ns;
 }

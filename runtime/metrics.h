@@ -67,6 +67,10 @@ void gt_metrics_sample(gt_metrics_buf_t *b, const char *name, const char *labels
 /* Appends a label value with \\, \" and \n escaped, as the format requires. */
 void gt_metrics_escape(gt_metrics_buf_t *b, const char *value);
 
+/* The bucket an observation of ns nanoseconds falls in: 0..GT_METRICS_NBOUNDS (the last:
+ * above every bound). For owners that count in their own (e.g. atomic) buckets. */
+unsigned gt_metrics_bucket(uint64_t ns);
+
 /* Counts one observation of ns nanoseconds. */
 void gt_metrics_hist_observe(gt_metrics_hist_t *h, uint64_t ns);
 

@@ -11,8 +11,10 @@
  *   Ours, with no Temporal equivalent, start with genesis_.
  *     persistence: the store counts write batches (a workflow transition: one fenced
  *       batch), their transactions (group commit: several batches per transaction), failed
- *       batches, fenced ones among them, reads and failed reads, and the items queued.
- *       operation="WriteBatch" / "Read" replaces Temporal's per-call operation names.
+ *       batches, fenced ones among them, reads and failed reads, the items queued, and a
+ *       persistence_latency histogram of each kind (submission to completion, fsync
+ *       included). operation="WriteBatch" / "Read" replaces Temporal's per-call operation
+ *       names.
  *     actors: one pass over the registry (gt_runtime_foreach), counted by actor type, with
  *       the messages waiting in their mailboxes.
  *     workflow outcomes: srv->wf_closed, bumped at every close (wf_close_cleanup), as the
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "actors/frontend/frontend.h"
+#include "runtime/metrics.h"
 #include "runtime/actor.h"
 
 #define MAX_TYPES 32
@@ -67,6 +70,15 @@ static void render_persistence(gt_server_t *srv, gt_metrics_buf_t *b) {
                     "error).");
   gt_metrics_sample(b, "persistence_errors", "operation=\"WriteBatch\"", st.batches_failed);
   gt_metrics_sample(b, "persistence_errors", "operation=\"Read\"", st.reads_failed);
+  gt_metrics_family(b, "persistence_latency", "histogram",
+                    "Store requests from submission to completion, seconds: the wait for "
+                    "the store's thread, the transaction and, for a durable write, its "
+                    "fsync.");
+  gt_metrics_hist_t h;
+  gt_store_latency(srv->store, 0, &h);
+  gt_metrics_hist_render(b, "persistence_latency", "operation=\"WriteBatch\"", &h);
+  gt_store_latency(srv->store, 1, &h);
+  gt_metrics_hist_render(b, "persistence_latency", "operation=\"Read\"", &h);
   gt_metrics_family(b, "persistence_errors_shard_ownership_lost", "counter",
                     "Write batches refused by the shard fence (range_id changed).");
   gt_metrics_sample(b, "persistence_errors_shard_ownership_lost", NULL, st.batches_fenced);

@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "persistence/sqlite/sqlite_int.h"
 #include "persistence/store.h"
 #include "runtime/err.h"
+#include "runtime/metrics.h"
 #include "tests/unit/sqlite_fixture.h"
 #include "tests/unit/store_fixture.h"
 
@@ -445,6 +447,52 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
 }
 END_TEST
 
+
+/* persistence_latency: every completed write batch and read is counted once, with its
+ * time from submission; a batch held behind a blocked writer for 6 ms lands above the
+ * 5 ms bucket. */
+START_TEST(test_latency_histograms) {
+  gt_store_t *st = must_open(_i);
+  gt_metrics_hist_t w0, r0, w1, r1;
+  gt_store_latency(st, 0, &w0);
+  gt_store_latency(st, 1, &r0);
+  gt_store_op_t ins = op_exec_insert("wf-lat", 1, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &ins, 1, NULL), 0);
+  gt_store_op_t get = op_exec_get("wf-lat");
+  ck_assert_int_eq(count_rows(st, &get), 1);
+  ck_assert_int_eq(count_rows(st, &get), 1);
+  gt_store_latency(st, 0, &w1);
+  gt_store_latency(st, 1, &r1);
+  ck_assert_uint_eq(w1.count - w0.count, 1);
+  ck_assert_uint_eq(r1.count - r0.count, 2);
+  ck_assert_uint_gt(w1.sum_ns, w0.sum_ns);
+
+  /* held: submitted, then the writer stays blocked for 6 ms */
+  unsigned le5ms = gt_metrics_bucket(5000000); /* the bucket whose bound is 5 ms */
+  ck_assert_uint_eq(gt_metrics_bucket(5000001), le5ms + 1);
+  uint64_t upto5 = 0;
+  for (unsigned i = 0; i <= le5ms; i++)
+    upto5 += w1.buckets[i];
+  block_writer(st);
+  gt_store_op_t t = op_transfer(77);
+  result_t rt = {0};
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &t, 1, record_cb, &rt), 0);
+  struct timespec hold = {0, 6000000};
+  nanosleep(&hold, NULL); /* the duration measured, not a wait for an event */
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 1);
+  ck_assert_int_eq(rt.rc, 0);
+  gt_metrics_hist_t w2;
+  gt_store_latency(st, 0, &w2);
+  ck_assert_uint_eq(w2.count - w1.count, 1);
+  uint64_t upto5_after = 0;
+  for (unsigned i = 0; i <= le5ms; i++)
+    upto5_after += w2.buckets[i];
+  ck_assert_uint_eq(upto5_after, upto5);
+  ck_assert_uint_ge(w2.sum_ns - w1.sum_ns, 6000000);
+  gt_store_close(st);
+}
+END_TEST
 
 START_TEST(test_current_insert_exists) {
   gt_store_t *st = must_open(_i);
@@ -1016,6 +1064,7 @@ static Suite *persistence_suite(void) {
   tcase_add_loop_test(tc, test_write_and_read_back, 0, 2);
   tcase_add_loop_test(tc, test_namespaces_visibility_taskid, 0, 2);
   tcase_add_loop_test(tc, test_fencing, 0, 2);
+  tcase_add_loop_test(tc, test_latency_histograms, 0, 2);
   tcase_add_loop_test(tc, test_conflict_rolls_back_only_its_batch, 0, 2);
   tcase_add_loop_test(tc, test_insert_twice_exists, 0, 2);
   tcase_add_loop_test(tc, test_current_insert_exists, 0, 2);

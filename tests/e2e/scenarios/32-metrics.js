@@ -1,9 +1,9 @@
 // The HTTP port: after one workflow run with the official SDK, GET /metrics
 // (Prometheus text 0.0.4, fetched with node's http module) counts the
 // StartWorkflowExecution call under Temporal's metric names, with a latency
-// histogram (cumulative buckets, _count = +Inf bucket), persistence and
-// workflow outcome counters; GET /health answers SERVING; an unknown path is
-// 404, a POST 405.
+// histogram (cumulative buckets, _count = +Inf bucket), persistence counters
+// and latency histogram, and workflow outcome counters; GET /health answers
+// SERVING; an unknown path is 404, a POST 405.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -79,7 +79,17 @@ scenario('metrics', async ({ client, taskQueue, withWorker, uniqueId, httpPort,
   assert.equal(sample(t, `service_latency_bucket{${op},le="+Inf"}`), count);
   assert.ok(sample(t, `service_latency_sum{${op}}`) > 0);
 
-  assert.ok(sample(t, 'persistence_requests{operation="WriteBatch"}') >= 1);
+  const batches = sample(t, 'persistence_requests{operation="WriteBatch"}');
+  assert.ok(batches >= 1);
+  // every completed batch is in the latency histogram (a scrape is not atomic:
+  // batches completing meanwhile may show in one and not yet the other)
+  assert.match(t, /^# TYPE persistence_latency histogram$/m);
+  const wb = 'operation="WriteBatch"';
+  const pcount = sample(t, `persistence_latency_count{${wb}}`);
+  assert.ok(pcount >= 1 && Math.abs(pcount - batches) <= 2,
+    `persistence_latency_count ${pcount}, persistence_requests ${batches}`);
+  assert.equal(sample(t, `persistence_latency_bucket{${wb},le="+Inf"}`), pcount);
+  assert.ok(sample(t, `persistence_latency_sum{${wb}}`) > 0);
   assert.ok(sample(t, 'workflow_success') >= 1, 'workflow_success not counted');
   assert.ok(sample(t, 'process_resident_memory_bytes') > 0);
 
