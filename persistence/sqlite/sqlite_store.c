@@ -173,21 +173,28 @@ static int fifo_push(fifo_t *q, gt__store_item_t *it) {
   return 0;
 }
 
+/* Detaches up to max items from the head as a NULL-terminated chain (NULL if empty).
+ * Under q->mu. */
+static gt__store_item_t *fifo_detach_locked(fifo_t *q, int max) {
+  gt__store_item_t *first = q->head, *last = q->head;
+  if (!first)
+    return NULL;
+  for (int n = 1; n < max && last->next; n++)
+    last = last->next;
+  q->head = last->next;
+  if (!q->head)
+    q->tail = NULL;
+  last->next = NULL;
+  return first;
+}
+
 /* Waits for items and detaches up to max of them as a NULL-terminated chain. Returns NULL
  * once stopping is set and the FIFO is empty. */
 static gt__store_item_t *fifo_take(fifo_t *q, int max) {
   pthread_mutex_lock(&q->mu);
   while (!q->head && !q->stopping)
     pthread_cond_wait(&q->cv, &q->mu);
-  gt__store_item_t *first = q->head, *last = q->head;
-  for (int n = 1; last && n < max && last->next; n++)
-    last = last->next;
-  if (last) {
-    q->head = last->next;
-    if (!q->head)
-      q->tail = NULL;
-    last->next = NULL;
-  }
+  gt__store_item_t *first = fifo_detach_locked(q, max);
   pthread_mutex_unlock(&q->mu);
   return first;
 }
@@ -502,24 +509,9 @@ static void run_items(sqlite_store_t *s, gt__store_item_t *it) {
 static gt__store_item_t *writer_take(sqlite_store_t *s) {
   fifo_t *q = &s->wq;
   pthread_mutex_lock(&q->mu);
-  while (!q->head) {
-    if (s->open_n > 0 && (s->syncer_idle || q->stopping)) {
-      pthread_mutex_unlock(&q->mu);
-      return NULL;
-    }
-    if (q->stopping) {
-      pthread_mutex_unlock(&q->mu);
-      return NULL;
-    }
+  while (!q->head && !q->stopping && !(s->open_n > 0 && s->syncer_idle))
     pthread_cond_wait(&q->cv, &q->mu);
-  }
-  gt__store_item_t *first = q->head, *last = q->head;
-  for (int n = 1; n < GROUP_CAP && last->next; n++)
-    last = last->next;
-  q->head = last->next;
-  if (!q->head)
-    q->tail = NULL;
-  last->next = NULL;
+  gt__store_item_t *first = fifo_detach_locked(q, GROUP_CAP);
   pthread_mutex_unlock(&q->mu);
   return first;
 }
