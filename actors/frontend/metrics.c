@@ -17,8 +17,8 @@
  *       names.
  *     actors: one pass over the registry (gt_runtime_foreach), counted by actor type, with
  *       the messages waiting in their mailboxes.
- *     workflow outcomes: srv->wf_closed, bumped at every close (wf_close_cleanup), as the
- *       close is applied: a close whose batch then fails to commit was still counted.
+ *     workflow outcomes: srv->wf_closed, bumped when a run's close commits (wf_txn_done):
+ *       a close whose batch fails is not counted.
  *
  * THREADS: the gateway thread (gt_server_metrics_render, from the HTTP handler), reading
  *   relaxed atomics of the store and workflow threads and taking the registry's locks for

@@ -40,9 +40,6 @@ static wf_run_t *running_run(workflow_t *wf, gt_rpc_t *rpc, const pb_wfexec_t *e
 }
 
 void wf_close_cleanup(workflow_t *wf, wf_run_t *run) {
-  /* The one place every close passes (terminate, a closing command, a timeout): the
-   * workflow outcome counters of /metrics (frontend/metrics.c). relaxed: statistics. */
-  atomic_fetch_add_explicit(&wf->srv->wf_closed[run->status & 7], 1, memory_order_relaxed);
   wf_updates_on_close(wf, run);
   for (size_t i = 0; i < run->n_timers; i++)
     if (run->timers[i].actor_timer)

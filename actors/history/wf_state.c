@@ -1050,6 +1050,12 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
     /* everything this txn appended is durable now */
     if (t->last_ev > t->run->committed_ev)
       t->run->committed_ev = t->last_ev;
+    /* The workflow outcome counters of /metrics (frontend/metrics.c) count a close once
+     * it is durable: this txn holds the run's closing event, always its last. relaxed:
+     * statistics. */
+    if (t->last_ev > t->first_ev && t->last_ev == t->run->n_ev && !wf_running(t->run))
+      atomic_fetch_add_explicit(&wf->srv->wf_closed[t->run->status & 7], 1,
+                                memory_order_relaxed);
     /* a sleeping run that stays in memory (a caller waits on it, or its timer is near)
      * keeps its history exactly sized; a busy one keeps its slack: shrinking at every
      * commit only to grow at the next event was a realloc pair per transition */

@@ -1099,6 +1099,7 @@ START_TEST(test_delete_workflow) {
    * while the server is idle) */
   for (int i = 0; i < g_srv->num_shards; i++)
     g_srv->shards[i].range_id--;
+  uint64_t terminated0 = atomic_load(&g_srv->wf_closed[PB_STATUS(TERMINATED) & 7]);
   h2c_stream_t s = {0};
   submit_delete(&s, "wf-del", run);
   h2c_wait(&g_c, &s);
@@ -1111,9 +1112,13 @@ START_TEST(test_delete_workflow) {
   for (int i = 0; i < 4; i++)
     ck_assert_int_eq(m[i], n[i]);
   expect_current("wf-del", run, PB_STATUS(RUNNING), PB_EV(WORKFLOW_TASK_SCHEDULED));
+  /* the termination did not commit: workflow_terminate does not count it */
+  ck_assert_uint_eq(atomic_load(&g_srv->wf_closed[PB_STATUS(TERMINATED) & 7]), terminated0);
 
   submit_delete(&s, "wf-del", "");
   expect(&s, GT_GRPC_OK, NULL);
+  ck_assert_uint_eq(atomic_load(&g_srv->wf_closed[PB_STATUS(TERMINATED) & 7]),
+                    terminated0 + 1);
   count_rows("wf-del", run, n);
   for (int i = 0; i < 4; i++)
     ck_assert_msg(n[i] == 0, "table %d keeps %lld rows", i, (long long)n[i]);
