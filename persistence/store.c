@@ -98,10 +98,15 @@ static int check_op(const gt_store_op_t *op, int want_read, size_t *bytes) {
   return 0;
 }
 
-/* Copies op into *dst, moving its text/blob bytes to *cursor (advanced). */
+/* Copies op into *dst, moving its text/blob bytes to *cursor (advanced). Only the
+ * nparams values in use are copied: the backends read no others, and a caller need not
+ * set the rest (gt_store_op_t; a hot caller does not zero its 528-byte ops). */
 static void copy_op(gt_store_op_t *dst, const gt_store_op_t *src, char **cursor) {
-  *dst = *src;
+  dst->stmt = src->stmt;
+  dst->nparams = src->nparams;
+  dst->expect_rows = src->expect_rows;
   for (int i = 0; i < src->nparams; i++) {
+    dst->params[i] = src->params[i];
     gt_val_t *v = &dst->params[i];
     if (v->kind != GT_VAL_TEXT && v->kind != GT_VAL_BLOB)
       continue;

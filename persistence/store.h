@@ -155,7 +155,7 @@ static inline gt_val_t gt_val_textn(const char *s, size_t n) {
 typedef struct gt_store_op {
   gt_sql_stmt_t stmt;
   int nparams;
-  gt_val_t params[GT_STORE_MAX_PARAMS];
+  gt_val_t params[GT_STORE_MAX_PARAMS]; /* the first nparams; the rest may be unset */
   int expect_rows; /* -1: any; otherwise rows changed must equal it (GT_ECONFLICT if not) */
 } gt_store_op_t;
 

@@ -200,6 +200,39 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t n) {
   return p + n;
 }
 
+/* The token of these fields into buf (room for token_size of them). Returns its length.
+ * strs[i] has sl[i] bytes (each < 64 KiB: str16 at most). */
+static size_t token_put(uint8_t *buf, int kind, const char *const strs[3],
+                        const size_t sl[3], int64_t scheduled_event_id,
+                        int64_t started_event_id, int32_t attempt) {
+  uint8_t *p = buf;
+  *p++ = 0x98;
+  p = put_int(p, TOKEN_VERSION);
+  p = put_int(p, kind);
+  for (int i = 0; i < 3; i++)
+    p = put_str(p, strs[i], sl[i]);
+  p = put_int(p, scheduled_event_id);
+  p = put_int(p, started_event_id);
+  p = put_int(p, attempt);
+  return (size_t)(p - buf);
+}
+
+_Static_assert(GT_TASK_TOKEN_MAX >= 1 + 5 * 9 + 3 * 3 + sizeof(((gt_task_token_t *)0)->ns_id) - 1 +
+                                        sizeof(((gt_task_token_t *)0)->workflow_id) - 1 +
+                                        sizeof(((gt_task_token_t *)0)->run_id) - 1,
+               "GT_TASK_TOKEN_MAX holds the longest token of gt_task_token_put");
+
+size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *workflow_id,
+                         const char *run_id, int64_t scheduled_event_id,
+                         int64_t started_event_id, int32_t attempt) {
+  const char *strs[3] = {ns_id, workflow_id, run_id};
+  /* cut as gt_copy_str into gt_task_token_t's arrays would cut them */
+  size_t sl[3] = {strnlen(ns_id, sizeof(((gt_task_token_t *)0)->ns_id) - 1),
+                  strnlen(workflow_id, sizeof(((gt_task_token_t *)0)->workflow_id) - 1),
+                  strnlen(run_id, sizeof(((gt_task_token_t *)0)->run_id) - 1)};
+  return token_put(out, kind, strs, sl, scheduled_event_id, started_event_id, attempt);
+}
+
 uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len) {
   const char *strs[3] = {t->ns_id, t->workflow_id, t->run_id};
   size_t sl[3];
@@ -210,18 +243,13 @@ uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len) {
   size_t n = 1 + int_size(TOKEN_VERSION) + int_size(t->kind) + str_size(sl[0]) +
              str_size(sl[1]) + str_size(sl[2]) + int_size(t->scheduled_event_id) +
              int_size(t->started_event_id) + int_size(t->attempt);
-  uint8_t *buf = malloc(n), *p = buf;
+  uint8_t *buf = malloc(n);
   if (!buf)
     return NULL;
-  *p++ = 0x98;
-  p = put_int(p, TOKEN_VERSION);
-  p = put_int(p, t->kind);
-  for (int i = 0; i < 3; i++)
-    p = put_str(p, strs[i], sl[i]);
-  p = put_int(p, t->scheduled_event_id);
-  p = put_int(p, t->started_event_id);
-  p = put_int(p, t->attempt);
-  GT_ASSERT((size_t)(p - buf) == n);
+  size_t w = token_put(buf, t->kind, strs, sl, t->scheduled_event_id, t->started_event_id,
+                       t->attempt);
+  GT_ASSERT(w == n);
+  (void)w;
   *len = n;
   return buf; /* the caller frees */
 }

@@ -352,9 +352,10 @@ int wf_sleep_key_until(gt_server_t *srv, const void *key, size_t keylen, int64_t
 void wf_drop_old_runs(workflow_t *wf);
 
 /* ---- wf_state.c ---- */
-/* The task token a worker echoes back (malloc'd; OUT: *len). */
-uint8_t *wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
-                       int64_t started_id, int32_t attempt, size_t *len);
+/* The task token a worker echoes back, into out (GT_TASK_TOKEN_MAX bytes, on the caller's
+ * stack: no malloc per task). Returns its length. */
+size_t wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
+                     int64_t started_id, int32_t attempt, uint8_t *out);
 /* Signal request ids of the run: remember one; was it seen? */
 void wf_note_signal_id(wf_run_t *run, const char *request_id);
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id);

@@ -184,8 +184,8 @@ void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
   pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
   pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
   pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  size_t toklen = 0;
-  uint8_t *token = wf_make_token(wf, run, GT_TASK_QUERY, q->seq, 0, 1, &toklen);
+  uint8_t token[GT_TASK_TOKEN_MAX];
+  size_t toklen = wf_make_token(wf, run, GT_TASK_QUERY, q->seq, 0, 1, token);
   r.task_token.data = token;
   r.task_token.len = toklen;
   ex.workflow_id = wf->workflow_id;
@@ -209,7 +209,6 @@ void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
   size_t end = n < run->n_ev ? run->ev_off[n] : run->hist.len;
   gt_buf_field_len(&b, 8, end);
   wf_put_events(run, 0, n, &b);
-  free(token);
   if (b.oom) {
     gt_buf_fini(&b);
     gt_matching_repark(rpc);

@@ -236,9 +236,9 @@ static void send_poll_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *b) {
 /* Builds the PollWorkflowTaskQueueResponse of the run's started workflow task into b
  * (initialized by the caller; b->oom tells a failed allocation). */
 static void build_wft_task(workflow_t *wf, wf_run_t *run, gt_buf_t *b) {
-  size_t toklen = 0;
-  uint8_t *token = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
-                                 run->wft_started_id, run->wft_attempt, &toklen);
+  uint8_t token[GT_TASK_TOKEN_MAX];
+  size_t toklen = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
+                                run->wft_started_id, run->wft_attempt, token);
   wf_wft_reply_t in = {.token = token, .toklen = toklen, .workflow_id = wf->workflow_id,
                        .run_id = run->run_id, .workflow_type = run->workflow_type,
                        .task_queue = run->task_queue,
@@ -265,7 +265,6 @@ static void build_wft_task(workflow_t *wf, wf_run_t *run, gt_buf_t *b) {
   wf_put_events(run, from, run->n_ev, b);
   gt_buf_put(b, extra.p, extra.len);
   gt_buf_fini(&extra);
-  free(token);
 }
 
 static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
@@ -345,9 +344,9 @@ int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, const char *identity, gt_b
 
 int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_activity_t *act,
                        const char *ns_name) {
-  size_t toklen = 0;
-  uint8_t *token = wf_make_token(wf, run, GT_TASK_ACTIVITY, act->scheduled_event_id, 0,
-                                 act->attempt, &toklen);
+  uint8_t token[GT_TASK_TOKEN_MAX];
+  size_t toklen = wf_make_token(wf, run, GT_TASK_ACTIVITY, act->scheduled_event_id, 0,
+                                act->attempt, token);
   wf_act_reply_t in = {.token = token, .toklen = toklen, .ns_name = ns_name,
                        .workflow_type = run->workflow_type, .workflow_id = wf->workflow_id,
                        .run_id = run->run_id, .scheduled_ns = act->scheduled_ns,
@@ -359,7 +358,6 @@ int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_acti
   int rc = wf_act_reply(b, &in, ev, evlen);
   if (rc == GT_EINVAL)
     rc = wf_act_reply_pb(b, &in, ev, evlen);
-  free(token);
   return rc;
 }
 
@@ -1008,7 +1006,7 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
   gt_buf_init(&resp);
   wf_eager_start(wf, run, t, req, rpc->ns_name, &resp);
   char can_run_id[37];
-  snprintf(can_run_id, sizeof(can_run_id), "%s", t->can_run_id);
+  gt_copy_str(can_run_id, sizeof(can_run_id), t->can_run_id); /* not snprintf: hot path */
   /* answers are final only once the task's events are durable; the worker's answers are
    * about the state at that point, so they can go now */
   wf_queries_after_wft(wf, run, req, t);

@@ -171,10 +171,11 @@ static void note_poller(taskqueue_t *tq, const gt_rpc_t *rpc) {
     if (tq->pollers[i].last_access_ns < tq->pollers[oldest].last_access_ns)
       oldest = i;
   }
-  if (slot < 0)
+  if (slot < 0) { /* a known poller's identity is there already (every poll: no copy) */
     slot = tq->n_pollers < MAX_POLLERS ? tq->n_pollers++ : oldest;
-  snprintf(tq->pollers[slot].identity, sizeof(tq->pollers[slot].identity), "%s",
-           identity ? identity : "");
+    gt_copy_str(tq->pollers[slot].identity, sizeof(tq->pollers[slot].identity),
+                identity ? identity : "");
+  }
   tq->pollers[slot].last_access_ns = gt_wall_ns();
 }
 
@@ -333,7 +334,7 @@ const gt_actor_type_t gt_taskqueue_actor_type = {
 void gt_matching_add_task(gt_server_t *srv, const char *queue_name, gt_task_t *task) {
   char key[GT_ACTOR_KEY_MAX];
   size_t kl = make_key(key, sizeof(key), task->ns_id, task->kind, queue_name);
-  gt_task_msg_t *m = calloc(1, sizeof(*m));
+  gt_task_msg_t *m = gt_zalloc(sizeof(*m)); /* not calloc: see gt_zalloc */
   if (!kl || !m) {
     gt_log_error("MATCH-ADD-FAILED", "cannot queue task for %s", queue_name);
     free(m);
