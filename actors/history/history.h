@@ -193,12 +193,12 @@ typedef struct gt_task_token {
  * NUL. */
 #define GT_TASK_TOKEN_MAX (1 + 5 * 9 + 3 * 3 + 36 + 1023 + 36)
 
-/* Encodes a token. Returns malloc'd bytes (OUT: *len) or NULL. */
+/* Encodes a token into malloc'd bytes (OUT: *len), or NULL: gt_task_token_put's bytes
+ * (tests and tools; the server uses gt_task_token_put). */
 uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len);
 /* Encodes a token from its fields, without a gt_task_token_t or a malloc (the hot path:
- * every task handed to a worker): the bytes gt_task_token_encode gives for the same
- * fields, each string cut as gt_task_token_t's array would cut it (ns_id and run_id at
- * 36 bytes, workflow_id at 1023).
+ * every task handed to a worker), each string cut as gt_task_token_t's array would cut
+ * it (ns_id and run_id at 36 bytes, workflow_id at 1023).
  *   out: GT_TASK_TOKEN_MAX bytes
  * Returns the token's length. */
 size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *workflow_id,

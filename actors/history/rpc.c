@@ -184,8 +184,6 @@ static uint8_t *put_int(uint8_t *p, int64_t v) {
   return put_be(p, (uint64_t)v, n - 1);
 }
 
-static size_t str_size(size_t n) { return (n < 32 ? 1 : n < 256 ? 2 : 3) + n; }
-
 static uint8_t *put_str(uint8_t *p, const char *s, size_t n) {
   if (n < 32) {
     *p++ = (uint8_t)(0xa0 | n);
@@ -200,23 +198,6 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t n) {
   return p + n;
 }
 
-/* The token of these fields into buf (room for token_size of them). Returns its length.
- * strs[i] has sl[i] bytes (each < 64 KiB: str16 at most). */
-static size_t token_put(uint8_t *buf, int kind, const char *const strs[3],
-                        const size_t sl[3], int64_t scheduled_event_id,
-                        int64_t started_event_id, int32_t attempt) {
-  uint8_t *p = buf;
-  *p++ = 0x98;
-  p = put_int(p, TOKEN_VERSION);
-  p = put_int(p, kind);
-  for (int i = 0; i < 3; i++)
-    p = put_str(p, strs[i], sl[i]);
-  p = put_int(p, scheduled_event_id);
-  p = put_int(p, started_event_id);
-  p = put_int(p, attempt);
-  return (size_t)(p - buf);
-}
-
 _Static_assert(GT_TASK_TOKEN_MAX >= 1 + 5 * 9 + 3 * 3 + sizeof(((gt_task_token_t *)0)->ns_id) - 1 +
                                         sizeof(((gt_task_token_t *)0)->workflow_id) - 1 +
                                         sizeof(((gt_task_token_t *)0)->run_id) - 1,
@@ -226,30 +207,31 @@ size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *
                          const char *run_id, int64_t scheduled_event_id,
                          int64_t started_event_id, int32_t attempt) {
   const char *strs[3] = {ns_id, workflow_id, run_id};
-  /* cut as gt_copy_str into gt_task_token_t's arrays would cut them */
+  /* cut as gt_copy_str into gt_task_token_t's arrays would cut them (each < 64 KiB: a
+   * str16 at most) */
   size_t sl[3] = {strnlen(ns_id, sizeof(((gt_task_token_t *)0)->ns_id) - 1),
                   strnlen(workflow_id, sizeof(((gt_task_token_t *)0)->workflow_id) - 1),
                   strnlen(run_id, sizeof(((gt_task_token_t *)0)->run_id) - 1)};
-  return token_put(out, kind, strs, sl, scheduled_event_id, started_event_id, attempt);
+  uint8_t *p = out;
+  *p++ = 0x98;
+  p = put_int(p, TOKEN_VERSION);
+  p = put_int(p, kind);
+  for (int i = 0; i < 3; i++)
+    p = put_str(p, strs[i], sl[i]);
+  p = put_int(p, scheduled_event_id);
+  p = put_int(p, started_event_id);
+  p = put_int(p, attempt);
+  return (size_t)(p - out);
 }
 
 uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len) {
-  const char *strs[3] = {t->ns_id, t->workflow_id, t->run_id};
-  size_t sl[3];
-  /* each field is bounded by its array in gt_task_token_t (< 64 KiB) */
-  sl[0] = strnlen(t->ns_id, sizeof(t->ns_id));
-  sl[1] = strnlen(t->workflow_id, sizeof(t->workflow_id));
-  sl[2] = strnlen(t->run_id, sizeof(t->run_id));
-  size_t n = 1 + int_size(TOKEN_VERSION) + int_size(t->kind) + str_size(sl[0]) +
-             str_size(sl[1]) + str_size(sl[2]) + int_size(t->scheduled_event_id) +
-             int_size(t->started_event_id) + int_size(t->attempt);
+  uint8_t tmp[GT_TASK_TOKEN_MAX];
+  size_t n = gt_task_token_put(tmp, t->kind, t->ns_id, t->workflow_id, t->run_id,
+                               t->scheduled_event_id, t->started_event_id, t->attempt);
   uint8_t *buf = malloc(n);
   if (!buf)
     return NULL;
-  size_t w = token_put(buf, t->kind, strs, sl, t->scheduled_event_id, t->started_event_id,
-                       t->attempt);
-  GT_ASSERT(w == n);
-  (void)w;
+  memcpy(buf, tmp, n);
   *len = n;
   return buf; /* the caller frees */
 }
