@@ -211,47 +211,10 @@ static void fifo_stop(fifo_t *q) {
 
 /* ------------------------------------------------------------------ writes --- */
 
-/* Runs one batch inside its savepoint. OUT: *failed_op. Returns 0, GT_EFENCED,
- * GT_ECONFLICT, GT_EEXISTS, GT_EIO. */
-static int run_batch(gt__sqlite_conn_t *c, gt__store_batch_t *b, int *failed_op) {
-  *failed_op = -1;
-  int src = gt__sqlite_step_simple(c, GT__SQ_SAVEPOINT);
-  if (src != SQLITE_DONE)
-    return gt__sqlite_map(c->db, src, "SAVEPOINT");
-  int rc = 0;
-  if (b->shard_id >= 0) {
-    int64_t range = -1;
-    rc = gt__sqlite_shard_range(c, b->shard_id, &range);
-    if (rc == 0 && range != b->range_id) {
-      gt_log_debug("STORE-FENCED", "shard %d: batch range_id %lld, stored %lld", b->shard_id,
-                   (long long)b->range_id, (long long)range);
-      rc = GT_EFENCED;
-    }
-  }
-  for (int i = 0; rc == 0 && i < b->nops; i++) {
-    int changes = 0;
-    rc = gt__sqlite_run_write(c, &b->ops[i], &changes);
-    if (rc == 0 && b->ops[i].expect_rows >= 0 && changes != b->ops[i].expect_rows)
-      rc = GT_ECONFLICT;
-    if (rc)
-      *failed_op = i;
-  }
-  if (rc && sqlite3_get_autocommit(c->db))
-    return rc; /* SQLite already rolled the whole transaction back (disk full, I/O) */
-  if (rc) {
-    src = gt__sqlite_step_simple(c, GT__SQ_ROLLBACK_TO);
-    if (src != SQLITE_DONE)
-      rc = gt__sqlite_map(c->db, src, "ROLLBACK TO");
-  }
-  src = gt__sqlite_step_simple(c, GT__SQ_RELEASE);
-  if (src != SQLITE_DONE && rc == 0)
-    rc = gt__sqlite_map(c->db, src, "RELEASE");
-  return rc;
-}
-
-/* Fence of one batch, with the group's cache of shard ranges: acquire (the only writer
- * of shards.range_id) flushes the group before it runs, so a range read once holds for
- * the whole group. Returns 0, GT_EFENCED, GT_EIO. */
+/* Fence of one batch, with the group's cache of shard ranges (the fast path and the
+ * careful replay alike): acquire (the only writer of shards.range_id) commits the open
+ * group before it runs, so a range read once holds for the whole group. Returns 0,
+ * GT_EFENCED, GT_EIO. */
 static int check_fence(sqlite_store_t *s, gt__store_batch_t *b) {
   if (b->shard_id < 0)
     return 0;
@@ -277,18 +240,54 @@ static int check_fence(sqlite_store_t *s, gt__store_batch_t *b) {
   return GT_EFENCED;
 }
 
+/* Runs a batch's ops in order, each checked against its expect_rows. Returns 0, or the
+ * first failure (GT_ECONFLICT, GT_EEXISTS, GT_EIO) with OUT *failed_op its index. */
+static int run_ops(gt__sqlite_conn_t *c, gt__store_batch_t *b, int *failed_op) {
+  for (int i = 0; i < b->nops; i++) {
+    int changes = 0;
+    int rc = gt__sqlite_run_write(c, &b->ops[i], &changes);
+    if (rc == 0 && b->ops[i].expect_rows >= 0 && changes != b->ops[i].expect_rows)
+      rc = GT_ECONFLICT;
+    if (rc) {
+      *failed_op = i;
+      return rc;
+    }
+  }
+  return 0;
+}
+
+/* Runs one batch inside its savepoint. OUT: *failed_op. Returns 0, GT_EFENCED,
+ * GT_ECONFLICT, GT_EEXISTS, GT_EIO. */
+static int run_batch(sqlite_store_t *s, gt__store_batch_t *b, int *failed_op) {
+  gt__sqlite_conn_t *c = &s->wconn;
+  *failed_op = -1;
+  int src = gt__sqlite_step_simple(c, GT__SQ_SAVEPOINT);
+  if (src != SQLITE_DONE)
+    return gt__sqlite_map(c->db, src, "SAVEPOINT");
+  int rc = check_fence(s, b);
+  if (rc == 0)
+    rc = run_ops(c, b, failed_op);
+  if (rc && sqlite3_get_autocommit(c->db))
+    return rc; /* SQLite already rolled the whole transaction back (disk full, I/O) */
+  if (rc) {
+    src = gt__sqlite_step_simple(c, GT__SQ_ROLLBACK_TO);
+    if (src != SQLITE_DONE)
+      rc = gt__sqlite_map(c->db, src, "ROLLBACK TO");
+  }
+  src = gt__sqlite_step_simple(c, GT__SQ_RELEASE);
+  if (src != SQLITE_DONE && rc == 0)
+    rc = gt__sqlite_map(c->db, src, "RELEASE");
+  return rc;
+}
+
+
 /* Applies one batch to the open transaction the fast way (no savepoint, the group's
  * fence cache). Returns 0 or the batch's error; on error the transaction may hold part
  * of the batch: the caller rolls it back and replays the group the careful way. */
 static int apply_fast(sqlite_store_t *s, gt__store_batch_t *b) {
+  int failed_op;
   int rc = check_fence(s, b);
-  for (int k = 0; rc == 0 && k < b->nops; k++) {
-    int changes = 0;
-    rc = gt__sqlite_run_write(&s->wconn, &b->ops[k], &changes);
-    if (rc == 0 && b->ops[k].expect_rows >= 0 && changes != b->ops[k].expect_rows)
-      rc = GT_ECONFLICT;
-  }
-  return rc;
+  return rc ? rc : run_ops(&s->wconn, b, &failed_op);
 }
 
 /* Replays group[0..n) the careful way after the fast path failed and was rolled back:
@@ -305,7 +304,7 @@ static int replay_careful(sqlite_store_t *s, int n) {
   }
   s->nfence = 0;
   for (int i = 0; i < n; i++) {
-    s->group_rc[i] = run_batch(c, s->group[i], &s->group_failed[i]);
+    s->group_rc[i] = run_batch(s, s->group[i], &s->group_failed[i]);
     /* After a disk-full or I/O error SQLite may have rolled the whole transaction
      * back: the batches released before this one are gone too. */
     if (sqlite3_get_autocommit(c->db))
@@ -418,7 +417,9 @@ static void *syncer_main(void *arg) {
   while ((chain = fifo_take(&s->sq, 1 << 30)) != NULL) {
     sync_wal(s);
     /* The disk is free: if no group waits for it, the writer may commit its open one now,
-     * while this thread runs the completions (~35 callbacks under load). */
+     * while this thread runs the completions (~35 callbacks under load). A group handed
+     * over between the check and the flag commits one group early, never late: the next
+     * fdatasync takes both. */
     pthread_mutex_lock(&s->sq.mu);
     int empty = s->sq.head == NULL;
     pthread_mutex_unlock(&s->sq.mu);
