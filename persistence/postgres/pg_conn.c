@@ -392,7 +392,7 @@ static void connected(gt__pg_conn_t *c) {
     Oid types[GT_STORE_MAX_PARAMS];
     int n = (int)strlen(sig);
     for (int i = 0; i < n; i++)
-      types[i] = sig[i] == 'i' ? 20 : sig[i] == 't' ? 25 : 17; /* int8, text, bytea */
+      types[i] = gt__pg_type_oid(sig[i]);
     char name[16];
     stmt_name(name, sizeof(name), id);
     if (grow_res(c))

@@ -11,11 +11,13 @@
 #ifndef GT_PG_INT_H
 #define GT_PG_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "persistence/postgres/pq_dl.h"
 #include "persistence/store.h"
+#include "persistence/store_int.h"
 
 /* The schema version this build writes and accepts (cluster_metadata.schema_version). */
 #define GT_PG_SCHEMA_VERSION 2
@@ -41,6 +43,13 @@ extern const char gt__pg_schema_v2[];
 enum {
   GT__PG_SHARD_RANGE = GT_SQL__COUNT, /* (shard_id) -> range_id FOR SHARE: the fence */
   GT__PG_ACQUIRE,                     /* (shard_id, owner) -> the new range_id */
+  /* The multi-row forms of the writes a workflow makes (pg_arrays.c): the parameters of
+   * the one-row statement, each an array with one element per row, in the same order. */
+  GT__PG_ARR_EXECUTION_INSERT,
+  GT__PG_ARR_CURRENT_INSERT,
+  GT__PG_ARR_CURRENT_UPSERT,
+  GT__PG_ARR_HISTORY_APPEND,
+  GT__PG_ARR_VISIBILITY_UPSERT,
   GT__PG__COUNT
 };
 
@@ -50,8 +59,11 @@ enum {
 const char *gt__pg_sql(int id);
 
 /* Parameter types of statement id, one char per parameter: 'i' int8, 't' text,
- * 'b' bytea. Its length is the parameter count. */
+ * 'b' bytea; 'I', 'T', 'B' an array of them. Its length is the parameter count. */
 const char *gt__pg_sig(int id);
+
+/* The type oid of a signature character: int8, text, bytea, or an array of one. */
+unsigned gt__pg_type_oid(char sig);
 
 /* libpq connection keywords/values for `conninfo`: our defaults (connect_timeout,
  * application_name, synchronous_commit=on) then the conninfo itself, expanded, so the
@@ -158,5 +170,39 @@ static inline int gt__pg_res_is(const gt__pg_conn_t *c, int i, ExecStatusType st
 /* Disconnects and closes the handles (loop thread). The loop must run once more before
  * the memory of c goes away (uv_close callbacks). */
 void gt__pg_conn_close(gt__pg_conn_t *c);
+
+/* --- pg_arrays.c: a write group's ops as multi-row statements (the fast round) --- */
+
+#define GT__PG_ARR_KINDS 6 /* the kinds of op a merged group may hold */
+
+/* A writer slot's plan and buffers for its groups (zeroed = empty; owned by the slot). */
+typedef struct gt__pg_arrays {
+  int nops[GT__PG_ARR_KINDS]; /* the group's ops of each kind */
+  int nstmts;                 /* statements gt__pg_arrays_add sent */
+  int *expect;                /* per statement sent: the rows it must report, -1: any */
+  size_t expect_bytes;
+  unsigned char *buf; /* one statement's encoded arrays */
+  size_t cap;
+  uint64_t *set; /* hashes of the rows met, while fitting a group */
+  size_t set_cap, set_bytes;
+} gt__pg_arrays_t;
+
+/* 1 when every op of group[0..n) can go in the multi-row statements with the same outcome
+ * as one statement per op, and the buffers are ready; 0 otherwise (out of memory too). */
+int gt__pg_arrays_fit(gt__store_batch_t *const *group, int n, gt__pg_arrays_t *a);
+
+/* Queues the multi-row statements of the group gt__pg_arrays_fit accepted (no sync). */
+void gt__pg_arrays_add(gt__pg_conn_t *c, gt__store_batch_t *const *group, int n,
+                       gt__pg_arrays_t *a);
+
+/* 1 when the results from c->res[first] on are what the statements must report. */
+int gt__pg_arrays_ok(const gt__pg_conn_t *c, int first, const gt__pg_arrays_t *a);
+
+/* Frees the buffers. */
+void gt__pg_arrays_fini(gt__pg_arrays_t *a);
+
+/* Since the process started (for tests): groups sent as multi-row statements; and those
+ * whose statements did not all report what they had to (the group was then replayed). */
+extern atomic_ulong gt__pg_arrays_groups, gt__pg_arrays_misses;
 
 #endif

@@ -28,11 +28,38 @@
 #include "runtime/err.h"
 #include "runtime/log.h"
 
-/* The current_executions insert: GT_SQL_CURRENT_INSERT as is, GT_SQL_CURRENT_UPSERT with
- * its ON CONFLICT clause. */
-#define CURRENT_INSERT_SQL                                                         \
+/* Each written table's INSERT head and, for the upserts, the ON CONFLICT clause: shared
+ * by the one-row statements (VALUES) and their multi-row forms (SELECT * FROM unnest of
+ * one array per column, pg_arrays.c). */
+#define EXECUTIONS_INSERT                                                          \
+  "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, "          \
+  "next_event_id, db_version, state) "
+#define CURRENT_INSERT                                                             \
   "INSERT INTO current_executions (shard_id, namespace_id, workflow_id, run_id, "  \
-  "create_request_id, state, status, start_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+  "create_request_id, state, status, start_time) "
+#define CURRENT_CONFLICT                                                           \
+  " ON CONFLICT (shard_id, namespace_id, workflow_id) DO UPDATE SET "              \
+  "run_id = EXCLUDED.run_id, create_request_id = EXCLUDED.create_request_id, "     \
+  "state = EXCLUDED.state, status = EXCLUDED.status, "                             \
+  "start_time = EXCLUDED.start_time"
+#define HISTORY_INSERT                                                             \
+  "INSERT INTO history (shard_id, namespace_id, workflow_id, run_id, "             \
+  "first_event_id, last_event_id, data) "
+#define VISIBILITY_INSERT "INSERT INTO visibility (" VIS_COLS ", search_json) "
+/* A run's workflow id, type, task queue and start time are its own for good: the update
+ * leaves them (and the indexes on them) alone. */
+#define VISIBILITY_CONFLICT                                                        \
+  " ON CONFLICT (namespace_id, run_id) DO UPDATE SET "                             \
+  "status = EXCLUDED.status, "                                                     \
+  "execution_time_ns = EXCLUDED.execution_time_ns, "                               \
+  "close_time_ns = EXCLUDED.close_time_ns, "                                       \
+  "history_length = EXCLUDED.history_length, memo = EXCLUDED.memo, "               \
+  "search_json = EXCLUDED.search_json, "                                           \
+  "search_attributes = EXCLUDED.search_attributes"
+#define VALUES7 "VALUES ($1, $2, $3, $4, $5, $6, $7)"
+#define VALUES8 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+#define UNNEST7 "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+#define UNNEST8 "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
 
 #define VIS_COLS                                                                   \
   "namespace_id, run_id, workflow_id, workflow_type, task_queue, status, "         \
@@ -44,21 +71,13 @@ static const char *const SQL[GT__PG__COUNT] = {
         "INSERT INTO namespaces (id, name, data, is_default) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, data = EXCLUDED.data, "
         "is_default = EXCLUDED.is_default",
-    [GT_SQL_EXECUTION_INSERT] =
-        "INSERT INTO executions (shard_id, namespace_id, workflow_id, run_id, "
-        "next_event_id, db_version, state) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [GT_SQL_EXECUTION_INSERT] = EXECUTIONS_INSERT VALUES7,
     [GT_SQL_EXECUTION_UPDATE] =
         "UPDATE executions SET next_event_id = $1, db_version = $2, state = $3 "
         "WHERE shard_id = $4 AND namespace_id = $5 AND workflow_id = $6 "
         "AND run_id = $7 AND db_version = $8",
-    [GT_SQL_CURRENT_UPSERT] =
-        CURRENT_INSERT_SQL " ON CONFLICT (shard_id, namespace_id, workflow_id) DO UPDATE SET "
-        "run_id = EXCLUDED.run_id, create_request_id = EXCLUDED.create_request_id, "
-        "state = EXCLUDED.state, status = EXCLUDED.status, "
-        "start_time = EXCLUDED.start_time",
-    [GT_SQL_HISTORY_APPEND] =
-        "INSERT INTO history (shard_id, namespace_id, workflow_id, run_id, "
-        "first_event_id, last_event_id, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    [GT_SQL_CURRENT_UPSERT] = CURRENT_INSERT VALUES8 CURRENT_CONFLICT,
+    [GT_SQL_HISTORY_APPEND] = HISTORY_INSERT VALUES7,
     [GT_SQL_TRANSFER_TASK_INSERT] =
         "INSERT INTO transfer_tasks (shard_id, task_id, data) VALUES ($1, $2, $3)",
     [GT_SQL_TRANSFER_TASK_DELETE] =
@@ -72,15 +91,8 @@ static const char *const SQL[GT__PG__COUNT] = {
     [GT_SQL_TQ_TASK_DELETE] = "DELETE FROM task_queue_tasks WHERE namespace_id = $1 "
                               "AND task_queue = $2 AND kind = $3 AND task_id = $4",
     [GT_SQL_VISIBILITY_UPSERT] =
-        "INSERT INTO visibility (" VIS_COLS ", search_json) VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
-        "ON CONFLICT (namespace_id, run_id) DO UPDATE SET "
-        "status = EXCLUDED.status, "
-        "execution_time_ns = EXCLUDED.execution_time_ns, "
-        "close_time_ns = EXCLUDED.close_time_ns, "
-        "history_length = EXCLUDED.history_length, memo = EXCLUDED.memo, "
-        "search_json = EXCLUDED.search_json, "
-        "search_attributes = EXCLUDED.search_attributes",
+        VISIBILITY_INSERT "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        VISIBILITY_CONFLICT,
 
     [GT_SQL_NAMESPACE_LIST] =
         "SELECT id, name, data, is_default FROM namespaces ORDER BY name",
@@ -139,16 +151,26 @@ static const char *const SQL[GT__PG__COUNT] = {
         "workflow_id = $3 AND run_id = $4",
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
-    [GT_SQL_CURRENT_INSERT] = CURRENT_INSERT_SQL,
+    [GT_SQL_CURRENT_INSERT] = CURRENT_INSERT VALUES8,
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
         "INSERT INTO shards (shard_id, range_id, owner) VALUES ($1, 1, $2) "
         "ON CONFLICT (shard_id) DO UPDATE SET range_id = shards.range_id + 1, "
         "owner = EXCLUDED.owner RETURNING range_id",
+
+    /* Multi-row forms: one array per parameter of the one-row statement, same order. */
+    [GT__PG_ARR_EXECUTION_INSERT] = EXECUTIONS_INSERT UNNEST7,
+    [GT__PG_ARR_CURRENT_INSERT] = CURRENT_INSERT UNNEST8,
+    [GT__PG_ARR_CURRENT_UPSERT] = CURRENT_INSERT UNNEST8 CURRENT_CONFLICT,
+    [GT__PG_ARR_HISTORY_APPEND] = HISTORY_INSERT UNNEST7,
+    [GT__PG_ARR_VISIBILITY_UPSERT] =
+        VISIBILITY_INSERT "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+        "$11, $12, $13)" VISIBILITY_CONFLICT,
 };
 
-/* Parameter types: i int8, t text, b bytea (store.h lists the same order). */
+/* Parameter types: i int8, t text, b bytea (store.h lists the same order); I, T, B: an
+ * array of int8, text, bytea. */
 static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_NAMESPACE_UPSERT] = "ttbi",
     [GT_SQL_EXECUTION_INSERT] = "itttiib",
@@ -183,11 +205,28 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_CURRENT_INSERT] = "ittttiii",
     [GT__PG_SHARD_RANGE] = "i",
     [GT__PG_ACQUIRE] = "it",
+    /* upper case: an array of that type */
+    [GT__PG_ARR_EXECUTION_INSERT] = "ITTTIIB",
+    [GT__PG_ARR_CURRENT_INSERT] = "ITTTTIII",
+    [GT__PG_ARR_CURRENT_UPSERT] = "ITTTTIII",
+    [GT__PG_ARR_HISTORY_APPEND] = "ITTTIIB",
+    [GT__PG_ARR_VISIBILITY_UPSERT] = "TTTTTIIIIIBBT",
 };
 
 const char *gt__pg_sql(int id) {
   GT_ASSERT(id >= 0 && id < GT__PG__COUNT && SQL[id]);
   return SQL[id];
+}
+
+unsigned gt__pg_type_oid(char sig) {
+  switch (sig) {
+  case 'i': return 20;   /* int8 */
+  case 't': return 25;   /* text */
+  case 'I': return 1016; /* int8[] */
+  case 'T': return 1009; /* text[] */
+  case 'B': return 1001; /* bytea[] */
+  default: return 17;    /* bytea */
+  }
 }
 
 const char *gt__pg_sig(int id) {

@@ -40,7 +40,10 @@
  *   Group commit, on each slot: take the consecutive batches (at most GROUP_CAP) and
  *   first run them optimistically, in two round trips whatever the group's size:
  *     fast:      BEGIN; one fence (SELECT range_id .. FOR SHARE) per distinct shard;
- *                every batch's ops, no savepoints                              | sync
+ *                every batch's ops, no savepoints: when the group holds only a
+ *                workflow's writes, one multi-row statement per table over
+ *                unnest()ed arrays (pg_arrays.c says when that is the same),
+ *                else one statement per op                                     | sync
  *     commit:    COMMIT                                                         | sync
  *   The COMMIT is sent only when every result of the fast round is as expected (each
  *   batch's fence matches, every op succeeded with its expect_rows). Otherwise, the
@@ -130,6 +133,8 @@ typedef struct slot {
   int replay;   /* the fast round failed: round 0 of the replay first rolls it back */
   int nfence;   /* the fast round's fences: distinct shards, in query order */
   int fence_shard[GROUP_CAP];
+  int merged;             /* the fast round sent the multi-row statements (pg_arrays.c) */
+  gt__pg_arrays_t arrays; /* their plan and buffers */
   gt__store_batch_t *group[GROUP_CAP];
   int rc[GROUP_CAP];
   int failed[GROUP_CAP];
@@ -444,6 +449,8 @@ static int fast_all_ok(slot_t *sl) {
     if (b->shard_id >= 0 &&
         fence_range(c->res[1 + fence_index(sl, b->shard_id)]) != b->range_id)
       return 0;
+    if (sl->merged)
+      continue;
     for (int op = 0; op < b->nops; op++, k++) {
       if (!gt__pg_res_is(c, k, PGRES_COMMAND_OK))
         return 0;
@@ -452,7 +459,7 @@ static int fast_all_ok(slot_t *sl) {
         return 0;
     }
   }
-  return 1;
+  return !sl->merged || gt__pg_arrays_ok(c, k, &sl->arrays);
 }
 
 static void fast_round_cb(gt__pg_conn_t *c, int rc) {
@@ -476,7 +483,8 @@ static void fast_round_cb(gt__pg_conn_t *c, int rc) {
   group_send(sl);
 }
 
-/* The fast round: BEGIN, one fence per distinct shard, every batch's ops. */
+/* The fast round: BEGIN, one fence per distinct shard, every batch's ops: as a few
+ * multi-row statements when the group allows it (pg_arrays.c), else one per op. */
 static void fast_send(slot_t *sl) {
   gt__pg_conn_t *c = &sl->conn;
   gt__pg_round_begin(c);
@@ -491,10 +499,15 @@ static void fast_send(slot_t *sl) {
                        .params = {gt_val_int(shard)}, .expect_rows = -1};
     gt__pg_round_add(c, GT__PG_SHARD_RANGE, &f, 0);
   }
-  for (int i = 0; i < sl->n; i++) {
-    gt__store_batch_t *b = sl->group[i];
-    for (int k = 0; k < b->nops; k++)
-      gt__pg_round_add(c, (int)b->ops[k].stmt, &b->ops[k], 0);
+  sl->merged = gt__pg_arrays_fit(sl->group, sl->n, &sl->arrays);
+  if (sl->merged) {
+    gt__pg_arrays_add(c, sl->group, sl->n, &sl->arrays);
+  } else {
+    for (int i = 0; i < sl->n; i++) {
+      gt__store_batch_t *b = sl->group[i];
+      for (int k = 0; k < b->nops; k++)
+        gt__pg_round_add(c, (int)b->ops[k].stmt, &b->ops[k], 0);
+    }
   }
   gt__pg_round_send(c, fast_round_cb);
 }
@@ -751,6 +764,8 @@ static void worker_fini(worker_t *w) {
     gt_log_error("STORE-PG-CLOSE", "%s: loop not closed cleanly: %s", w->name,
                  uv_strerror(rc));
   GT_ASSERT(!w->head && queues_empty(w));
+  for (int i = 0; i < w->nslots; i++)
+    gt__pg_arrays_fini(&w->slots[i].arrays);
   free(w->slots);
   pthread_mutex_destroy(&w->mu);
 }

@@ -969,6 +969,257 @@ START_TEST(test_read_sql) {
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------ multi-row --- */
+
+/* The ops of a workflow's transitions, as wf_state.c shapes them. */
+static gt_store_op_t op_hist(const char *run, int64_t first, const char *data) {
+  return (gt_store_op_t){GT_SQL_HISTORY_APPEND, 7,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text(run),
+                          gt_val_text(run), gt_val_int(first), gt_val_int(first + 1),
+                          gt_val_blob(data, strlen(data))},
+                         -1};
+}
+
+static gt_store_op_t op_cur(gt_sql_stmt_t stmt, const char *wf, const char *run,
+                            int64_t start) {
+  return (gt_store_op_t){stmt, 8,
+                         {gt_val_int(1), gt_val_text("ns"), gt_val_text(wf),
+                          gt_val_text(run), gt_val_text("req"), gt_val_int(1),
+                          gt_val_int(2), gt_val_int(start)},
+                         stmt == GT_SQL_CURRENT_INSERT ? 1 : -1};
+}
+
+static gt_store_op_t op_vis(const char *run, int64_t status, gt_val_t memo, gt_val_t json) {
+  return (gt_store_op_t){GT_SQL_VISIBILITY_UPSERT, 13,
+                         {gt_val_text("ns"), gt_val_text(run), gt_val_text(run),
+                          gt_val_text("Type"), gt_val_text("tq"), gt_val_int(status),
+                          gt_val_int(100), gt_val_int(100), gt_val_int(0), gt_val_int(3),
+                          memo, (gt_val_t){GT_VAL_NULL}, json},
+                         -1};
+}
+
+/* op_exec_insert's row (run id = workflow id = run) from version from to from + 1. */
+static gt_store_op_t op_exec_update(const char *run, int64_t next, int64_t from,
+                                    const char *state) {
+  return (gt_store_op_t){GT_SQL_EXECUTION_UPDATE, 8,
+                         {gt_val_int(next), gt_val_int(from + 1),
+                          gt_val_blob(state, strlen(state)), gt_val_int(1),
+                          gt_val_text("ns"), gt_val_text(run), gt_val_text(run),
+                          gt_val_int(from)},
+                         1};
+}
+
+static gt__store_batch_t mk_batch(gt_store_op_t *ops, int n) {
+  return (gt__store_batch_t){.shard_id = 1, .nops = n, .ops = ops};
+}
+
+static int fits(gt__pg_arrays_t *a, gt__store_batch_t *b1, gt__store_batch_t *b2) {
+  gt__store_batch_t *g[2] = {b1, b2};
+  return gt__pg_arrays_fit(g, b2 ? 2 : 1, a);
+}
+
+/* Which groups go as multi-row statements: a workflow's transitions do, unless two of
+ * their ops meet on a row of a table two kinds write; anything else goes op by op. */
+START_TEST(test_merge_plan) {
+  /* each multi-row statement takes an array of every parameter of its one-row form */
+  static const int pairs[][2] = {
+      {GT__PG_ARR_EXECUTION_INSERT, GT_SQL_EXECUTION_INSERT},
+      {GT__PG_ARR_CURRENT_INSERT, GT_SQL_CURRENT_INSERT},
+      {GT__PG_ARR_CURRENT_UPSERT, GT_SQL_CURRENT_UPSERT},
+      {GT__PG_ARR_HISTORY_APPEND, GT_SQL_HISTORY_APPEND},
+      {GT__PG_ARR_VISIBILITY_UPSERT, GT_SQL_VISIBILITY_UPSERT}};
+  for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+    const char *arr = gt__pg_sig(pairs[i][0]), *one = gt__pg_sig(pairs[i][1]);
+    ck_assert_uint_eq(strlen(arr), strlen(one));
+    for (size_t j = 0; one[j]; j++)
+      ck_assert_int_eq(arr[j], one[j] - 'a' + 'A');
+  }
+  gt__pg_arrays_t a = {0};
+  gt_val_t null = {GT_VAL_NULL};
+  gt_store_op_t start[4] = {op_exec_insert("r1", 3, 1, "S"),
+                            op_cur(GT_SQL_CURRENT_INSERT, "r1", "r1", 7), op_hist("r1", 1, "E"),
+                            op_vis("r1", 1, null, null)};
+  gt_store_op_t close[4] = {op_exec_update("r3", 9, 1, "S"),
+                            op_cur(GT_SQL_CURRENT_UPSERT, "r3", "r3", 7), op_hist("r3", 7, "E"),
+                            op_vis("r3", 2, null, null)};
+  gt__store_batch_t b_start = mk_batch(start, 4), b_close = mk_batch(close, 4);
+  ck_assert_int_eq(fits(&a, &b_start, &b_close), 1);
+  ck_assert_int_eq(fits(&a, &b_start, NULL), 1);
+
+  /* insert and update of one executions row in one group */
+  gt_store_op_t upd = op_exec_update("r1", 5, 1, "S");
+  gt__store_batch_t b_upd = mk_batch(&upd, 1);
+  ck_assert_int_eq(fits(&a, &b_start, &b_upd), 0);
+  /* an upsert then an insert of one workflow id (sequentially: the insert fails) */
+  gt_store_op_t cur = op_cur(GT_SQL_CURRENT_UPSERT, "r1", "r0", 1);
+  gt__store_batch_t b_cur = mk_batch(&cur, 1);
+  ck_assert_int_eq(fits(&a, &b_cur, &b_start), 0);
+  /* one kind on one row twice: merged (the statement fails, the replay decides) */
+  gt_store_op_t h = op_hist("r1", 1, "again");
+  gt__store_batch_t b_h = mk_batch(&h, 1);
+  ck_assert_int_eq(fits(&a, &b_start, &b_h), 1);
+
+  /* other statements; an update whose row count is not checked; a value of another type;
+   * a group with no op */
+  gt_store_op_t t = op_transfer(1);
+  gt__store_batch_t b_t = mk_batch(&t, 1);
+  ck_assert_int_eq(fits(&a, &b_start, &b_t), 0);
+  upd = op_exec_update("r9", 5, 1, "S");
+  upd.expect_rows = -1;
+  ck_assert_int_eq(fits(&a, &b_upd, NULL), 0);
+  start[0].params[4] = gt_val_text("3");
+  ck_assert_int_eq(fits(&a, &b_start, NULL), 0);
+  gt__store_batch_t b_none = mk_batch(NULL, 0);
+  ck_assert_int_eq(fits(&a, &b_none, NULL), 0);
+  gt__pg_arrays_fini(&a);
+}
+END_TEST
+
+/* One group of a start, a step and a close, sent as multi-row statements: every row and
+ * value lands as written (NULLs, blobs, negative and 64-bit ints), in one commit, and no
+ * statement had to be replayed. */
+START_TEST(test_merged_group_writes_every_row) {
+  gt_store_t *st = must_open();
+  int64_t range;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
+  gt_store_op_t pre = op_exec_insert("r0", 3, 1, "S0");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &pre, 1, NULL), 0);
+  unsigned long groups = atomic_load(&gt__pg_arrays_groups);
+  unsigned long misses = atomic_load(&gt__pg_arrays_misses);
+  gt_store_stats_t before, after;
+  gt_store_get_stats(st, &before);
+
+  block_writer(st);
+  gt_val_t null = {GT_VAL_NULL};
+  gt_store_op_t start[4] = {op_exec_insert("r1", 3, 1, "S1"),
+                            op_cur(GT_SQL_CURRENT_INSERT, "wf-1", "r1", -5),
+                            op_hist("r1", 1, "E1"), op_vis("r1", 1, null, null)};
+  gt_store_op_t step[1] = {op_hist("r0", 3, "E0")};
+  gt_store_op_t close[4] = {op_exec_update("r0", 9, 1, "S0b"),
+                            op_cur(GT_SQL_CURRENT_UPSERT, "wf-0", "r0", 1795731292885132968),
+                            op_hist("r0", 5, ""), op_vis("r0", 2, gt_val_blob("memo", 4),
+                                                         gt_val_text("{\"A\":1}"))};
+  result_t r[3] = {{0}};
+  ck_assert_int_eq(gt_store_write(st, 1, range, start, 4, record_cb, &r[0]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, range, step, 1, record_cb, &r[1]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, range, close, 4, record_cb, &r[2]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 3);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(r[i].rc, 0);
+    ck_assert_int_eq(r[i].failed_op, -1);
+  }
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 1);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_misses), misses);
+  gt_store_get_stats(st, &after);
+  ck_assert_uint_eq(after.transactions - before.transactions, 2); /* blocker + group */
+
+  gt_rows_t *rs = NULL;
+  gt_store_op_t get = op_exec_get("r1");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 3);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 1);
+  assert_blob(gt_rows_at(rs, 0, 2), "S1");
+  gt_store_rows_free(rs);
+  get = op_exec_get("r0");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 9);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 2);
+  assert_blob(gt_rows_at(rs, 0, 2), "S0b");
+  gt_store_rows_free(rs);
+
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT workflow_id, run_id, start_time "
+                                              "FROM current_executions ORDER BY 1",
+                                          NULL, 0, &rs),
+                   0);
+  ck_assert_int_eq(rs->nrows, 2);
+  assert_text(gt_rows_at(rs, 0, 0), "wf-0");
+  ck_assert_int_eq(gt_rows_at(rs, 0, 2)->i, 1795731292885132968);
+  assert_text(gt_rows_at(rs, 1, 0), "wf-1");
+  assert_text(gt_rows_at(rs, 1, 1), "r1");
+  ck_assert_int_eq(gt_rows_at(rs, 1, 2)->i, -5);
+  gt_store_rows_free(rs);
+
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT run_id, first_event_id, data FROM "
+                                              "history ORDER BY 1, 2",
+                                          NULL, 0, &rs),
+                   0);
+  ck_assert_int_eq(rs->nrows, 3);
+  assert_text(gt_rows_at(rs, 0, 0), "r0");
+  assert_blob(gt_rows_at(rs, 0, 2), "E0");
+  ck_assert_int_eq(gt_rows_at(rs, 1, 1)->i, 5);
+  ck_assert_uint_eq(gt_rows_at(rs, 1, 2)->len, 0);
+  assert_blob(gt_rows_at(rs, 2, 2), "E1");
+  gt_store_rows_free(rs);
+
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT run_id, status, memo, search_json "
+                                              "FROM visibility ORDER BY 1",
+                                          NULL, 0, &rs),
+                   0);
+  ck_assert_int_eq(rs->nrows, 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 2);
+  assert_blob(gt_rows_at(rs, 0, 2), "memo");
+  assert_text(gt_rows_at(rs, 0, 3), "{\"A\":1}");
+  assert_text(gt_rows_at(rs, 1, 0), "r1");
+  ck_assert_int_eq(gt_rows_at(rs, 1, 2)->kind, GT_VAL_NULL);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 3)->kind, GT_VAL_NULL);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+/* A merged group with a stale update and a duplicate history key: its statements fail,
+ * the replay gives each batch its own outcome and keeps only the good ones. */
+START_TEST(test_merged_group_failure_replays) {
+  gt_store_t *st = must_open();
+  int64_t range;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
+  gt_store_op_t pre = op_exec_insert("r0", 3, 1, "S0");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &pre, 1, NULL), 0);
+  unsigned long groups = atomic_load(&gt__pg_arrays_groups);
+  unsigned long misses = atomic_load(&gt__pg_arrays_misses);
+
+  block_writer(st);
+  gt_store_op_t a[1] = {op_hist("ra", 1, "A")};
+  gt_store_op_t b[2] = {op_hist("rb", 1, "B"), op_exec_update("r0", 5, 7, "X")};
+  gt_store_op_t c[1] = {op_hist("ra", 1, "dup")};
+  gt_store_op_t d[1] = {op_cur(GT_SQL_CURRENT_INSERT, "wf-d", "rd", 1)};
+  result_t r[4] = {{0}};
+  ck_assert_int_eq(gt_store_write(st, 1, range, a, 1, record_cb, &r[0]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, range, b, 2, record_cb, &r[1]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, range, c, 1, record_cb, &r[2]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, range, d, 1, record_cb, &r[3]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 4);
+  ck_assert_int_eq(r[0].rc, 0);
+  ck_assert_int_eq(r[1].rc, GT_ECONFLICT);
+  ck_assert_int_eq(r[1].failed_op, 1);
+  ck_assert_int_eq(r[2].rc, GT_EEXISTS);
+  ck_assert_int_eq(r[2].failed_op, 0);
+  ck_assert_int_eq(r[3].rc, 0);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 1);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_misses), misses + 1);
+
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT run_id, data FROM history", NULL, 0,
+                                          &rs),
+                   0);
+  ck_assert_int_eq(rs->nrows, 1);
+  assert_text(gt_rows_at(rs, 0, 0), "ra");
+  assert_blob(gt_rows_at(rs, 0, 1), "A");
+  gt_store_rows_free(rs);
+  gt_store_op_t get = op_exec_get("r0");
+  ck_assert_int_eq(gt_store_read_sync(st, &get, &rs), 0);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 3);
+  gt_store_rows_free(rs);
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM current_executions WHERE "
+                           "workflow_id = 'wf-d'"),
+                   1);
+  gt_store_close(st);
+}
+END_TEST
+
 static Suite *pg_suite(void) {
   Suite *s = suite_create("persistence_postgres");
   TCase *tc = tcase_create("postgres");
@@ -998,6 +1249,9 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_close_runs_pending_completions);
   tcase_add_test(tc, test_durable_across_reopen);
   tcase_add_test(tc, test_read_sql);
+  tcase_add_test(tc, test_merge_plan);
+  tcase_add_test(tc, test_merged_group_writes_every_row);
+  tcase_add_test(tc, test_merged_group_failure_replays);
   tcase_add_test(tc, test_server_restart); /* last: it stops the shared server */
   suite_add_tcase(s, tc);
   return s;
