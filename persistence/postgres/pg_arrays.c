@@ -69,6 +69,11 @@ static const struct kind {
     {GT_SQL_VISIBILITY_UPSERT, GT__PG_ARR_VISIBILITY_UPSERT, 0, {0}, 0, EXPECT_ANY, 0},
 };
 
+/* The most one statement's arrays may take. A group over it (big payloads) goes one
+ * statement per op, streamed by libpq, instead of being copied whole into a->buf, which
+ * the slot keeps: this bounds what it keeps. */
+#define STMT_BYTES_MAX (1u << 20)
+
 /* Array header (binary array_recv format): ndim, has-null flag, element type, then the
  * one dimension's length and lower bound. */
 #define ARRAY_HEAD 20
@@ -201,6 +206,8 @@ int gt__pg_arrays_fit(gt__store_batch_t *const *group, int n, gt__pg_arrays_t *a
     most = need > most ? need : most;
     stmts++;
   }
+  if (most > STMT_BYTES_MAX)
+    return 0;
   return reserve((void **)&a->buf, &a->cap, most) == 0 &&
          reserve((void **)&a->expect, &a->expect_bytes, stmts * sizeof(int)) == 0;
 }

@@ -1072,6 +1072,15 @@ START_TEST(test_merge_plan) {
   ck_assert_int_eq(fits(&a, &b_start, NULL), 0);
   gt__store_batch_t b_none = mk_batch(NULL, 0);
   ck_assert_int_eq(fits(&a, &b_none, NULL), 0);
+  /* payloads too big for one statement's arrays (1 MiB): op by op, streamed by libpq */
+  size_t big_len = 600 * 1024;
+  char *big = calloc(1, big_len + 1);
+  memset(big, 'x', big_len);
+  gt_store_op_t h1 = op_hist("rb", 1, big), h2 = op_hist("rb", 2, big);
+  gt__store_batch_t b_h1 = mk_batch(&h1, 1), b_h2 = mk_batch(&h2, 1);
+  ck_assert_int_eq(fits(&a, &b_h1, NULL), 1);
+  ck_assert_int_eq(fits(&a, &b_h1, &b_h2), 0);
+  free(big);
   gt__pg_arrays_fini(&a);
 }
 END_TEST
