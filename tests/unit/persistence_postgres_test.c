@@ -1085,17 +1085,34 @@ START_TEST(test_merge_plan) {
 }
 END_TEST
 
+/* The rows of sql (no parameters), asserting how many. Free them. */
+static gt_rows_t *query(gt_store_t *st, const char *sql, int nrows) {
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sql_sync(st, sql, NULL, 0, &rs), 0);
+  ck_assert_int_eq(rs->nrows, nrows);
+  return rs;
+}
+
+/* A store owning shard 1 with run r0 (version 1, next event 3) written, and the merge
+ * counters as they are now. OUT: *range, *groups, *misses. */
+static gt_store_t *merged_setup(int64_t *range, unsigned long *groups,
+                                unsigned long *misses) {
+  gt_store_t *st = must_open();
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", range), 0);
+  gt_store_op_t pre = op_exec_insert("r0", 3, 1, "S0");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, *range, &pre, 1, NULL), 0);
+  *groups = atomic_load(&gt__pg_arrays_groups);
+  *misses = atomic_load(&gt__pg_arrays_misses);
+  return st;
+}
+
 /* One group of a start, a step and a close, sent as multi-row statements: every row and
  * value lands as written (NULLs, blobs, negative and 64-bit ints), in one commit, and no
  * statement had to be replayed. */
 START_TEST(test_merged_group_writes_every_row) {
-  gt_store_t *st = must_open();
   int64_t range;
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
-  gt_store_op_t pre = op_exec_insert("r0", 3, 1, "S0");
-  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &pre, 1, NULL), 0);
-  unsigned long groups = atomic_load(&gt__pg_arrays_groups);
-  unsigned long misses = atomic_load(&gt__pg_arrays_misses);
+  unsigned long groups, misses;
+  gt_store_t *st = merged_setup(&range, &groups, &misses);
   gt_store_stats_t before, after;
   gt_store_get_stats(st, &before);
 
@@ -1138,11 +1155,8 @@ START_TEST(test_merged_group_writes_every_row) {
   assert_blob(gt_rows_at(rs, 0, 2), "S0b");
   gt_store_rows_free(rs);
 
-  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT workflow_id, run_id, start_time "
-                                              "FROM current_executions ORDER BY 1",
-                                          NULL, 0, &rs),
-                   0);
-  ck_assert_int_eq(rs->nrows, 2);
+  rs = query(st, "SELECT workflow_id, run_id, start_time FROM current_executions ORDER BY 1",
+             2);
   assert_text(gt_rows_at(rs, 0, 0), "wf-0");
   ck_assert_int_eq(gt_rows_at(rs, 0, 2)->i, 1795731292885132968);
   assert_text(gt_rows_at(rs, 1, 0), "wf-1");
@@ -1150,11 +1164,7 @@ START_TEST(test_merged_group_writes_every_row) {
   ck_assert_int_eq(gt_rows_at(rs, 1, 2)->i, -5);
   gt_store_rows_free(rs);
 
-  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT run_id, first_event_id, data FROM "
-                                              "history ORDER BY 1, 2",
-                                          NULL, 0, &rs),
-                   0);
-  ck_assert_int_eq(rs->nrows, 3);
+  rs = query(st, "SELECT run_id, first_event_id, data FROM history ORDER BY 1, 2", 3);
   assert_text(gt_rows_at(rs, 0, 0), "r0");
   assert_blob(gt_rows_at(rs, 0, 2), "E0");
   ck_assert_int_eq(gt_rows_at(rs, 1, 1)->i, 5);
@@ -1162,11 +1172,7 @@ START_TEST(test_merged_group_writes_every_row) {
   assert_blob(gt_rows_at(rs, 2, 2), "E1");
   gt_store_rows_free(rs);
 
-  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT run_id, status, memo, search_json "
-                                              "FROM visibility ORDER BY 1",
-                                          NULL, 0, &rs),
-                   0);
-  ck_assert_int_eq(rs->nrows, 2);
+  rs = query(st, "SELECT run_id, status, memo, search_json FROM visibility ORDER BY 1", 2);
   ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 2);
   assert_blob(gt_rows_at(rs, 0, 2), "memo");
   assert_text(gt_rows_at(rs, 0, 3), "{\"A\":1}");
@@ -1181,13 +1187,9 @@ END_TEST
 /* A merged group with a stale update and a duplicate history key: its statements fail,
  * the replay gives each batch its own outcome and keeps only the good ones. */
 START_TEST(test_merged_group_failure_replays) {
-  gt_store_t *st = must_open();
   int64_t range;
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
-  gt_store_op_t pre = op_exec_insert("r0", 3, 1, "S0");
-  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &pre, 1, NULL), 0);
-  unsigned long groups = atomic_load(&gt__pg_arrays_groups);
-  unsigned long misses = atomic_load(&gt__pg_arrays_misses);
+  unsigned long groups, misses;
+  gt_store_t *st = merged_setup(&range, &groups, &misses);
 
   block_writer(st);
   gt_store_op_t a[1] = {op_hist("ra", 1, "A")};
@@ -1210,11 +1212,7 @@ START_TEST(test_merged_group_failure_replays) {
   ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 1);
   ck_assert_uint_eq(atomic_load(&gt__pg_arrays_misses), misses + 1);
 
-  gt_rows_t *rs = NULL;
-  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT run_id, data FROM history", NULL, 0,
-                                          &rs),
-                   0);
-  ck_assert_int_eq(rs->nrows, 1);
+  gt_rows_t *rs = query(st, "SELECT run_id, data FROM history", 1);
   assert_text(gt_rows_at(rs, 0, 0), "ra");
   assert_blob(gt_rows_at(rs, 0, 1), "A");
   gt_store_rows_free(rs);
