@@ -1227,6 +1227,50 @@ START_TEST(test_merged_group_failure_replays) {
 }
 END_TEST
 
+
+/* A merged group over two shards, one batch with a stale range_id: the fast round's fence
+ * does not match it, and the replay fences that batch alone; then a group of current
+ * batches on both shards commits. */
+START_TEST(test_merged_group_fences) {
+  gt_store_t *st = must_open_conns(READERS + 1); /* one writer: both shards, one group */
+  int64_t r1, r2, r1b;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "a", &r2), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1b), 0);
+  unsigned long groups = atomic_load(&gt__pg_arrays_groups);
+  block_writer(st);
+  gt_store_op_t h[3] = {op_hist("f1", 1, "a"), op_hist("f2", 1, "b"), op_hist("f3", 1, "c")};
+  result_t r[3] = {{0}};
+  ck_assert_int_eq(gt_store_write(st, 1, r1b, &h[0], 1, record_cb, &r[0]), 0);
+  ck_assert_int_eq(gt_store_write(st, 2, r2, &h[1], 1, record_cb, &r[1]), 0);
+  ck_assert_int_eq(gt_store_write(st, 1, r1, &h[2], 1, record_cb, &r[2]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 3);
+  ck_assert_int_eq(r[0].rc, 0);
+  ck_assert_int_eq(r[1].rc, 0);
+  ck_assert_int_eq(r[2].rc, GT_EFENCED);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 1);
+  gt_rows_t *rs = query(st, "SELECT run_id FROM history ORDER BY 1", 2);
+  assert_text(gt_rows_at(rs, 0, 0), "f1");
+  assert_text(gt_rows_at(rs, 1, 0), "f2");
+  gt_store_rows_free(rs);
+
+  /* both shards current */
+  g_entered.n = g_gate.n = 0; /* no thread waits on them now: the group completed */
+  block_writer(st);
+  gt_store_op_t g[2] = {op_hist("f4", 1, "d"), op_hist("f5", 1, "e")};
+  ck_assert_int_eq(gt_store_write(st, 1, r1b, &g[0], 1, record_cb, &r[0]), 0);
+  ck_assert_int_eq(gt_store_write(st, 2, r2, &g[1], 1, record_cb, &r[1]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 5);
+  ck_assert_int_eq(r[0].rc, 0);
+  ck_assert_int_eq(r[1].rc, 0);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 2);
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM history"), 4);
+  gt_store_close(st);
+}
+END_TEST
+
 static Suite *pg_suite(void) {
   Suite *s = suite_create("persistence_postgres");
   TCase *tc = tcase_create("postgres");
@@ -1259,6 +1303,7 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_merge_plan);
   tcase_add_test(tc, test_merged_group_writes_every_row);
   tcase_add_test(tc, test_merged_group_failure_replays);
+  tcase_add_test(tc, test_merged_group_fences);
   tcase_add_test(tc, test_server_restart); /* last: it stops the shared server */
   suite_add_tcase(s, tc);
   return s;
