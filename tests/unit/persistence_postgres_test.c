@@ -515,15 +515,23 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
 }
 END_TEST
 
+/* A store with one writer connection (so batches of shards 1 and 2 share a group) owning
+ * both shards; shard 1 acquired twice. OUT: *r1 its first (stale) range_id, *r1b its
+ * current one, *r2 shard 2's. */
+static gt_store_t *open_two_shards(int64_t *r1, int64_t *r2, int64_t *r1b) {
+  gt_store_t *st = must_open_conns(READERS + 1);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", r1), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "a", r2), 0);
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", r1b), 0);
+  return st;
+}
+
 /* One group over two shards (one writer connection), with a stale range_id on one batch:
  * the fast round fails (its fences are shared per shard), the replay gives each batch its
  * own outcome; then a group of good batches on both shards commits as one transaction. */
 START_TEST(test_group_fences_per_shard) {
-  gt_store_t *st = must_open_conns(READERS + 1); /* one writer: both shards, one group */
   int64_t r1, r2, r1b;
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "a", &r2), 0);
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1b), 0);
+  gt_store_t *st = open_two_shards(&r1, &r2, &r1b);
   gt_store_op_t t[6] = {op_transfer(20), op_transfer(21), op_transfer(22),
                         op_transfer(23), op_transfer(24), op_transfer(25)};
   result_t res[6] = {{0}};
@@ -1227,16 +1235,12 @@ START_TEST(test_merged_group_failure_replays) {
 }
 END_TEST
 
-
 /* A merged group over two shards, one batch with a stale range_id: the fast round's fence
  * does not match it, and the replay fences that batch alone; then a group of current
  * batches on both shards commits. */
 START_TEST(test_merged_group_fences) {
-  gt_store_t *st = must_open_conns(READERS + 1); /* one writer: both shards, one group */
   int64_t r1, r2, r1b;
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1), 0);
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 2, "a", &r2), 0);
-  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "a", &r1b), 0);
+  gt_store_t *st = open_two_shards(&r1, &r2, &r1b);
   unsigned long groups = atomic_load(&gt__pg_arrays_groups);
   block_writer(st);
   gt_store_op_t h[3] = {op_hist("f1", 1, "a"), op_hist("f2", 1, "b"), op_hist("f3", 1, "c")};
