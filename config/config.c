@@ -93,6 +93,7 @@ void gt_config_fini(gt_config_t *cfg) {
   gt__config_free_str(&cfg->sqlite_path);
   gt__config_free_str(&cfg->pg_conninfo);
   gt__config_free_str(&cfg->visibility_plugin);
+  gt__config_free_str(&cfg->visibility_unused);
   gt__config_free_str(&cfg->default_namespace);
   for (int i = 0; i < cfg->n_dynamic; i++) {
     free(cfg->dynamic_keys[i]);

@@ -43,6 +43,10 @@ typedef struct gt_config {
   char *pg_conninfo;      /* libpq conninfo for postgres, built from the sql keys; else NULL */
   int pg_max_conns;       /* default 20; store.h pg_max_conns */
   char *visibility_plugin; /* visibilityStore's pluginName */
+  /* visibilityStore's datastore when it names another database than defaultStore's, else
+   * NULL. Not used yet: visibility rows are written to the default store, in their run's
+   * transaction (README, known gaps); the server says so at start. */
+  char *visibility_unused;
 
   /* genesis */
   int scheduler_threads;  /* 0 = number of cores */

@@ -655,6 +655,7 @@ typedef struct resolved {
   char *conninfo;          /* malloc'd, postgres only */
   int max_conns;           /* -1: not given */
   const char *vis_plugin;  /* NULL: left as it was */
+  const char *vis_unused;  /* the visibility datastore, when another database */
 } resolved_t;
 
 static int fail_ds(load_t *ld, int line, const datastore_t *d,
@@ -704,8 +705,25 @@ static int resolve_postgres(load_t *ld, datastore_t *d, resolved_t *r) {
   return r->conninfo ? 0 : GT_ENOMEM;
 }
 
+/* 1 when two datastores name the same database: the same plugin and, for PostgreSQL,
+ * address and database; for SQLite, file (every in-memory one counts as the one the
+ * server opens). */
+static int same_database(const datastore_t *a, const datastore_t *b) {
+  const char *pa = gt__config_plugin(a->plugin.s), *pb = gt__config_plugin(b->plugin.s);
+  if (a == b)
+    return 1;
+  if (!pa || !pb || strcmp(pa, pb) != 0)
+    return 0;
+  if (strcmp(pa, "sqlite") == 0 && (a->mem_mode || b->mem_mode))
+    return a->mem_mode && b->mem_mode;
+  if (strcmp(pa, "postgres") == 0 &&
+      strcmp(a->addr.s ? a->addr.s : "", b->addr.s ? b->addr.s : "") != 0)
+    return 0;
+  return strcmp(a->dbname.s ? a->dbname.s : "", b->dbname.s ? b->dbname.s : "") == 0;
+}
+
 static int resolve(load_t *ld, resolved_t *r) {
-  datastore_t *d;
+  datastore_t *d = NULL;
   *r = (resolved_t){.max_conns = -1};
   if (!ld->default_store.s) {
     if (ld->n_ds > 0)
@@ -732,8 +750,13 @@ static int resolve(load_t *ld, resolved_t *r) {
     }
     r->vis_plugin = r->plugin;
   }
-  if (ld->vis_store.s)
-    return store_of(ld, "visibilityStore", ld->vis_store, &d, &r->vis_plugin);
+  if (ld->vis_store.s) {
+    datastore_t *dv;
+    int rc = store_of(ld, "visibilityStore", ld->vis_store, &dv, &r->vis_plugin);
+    if (rc == 0 && ld->default_store.s && !same_database(d, dv))
+      r->vis_unused = dv->name;
+    return rc;
+  }
   return 0;
 }
 
@@ -770,6 +793,8 @@ static int apply(const load_t *ld, resolved_t *r, gt_config_t *cfg) {
   }
   if (rc == 0 && r->vis_plugin)
     rc = gt__config_set_str(&cfg->visibility_plugin, r->vis_plugin);
+  if (rc == 0 && r->vis_plugin)
+    rc = gt__config_set_str(&cfg->visibility_unused, r->vis_unused);
   if (ld->sched_threads >= 0)
     cfg->scheduler_threads = ld->sched_threads;
   if (rc == 0 && ld->def_ns.s)

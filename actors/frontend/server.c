@@ -67,6 +67,11 @@ static int open_store(gt_server_t *srv) {
                  gt_strerror(rc));
     return rc;
   }
+  if (cfg->visibility_unused)
+    gt_log_warn("SRV-VISIBILITY-STORE", "persistence.visibilityStore '%s' names another "
+                "database than defaultStore; it is not used: visibility records are kept "
+                "in the default store, in the same transaction as their run",
+                cfg->visibility_unused);
   srv->num_shards = cfg->num_history_shards;
   srv->shards = calloc((size_t)srv->num_shards, sizeof(gt_shard_t));
   if (!srv->shards)

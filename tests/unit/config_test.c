@@ -95,6 +95,7 @@ START_TEST(test_development_yaml) {
   ck_assert_str_eq(cfg.sqlite_path, ":memory:");
   ck_assert_ptr_null(cfg.pg_conninfo);
   ck_assert_str_eq(cfg.visibility_plugin, "sqlite");
+  ck_assert_ptr_null(cfg.visibility_unused); /* both in memory: the one database */
   ck_assert_str_eq(cfg.bind_ip, "127.0.0.1");
   ck_assert_int_eq(cfg.grpc_port, 7233);
   ck_assert_int_eq(cfg.http_port, 7243);
@@ -116,6 +117,7 @@ START_TEST(test_sqlite_file_yaml) {
   ck_assert_str_eq(cfg.store_plugin, "sqlite");
   ck_assert_str_eq(cfg.sqlite_path, "./genesis-temporal.db");
   ck_assert_str_eq(cfg.visibility_plugin, "sqlite");
+  ck_assert_ptr_null(cfg.visibility_unused); /* the same file */
   ck_assert_int_eq(cfg.grpc_port, 7233);
   gt_config_fini(&cfg);
 }
@@ -135,6 +137,7 @@ START_TEST(test_production_yaml) {
                                     "sslmode=disable");
   ck_assert_int_eq(cfg.pg_max_conns, 20);
   ck_assert_str_eq(cfg.visibility_plugin, "postgres");
+  ck_assert_str_eq(cfg.visibility_unused, "postgres-visibility"); /* temporal_visibility */
   ck_assert_str_eq(cfg.bind_ip, "0.0.0.0");
   ck_assert_int_eq(cfg.log_format, GT_LOG_JSON);
   ck_assert_int_eq(cfg.headless, 1);
@@ -346,6 +349,7 @@ START_TEST(test_postgres_conninfo_and_bind) {
                                     "password='it\\'s a\\\\b'");
   ck_assert_int_eq(cfg.pg_max_conns, 7);
   ck_assert_str_eq(cfg.visibility_plugin, "postgres");
+  ck_assert_ptr_null(cfg.visibility_unused); /* no visibilityStore: the default store */
   ck_assert_str_eq(cfg.bind_ip, "10.1.2.3"); /* bindOnIP wins */
   gt_config_fini(&cfg);
 
@@ -368,6 +372,35 @@ START_TEST(test_postgres_conninfo_and_bind) {
                                     "sslmode=verify-full "
                                     "sslrootcert=/etc/ca.pem");
   ck_assert_str_eq(cfg.bind_ip, "0.0.0.0");
+  gt_config_fini(&cfg);
+}
+END_TEST
+
+/* A visibilityStore naming another database than defaultStore is reported (the server
+ * warns that it is not used); the same database under another name is not. */
+START_TEST(test_visibility_store_database) {
+  gt_config_t cfg;
+  char err[512];
+  char text[1024];
+  const char *fmt = "persistence:\n"
+                    "  defaultStore: pg\n"
+                    "  visibilityStore: vis\n"
+                    "  datastores:\n"
+                    "    pg:\n"
+                    "      sql: {pluginName: postgres, databaseName: t, connectAddr: \"h:5432\"}\n"
+                    "    vis:\n"
+                    "      sql: {pluginName: postgres, databaseName: %s, connectAddr: \"%s\"}\n";
+  snprintf(text, sizeof(text), fmt, "t", "h:5432");
+  ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
+  ck_assert_ptr_null(cfg.visibility_unused);
+  gt_config_fini(&cfg);
+  snprintf(text, sizeof(text), fmt, "t_vis", "h:5432");
+  ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
+  ck_assert_str_eq(cfg.visibility_unused, "vis");
+  gt_config_fini(&cfg);
+  snprintf(text, sizeof(text), fmt, "t", "other:5432");
+  ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
+  ck_assert_str_eq(cfg.visibility_unused, "vis");
   gt_config_fini(&cfg);
 }
 END_TEST
@@ -641,6 +674,7 @@ static Suite *config_suite(void) {
   tcase_add_test(y, test_development_yaml);
   tcase_add_test(y, test_sqlite_file_yaml);
   tcase_add_test(y, test_production_yaml);
+  tcase_add_test(y, test_visibility_store_database);
   tcase_add_test(y, test_temporal_shape);
   tcase_add_test(y, test_unknown_key);
   tcase_add_test(y, test_wrong_type);
