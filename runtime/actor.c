@@ -280,6 +280,7 @@ static gt__actor_int_t *actor_new(gt_runtime_t *rt, gt__thread_t *t,
   atomic_init(&ai->depth, 0);
   atomic_init(&ai->stopped, 0);
   atomic_init(&ai->handled, 0);
+  atomic_init(&ai->gauge, 0);
   atomic_init(&ai->refs, refs); /* registry + scheduled (+ caller) */
   ai->runnode.type = GT__RUN_ACTOR;
   ai->stopnode.type = GT__MSG_STOP;
@@ -666,12 +667,19 @@ static void visit(gt__actor_int_t *ai, void *arg) {
   gt_actor_info_t info;
   info.type_name = ai->type->name;
   format_key(ai, info.key, sizeof(info.key));
+  info.raw_key = ai->key;
+  info.raw_keylen = ai->keylen;
+  info.gauge = atomic_load_explicit(&ai->gauge, memory_order_relaxed);
   info.thread = ai->home->index;
   info.mailbox_depth = atomic_load_explicit(&ai->depth, memory_order_relaxed);
   info.messages_handled =
       atomic_load_explicit(&ai->handled, memory_order_relaxed);
   c->fn(&info, c->arg);
   c->visited++;
+}
+
+void gt_actor_set_gauge(gt_actor_t *self, uint64_t value) {
+  atomic_store_explicit(&int_of(self)->gauge, value, memory_order_relaxed);
 }
 
 int gt_runtime_foreach(gt_runtime_t *rt,

@@ -206,12 +206,19 @@ int64_t gt_wall_ns(void);
 
 /* ---- introspection (any thread; a snapshot, for gtctl and metrics) ---- */
 
+/* Publishes a number about this actor for introspection (metrics: a task queue's backlog).
+ * Home thread; readers see it through gt_runtime_foreach (relaxed: a statistic). */
+void gt_actor_set_gauge(gt_actor_t *self, uint64_t value);
+
 typedef struct gt_actor_info {
   const char *type_name;
-  char key[128];
+  char key[128];       /* printable: as is; else hex */
+  const void *raw_key; /* the key's bytes (valid during the callback only) */
+  size_t raw_keylen;
   int thread;
   uint32_t mailbox_depth;
   uint64_t messages_handled;
+  uint64_t gauge; /* the actor's gt_actor_set_gauge value, 0 if never set */
 } gt_actor_info_t;
 
 /* Calls fn for every live actor. Returns the number of actors visited. */

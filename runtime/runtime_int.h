@@ -126,6 +126,7 @@ struct gt__actor_int {
   _Atomic int stopped;      /* set once by the home thread; senders read it */
   _Atomic uint32_t refs;    /* registry (1) + users + "scheduled" (1) */
   _Atomic uint64_t handled; /* written by the home thread, read by foreach */
+  _Atomic uint64_t gauge;   /* gt_actor_set_gauge: home thread writes, foreach reads */
   char pad1[GT__CACHELINE];
   /* home thread only */
   gt_msg_t runnode;  /* our link in the home run queue */

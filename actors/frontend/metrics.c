@@ -17,6 +17,8 @@
  *       names.
  *     actors: one pass over the registry (gt_runtime_foreach), counted by actor type, with
  *       the messages waiting in their mailboxes.
+ *     task queues: approximate_backlog_count (Temporal's name and labels: namespace,
+ *       taskqueue, task_type), each live task-queue actor's published gauge, its backlog.
  *     workflow outcomes: srv->wf_closed, bumped when a run's close commits (wf_txn_done):
  *       a close whose batch fails is not counted.
  *
@@ -30,6 +32,8 @@
 #include <unistd.h>
 
 #include "actors/frontend/frontend.h"
+#include "actors/frontend/namespaces.h"
+#include "actors/matching/matching.h"
 #include "runtime/metrics.h"
 #include "runtime/actor.h"
 
@@ -110,6 +114,43 @@ static void render_actors(gt_server_t *srv, gt_metrics_buf_t *b) {
   }
 }
 
+typedef struct backlog_ctx {
+  gt_server_t *srv;
+  gt_metrics_buf_t *b;
+} backlog_ctx_t;
+
+/* One approximate_backlog_count sample per live task-queue actor: its gauge is its
+ * backlog (matching.c keeps a queue's every waiting task in its actor). The key is
+ * ns_id '\0' kind-char name; the namespace is shown by name, as Temporal does. */
+static void backlog_sample(const gt_actor_info_t *info, void *arg) {
+  backlog_ctx_t *c = arg;
+  if (strcmp(info->type_name, gt_taskqueue_actor_type.name) != 0)
+    return;
+  const char *k = info->raw_key, *end = k + info->raw_keylen;
+  const char *nul = memchr(k, 0, info->raw_keylen);
+  if (!nul || end - nul < 2)
+    return;
+  char ns_id[64], name[GT_ACTOR_KEY_MAX];
+  snprintf(ns_id, sizeof ns_id, "%.*s", (int)(nul - k), k);
+  snprintf(name, sizeof name, "%.*s", (int)(end - (nul + 2)), nul + 2);
+  gt_ns_info_t ns;
+  int known = gt_namespaces_get_by_id(c->srv->namespaces, ns_id, &ns) == 0;
+  gt_metrics_printf(c->b, "approximate_backlog_count{namespace=\"");
+  gt_metrics_escape(c->b, known ? ns.name : ns_id);
+  gt_metrics_printf(c->b, "\",taskqueue=\"");
+  gt_metrics_escape(c->b, name);
+  gt_metrics_printf(c->b, "\",task_type=\"%s\"} %llu\n",
+                    nul[1] == 'A' ? "Activity" : "Workflow",
+                    (unsigned long long)info->gauge);
+}
+
+static void render_backlog(gt_server_t *srv, gt_metrics_buf_t *b) {
+  gt_metrics_family(b, "approximate_backlog_count", "gauge",
+                    "Tasks waiting for a poller, by task queue.");
+  backlog_ctx_t c = {srv, b};
+  gt_runtime_foreach(srv->rt, backlog_sample, &c);
+}
+
 static void render_workflows(gt_server_t *srv, gt_metrics_buf_t *b) {
   static const struct {
     int status; /* Temporal WorkflowExecutionStatus */
@@ -173,6 +214,7 @@ void gt_server_metrics_render(void *ctx, gt_metrics_buf_t *out) {
   gt_server_t *srv = ctx;
   render_persistence(srv, out);
   render_actors(srv, out);
+  render_backlog(srv, out);
   render_workflows(srv, out);
   render_process(srv, out);
 }

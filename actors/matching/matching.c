@@ -116,6 +116,7 @@ static gt_task_t *pop_task(taskqueue_t *tq) {
       tq->tasks_tail = NULL;
     t->next = NULL;
     tq->backlog--;
+    gt_actor_set_gauge(&tq->base, tq->backlog); /* approximate_backlog_count */
   }
   return t;
 }
@@ -128,6 +129,7 @@ static void push_task(taskqueue_t *tq, gt_task_t *t) {
     tq->tasks_head = t;
   tq->tasks_tail = t;
   tq->backlog++;
+  gt_actor_set_gauge(&tq->base, tq->backlog);
 }
 
 /* Sends a poll with its task to the workflow actor. */

@@ -705,7 +705,7 @@ static void flood_receive(gt_actor_t *self, gt_msg_t *msg) {
   size_t len;
   const char *key = gt_actor_key(self, &len);
   if (len == 1 && key[0] == 'A')
-    atomic_fetch_add(&flood_count, 1);
+    gt_actor_set_gauge(self, 40 + (uint64_t)atomic_fetch_add(&flood_count, 1));
   else
     atomic_store(&flood_seen_by_b, atomic_load(&flood_count));
   latch_add(1);
@@ -745,23 +745,29 @@ typedef struct info_ctx {
   int found;
   uint32_t depth;
   uint64_t handled;
+  uint64_t gauge_a, gauge_b;
   int thread;
 } info_ctx_t;
 
 static void collect(const gt_actor_info_t *info, void *arg) {
   info_ctx_t *c = arg;
-  if (strcmp(info->key, "0102") == 0)
-    c->found += 100; /* binary keys are shown in hex */
+  if (strcmp(info->key, "0102") == 0 && info->raw_keylen == 2 &&
+      memcmp(info->raw_key, "\x01\x02", 2) == 0) {
+    c->found += 100; /* binary keys are shown in hex, and given as they are */
+    c->gauge_b = info->gauge;
+  }
   if (strcmp(info->type_name, "flood") == 0 && strcmp(info->key, "A") == 0) {
     c->found++;
     c->depth = info->mailbox_depth;
     c->handled = info->messages_handled;
+    c->gauge_a = info->gauge;
     c->thread = info->thread;
   }
 }
 
 START_TEST(foreach_reports_depth) {
   reset_counters();
+  atomic_store(&flood_count, 0);
   ck_assert_int_eq(uv_sem_init(&gate, 0), 0);
   gt_runtime_t *rt = rt_up(1);
   gt_actor_t *a, *b;
@@ -778,6 +784,8 @@ START_TEST(foreach_reports_depth) {
   ck_assert_int_eq(c.found, 101);
   ck_assert_int_eq(c.depth, 5);
   ck_assert_int_eq(c.handled, 1);
+  ck_assert_uint_eq(c.gauge_a, 40); /* set by its one receive (gt_actor_set_gauge) */
+  ck_assert_uint_eq(c.gauge_b, 0);  /* never set */
   ck_assert_int_eq(c.thread, 0);
   uv_sem_post(&gate);
   ck_assert_int_eq(latch_wait(7), 7);

@@ -2,7 +2,9 @@
 // (Prometheus text 0.0.4, fetched with node's http module) counts the
 // StartWorkflowExecution call under Temporal's metric names, with a latency
 // histogram (cumulative buckets, _count = +Inf bucket), persistence counters
-// and latency histogram, and workflow outcome counters; GET /health answers
+// and latency histogram, workflow outcome counters, and each task queue's
+// approximate_backlog_count (0 once the worker took every task, 1 for a start on
+// a queue nobody polls); GET /health answers
 // SERVING; an unknown path is 404, a POST 405.
 'use strict';
 
@@ -92,6 +94,26 @@ scenario('metrics', async ({ client, taskQueue, withWorker, uniqueId, httpPort,
   assert.ok(sample(t, `persistence_latency_sum{${wb}}`) > 0);
   assert.ok(sample(t, 'workflow_success') >= 1, 'workflow_success not counted');
   assert.ok(sample(t, 'process_resident_memory_bytes') > 0);
+
+  step('approximate_backlog_count');
+  // the queue the workflow ran on: its worker took every task
+  const bl = (queue) => 'approximate_backlog_count{namespace="default",'
+    + `taskqueue="${queue}",task_type="Workflow"}`;
+  assert.match(t, /^# TYPE approximate_backlog_count gauge$/m);
+  assert.equal(sample(t, bl(taskQueue)), 0, `${bl(taskQueue)}:\n${t}`);
+  // a start on a queue nobody polls: its first workflow task waits there. The task
+  // reaches the queue after the start's commit, so the gauge is read until it shows.
+  const idle = `${taskQueue}-nobody`;
+  const waiting = await client.workflow.start('hello', {
+    args: ['backlog'], taskQueue: idle, workflowId: uniqueId('backlog'),
+  });
+  let shown;
+  for (let i = 0; i < 50 && shown !== 1; i++) {
+    shown = sample((await fetch(httpPort, '/metrics')).body, bl(idle));
+    if (shown !== 1) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(shown, 1, `${bl(idle)} is ${shown}`);
+  await waiting.terminate('the backlog was measured');
 
   step('unknown path, wrong method');
   const missing = await fetch(httpPort, '/no-such-page');
