@@ -166,19 +166,11 @@ static uint64_t mono_ns(void) {
 /* Counts a completion of kind k (0 write batch, 1 read) submitted at submit_ns. */
 static void observe_latency(gt_store_t *st, int k, uint64_t submit_ns) {
   uint64_t now = mono_ns(), ns = now > submit_ns ? now - submit_ns : 0;
-  atomic_fetch_add_explicit(&st->lat_bucket[k][gt_metrics_bucket(ns)], 1,
-                            memory_order_relaxed);
-  atomic_fetch_add_explicit(&st->lat_sum_ns[k], ns, memory_order_relaxed);
+  gt_metrics_ahist_observe(&st->lat[k], ns);
 }
 
 void gt_store_latency(gt_store_t *st, int reads, gt_metrics_hist_t *out) {
-  int k = reads ? 1 : 0;
-  memset(out, 0, sizeof(*out));
-  for (unsigned i = 0; i <= GT_METRICS_NBOUNDS; i++) {
-    out->buckets[i] = atomic_load_explicit(&st->lat_bucket[k][i], memory_order_relaxed);
-    out->count += out->buckets[i];
-  }
-  out->sum_ns = atomic_load_explicit(&st->lat_sum_ns[k], memory_order_relaxed);
+  gt_metrics_ahist_read(&st->lat[reads ? 1 : 0], out);
 }
 
 /* ------------------------------------------------------------------ writes --- */

@@ -95,10 +95,9 @@ struct gt_store {
   _Atomic uint64_t reads;
   _Atomic uint64_t reads_failed;   /* of reads: an error other than GT_ENOTFOUND */
   _Atomic uint32_t queue_depth; /* items submitted and not yet completed */
-  /* Submit-to-completion latency of write batches [0] and reads [1]: a count per bucket
-   * of gt_metrics_bucket and the sum, incremented by the completing thread. */
-  _Atomic uint64_t lat_bucket[2][GT_METRICS_NBOUNDS + 1];
-  _Atomic uint64_t lat_sum_ns[2];
+  /* Submit-to-completion latency of write batches [0] and reads [1], observed by the
+   * completing thread. */
+  gt_metrics_ahist_t lat[2];
 };
 
 extern const gt_store_ops_t gt__sqlite_store_ops;

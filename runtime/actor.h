@@ -142,6 +142,12 @@ void gt_runtime_free(gt_runtime_t *rt);
 /* Number of scheduler threads. */
 int gt_runtime_threads(gt_runtime_t *rt);
 
+/* How late scheduler thread `thread`'s loop comes back to its timers (a 100 ms timer,
+ * each firing's lateness observed): how long a message may wait for its thread. Any
+ * thread. OUT: *out (runtime/metrics.h). */
+struct gt_metrics_hist;
+void gt_runtime_loop_lag(gt_runtime_t *rt, int thread, struct gt_metrics_hist *out);
+
 /* Runs fn(arg) on scheduler thread `thread` (any thread may call). Returns 0, GT_ENOMEM,
  * GT_ECLOSED (runtime stopping). fn runs exactly once when 0 is returned. */
 int gt_runtime_post(gt_runtime_t *rt, int thread, void (*fn)(void *arg), void *arg);

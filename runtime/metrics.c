@@ -111,6 +111,20 @@ void gt_metrics_hist_observe(gt_metrics_hist_t *h, uint64_t ns) {
   h->sum_ns += ns;
 }
 
+void gt_metrics_ahist_observe(gt_metrics_ahist_t *h, uint64_t ns) {
+  atomic_fetch_add_explicit(&h->buckets[gt_metrics_bucket(ns)], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+}
+
+void gt_metrics_ahist_read(gt_metrics_ahist_t *h, gt_metrics_hist_t *out) {
+  memset(out, 0, sizeof(*out));
+  for (unsigned i = 0; i <= GT_METRICS_NBOUNDS; i++) {
+    out->buckets[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+    out->count += out->buckets[i];
+  }
+  out->sum_ns = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+}
+
 void gt_metrics_hist_render(gt_metrics_buf_t *b, const char *name, const char *labels,
                             const gt_metrics_hist_t *h) {
   const char *sep = labels != NULL && *labels ? "," : "";

@@ -23,6 +23,7 @@
 #ifndef GT_METRICS_H
 #define GT_METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,14 @@ typedef struct gt_metrics_hist {
   uint64_t count;
   uint64_t sum_ns;
 } gt_metrics_hist_t;
+
+/* A histogram that any thread observes into and any thread reads, with no lock: relaxed
+ * atomic counts (statistics: a reader may see an observation in its bucket before the
+ * sum). Zeroed = empty. */
+typedef struct gt_metrics_ahist {
+  _Atomic uint64_t buckets[GT_METRICS_NBOUNDS + 1];
+  _Atomic uint64_t sum_ns;
+} gt_metrics_ahist_t;
 
 void gt_metrics_buf_init(gt_metrics_buf_t *b);
 void gt_metrics_buf_fini(gt_metrics_buf_t *b);
@@ -73,6 +82,10 @@ unsigned gt_metrics_bucket(uint64_t ns);
 
 /* Counts one observation of ns nanoseconds. */
 void gt_metrics_hist_observe(gt_metrics_hist_t *h, uint64_t ns);
+
+/* The atomic histogram's forms: observe (any thread), and read a snapshot into out. */
+void gt_metrics_ahist_observe(gt_metrics_ahist_t *h, uint64_t ns);
+void gt_metrics_ahist_read(gt_metrics_ahist_t *h, gt_metrics_hist_t *out);
 
 /* Appends a histogram's samples (no family header): name_bucket{labels,le="..."} for every
  * bound and +Inf (cumulative), name_sum (seconds) and name_count.

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "runtime/actor.h"
+#include "runtime/metrics.h"
 
 #define GT__CACHELINE 64
 
@@ -78,6 +79,10 @@ typedef struct gt__thread {
   int index;
   uv_loop_t loop;
   uv_async_t wake; /* any thread: uv_async_send after a push to rq */
+  /* loop lag: a timer every GT__LAG_MS; how late it fires (sched.c) */
+  uv_timer_t lag_timer;
+  uint64_t lag_due_ns;    /* loop thread */
+  gt_metrics_ahist_t lag; /* the loop thread observes, any thread reads */
   uv_thread_t tid;
   gt_msg_t exitnode;
   /* loop thread only */

@@ -10,6 +10,10 @@
  *   (actor.c); if it still has work it is parked on a local `later` list and
  *   pushed back at the end of the callback, with one more uv_async_send, so the
  *   loop polls I/O and timers between batches.
+ *   Loop lag: each loop runs a timer every LAG_MS (unreferenced: it does not keep the
+ *   loop alive) and observes how late it fires into a histogram the metrics read
+ *   (gt_runtime_loop_lag): a loop busy with a long batch, or a thread waiting for a core,
+ *   shows there.
  *
  * gt_runtime_stop runs in phases, on the owning thread:
  *   1. stopping = 1 (no more redelivering stops); GT_MSG_SHUTDOWN to every
@@ -48,6 +52,8 @@
 
 #define DRAIN_MS_DEFAULT 2000
 #define ACTOR_FREE_WAIT_MS 5000
+/* The loop-lag timer's period: 10 wake-ups a second per thread when idle. */
+#define LAG_MS 100
 #define ITEMS_PER_WAKE                                                         \
   1024 /* run-queue items per async callback before polling I/O */
 
@@ -77,7 +83,7 @@ static void close_stray(uv_handle_t *h, void *arg) {
   gt__thread_t *t = arg;
   if (uv_is_closing(h))
     return;
-  if (h != (uv_handle_t *)&t->wake)
+  if (h != (uv_handle_t *)&t->wake && h != (uv_handle_t *)&t->lag_timer)
     gt_log_warn("RT-HANDLE-LEAK", "thread %d: closing a %s handle left open",
                 t->index, uv_handle_type_name(uv_handle_get_type(h)));
   uv_close(h, NULL);
@@ -148,12 +154,24 @@ static void on_wake(uv_async_t *h) {
   }
 }
 
+/* The loop-lag timer: how much later than due it fired (uv_hrtime against the due time
+ * set at the previous firing: libuv's millisecond loop clock can make it fire up to ~1
+ * ms early or late of that, so lags under a millisecond are noise). */
+static void on_lag(uv_timer_t *h) {
+  gt__thread_t *t = h->data;
+  uint64_t now = uv_hrtime();
+  gt_metrics_ahist_observe(&t->lag, now > t->lag_due_ns ? now - t->lag_due_ns : 0);
+  t->lag_due_ns = now + LAG_MS * 1000000ull;
+}
+
 static void thread_main(void *arg) {
   gt__thread_t *t = arg;
   self_thread = t;
   char name[16]; /* readable profiles and top -H; Linux caps names at 15 chars */
   snprintf(name, sizeof(name), "gt-sched-%d", t->index);
   pthread_setname_np(pthread_self(), name);
+  t->lag_due_ns = uv_hrtime() + LAG_MS * 1000000ull;
+  uv_timer_start(&t->lag_timer, on_lag, LAG_MS, LAG_MS);
   uv_run(&t->loop, UV_RUN_DEFAULT);
   self_thread = NULL;
 }
@@ -191,6 +209,9 @@ static int thread_init(gt_runtime_t *rt, gt__thread_t *t, int index) {
   if (uv_async_init(&t->loop, &t->wake, on_wake) != 0)
     goto err_loop;
   t->wake.data = t;
+  uv_timer_init(&t->loop, &t->lag_timer); /* cannot fail */
+  t->lag_timer.data = t;
+  uv_unref((uv_handle_t *)&t->lag_timer); /* it does not keep the loop alive */
   return 0;
 err_loop:
   uv_loop_close(&t->loop);
@@ -204,6 +225,7 @@ err_buckets:
 /* Closes the wake handle of a loop that never ran a thread. */
 static void thread_close_unstarted(gt__thread_t *t) {
   uv_close((uv_handle_t *)&t->wake, NULL);
+  uv_close((uv_handle_t *)&t->lag_timer, NULL);
   uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
@@ -277,6 +299,10 @@ int gt_runtime_start(gt_runtime_t *rt) {
 }
 
 int gt_runtime_threads(gt_runtime_t *rt) { return rt->nthreads; }
+
+void gt_runtime_loop_lag(gt_runtime_t *rt, int thread, gt_metrics_hist_t *out) {
+  gt_metrics_ahist_read(&rt->threads[thread].lag, out);
+}
 
 int gt_runtime_post(gt_runtime_t *rt, int thread, void (*fn)(void *arg),
                     void *arg) {

@@ -17,6 +17,7 @@
  *       names.
  *     actors: one pass over the registry (gt_runtime_foreach), counted by actor type, with
  *       the messages waiting in their mailboxes.
+ *     scheduler threads: genesis_scheduler_loop_lag, each loop's lag histogram (sched.c).
  *     task queues: approximate_backlog_count (Temporal's name and labels: namespace,
  *       taskqueue, task_type), each live task-queue actor's published gauge, its backlog.
  *     workflow outcomes: srv->wf_closed, bumped when a run's close commits (wf_txn_done):
@@ -151,6 +152,20 @@ static void render_backlog(gt_server_t *srv, gt_metrics_buf_t *b) {
   gt_runtime_foreach(srv->rt, backlog_sample, &c);
 }
 
+static void render_loop_lag(gt_server_t *srv, gt_metrics_buf_t *b) {
+  gt_metrics_family(b, "genesis_scheduler_loop_lag", "histogram",
+                    "How late each scheduler thread's loop comes back to its timers, "
+                    "seconds (a 100 ms timer, every firing): how long a message may wait "
+                    "for its thread.");
+  for (int i = 0; i < gt_runtime_threads(srv->rt); i++) {
+    char labels[32];
+    snprintf(labels, sizeof labels, "thread=\"%d\"", i);
+    gt_metrics_hist_t h;
+    gt_runtime_loop_lag(srv->rt, i, &h);
+    gt_metrics_hist_render(b, "genesis_scheduler_loop_lag", labels, &h);
+  }
+}
+
 static void render_workflows(gt_server_t *srv, gt_metrics_buf_t *b) {
   static const struct {
     int status; /* Temporal WorkflowExecutionStatus */
@@ -215,6 +230,7 @@ void gt_server_metrics_render(void *ctx, gt_metrics_buf_t *out) {
   render_persistence(srv, out);
   render_actors(srv, out);
   render_backlog(srv, out);
+  render_loop_lag(srv, out);
   render_workflows(srv, out);
   render_process(srv, out);
 }

@@ -21,6 +21,7 @@
 #include "runtime/actor.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/runtime_int.h" /* drain_ms, to keep one test short */
 #include "runtime/timer.h"
 
@@ -798,6 +799,36 @@ START_TEST(foreach_reports_depth) {
 }
 END_TEST
 
+/* A scheduler thread held 250 ms by a post: its loop-lag timer fires that late, and the
+ * lag histogram shows it; an idle loop's firings stay near zero. */
+static void hold_thread(void *arg) { uv_sleep((unsigned)(uintptr_t)arg); }
+
+START_TEST(loop_lag_shows_a_held_thread) {
+  reset_counters();
+  gt_runtime_t *rt = rt_up(2);
+  gt_metrics_hist_t h0, h1;
+  ck_assert_int_eq(gt_runtime_post(rt, 0, hold_thread, (void *)(uintptr_t)250), 0);
+  /* the late firing is observed when the loop comes back: read until it shows */
+  for (int i = 0; i < 300; i++) {
+    gt_runtime_loop_lag(rt, 0, &h0);
+    if (h0.sum_ns >= 150000000ull)
+      break;
+    uv_sleep(10);
+  }
+  ck_assert_uint_ge(h0.sum_ns, 150000000ull);
+  uint64_t above_100ms = 0;
+  for (unsigned i = 0; i <= GT_METRICS_NBOUNDS; i++)
+    if (i == GT_METRICS_NBOUNDS || gt_metrics_bounds_s[i] > 0.1)
+      above_100ms += h0.buckets[i];
+  ck_assert_uint_ge(above_100ms, 1);
+  gt_runtime_loop_lag(rt, 1, &h1); /* the other thread was not held */
+  ck_assert_uint_ge(h1.count, 1);
+  ck_assert_uint_lt(h1.sum_ns, 100000000ull);
+  gt_runtime_stop(rt); /* the timers do not keep the loops alive */
+  gt_runtime_free(rt);
+}
+END_TEST
+
 /* A post that stops an actor out of turn (not from its receive). */
 static gt_actor_t *to_stop;
 
@@ -1279,6 +1310,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, post_runs_on_thread);
   tcase_add_test(tc, batch_fairness);
   tcase_add_test(tc, foreach_reports_depth);
+  tcase_add_test(tc, loop_lag_shows_a_held_thread);
   tcase_add_test(tc, stop_out_of_turn);
   tcase_add_test(tc, stop_hook_closes_embedded_handle);
   tcase_add_test(tc, shutdown_busy_leaks_nothing);

@@ -95,6 +95,13 @@ scenario('metrics', async ({ client, taskQueue, withWorker, uniqueId, httpPort,
   assert.ok(sample(t, 'workflow_success') >= 1, 'workflow_success not counted');
   assert.ok(sample(t, 'process_resident_memory_bytes') > 0);
 
+  // each scheduler thread's loop lag, a histogram (the server runs at least one)
+  assert.match(t, /^# TYPE genesis_scheduler_loop_lag histogram$/m);
+  const lagCount = sample(t, 'genesis_scheduler_loop_lag_count{thread="0"}');
+  assert.ok(lagCount >= 1, `loop lag samples: ${lagCount}`);
+  assert.equal(sample(t, 'genesis_scheduler_loop_lag_bucket{thread="0",le="+Inf"}'),
+    lagCount);
+
   step('approximate_backlog_count');
   // the queue the workflow ran on: its worker took every task
   const bl = (queue) => 'approximate_backlog_count{namespace="default",'
