@@ -79,7 +79,7 @@ typedef struct gt__thread {
   int index;
   uv_loop_t loop;
   uv_async_t wake; /* any thread: uv_async_send after a push to rq */
-  /* loop lag: a timer every GT__LAG_MS; how late it fires (sched.c) */
+  /* loop lag: a timer every LAG_MS (sched.c); how late it fires */
   uv_timer_t lag_timer;
   uint64_t lag_due_ns;    /* loop thread */
   gt_metrics_ahist_t lag; /* the loop thread observes, any thread reads */
