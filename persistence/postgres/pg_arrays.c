@@ -56,12 +56,12 @@ static const struct kind {
   int key[3];    /* the parameters naming the row, when table is set */
   int nkey;
   int expect_ok; /* EXPECT_* bits */
-  int exact;     /* the statement reports one row per op */
+  int exact;     /* a multi-row statement reports one row per op (an insert) */
 } KINDS[GT__PG_ARR_KINDS] = {
     {GT_SQL_EXECUTION_INSERT, GT__PG_ARR_EXECUTION_INSERT, 'e', {3}, 1,
      EXPECT_ANY | EXPECT_ONE, 1},
     /* one statement per op (DESIGN) */
-    {GT_SQL_EXECUTION_UPDATE, -1, 'e', {6}, 1, EXPECT_ONE, 1},
+    {GT_SQL_EXECUTION_UPDATE, -1, 'e', {6}, 1, EXPECT_ONE, 0},
     {GT_SQL_CURRENT_INSERT, GT__PG_ARR_CURRENT_INSERT, 'c', {0, 1, 2}, 3,
      EXPECT_ANY | EXPECT_ONE, 1},
     {GT_SQL_CURRENT_UPSERT, GT__PG_ARR_CURRENT_UPSERT, 'c', {0, 1, 2}, 3, EXPECT_ANY, 0},
@@ -192,24 +192,15 @@ int gt__pg_arrays_fit(gt__store_batch_t *const *group, int n, gt__pg_arrays_t *a
         return 0;
     }
   }
-  /* one statement's arrays at a time in buf: room for the largest; a row count to
-   * check per statement */
-  size_t most = 0, stmts = 0;
+  /* one statement's arrays at a time in buf: room for the largest */
+  size_t most = 0;
   for (int k = 0; k < GT__PG_ARR_KINDS; k++) {
-    if (!a->nops[k])
+    if (!a->nops[k] || KINDS[k].arr_id < 0)
       continue;
-    if (KINDS[k].arr_id < 0) {
-      stmts += (size_t)a->nops[k];
-      continue;
-    }
     size_t need = bytes[k] + (size_t)ARRAY_HEAD * strlen(gt__pg_sig(KINDS[k].arr_id));
     most = need > most ? need : most;
-    stmts++;
   }
-  if (most > STMT_BYTES_MAX)
-    return 0;
-  return reserve((void **)&a->buf, &a->cap, most) == 0 &&
-         reserve((void **)&a->expect, &a->expect_bytes, stmts * sizeof(int)) == 0;
+  return most <= STMT_BYTES_MAX && reserve((void **)&a->buf, &a->cap, most) == 0;
 }
 
 static unsigned char *put32(unsigned char *p, uint32_t v) {
@@ -255,7 +246,6 @@ static unsigned char *put_array(unsigned char *p, gt__store_batch_t *const *grou
 
 void gt__pg_arrays_add(gt__pg_conn_t *c, gt__store_batch_t *const *group, int n,
                        gt__pg_arrays_t *a) {
-  a->nstmts = 0;
   atomic_fetch_add_explicit(&gt__pg_arrays_groups, 1, memory_order_relaxed);
   for (int kx = 0; kx < GT__PG_ARR_KINDS; kx++) {
     const struct kind *k = &KINDS[kx];
@@ -264,10 +254,8 @@ void gt__pg_arrays_add(gt__pg_conn_t *c, gt__store_batch_t *const *group, int n,
     if (k->arr_id < 0) {
       for (int i = 0; i < n; i++)
         for (int o = 0; o < group[i]->nops; o++)
-          if (group[i]->ops[o].stmt == k->stmt) {
+          if (group[i]->ops[o].stmt == k->stmt)
             gt__pg_round_add(c, (int)k->stmt, &group[i]->ops[o], 0);
-            a->expect[a->nstmts++] = group[i]->ops[o].expect_rows;
-          }
       continue;
     }
     const char *sig = gt__pg_sig((int)k->stmt);
@@ -280,14 +268,29 @@ void gt__pg_arrays_add(gt__pg_conn_t *c, gt__store_batch_t *const *group, int n,
       op.params[j] = gt_val_blob(start, (size_t)(p - start));
     }
     gt__pg_round_add(c, k->arr_id, &op, 0);
-    a->expect[a->nstmts++] = k->exact ? a->nops[kx] : -1;
   }
 }
 
+/* 1 when result r is a write that changed `expect` rows (-1: any). */
+static int result_ok(const gt__pg_conn_t *c, int r, int expect) {
+  return gt__pg_res_is(c, r, PGRES_COMMAND_OK) &&
+         (expect < 0 || atoi(PQcmdTuples(c->res[r])) == expect);
+}
+
 int gt__pg_arrays_ok(const gt__pg_conn_t *c, int first, const gt__pg_arrays_t *a) {
-  for (int s = 0; s < a->nstmts; s++) {
-    if (!gt__pg_res_is(c, first + s, PGRES_COMMAND_OK) ||
-        (a->expect[s] >= 0 && atoi(PQcmdTuples(c->res[first + s])) != a->expect[s])) {
+  /* the statements gt__pg_arrays_add sent, in its order: a multi-row one per kind (its op
+   * count for an insert, any for an upsert), or one per op, each expecting one row (the
+   * only expect_rows gt__pg_arrays_fit lets such a kind carry) */
+  int r = first;
+  for (int k = 0; k < GT__PG_ARR_KINDS; k++) {
+    int ok = 1;
+    if (a->nops[k] && KINDS[k].arr_id < 0) {
+      for (int i = 0; i < a->nops[k] && ok; i++)
+        ok = result_ok(c, r++, 1);
+    } else if (a->nops[k]) {
+      ok = result_ok(c, r++, KINDS[k].exact ? a->nops[k] : -1);
+    }
+    if (!ok) {
       atomic_fetch_add_explicit(&gt__pg_arrays_misses, 1, memory_order_relaxed);
       return 0;
     }
@@ -296,7 +299,6 @@ int gt__pg_arrays_ok(const gt__pg_conn_t *c, int first, const gt__pg_arrays_t *a
 }
 
 void gt__pg_arrays_fini(gt__pg_arrays_t *a) {
-  free(a->expect);
   free(a->buf);
   free(a->set);
   memset(a, 0, sizeof(*a));

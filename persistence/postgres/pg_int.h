@@ -178,10 +178,7 @@ void gt__pg_conn_close(gt__pg_conn_t *c);
 /* A writer slot's plan and buffers for its groups (zeroed = empty; owned by the slot). */
 typedef struct gt__pg_arrays {
   int nops[GT__PG_ARR_KINDS]; /* the group's ops of each kind */
-  int nstmts;                 /* statements gt__pg_arrays_add sent */
-  int *expect;                /* per statement sent: the rows it must report, -1: any */
-  size_t expect_bytes;
-  unsigned char *buf; /* one statement's encoded arrays */
+  unsigned char *buf;         /* one statement's encoded arrays */
   size_t cap;
   uint64_t *set; /* hashes of the rows met, while fitting a group */
   size_t set_cap, set_bytes;
