@@ -78,6 +78,7 @@ void gt_config_defaults(gt_config_t *cfg) {
   cfg->pg_conninfo = NULL;
   cfg->pg_max_conns = 20;
   cfg->visibility_plugin = def_vis_plugin;
+  cfg->vis_pg_max_conns = 20;
   cfg->scheduler_threads = 0;
   cfg->default_namespace = def_namespace;
   cfg->headless = 0;
@@ -93,7 +94,10 @@ void gt_config_fini(gt_config_t *cfg) {
   gt__config_free_str(&cfg->sqlite_path);
   gt__config_free_str(&cfg->pg_conninfo);
   gt__config_free_str(&cfg->visibility_plugin);
-  gt__config_free_str(&cfg->visibility_unused);
+  gt__config_free_str(&cfg->vis_store_name);
+  gt__config_free_str(&cfg->vis_store_plugin);
+  gt__config_free_str(&cfg->vis_sqlite_path);
+  gt__config_free_str(&cfg->vis_pg_conninfo);
   gt__config_free_str(&cfg->default_namespace);
   for (int i = 0; i < cfg->n_dynamic; i++) {
     free(cfg->dynamic_keys[i]);

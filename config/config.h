@@ -44,9 +44,14 @@ typedef struct gt_config {
   int pg_max_conns;       /* default 20; store.h pg_max_conns */
   char *visibility_plugin; /* visibilityStore's pluginName */
   /* visibilityStore's datastore when it names another database than defaultStore's, else
-   * NULL. Not used yet: visibility rows are written to the default store, in their run's
-   * transaction (README, known gaps); the server says so at start. */
-  char *visibility_unused;
+   * NULL (then visibility records are written to the default store, in their run's own
+   * transaction). When set, the server opens a second store there and visibility records
+   * reach it through an outbox in the default store (actors/visibility/vis_outbox.c). */
+  char *vis_store_name;   /* the datastore's name, for messages */
+  char *vis_store_plugin; /* "sqlite" or "postgres" */
+  char *vis_sqlite_path;  /* sqlite: the file, or ":memory:" */
+  char *vis_pg_conninfo;  /* postgres: libpq conninfo */
+  int vis_pg_max_conns;   /* postgres: its maxConns; default 20 */
 
   /* genesis */
   int scheduler_threads;  /* 0 = number of cores */

@@ -649,13 +649,19 @@ static int walk_mapping(load_t *ld, yaml_node_t *map) {
  * Resolution: cross-key checks, then the config
  * ---------------------------------------------------------------------- */
 
-typedef struct resolved {
-  const char *plugin;      /* NULL: persistence left as it was */
+/* Where one datastore's database is. */
+typedef struct resolved_store {
+  const char *plugin;      /* normalized pluginName */
   const char *sqlite_path; /* NULL for postgres */
   char *conninfo;          /* malloc'd, postgres only */
   int max_conns;           /* -1: not given */
+} resolved_store_t;
+
+typedef struct resolved {
+  resolved_store_t def;    /* def.plugin NULL: persistence left as it was */
   const char *vis_plugin;  /* NULL: left as it was */
-  const char *vis_unused;  /* the visibility datastore, when another database */
+  const char *vis_name;    /* the visibility datastore, when another database */
+  resolved_store_t vis;    /* ... and where it is */
 } resolved_t;
 
 static int fail_ds(load_t *ld, int line, const datastore_t *d,
@@ -685,7 +691,7 @@ static int store_of(load_t *ld, const char *key, sval_t ref,
   return 0;
 }
 
-static int resolve_postgres(load_t *ld, datastore_t *d, resolved_t *r) {
+static int resolve_postgres(load_t *ld, datastore_t *d, resolved_store_t *r) {
   if (!d->addr.s || !*d->addr.s)
     return fail_ds(ld, d->line, d, "connectAddr", "missing (host:port)");
   if (!d->dbname.s || !*d->dbname.s)
@@ -703,6 +709,23 @@ static int resolve_postgres(load_t *ld, datastore_t *d, resolved_t *r) {
     return fail_ds(ld, d->addr.line, d, "connectAddr", why);
   }
   return r->conninfo ? 0 : GT_ENOMEM;
+}
+
+/* Resolves a datastore whose plugin store_of normalized into r->plugin. */
+static int resolve_store(load_t *ld, datastore_t *d, resolved_store_t *r) {
+  r->max_conns = d->max_conns;
+  if (strcmp(r->plugin, "postgres") == 0)
+    return resolve_postgres(ld, d, r);
+  if (d->mem_mode) {
+    r->sqlite_path = ":memory:";
+  } else if (d->dbname.s && *d->dbname.s) {
+    r->sqlite_path = d->dbname.s;
+  } else {
+    return fail_ds(ld, d->line, d, "databaseName",
+                   "missing (the SQLite file path, or connectAttributes "
+                   "mode: memory)");
+  }
+  return 0;
 }
 
 /* 1 when two datastores name the same database: the same plugin and, for PostgreSQL,
@@ -724,37 +747,28 @@ static int same_database(const datastore_t *a, const datastore_t *b) {
 
 static int resolve(load_t *ld, resolved_t *r) {
   datastore_t *d = NULL;
-  *r = (resolved_t){.max_conns = -1};
+  *r = (resolved_t){.def = {.max_conns = -1}, .vis = {.max_conns = -1}};
   if (!ld->default_store.s) {
     if (ld->n_ds > 0)
       return fail(ld, ld->persistence_line,
                   "key 'persistence.defaultStore': missing (datastores are "
                   "defined)");
   } else {
-    int rc = store_of(ld, "defaultStore", ld->default_store, &d, &r->plugin);
+    int rc = store_of(ld, "defaultStore", ld->default_store, &d, &r->def.plugin);
+    if (rc == 0)
+      rc = resolve_store(ld, d, &r->def);
     if (rc != 0)
       return rc;
-    r->max_conns = d->max_conns;
-    if (strcmp(r->plugin, "postgres") == 0) {
-      rc = resolve_postgres(ld, d, r);
-      if (rc != 0)
-        return rc;
-    } else if (d->mem_mode) {
-      r->sqlite_path = ":memory:";
-    } else if (d->dbname.s && *d->dbname.s) {
-      r->sqlite_path = d->dbname.s;
-    } else {
-      return fail_ds(ld, d->line, d, "databaseName",
-                     "missing (the SQLite file path, or connectAttributes "
-                     "mode: memory)");
-    }
-    r->vis_plugin = r->plugin;
+    r->vis_plugin = r->def.plugin;
   }
   if (ld->vis_store.s) {
     datastore_t *dv;
     int rc = store_of(ld, "visibilityStore", ld->vis_store, &dv, &r->vis_plugin);
-    if (rc == 0 && ld->default_store.s && !same_database(d, dv))
-      r->vis_unused = dv->name;
+    if (rc == 0 && ld->default_store.s && !same_database(d, dv)) {
+      r->vis_name = dv->name;
+      r->vis.plugin = r->vis_plugin;
+      rc = resolve_store(ld, dv, &r->vis);
+    }
     return rc;
   }
   return 0;
@@ -781,20 +795,30 @@ static int apply(const load_t *ld, resolved_t *r, gt_config_t *cfg) {
                             ld->bind_local ? "127.0.0.1" : "0.0.0.0");
   if (ld->shards > 0)
     cfg->num_history_shards = ld->shards;
-  if (rc == 0 && r->plugin) {
-    rc = gt__config_set_str(&cfg->store_plugin, r->plugin);
+  if (rc == 0 && r->def.plugin) {
+    rc = gt__config_set_str(&cfg->store_plugin, r->def.plugin);
     if (rc == 0)
-      rc = gt__config_set_str(&cfg->sqlite_path, r->sqlite_path);
+      rc = gt__config_set_str(&cfg->sqlite_path, r->def.sqlite_path);
     gt__config_free_str(&cfg->pg_conninfo);
-    cfg->pg_conninfo = r->conninfo; /* takes */
-    r->conninfo = NULL;
-    if (r->max_conns > 0)
-      cfg->pg_max_conns = r->max_conns;
+    cfg->pg_conninfo = r->def.conninfo; /* takes */
+    r->def.conninfo = NULL;
+    if (r->def.max_conns > 0)
+      cfg->pg_max_conns = r->def.max_conns;
   }
   if (rc == 0 && r->vis_plugin)
     rc = gt__config_set_str(&cfg->visibility_plugin, r->vis_plugin);
-  if (rc == 0 && r->vis_plugin)
-    rc = gt__config_set_str(&cfg->visibility_unused, r->vis_unused);
+  if (rc == 0 && r->vis_plugin) { /* the visibility store: set or cleared */
+    rc = gt__config_set_str(&cfg->vis_store_name, r->vis_name);
+    if (rc == 0)
+      rc = gt__config_set_str(&cfg->vis_store_plugin, r->vis.plugin);
+    if (rc == 0)
+      rc = gt__config_set_str(&cfg->vis_sqlite_path, r->vis.sqlite_path);
+    gt__config_free_str(&cfg->vis_pg_conninfo);
+    cfg->vis_pg_conninfo = r->vis.conninfo; /* takes */
+    r->vis.conninfo = NULL;
+    if (r->vis.max_conns > 0)
+      cfg->vis_pg_max_conns = r->vis.max_conns;
+  }
   if (ld->sched_threads >= 0)
     cfg->scheduler_threads = ld->sched_threads;
   if (rc == 0 && ld->def_ns.s)
@@ -875,7 +899,8 @@ int gt_config_load(gt_config_t *cfg, const char *path, char *err,
     rc = resolve(ld, &r);
   if (rc == 0)
     rc = apply(ld, &r, cfg);
-  free(r.conninfo);
+  free(r.def.conninfo);
+  free(r.vis.conninfo);
   yaml_document_delete(&doc);
   free(ld);
   return rc;

@@ -65,6 +65,10 @@ const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT] = {
     [GT_SQL_CURRENT_DELETE] = {4, 0, 0},
     [GT_SQL_VISIBILITY_DELETE] = {2, 0, 0},
     [GT_SQL_CURRENT_INSERT] = {8, 0, 0},
+    [GT_SQL_VISIBILITY_TASK_INSERT] = {3, 0, 0},
+    [GT_SQL_VISIBILITY_TASK_DELETE] = {2, 0, 0},
+    [GT_SQL_VISIBILITY_TASK_SCAN] = {2, 2, 1},
+    [GT_SQL_VISIBILITY_APPLY] = {13, 0, 0},
 };
 
 gt_val_t gt_val_text(const char *s) {

@@ -129,6 +129,20 @@ typedef enum gt_sql_stmt {
    * already has a row, so a start may be written before anyone looked */
   GT_SQL_CURRENT_INSERT,
 
+  /* --- the visibility outbox (actors/visibility/vis_outbox.c): used only when
+   * persistence.visibilityStore names another database than defaultStore --- */
+  /* (shard_id int, task_id int, data blob: the packed visibility change) in the default
+   * store, in the run's own batch */
+  GT_SQL_VISIBILITY_TASK_INSERT,
+  /* (shard_id int, task_id int) once the change is in the visibility store */
+  GT_SQL_VISIBILITY_TASK_DELETE,
+  /* (shard_id int, limit int) -> (task_id int, data blob) ordered by task_id */
+  GT_SQL_VISIBILITY_TASK_SCAN,
+  /* (as GT_SQL_VISIBILITY_UPSERT) in the visibility store: the update is skipped when the
+   * row already holds a longer history (a change applied late, after a newer one, by the
+   * outbox's sweep) */
+  GT_SQL_VISIBILITY_APPLY,
+
   GT_SQL__COUNT
 } gt_sql_stmt_t;
 

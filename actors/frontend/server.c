@@ -23,6 +23,7 @@
 #include "actors/frontend/namespaces.h"
 #include "actors/frontend/pb.h"
 #include "actors/history/history.h"
+#include "actors/visibility/vis_outbox.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -45,33 +46,50 @@ int64_t gt_server_next_task_id(gt_server_t *srv, int shard) {
                                    memory_order_relaxed);
 }
 
-static int open_store(gt_server_t *srv) {
-  gt_config_t *cfg = srv->cfg;
-  int pg = strcmp(cfg->store_plugin, "postgres") == 0;
-  if (!pg && strcmp(cfg->store_plugin, "sqlite") != 0) {
-    gt_log_error("SRV-STORE-UNSUPPORTED", "persistence plugin '%s' is not supported",
-                 cfg->store_plugin);
+/* Opens one store; `role` names it in messages ("default", "visibility"). */
+static int open_one(const char *role, const char *plugin, const char *sqlite_path,
+                    const char *pg_conninfo, int pg_max_conns, int shards,
+                    gt_store_t **out) {
+  int pg = strcmp(plugin, "postgres") == 0;
+  if (!pg && strcmp(plugin, "sqlite") != 0) {
+    gt_log_error("SRV-STORE-UNSUPPORTED", "persistence plugin '%s' is not supported", plugin);
     return GT_ECONFIG;
   }
   gt_store_config_t sc = {
       .backend = pg ? GT_STORE_POSTGRES : GT_STORE_SQLITE,
-      .sqlite_path = cfg->sqlite_path,
-      .pg_conninfo = cfg->pg_conninfo,
-      .pg_max_conns = cfg->pg_max_conns,
+      .sqlite_path = sqlite_path,
+      .pg_conninfo = pg_conninfo,
+      .pg_max_conns = pg_max_conns,
       .sqlite_synchronous_full = 1,
-      .num_shards = cfg->num_history_shards,
+      .num_shards = shards,
   };
-  int rc = gt_store_open(&srv->store, &sc);
-  if (rc != 0) {
-    gt_log_error("SRV-STORE-OPEN", "cannot open the %s store: %s", cfg->store_plugin,
+  int rc = gt_store_open(out, &sc);
+  if (rc != 0)
+    gt_log_error("SRV-STORE-OPEN", "cannot open the %s %s store: %s", role, plugin,
                  gt_strerror(rc));
+  return rc;
+}
+
+static int open_store(gt_server_t *srv) {
+  gt_config_t *cfg = srv->cfg;
+  int rc = open_one("default", cfg->store_plugin, cfg->sqlite_path, cfg->pg_conninfo,
+                    cfg->pg_max_conns, cfg->num_history_shards, &srv->store);
+  if (rc != 0)
     return rc;
+  srv->vis_store = srv->store;
+  if (cfg->vis_store_plugin) {
+    /* its shards table is created but never acquired: only visibility is written there */
+    rc = open_one("visibility", cfg->vis_store_plugin, cfg->vis_sqlite_path,
+                  cfg->vis_pg_conninfo, cfg->vis_pg_max_conns, cfg->num_history_shards,
+                  &srv->vis_store);
+    if (rc != 0) {
+      srv->vis_store = srv->store;
+      return rc;
+    }
+    gt_log_info("SRV-VISIBILITY-STORE", "visibility records go to the %s store of "
+                "datastore '%s', through visibility_tasks in the default store",
+                cfg->vis_store_plugin, cfg->vis_store_name);
   }
-  if (cfg->visibility_unused)
-    gt_log_warn("SRV-VISIBILITY-STORE", "persistence.visibilityStore '%s' names another "
-                "database than defaultStore; it is not used: visibility records are kept "
-                "in the default store, in the same transaction as their run",
-                cfg->visibility_unused);
   srv->num_shards = cfg->num_history_shards;
   srv->shards = calloc((size_t)srv->num_shards, sizeof(gt_shard_t));
   if (!srv->shards)
@@ -146,6 +164,8 @@ int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
     rc = recover_workflows(srv);
   if (rc == 0)
     rc = gt_history_start_retention(srv);
+  if (rc == 0 && gt_vis_outboxed(srv))
+    rc = gt_vis_outbox_start(srv);
   if (rc == 0) {
     gt_gateway_config_t gc = {
         .ip = cfg->bind_ip,
@@ -178,8 +198,12 @@ void gt_server_stop(gt_server_t *srv) {
   if (srv->rt) {
     gt_runtime_stop(srv->rt);
   }
+  /* the default store first: its completions may still queue on the visibility store,
+   * never the other way round (vis_outbox.h) */
   if (srv->store)
     gt_store_close(srv->store);
+  if (srv->vis_store && srv->vis_store != srv->store)
+    gt_store_close(srv->vis_store);
   /* Completions that were posted to actors after they stopped are gone with the runtime;
    * free it only now that the store can send nothing more. */
   if (srv->rt)

@@ -9,8 +9,8 @@
  *   own rule (namespaces.h).
  *
  * INVARIANTS
- *   Everything but `stopping`, the metrics counters and the shards' task-id counters is written before the gateway
- *   starts serving and read-only afterwards.
+ *   Everything but `stopping`, `vis_backlog`, the metrics counters and the shards' task-id
+ *   counters is written before the gateway starts serving and read-only afterwards.
  */
 #ifndef GT_SERVER_H
 #define GT_SERVER_H
@@ -35,6 +35,11 @@ typedef struct gt_server {
   gt_config_t *cfg;
   gt_runtime_t *rt;
   gt_store_t *store;
+  /* Where visibility records live: `store` itself, unless persistence.visibilityStore
+   * names another database; then records reach it through the outbox
+   * (actors/visibility/vis_outbox.h). */
+  gt_store_t *vis_store;
+  _Atomic int vis_backlog; /* the outbox has rows for its sweep (vis_outbox.c) */
   gt_gateway_t *gw;
   gt_namespaces_t *namespaces;
   int num_shards;

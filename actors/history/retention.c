@@ -21,6 +21,7 @@
 
 #include "actors/frontend/namespaces.h"
 #include "actors/history/wf_int.h"
+#include "actors/visibility/vis_outbox.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
 
@@ -103,7 +104,7 @@ static void sweep(retention_t *r) {
     op.params[0] = gt_val_text(nss[i].id);
     op.params[1] = gt_val_int(now - keep_ms * 1000000);
     op.params[2] = gt_val_int(SWEEP_PAGE);
-    if (gt_store_read(r->srv->store, &op, expired_cb, ctx) != 0) {
+    if (gt_store_read(r->srv->vis_store, &op, expired_cb, ctx) != 0) {
       gt_actor_release(&r->base);
       free(ctx);
     }
@@ -187,6 +188,13 @@ int gt_history_start_retention(gt_server_t *srv) {
 
 /* ---- in the workflow actor ---- */
 
+/* A store thread: the run's rows are gone; its visibility row goes with the next sweep. */
+static void deleted_cb(void *ctx, int rc, int failed_op) {
+  (void)failed_op;
+  if (rc == 0)
+    gt_vis_outbox_sweep_soon(ctx);
+}
+
 void wf_on_delete_run(workflow_t *wf, const wf_xmsg_t *m) {
   wf_run_t *run = wf_find_run(wf, m->to_run_id);
   if (run && (wf_running(run) || run->deleting))
@@ -194,8 +202,11 @@ void wf_on_delete_run(workflow_t *wf, const wf_xmsg_t *m) {
   if (run)
     wf_forget_run(wf, run);
   gt_store_op_t ops[WF_DELETE_OPS];
-  int n = wf_delete_ops(wf, m->to_run_id, ops);
-  /* fire and forget: a failed delete is found again by the next sweep */
+  struct gt_vis_task *vis;
+  int n = wf_delete_ops(wf, m->to_run_id, ops, &vis);
+  /* fire and forget: a failed delete is found again by the next sweep. A visibility
+   * outbox row is left to the outbox's sweep (deleted_cb), not applied from here. */
   gt_store_write(wf->srv->store, wf->shard, wf->srv->shards[wf->shard].range_id, ops, n,
-                 NULL, NULL);
+                 vis ? deleted_cb : NULL, wf->srv);
+  gt_vis_task_free(vis);
 }

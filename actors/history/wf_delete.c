@@ -35,13 +35,15 @@
 #include <string.h>
 
 #include "actors/history/wf_int.h"
+#include "actors/visibility/vis_outbox.h"
 #include "runtime/err.h"
 
 /* Temporal's termination of a running run it deletes (deleteworkflow.Invoke). */
 #define DELETE_REASON "Delete workflow execution"
 #define IDENTITY_HISTORY_SERVICE "history-service"
 
-int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops) {
+int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops,
+                  struct gt_vis_task **vis) {
   static const gt_sql_stmt_t by_run[3] = {GT_SQL_EXECUTION_DELETE, GT_SQL_HISTORY_DELETE,
                                           GT_SQL_CURRENT_DELETE};
   memset(ops, 0, WF_DELETE_OPS * sizeof(*ops));
@@ -53,6 +55,12 @@ int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops) 
     ops[i].params[1] = gt_val_text(wf->ns_id);
     ops[i].params[2] = gt_val_text(wf->workflow_id);
     ops[i].params[3] = gt_val_text(run_id);
+  }
+  *vis = NULL;
+  if (gt_vis_outboxed(wf->srv)) {
+    if (gt_vis_task_delete(wf->srv, wf->shard, wf->ns_id, run_id, &ops[3], vis) == 0)
+      return WF_DELETE_OPS;
+    return WF_DELETE_OPS - 1; /* out of memory: the record outlives its run */
   }
   ops[3].stmt = GT_SQL_VISIBILITY_DELETE;
   ops[3].nparams = 2;

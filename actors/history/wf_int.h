@@ -194,7 +194,7 @@ typedef struct wf_run {
   int detached;
 } wf_run_t;
 
-typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK, EFF_XMSG } wf_effect_kind_t;
+typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK, EFF_XMSG, EFF_VIS } wf_effect_kind_t;
 
 /* A message between workflow actors (children, external signals, parent close policy). */
 typedef enum {
@@ -239,6 +239,7 @@ typedef struct wf_effect {
   gt_task_t *task;     /* EFF_TASK (owned) */
   char *queue;         /* EFF_TASK: task queue name (owned) */
   wf_xmsg_t *xmsg;     /* EFF_XMSG (owned) */
+  struct gt_vis_task *vis; /* EFF_VIS: a visibility outbox row to apply (owned) */
 } wf_effect_t;
 
 typedef struct workflow workflow_t;
@@ -703,9 +704,16 @@ void wf_close_cleanup(workflow_t *wf, wf_run_t *run);
 /* ---- wf_delete.c: deleting a run (DeleteWorkflowExecution, retention) ---- */
 /* The ops of the batch that deletes a run's rows: executions, history, current_executions
  * (only while it names run_id), visibility. Fills ops[0..WF_DELETE_OPS) (OUT); returns
- * WF_DELETE_OPS. The values point into wf and run_id: queue the batch before they go. */
+ * WF_DELETE_OPS. The values point into wf and run_id (and *vis): queue the batch before
+ * they go. With a separate visibility store the last op is the outbox row of the record's
+ * deletion, and *vis its task (else NULL), to apply once the batch committed
+ * (gt_vis_task_apply) or free; NULL out of memory, then the visibility row stays. */
 #define WF_DELETE_OPS 4
-int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops);
+int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops,
+                  struct gt_vis_task **vis);
+/* Adds the effect that applies a visibility outbox row after t's commit. Returns 0 (it
+ * takes vis) or GT_ENOMEM (the caller keeps it). */
+int wf_txn_vis(wf_txn_t *t, struct gt_vis_task *vis);
 /* Unlinks a closed run from wf->runs and frees it (its rows are deleted or being deleted).
  * When it was the newest, the runs left are detached: the workflow id has no current run. */
 void wf_forget_run(workflow_t *wf, wf_run_t *run);

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "actors/history/wf_int.h"
+#include "actors/visibility/vis_outbox.h"
 #include "actors/visibility/visibility.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
@@ -583,6 +584,14 @@ void wf_txn_task(wf_txn_t *t, const char *queue, gt_task_t *task) {
   e->queue = strdup(queue);
 }
 
+int wf_txn_vis(wf_txn_t *t, struct gt_vis_task *vis) {
+  wf_effect_t *e = add_effect(t, EFF_VIS);
+  if (!e)
+    return GT_ENOMEM;
+  e->vis = vis;
+  return 0;
+}
+
 void wf_txn_xmsg(wf_txn_t *t, wf_xmsg_t *m) {
   wf_effect_t *e = add_effect(t, EFF_XMSG);
   if (!e) {
@@ -909,7 +918,13 @@ void wf_txn_commit(wf_txn_t *t) {
     t->first_ev = run->persisted_ev;
     run->persisted_ev = run->n_ev;
     t->last_ev = run->n_ev;
-    txn_submit(t, ops, wf_delete_ops(wf, run->run_id, ops));
+    struct gt_vis_task *vis;
+    int n_del = wf_delete_ops(wf, run->run_id, ops, &vis);
+    if (vis && wf_txn_vis(t, vis) != 0) /* else the ops point into it until it is done */
+      n_del--; /* out of memory: the record outlives its run */
+    txn_submit(t, ops, n_del);
+    if (vis && n_del < WF_DELETE_OPS)
+      gt_vis_task_free(vis);
     return;
   }
   state_buf_t sb;
@@ -1001,8 +1016,18 @@ void wf_txn_commit(wf_txn_t *t) {
         .close_ns = visibility_status_close(run), .history_length = (int64_t)run->n_ev,
         .memo = run->memo, .memo_len = run->memo_len,
         .search_attrs = run->search_attrs, .search_attrs_len = run->search_attrs_len};
-    if (gt_visibility_upsert_op(&ops[n], &rec, &vis_scratch) == 0)
-      n++;
+    if (!gt_vis_outboxed(wf->srv)) {
+      if (gt_visibility_upsert_op(&ops[n], &rec, &vis_scratch) == 0)
+        n++;
+    } else {
+      struct gt_vis_task *vis;
+      if (gt_vis_task_upsert(wf->srv, wf->shard, &rec, &ops[n], &vis) == 0) {
+        if (wf_txn_vis(t, vis) == 0) /* out of memory: skipped, as the upsert would be */
+          n++;
+        else
+          gt_vis_task_free(vis);
+      }
+    }
   }
   txn_submit(t, ops, n);
   state_buf_fini(&sb);
@@ -1025,6 +1050,9 @@ static void run_effects(wf_txn_t *t) {
       break;
     case EFF_REPARK:
       gt_matching_repark(e->rpc);
+      break;
+    case EFF_VIS:
+      gt_vis_task_apply(e->vis);
       break;
     case EFF_XMSG:
       if (atomic_load_explicit(&gt__wf_xmsg_drop, memory_order_relaxed) &
@@ -1067,6 +1095,9 @@ gt_rpc_t *wf_txn_drop_effects(wf_txn_t *t, int keep_requests) {
       break;
     case EFF_XMSG:
       wf_xmsg_free(e->xmsg);
+      break;
+    case EFF_VIS:
+      gt_vis_task_free(e->vis);
       break;
     }
   }

@@ -523,7 +523,8 @@ static void change_sa(vreq_t *v) {
 static void run_query(vreq_t *v) {
   char err[512];
   vq_catalog_t cat = {v->custom, v->ncustom};
-  gt_store_backend_t be = gt_store_backend(v->srv->store);
+  /* the records' store (the SQL dialect is its own); the registry stays in the default */
+  gt_store_backend_t be = gt_store_backend(v->srv->vis_store);
   int rc = vq_compile(v->query, v->m == M_COUNT ? VQ_COUNT : VQ_LIST, be, v->ns.id, &cat,
                       (int64_t)v->page + 1, v->offset, &v->sql, err, sizeof(err));
   if (rc == GT_EINVAL) {
@@ -534,7 +535,7 @@ static void run_query(vreq_t *v) {
     finish(v, GT_GRPC_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
     return;
   }
-  rc = gt_store_read_sql(v->srv->store, v->sql->sql, v->sql->params, v->sql->nparams,
+  rc = gt_store_read_sql(v->srv->vis_store, v->sql->sql, v->sql->params, v->sql->nparams,
                          query_cb, v);
   if (rc)
     finish_store_error(v, rc);

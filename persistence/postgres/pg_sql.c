@@ -152,6 +152,15 @@ static const char *const SQL[GT__PG__COUNT] = {
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
     [GT_SQL_CURRENT_INSERT] = CURRENT_INSERT VALUES8,
+    [GT_SQL_VISIBILITY_TASK_INSERT] =
+        "INSERT INTO visibility_tasks (shard_id, task_id, data) VALUES ($1, $2, $3)",
+    [GT_SQL_VISIBILITY_TASK_DELETE] =
+        "DELETE FROM visibility_tasks WHERE shard_id = $1 AND task_id = $2",
+    [GT_SQL_VISIBILITY_TASK_SCAN] = "SELECT task_id, data FROM visibility_tasks WHERE "
+                                    "shard_id = $1 ORDER BY task_id LIMIT $2",
+    [GT_SQL_VISIBILITY_APPLY] =
+        VISIBILITY_INSERT "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        VISIBILITY_CONFLICT " WHERE EXCLUDED.history_length >= visibility.history_length",
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
@@ -203,6 +212,10 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT_SQL_CURRENT_DELETE] = "ittt",
     [GT_SQL_VISIBILITY_DELETE] = "tt",
     [GT_SQL_CURRENT_INSERT] = "ittttiii",
+    [GT_SQL_VISIBILITY_TASK_INSERT] = "iib",
+    [GT_SQL_VISIBILITY_TASK_DELETE] = "ii",
+    [GT_SQL_VISIBILITY_TASK_SCAN] = "ii",
+    [GT_SQL_VISIBILITY_APPLY] = "tttttiiiiibbt",
     [GT__PG_SHARD_RANGE] = "i",
     [GT__PG_ACQUIRE] = "it",
     /* upper case: an array of that type */

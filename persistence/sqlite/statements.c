@@ -42,6 +42,18 @@
   "start_time_ns, execution_time_ns, close_time_ns, history_length, memo, "        \
   "search_attributes"
 
+/* A run's workflow id, type, task queue and start time are its own for good: the update
+ * leaves them (and the indexes on them) alone. */
+#define VISIBILITY_UPSERT_SQL                                                      \
+  "INSERT INTO visibility (" VIS_COLS ", search_json) VALUES "                     \
+  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "                      \
+  "ON CONFLICT (namespace_id, run_id) DO UPDATE SET "                              \
+  "status = excluded.status, "                                                     \
+  "execution_time_ns = excluded.execution_time_ns, "                               \
+  "close_time_ns = excluded.close_time_ns, history_length = excluded.history_length, " \
+  "memo = excluded.memo, search_attributes = excluded.search_attributes, "         \
+  "search_json = excluded.search_json"
+
 static const char *const SQL[GT__SQ__COUNT] = {
     [GT_SQL_NAMESPACE_UPSERT] = "INSERT OR REPLACE INTO namespaces (id, name, data, "
                                 "is_default) VALUES (?1, ?2, ?3, ?4)",
@@ -72,16 +84,7 @@ static const char *const SQL[GT__SQ__COUNT] = {
                               "kind, task_id, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     [GT_SQL_TQ_TASK_DELETE] = "DELETE FROM task_queue_tasks WHERE namespace_id = ?1 "
                               "AND task_queue = ?2 AND kind = ?3 AND task_id = ?4",
-    [GT_SQL_VISIBILITY_UPSERT] =
-        "INSERT INTO visibility (" VIS_COLS ", search_json) VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-        "ON CONFLICT (namespace_id, run_id) DO UPDATE SET "
-        "status = excluded.status, "
-        "execution_time_ns = excluded.execution_time_ns, "
-        "close_time_ns = excluded.close_time_ns, history_length = excluded.history_length, "
-        "memo = excluded.memo, search_attributes = excluded.search_attributes, "
-        "search_json = excluded.search_json",
-
+    [GT_SQL_VISIBILITY_UPSERT] = VISIBILITY_UPSERT_SQL,
     [GT_SQL_NAMESPACE_LIST] =
         "SELECT id, name, data, is_default FROM namespaces ORDER BY name",
     [GT_SQL_EXECUTION_GET] =
@@ -139,6 +142,14 @@ static const char *const SQL[GT__SQ__COUNT] = {
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = ?1 AND run_id = ?2",
     [GT_SQL_CURRENT_INSERT] = CURRENT_INSERT_SQL,
+    [GT_SQL_VISIBILITY_TASK_INSERT] =
+        "INSERT INTO visibility_tasks (shard_id, task_id, data) VALUES (?1, ?2, ?3)",
+    [GT_SQL_VISIBILITY_TASK_DELETE] =
+        "DELETE FROM visibility_tasks WHERE shard_id = ?1 AND task_id = ?2",
+    [GT_SQL_VISIBILITY_TASK_SCAN] = "SELECT task_id, data FROM visibility_tasks WHERE "
+                                    "shard_id = ?1 ORDER BY task_id LIMIT ?2",
+    [GT_SQL_VISIBILITY_APPLY] =
+        VISIBILITY_UPSERT_SQL " WHERE excluded.history_length >= visibility.history_length",
 
     [GT__SQ_BEGIN] = "BEGIN IMMEDIATE",
     [GT__SQ_COMMIT] = "COMMIT",

@@ -95,7 +95,7 @@ START_TEST(test_development_yaml) {
   ck_assert_str_eq(cfg.sqlite_path, ":memory:");
   ck_assert_ptr_null(cfg.pg_conninfo);
   ck_assert_str_eq(cfg.visibility_plugin, "sqlite");
-  ck_assert_ptr_null(cfg.visibility_unused); /* both in memory: the one database */
+  ck_assert_ptr_null(cfg.vis_store_plugin); /* both in memory: the one database */
   ck_assert_str_eq(cfg.bind_ip, "127.0.0.1");
   ck_assert_int_eq(cfg.grpc_port, 7233);
   ck_assert_int_eq(cfg.http_port, 7243);
@@ -117,7 +117,7 @@ START_TEST(test_sqlite_file_yaml) {
   ck_assert_str_eq(cfg.store_plugin, "sqlite");
   ck_assert_str_eq(cfg.sqlite_path, "./genesis-temporal.db");
   ck_assert_str_eq(cfg.visibility_plugin, "sqlite");
-  ck_assert_ptr_null(cfg.visibility_unused); /* the same file */
+  ck_assert_ptr_null(cfg.vis_store_plugin); /* the same file */
   ck_assert_int_eq(cfg.grpc_port, 7233);
   gt_config_fini(&cfg);
 }
@@ -137,7 +137,11 @@ START_TEST(test_production_yaml) {
                                     "sslmode=disable");
   ck_assert_int_eq(cfg.pg_max_conns, 20);
   ck_assert_str_eq(cfg.visibility_plugin, "postgres");
-  ck_assert_str_eq(cfg.visibility_unused, "postgres-visibility"); /* temporal_visibility */
+  ck_assert_str_eq(cfg.vis_store_name, "postgres-visibility");
+  ck_assert_str_eq(cfg.vis_store_plugin, "postgres");
+  ck_assert_str_eq(cfg.vis_pg_conninfo, "host=127.0.0.1 port=5432 dbname=temporal_visibility "
+                                        "user=temporal password=temporal sslmode=disable");
+  ck_assert_int_eq(cfg.vis_pg_max_conns, 4);
   ck_assert_str_eq(cfg.bind_ip, "0.0.0.0");
   ck_assert_int_eq(cfg.log_format, GT_LOG_JSON);
   ck_assert_int_eq(cfg.headless, 1);
@@ -349,7 +353,7 @@ START_TEST(test_postgres_conninfo_and_bind) {
                                     "password='it\\'s a\\\\b'");
   ck_assert_int_eq(cfg.pg_max_conns, 7);
   ck_assert_str_eq(cfg.visibility_plugin, "postgres");
-  ck_assert_ptr_null(cfg.visibility_unused); /* no visibilityStore: the default store */
+  ck_assert_ptr_null(cfg.vis_store_plugin); /* no visibilityStore: the default store */
   ck_assert_str_eq(cfg.bind_ip, "10.1.2.3"); /* bindOnIP wins */
   gt_config_fini(&cfg);
 
@@ -376,8 +380,8 @@ START_TEST(test_postgres_conninfo_and_bind) {
 }
 END_TEST
 
-/* A visibilityStore naming another database than defaultStore is reported (the server
- * warns that it is not used); the same database under another name is not. */
+/* A visibilityStore naming another database than defaultStore is resolved to its own
+ * store (opened beside the default one); the same database under another name is not. */
 START_TEST(test_visibility_store_database) {
   gt_config_t cfg;
   char err[512];
@@ -392,15 +396,38 @@ START_TEST(test_visibility_store_database) {
                     "      sql: {pluginName: postgres, databaseName: %s, connectAddr: \"%s\"}\n";
   snprintf(text, sizeof(text), fmt, "t", "h:5432");
   ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
-  ck_assert_ptr_null(cfg.visibility_unused);
+  ck_assert_ptr_null(cfg.vis_store_name);
+  ck_assert_ptr_null(cfg.vis_store_plugin);
+  ck_assert_ptr_null(cfg.vis_pg_conninfo);
   gt_config_fini(&cfg);
   snprintf(text, sizeof(text), fmt, "t_vis", "h:5432");
   ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
-  ck_assert_str_eq(cfg.visibility_unused, "vis");
+  ck_assert_str_eq(cfg.vis_store_name, "vis");
+  ck_assert_str_eq(cfg.vis_store_plugin, "postgres");
+  ck_assert_str_eq(cfg.vis_pg_conninfo, "host=h port=5432 dbname=t_vis");
+  ck_assert_str_eq(cfg.pg_conninfo, "host=h port=5432 dbname=t"); /* the default unchanged */
   gt_config_fini(&cfg);
   snprintf(text, sizeof(text), fmt, "t", "other:5432");
   ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
-  ck_assert_str_eq(cfg.visibility_unused, "vis");
+  ck_assert_str_eq(cfg.vis_pg_conninfo, "host=other port=5432 dbname=t");
+  gt_config_fini(&cfg);
+  /* SQLite: another file is another store; a visibility datastore that cannot be
+   * resolved is refused like a default one */
+  const char *sq = "persistence:\n"
+                   "  defaultStore: a\n"
+                   "  visibilityStore: b\n"
+                   "  datastores:\n"
+                   "    a: {sql: {pluginName: sqlite, databaseName: /tmp/a.db}}\n"
+                   "    b: {sql: {pluginName: sqlite, databaseName: %s}}\n";
+  snprintf(text, sizeof(text), sq, "/tmp/b.db");
+  ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
+  ck_assert_str_eq(cfg.vis_store_plugin, "sqlite");
+  ck_assert_str_eq(cfg.vis_sqlite_path, "/tmp/b.db");
+  ck_assert_str_eq(cfg.sqlite_path, "/tmp/a.db");
+  gt_config_fini(&cfg);
+  snprintf(text, sizeof(text), sq, "\"\"");
+  ck_assert_int_eq(load_text(&cfg, text, err, sizeof(err)), GT_ECONFIG);
+  ck_assert_msg(strstr(err, "datastores.b.sql.databaseName") != NULL, "%s", err);
   gt_config_fini(&cfg);
 }
 END_TEST

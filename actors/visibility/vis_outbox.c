@@ -1,0 +1,455 @@
+/*
+ * vis_outbox.c: the visibility outbox (see vis_outbox.h): task rows, their direct apply
+ * after the run's commit, and the "vis-outbox" actor that deletes applied rows and sweeps
+ * what is left.
+ *
+ * DESIGN
+ *   A task row's data is the visibility store op, packed: "GV", format 1, the statement
+ *   (1: apply, 2: delete), the parameter count, then each parameter as a kind byte and
+ *   an 8-byte little-endian integer or a 4-byte length and the bytes. Decoding checks every
+ *   length against the row, so a torn or foreign row is refused (logged and dropped by
+ *   the sweep), never read past.
+ *   Direct path: gt_vis_task_apply queues the op on the visibility store; its completion
+ *   posts the task, as an APPLIED message, to the actor, which deletes the row from the
+ *   default store. Sweep: on its timer, when srv->vis_backlog is set, the actor reads each
+ *   shard's oldest rows (SWEEP_PAGE), and the read's completion queues all their ops as
+ *   one visibility store batch, whose completion posts SWEPT with the task ids; the actor
+ *   then deletes those rows. A full page leaves the backlog set and sweeps again at once.
+ *
+ * INVARIANTS
+ *   - srv->vis_backlog is set whenever a row may be left that no direct apply will take:
+ *     at start, after a failed apply or delete, after a commit with no task to follow it.
+ *   - At most one sweep is in flight (sweeping counts its shards' reads).
+ *
+ * THREADS
+ *   gt_vis_task_*: any thread. Store callbacks: store threads (they post or queue, never
+ *   wait). The actor: its home thread.
+ */
+#include "actors/visibility/vis_outbox.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "persistence/store_int.h"
+#include "runtime/err.h"
+#include "runtime/log.h"
+
+#define SWEEP_MS 1000  /* how often the actor looks for a backlog */
+#define SWEEP_PAGE 256 /* rows per shard per sweep */
+#define FORMAT 1
+enum { KIND_APPLY = 1, KIND_DELETE = 2 };
+enum { MSG_APPLIED = 100, MSG_SWEPT };
+
+struct gt_vis_task {
+  gt_msg_t hdr; /* MSG_APPLIED, once the visibility store answered */
+  gt_server_t *srv;
+  int shard;
+  int rc;
+  int64_t task_id;
+  uint8_t *data; /* the packed op (freed once queued on the visibility store) */
+  size_t len;
+};
+
+typedef struct swept_msg {
+  gt_msg_t hdr;
+  gt_server_t *srv;
+  int shard;
+  int rc;
+  int full; /* the page was full: more rows may wait */
+  int n;
+  int64_t task_ids[];
+} swept_msg_t;
+
+typedef struct outbox {
+  gt_actor_t base;
+  gt_server_t *srv;
+  int sweeping;   /* shards whose sweep has not come back */
+  int failing;    /* the last apply failed: logged once until one succeeds */
+  uint64_t applied, failed, swept;
+} outbox_t;
+
+static const gt_actor_type_t outbox_type;
+
+/* ------------------------------------------------------------------ packing --- */
+
+static size_t packed_size(const gt_store_op_t *op) {
+  size_t n = 4;
+  for (int i = 0; i < op->nparams; i++) {
+    const gt_val_t *v = &op->params[i];
+    n += 1 + (v->kind == GT_VAL_INT ? 8 : v->kind == GT_VAL_NULL ? 0 : 4 + v->len);
+  }
+  return n;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/* Packs op (kind: KIND_*) into a new task of shard. Returns NULL out of memory. */
+static gt_vis_task_t *task_new(gt_server_t *srv, int shard, int kind,
+                               const gt_store_op_t *op) {
+  gt_vis_task_t *t = calloc(1, sizeof(*t));
+  size_t len = packed_size(op);
+  uint8_t *p = t ? malloc(len) : NULL;
+  if (!p) {
+    free(t);
+    return NULL;
+  }
+  t->srv = srv;
+  t->shard = shard;
+  t->data = p;
+  t->len = len;
+  t->task_id = gt_server_next_task_id(srv, shard);
+  *p++ = 'G';
+  *p++ = 'V';
+  *p++ = FORMAT;
+  *p++ = (uint8_t)((kind << 4) | op->nparams); /* nparams <= 13 */
+  for (int i = 0; i < op->nparams; i++) {
+    const gt_val_t *v = &op->params[i];
+    *p++ = (uint8_t)v->kind;
+    if (v->kind == GT_VAL_INT) {
+      put_le(p, (uint64_t)v->i, 8);
+      p += 8;
+    } else if (v->kind != GT_VAL_NULL) {
+      put_le(p, v->len, 4);
+      if (v->len)
+        memcpy(p + 4, v->p, v->len);
+      p += 4 + v->len;
+    }
+  }
+  return t;
+}
+
+int gt__vis_task_decode(const uint8_t *data, size_t len, gt_store_op_t *op) {
+  if (!data || len < 4 || data[0] != 'G' || data[1] != 'V' || data[2] != FORMAT)
+    return GT_ECORRUPT;
+  int kind = data[3] >> 4, n = data[3] & 15;
+  gt_sql_stmt_t stmt = kind == KIND_APPLY ? GT_SQL_VISIBILITY_APPLY : GT_SQL_VISIBILITY_DELETE;
+  if ((kind != KIND_APPLY && kind != KIND_DELETE) ||
+      n != gt__store_stmt_info[stmt].nparams)
+    return GT_ECORRUPT;
+  memset(op, 0, sizeof(*op));
+  op->stmt = stmt;
+  op->nparams = n;
+  op->expect_rows = -1;
+  size_t off = 4;
+  for (int i = 0; i < n; i++) {
+    gt_val_t *v = &op->params[i];
+    if (off >= len)
+      return GT_ECORRUPT;
+    v->kind = (gt_val_kind_t)data[off++];
+    if (v->kind == GT_VAL_INT) {
+      if (len - off < 8)
+        return GT_ECORRUPT;
+      v->i = (int64_t)get_le(data + off, 8);
+      off += 8;
+    } else if (v->kind == GT_VAL_TEXT || v->kind == GT_VAL_BLOB) {
+      if (len - off < 4)
+        return GT_ECORRUPT;
+      uint64_t l = get_le(data + off, 4);
+      off += 4;
+      if (l > len - off)
+        return GT_ECORRUPT;
+      v->p = data + off;
+      v->len = (size_t)l;
+      off += (size_t)l;
+    } else if (v->kind != GT_VAL_NULL) {
+      return GT_ECORRUPT;
+    }
+  }
+  return off == len ? 0 : GT_ECORRUPT;
+}
+
+/* *op: the task row's insert; it points into t. */
+static void task_row_op(const gt_vis_task_t *t, gt_store_op_t *op) {
+  op->stmt = GT_SQL_VISIBILITY_TASK_INSERT;
+  op->expect_rows = 1;
+  op->nparams = 3;
+  op->params[0] = gt_val_int(t->shard);
+  op->params[1] = gt_val_int(t->task_id);
+  op->params[2] = gt_val_blob(t->data, t->len);
+}
+
+int gt_vis_task_upsert(gt_server_t *srv, int shard, const gt_vis_record_t *rec,
+                       gt_store_op_t *op, gt_vis_task_t **task) {
+  gt_store_op_t apply;
+  gt_vis_scratch_t scratch;
+  int rc = gt_visibility_upsert_op(&apply, rec, &scratch);
+  if (rc != 0)
+    return rc;
+  apply.stmt = GT_SQL_VISIBILITY_APPLY;
+  *task = task_new(srv, shard, KIND_APPLY, &apply);
+  gt_visibility_scratch_fini(&scratch);
+  if (!*task)
+    return GT_ENOMEM;
+  task_row_op(*task, op);
+  return 0;
+}
+
+int gt_vis_task_delete(gt_server_t *srv, int shard, const char *ns_id, const char *run_id,
+                       gt_store_op_t *op, gt_vis_task_t **task) {
+  gt_store_op_t del = {.stmt = GT_SQL_VISIBILITY_DELETE, .nparams = 2, .expect_rows = -1};
+  del.params[0] = gt_val_text(ns_id);
+  del.params[1] = gt_val_text(run_id);
+  *task = task_new(srv, shard, KIND_DELETE, &del);
+  if (!*task)
+    return GT_ENOMEM;
+  task_row_op(*task, op);
+  return 0;
+}
+
+void gt_vis_task_free(gt_vis_task_t *task) {
+  if (!task)
+    return;
+  free(task->data);
+  free(task);
+}
+
+static void task_dtor(gt_msg_t *m) {
+  gt_vis_task_free((gt_vis_task_t *)m);
+}
+
+/* ------------------------------------------------------------- direct path --- */
+
+void gt_vis_outbox_sweep_soon(gt_server_t *srv) {
+  atomic_store_explicit(&srv->vis_backlog, 1, memory_order_relaxed);
+}
+
+static int post(gt_server_t *srv, gt_msg_t *m) {
+  return gt_actor_send_key(srv->rt, &outbox_type, "vis-outbox", 10, srv, m);
+}
+
+/* The visibility store's answer (a store thread): to the actor. */
+static void applied_cb(void *ctx, int rc, int failed_op) {
+  (void)failed_op;
+  gt_vis_task_t *t = ctx;
+  t->rc = rc;
+  t->hdr.type = MSG_APPLIED;
+  t->hdr.dtor = task_dtor;
+  if (post(t->srv, &t->hdr) != 0) { /* stopping: the row stays for the next start */
+    gt_vis_outbox_sweep_soon(t->srv);
+    gt_vis_task_free(t);
+  }
+}
+
+void gt_vis_task_apply(gt_vis_task_t *t) {
+  gt_server_t *srv = t->srv;
+  gt_store_op_t op;
+  /* a sweep is due: it applies this row too, in order with the older ones */
+  int rc = atomic_load_explicit(&srv->vis_backlog, memory_order_relaxed) ? GT_EBUSY : 0;
+  if (rc == 0)
+    rc = gt__vis_task_decode(t->data, t->len, &op);
+  if (rc == 0)
+    rc = gt_store_write(srv->vis_store, -1, 0, &op, 1, applied_cb, t);
+  if (rc != 0) {
+    gt_vis_outbox_sweep_soon(srv);
+    gt_vis_task_free(t);
+    return;
+  }
+  /* gt_store_write copied the op: only the task's ids travel on */
+  free(t->data);
+  t->data = NULL;
+  t->len = 0;
+}
+
+/* --------------------------------------------------------------- the actor --- */
+
+/* A failed row delete leaves an applied row: the sweep applies it again (harmless) and
+ * deletes it. A store thread. */
+static void deleted_cb(void *ctx, int rc, int failed_op) {
+  (void)failed_op;
+  if (rc != 0)
+    gt_vis_outbox_sweep_soon(ctx);
+}
+
+static void delete_rows(outbox_t *o, int shard, const int64_t *ids, int n) {
+  gt_store_op_t *ops = n ? calloc((size_t)n, sizeof(*ops)) : NULL;
+  if (!ops) {
+    if (n)
+      gt_vis_outbox_sweep_soon(o->srv);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    ops[i].stmt = GT_SQL_VISIBILITY_TASK_DELETE;
+    ops[i].nparams = 2;
+    ops[i].expect_rows = -1;
+    ops[i].params[0] = gt_val_int(shard);
+    ops[i].params[1] = gt_val_int(ids[i]);
+  }
+  if (gt_store_write(o->srv->store, -1, 0, ops, n, deleted_cb, o->srv) != 0)
+    gt_vis_outbox_sweep_soon(o->srv);
+  free(ops);
+}
+
+static void note_outcome(outbox_t *o, int rc, const char *how) {
+  if (rc == 0) {
+    if (o->failing)
+      gt_log_info("VIS-STORE-BACK", "the visibility store takes records again");
+    o->failing = 0;
+    return;
+  }
+  o->failed++;
+  gt_vis_outbox_sweep_soon(o->srv);
+  if (!o->failing)
+    gt_log_warn("VIS-STORE-FAILED", "%s a visibility record failed: %s; it stays in "
+                "visibility_tasks and is applied again within %d ms", how, gt_strerror(rc),
+                SWEEP_MS);
+  o->failing = 1;
+}
+
+/* ---- the sweep ---- */
+
+typedef struct sweep_ctx {
+  gt_server_t *srv;
+  int shard;
+} sweep_ctx_t;
+
+/* The visibility store's answer to a sweep batch (a store thread): to the actor. */
+static void swept_cb(void *ctx, int rc, int failed_op) {
+  (void)failed_op;
+  swept_msg_t *m = ctx;
+  m->rc = rc;
+  gt_server_t *srv = m->srv;
+  if (post(srv, &m->hdr) != 0) {
+    gt_vis_outbox_sweep_soon(srv);
+    free(m);
+  }
+}
+
+/* One shard's oldest rows (a store thread of the default store): all their ops go to the
+ * visibility store as one batch. */
+static void scanned_cb(void *ctx, int rc, const gt_rows_t *rows) {
+  sweep_ctx_t *c = ctx;
+  int n = rc == 0 && rows ? rows->nrows : 0;
+  swept_msg_t *m = calloc(1, sizeof(*m) + (size_t)n * sizeof(int64_t));
+  gt_store_op_t *ops = n ? calloc((size_t)n, sizeof(*ops)) : NULL;
+  if (!m || (n && !ops)) {
+    free(m);
+    free(ops);
+    gt_vis_outbox_sweep_soon(c->srv);
+    m = NULL;
+    rc = GT_ENOMEM;
+  }
+  if (m) {
+    m->hdr.type = MSG_SWEPT;
+    m->srv = c->srv;
+    m->shard = c->shard;
+    m->full = n >= SWEEP_PAGE;
+    m->rc = rc;
+    int nops = 0;
+    for (int r = 0; r < n; r++) {
+      const gt_val_t *id = gt_rows_at(rows, r, 0), *data = gt_rows_at(rows, r, 1);
+      m->task_ids[m->n++] = id->i;
+      if (gt__vis_task_decode(data->p, data->len, &ops[nops]) == 0)
+        nops++;
+      else /* deleted with the others: it could never be applied */
+        gt_log_error("VIS-TASK-CORRUPT", "shard %d: visibility task %lld is unreadable; "
+                     "dropped", c->shard, (long long)id->i);
+    }
+    if (rc != 0 || nops == 0) { /* a failed read; or nothing to apply: just delete */
+      swept_cb(m, rc, -1);
+    } else if (gt_store_write(c->srv->vis_store, -1, 0, ops, nops, swept_cb, m) != 0) {
+      swept_cb(m, GT_EUNAVAIL, -1);
+    }
+    free(ops);
+  }
+  free(c);
+}
+
+static void sweep(outbox_t *o) {
+  gt_server_t *srv = o->srv;
+  if (o->sweeping || !atomic_exchange_explicit(&srv->vis_backlog, 0, memory_order_relaxed))
+    return;
+  o->swept++;
+  for (int shard = 0; shard < srv->num_shards; shard++) {
+    sweep_ctx_t *c = malloc(sizeof(*c));
+    gt_store_op_t op = {.stmt = GT_SQL_VISIBILITY_TASK_SCAN, .nparams = 2, .expect_rows = -1};
+    op.params[0] = gt_val_int(shard);
+    op.params[1] = gt_val_int(SWEEP_PAGE);
+    if (c) {
+      *c = (sweep_ctx_t){srv, shard};
+      if (gt_store_read(srv->store, &op, scanned_cb, c) == 0) {
+        o->sweeping++;
+        continue;
+      }
+      free(c);
+    }
+    gt_vis_outbox_sweep_soon(srv);
+  }
+}
+
+static void on_swept(outbox_t *o, swept_msg_t *m) {
+  o->sweeping--;
+  note_outcome(o, m->rc, "sweeping");
+  if (m->rc == 0) {
+    o->applied += (uint64_t)m->n;
+    delete_rows(o, m->shard, m->task_ids, m->n);
+    if (m->full)
+      gt_vis_outbox_sweep_soon(o->srv);
+  }
+  if (!o->sweeping && atomic_load_explicit(&o->srv->vis_backlog, memory_order_relaxed) &&
+      m->rc == 0)
+    sweep(o); /* more rows (a full page): at once; after a failure, at the next tick */
+}
+
+/* ---- lifecycle ---- */
+
+static int ob_start(gt_actor_t *self, void *arg) {
+  outbox_t *o = (outbox_t *)self;
+  o->srv = arg;
+  gt_vis_outbox_sweep_soon(o->srv); /* what a previous process left */
+  gt_actor_timer_start(self, 1, 0);
+  return 0;
+}
+
+static void ob_receive(gt_actor_t *self, gt_msg_t *m) {
+  outbox_t *o = (outbox_t *)self;
+  if (m->type == GT_MSG_TIMER) {
+    sweep(o);
+    gt_actor_timer_start(self, SWEEP_MS, 0);
+  } else if (m->type == MSG_APPLIED) {
+    gt_vis_task_t *t = (gt_vis_task_t *)m;
+    note_outcome(o, t->rc, "applying");
+    if (t->rc == 0) {
+      o->applied++;
+      delete_rows(o, t->shard, &t->task_id, 1);
+    }
+  } else if (m->type == MSG_SWEPT) {
+    on_swept(o, (swept_msg_t *)m);
+  }
+  gt_msg_free(m);
+}
+
+static int ob_describe(gt_actor_t *self, char *buf, size_t len) {
+  outbox_t *o = (outbox_t *)self;
+  return snprintf(buf, len, "applied=%llu failed=%llu sweeps=%llu backlog=%d",
+                  (unsigned long long)o->applied, (unsigned long long)o->failed,
+                  (unsigned long long)o->swept,
+                  atomic_load_explicit(&o->srv->vis_backlog, memory_order_relaxed));
+}
+
+static const gt_actor_type_t outbox_type = {
+    .name = "vis-outbox",
+    .size = sizeof(outbox_t),
+    .start = ob_start,
+    .receive = ob_receive,
+    .describe = ob_describe,
+};
+
+int gt_vis_outbox_start(gt_server_t *srv) {
+  gt_actor_t *a = NULL;
+  int rc = gt_actor_get(srv->rt, &outbox_type, "vis-outbox", 10, srv, &a);
+  if (rc == 0)
+    gt_actor_release(a);
+  return rc;
+}
