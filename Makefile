@@ -30,7 +30,8 @@ start-sqlite-file: build
 # temporal, password temporal, database temporal), provided by you: e.g. as the postgres
 # user, CREATE ROLE temporal LOGIN PASSWORD 'temporal' CREATEDB;
 # install-schema-postgresql creates the database when missing and installs the schema
-# (persistence/schema/postgres/v2.sql); on a version 1 schema it upgrades it
+# (persistence/schema/postgres/v2.sql), in the visibility database too when
+# persistence.visibilityStore names another one; on a version 1 schema it upgrades it
 # (upgrade-v1-to-v2.sql, one transaction); again, it says "already at version 2".
 # `bash tools/schema-postgresql.sh upgrade|version [--config FILE]` checks it. The server
 # would create the same schema at first open, and refuses any other schema version.

@@ -8,11 +8,15 @@
 #   schema-postgresql.sh upgrade [--config FILE]  bring the schema to this build's version:
 #                                                 from 1, upgrade-v1-to-v2.sql in one
 #                                                 transaction; at 2, "already at version 2"
-#   schema-postgresql.sh version [--config FILE]  print the installed schema version
+#   schema-postgresql.sh version [--config FILE]  print the installed schema version (then
+#                                                 "visibility DB: N" for a separate one)
 #
 # FILE defaults to config/production.yaml. The database is the one of
-# persistence.defaultStore (sql.databaseName, connectAddr, user, password): that store holds
-# every table, visibility included. The server runs the same v2.sql itself at first open
+# persistence.defaultStore (sql.databaseName, connectAddr, user, password). When
+# persistence.visibilityStore names another PostgreSQL database (config/production.yaml:
+# temporal_visibility), the command then runs on it too: it gets the same schema, of which
+# the server uses the visibility table there (visibility records reach it through the
+# visibility_tasks outbox of the default database). The server runs the same v2.sql itself at first open
 # and refuses to start on any other version (STORE-PG-SCHEMA-VERSION), so running this
 # script first is optional but lets a DBA own the DDL. Needs psql (postgresql-client); the
 # user must be allowed to CREATE DATABASE when the database does not exist yet.
@@ -41,43 +45,52 @@ case "$cmd" in setup|upgrade|version) ;; *) usage ;; esac
 [ -r "$config" ] || die "cannot read config $config"
 command -v psql >/dev/null || die "psql not found (apt-get install postgresql-client)"
 
-# Prints KEY=VALUE lines for the sql block of persistence.defaultStore. The config files
-# are plain block YAML (config/*.yaml): indentation and "key: value", quotes optional.
+# Prints KEY=VALUE lines for the sql block of the datastore persistence.$1 names
+# (defaultStore or visibilityStore); NONE=1 when the config has no such key. The config
+# files are plain block YAML (config/*.yaml): indentation and "key: value", quotes optional.
 read_store() {
-  awk '
+  awk -v key="$1" '
     function val(s) { sub(/^[^:]*:[ \t]*/, "", s); sub(/[ \t]+#.*$/, "", s);
                       gsub(/^"|"$/, "", s); gsub(/^\x27|\x27$/, "", s); return s }
     function ind(s) { match(s, /^ */); return RLENGTH }
     /^[ \t]*(#|$)/ { next }
     /^persistence:/ { inp = 1; next }
     /^[^ ]/ { inp = 0 }
-    inp && /^  defaultStore:/ { def = val($0) }
+    inp && $0 ~ ("^  " key ":") { def = val($0) }
     inp && /^  datastores:/ { inds = 1; next }
     inp && inds && ind($0) == 2 { inds = 0 }
     inp && inds && ind($0) == 4 { name = $0; sub(/^ +/, "", name); sub(/:.*/, "", name) }
     inp && inds && ind($0) == 8 && $0 ~ /^ +(pluginName|databaseName|connectAddr|user|password):/ {
       k = $0; sub(/^ +/, "", k); sub(/:.*/, "", k); v[name, k] = val($0) }
     END {
-      if (def == "") { print "ERR=no persistence.defaultStore"; exit }
+      if (def == "") { print (key == "defaultStore" ? "ERR=no persistence.defaultStore" : "NONE=1"); exit }
       if (v[def, "pluginName"] == "") { print "ERR=no datastore " def " with sql.pluginName"; exit }
       printf "PLUGIN=%s\nDB=%s\nADDR=%s\nUSER=%s\nPASS=%s\nSTORE=%s\n", v[def, "pluginName"],
         v[def, "databaseName"], v[def, "connectAddr"], v[def, "user"], v[def, "password"], def
-    }' "$1"
+    }' "$2"
 }
 
-declare -A S=()
-while IFS='=' read -r k rest; do S[$k]=$rest; done < <(read_store "$config")
+# Sets S, PG* and db/where for the datastore persistence.$1 names; returns 1 when there is
+# none (visibilityStore only).
+use_store() {
+S=()
+while IFS='=' read -r k rest; do S[$k]=$rest; done < <(read_store "$1" "$config")
+[ -z "${S[NONE]:-}" ] || return 1
 [ -z "${S[ERR]:-}" ] || die "$config: ${S[ERR]}"
-[ "${S[PLUGIN]}" = postgres ] ||
+if [ "${S[PLUGIN]}" != postgres ]; then
+  [ "$1" = defaultStore ] || return 1 # a SQLite visibility file: the server creates it
   die "$config: defaultStore ${S[STORE]} has pluginName '${S[PLUGIN]}', not postgres"
+fi
 [ -n "${S[DB]}" ] || die "$config: datastore ${S[STORE]} has no databaseName"
 addr=${S[ADDR]:-127.0.0.1:5432}
 export PGHOST=${addr%:*} PGPORT=${addr##*:} PGUSER=${S[USER]:-postgres}
 [ "$PGPORT" != "$addr" ] || PGPORT=5432
+unset PGPASSWORD
 [ -z "${S[PASS]}" ] || export PGPASSWORD=${S[PASS]}
 export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-5}
 db=${S[DB]}
 where="$PGUSER@$PGHOST:$PGPORT/$db"
+}
 
 q() { # q DB SQL: one value, errors on stderr
   psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$1" -c "$2"
@@ -116,13 +129,17 @@ bring_current() {
   echo "$where: already at version $VERSION"
 }
 
+# Runs the command on the database in use ($1: how `version` labels it; "" for none).
+run_cmd() {
+local label=$1
+v=$(installed)
 v=$(installed)
 case "$cmd" in
 version)
   case "$v" in
   nodb) die "database $db does not exist on $PGHOST:$PGPORT (run setup)" ;;
   none) die "$where has no Genesis Temporal schema (run setup)" ;;
-  *) echo "$v" ;;
+  *) echo "$label$v" ;;
   esac
   ;;
 upgrade)
@@ -148,3 +165,15 @@ setup)
   fi
   ;;
 esac
+}
+
+declare -A S=()
+use_store defaultStore
+run_cmd ""
+# A visibility store in another database holds the same schema (the server uses its
+# visibility table); the same database, or a visibilityStore that is not PostgreSQL, is
+# left alone.
+def_key="$PGHOST:$PGPORT/$db"
+if use_store visibilityStore && [ "$PGHOST:$PGPORT/$db" != "$def_key" ]; then
+  run_cmd "visibility $db: "
+fi

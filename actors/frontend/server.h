@@ -9,7 +9,7 @@
  *   own rule (namespaces.h).
  *
  * INVARIANTS
- *   Everything but `stopping`, `vis_backlog`, the metrics counters and the shards' task-id
+ *   Everything but `stopping`, `vis_backlog`, `vis_sweeping`, the metrics counters and the shards' task-id
  *   counters is written before the gateway starts serving and read-only afterwards.
  */
 #ifndef GT_SERVER_H
@@ -39,7 +39,8 @@ typedef struct gt_server {
    * names another database; then records reach it through the outbox
    * (actors/visibility/vis_outbox.h). */
   gt_store_t *vis_store;
-  _Atomic int vis_backlog; /* the outbox has rows for its sweep (vis_outbox.c) */
+  _Atomic int vis_backlog;  /* the outbox has rows for its sweep (vis_outbox.c) */
+  _Atomic int vis_sweeping; /* a sweep of the outbox is in flight (vis_outbox.c) */
   gt_gateway_t *gw;
   gt_namespaces_t *namespaces;
   int num_shards;

@@ -245,21 +245,31 @@ static void applied_cb(void *ctx, int rc, int failed_op) {
 void gt_vis_task_apply(gt_vis_task_t *t) {
   gt_server_t *srv = t->srv;
   gt_store_op_t op;
-  /* a sweep is due: it applies this row too, in order with the older ones */
-  int rc = atomic_load_explicit(&srv->vis_backlog, memory_order_relaxed) ? GT_EBUSY : 0;
+  /* A sweep is due or running: it (or the next) applies this row too, in order with the
+   * older ones. Applied now, a deletion could overtake an older change of its run that
+   * the sweep is about to apply, and that change would bring the record back. */
+  int rc = atomic_load_explicit(&srv->vis_backlog, memory_order_relaxed) ||
+                   atomic_load_explicit(&srv->vis_sweeping, memory_order_acquire)
+               ? GT_EBUSY
+               : 0;
   if (rc == 0)
     rc = gt__vis_task_decode(t->data, t->len, &op);
-  if (rc == 0)
-    rc = gt_store_write(srv->vis_store, -1, 0, &op, 1, applied_cb, t);
   if (rc != 0) {
     gt_vis_outbox_sweep_soon(srv);
     gt_vis_task_free(t);
     return;
   }
-  /* gt_store_write copied the op: only the task's ids travel on */
-  free(t->data);
+  /* The op points into the packed bytes, which only the task's ids outlive: the
+   * completion may run (and free the task) before gt_store_write returns. */
+  uint8_t *data = t->data;
   t->data = NULL;
   t->len = 0;
+  rc = gt_store_write(srv->vis_store, -1, 0, &op, 1, applied_cb, t);
+  free(data);
+  if (rc != 0) {
+    gt_vis_outbox_sweep_soon(srv);
+    gt_vis_task_free(t);
+  }
 }
 
 /* --------------------------------------------------------------- the actor --- */
@@ -371,6 +381,7 @@ static void sweep(outbox_t *o) {
   if (o->sweeping || !atomic_exchange_explicit(&srv->vis_backlog, 0, memory_order_relaxed))
     return;
   o->swept++;
+  atomic_store_explicit(&srv->vis_sweeping, 1, memory_order_release);
   for (int shard = 0; shard < srv->num_shards; shard++) {
     sweep_ctx_t *c = malloc(sizeof(*c));
     gt_store_op_t op = {.stmt = GT_SQL_VISIBILITY_TASK_SCAN, .nparams = 2, .expect_rows = -1};
@@ -386,6 +397,8 @@ static void sweep(outbox_t *o) {
     }
     gt_vis_outbox_sweep_soon(srv);
   }
+  if (!o->sweeping)
+    atomic_store_explicit(&srv->vis_sweeping, 0, memory_order_release);
 }
 
 static void on_swept(outbox_t *o, swept_msg_t *m) {
@@ -397,9 +410,15 @@ static void on_swept(outbox_t *o, swept_msg_t *m) {
     if (m->full)
       gt_vis_outbox_sweep_soon(o->srv);
   }
-  if (!o->sweeping && atomic_load_explicit(&o->srv->vis_backlog, memory_order_relaxed) &&
-      m->rc == 0)
-    sweep(o); /* more rows (a full page): at once; after a failure, at the next tick */
+  if (o->sweeping)
+    return;
+  /* More rows (a full page, or rows skipped while this sweep ran): at once; after a
+   * failure, at the next tick. Direct applies resume only once a sweep found nothing
+   * more to do. */
+  if (atomic_load_explicit(&o->srv->vis_backlog, memory_order_relaxed) && m->rc == 0)
+    sweep(o);
+  else
+    atomic_store_explicit(&o->srv->vis_sweeping, 0, memory_order_release);
 }
 
 /* ---- lifecycle ---- */

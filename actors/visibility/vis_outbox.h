@@ -15,7 +15,8 @@
  *   visibility_tasks, and the "vis-outbox" actor's sweep applies every task left there,
  *   in task id order per shard, at start and whenever an apply or a delete failed.
  *   Order: a run's changes are applied in its commit order (one actor's effects, one
- *   store FIFO); while a sweep is due, direct applies are skipped and left to it, and
+ *   store FIFO); while a sweep is due or running, direct applies are skipped and left to
+ *   it (or to the next sweep, run at once), and
  *   GT_SQL_VISIBILITY_APPLY never lets an older change (a shorter history) overwrite a
  *   newer one, so a late change from a sweep cannot undo a close.
  *   With one store (the default) none of this runs: records join the run's transaction

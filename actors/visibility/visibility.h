@@ -5,7 +5,9 @@
  * DESIGN
  *   The history role records a run (at start, on close, on search-attribute or memo
  *   changes) by adding the op built by gt_visibility_upsert_op to the run's own transaction,
- *   so the record is exactly as durable as the run. Reads are served here: the frontend
+ *   so the record is exactly as durable as the run; with a visibility store in another
+ *   database, through the outbox of vis_outbox.h instead. Reads (from srv->vis_store) are
+ *   served here: the frontend
  *   hands every method gt_visibility_serves() claims to gt_visibility_dispatch().
  *
  * THREADS
