@@ -151,6 +151,7 @@ START_TEST(test_left_rows_applied_at_start) {
   h2c_close(&g_c);
   gt_server_stop(g_srv);
   g_srv = NULL;
+  gt_config_fini(&g_cfg); /* vis_start makes it again */
 
   gt_shard_t shard = {0};
   gt_server_t fake = {.num_shards = 1, .shards = &shard};
