@@ -19,7 +19,9 @@
  *       the messages waiting in their mailboxes.
  *     scheduler threads: genesis_scheduler_loop_lag, each loop's lag histogram (sched.c).
  *     task queues: approximate_backlog_count (Temporal's name and labels: namespace,
- *       taskqueue, task_type), each live task-queue actor's published gauge, its backlog.
+ *       taskqueue, task_type), each live task-queue actor's published gauge, its backlog;
+ *       task_dispatch_latency (Temporal's name; by task_type only, not per queue), the
+ *       server's two atomic histograms the task-queue actors observe into.
  *     workflow outcomes: srv->wf_closed, bumped when a run's close commits (wf_txn_done):
  *       a close whose batch fails is not counted.
  *
@@ -152,6 +154,18 @@ static void render_backlog(gt_server_t *srv, gt_metrics_buf_t *b) {
   gt_runtime_foreach(srv->rt, backlog_sample, &c);
 }
 
+static void render_dispatch_latency(gt_server_t *srv, gt_metrics_buf_t *b) {
+  gt_metrics_family(b, "task_dispatch_latency", "histogram",
+                    "Tasks from their arrival in matching to a poller, seconds, by task "
+                    "type (tasks handed out eagerly never wait there and are not counted).");
+  static const char *const labels[2] = {"task_type=\"Workflow\"", "task_type=\"Activity\""};
+  for (int i = 0; i < 2; i++) {
+    gt_metrics_hist_t h;
+    gt_metrics_ahist_read(&srv->task_dispatch_latency[i], &h);
+    gt_metrics_hist_render(b, "task_dispatch_latency", labels[i], &h);
+  }
+}
+
 static void render_loop_lag(gt_server_t *srv, gt_metrics_buf_t *b) {
   gt_metrics_family(b, "genesis_scheduler_loop_lag", "histogram",
                     "How late each scheduler thread's loop comes back to its timers, "
@@ -231,6 +245,7 @@ void gt_server_metrics_render(void *ctx, gt_metrics_buf_t *out) {
   render_actors(srv, out);
   render_backlog(srv, out);
   render_loop_lag(srv, out);
+  render_dispatch_latency(srv, out);
   render_workflows(srv, out);
   render_process(srv, out);
 }

@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "persistence/store.h"
 #include "runtime/actor.h"
+#include "runtime/metrics.h"
 
 typedef struct gt_namespaces gt_namespaces_t;
 
@@ -52,6 +53,10 @@ typedef struct gt_server {
    * bumped by the workflow actors (wf_close_cleanup), read by /metrics. Relaxed atomics:
    * statistics only, nothing is published through them. */
   _Atomic uint64_t wf_closed[8];
+  /* task_dispatch_latency of /metrics: a task's time in matching, from its workflow's
+   * hand-over to a poller, [0] workflow (and query) tasks, [1] activity tasks; observed by
+   * the task-queue actors (matching.c) */
+  gt_metrics_ahist_t task_dispatch_latency[2];
 } gt_server_t;
 
 /* Builds and starts everything from a validated config: store (schema, shards), runtime,

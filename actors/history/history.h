@@ -85,7 +85,7 @@ typedef struct gt_task {
   char run_id[37];
   int64_t scheduled_event_id;
   int32_t attempt;
-  uint64_t enqueued_ms;
+  uint64_t enqueued_ns; /* uv_hrtime() when matching got it: task_dispatch_latency */
   int sticky; /* a workflow task for a sticky queue: bounced back to its workflow
                * (gt_history_sticky_unavailable) when that queue's worker is gone */
   char workflow_id[]; /* NUL-terminated */

@@ -35,7 +35,6 @@ gt_task_t *gt_task_new(gt_task_kind_t kind, const char *ns_id, const char *workf
   gt_copy_str(t->run_id, sizeof(t->run_id), run_id);
   t->scheduled_event_id = scheduled_event_id;
   t->attempt = attempt;
-  t->enqueued_ms = gt_now_ms();
   memcpy(t->workflow_id, workflow_id, wl + 1);
   return t;
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "runtime/err.h"
+#include "runtime/metrics.h"
 #include "runtime/log.h"
 
 #define LONG_POLL_MS 60000
@@ -139,6 +140,10 @@ static void dispatch(taskqueue_t *tq, gt_rpc_t *rpc, gt_task_t *t) {
   rpc->queue = &tq->base;
   rpc->hdr.type = GT_MSG_RECORD_STARTED;
   tq->matched++;
+  /* a task matching got from its workflow, now with a poller: task_dispatch_latency */
+  if (t->enqueued_ns)
+    gt_metrics_ahist_observe(&tq->srv->task_dispatch_latency[t->kind == GT_TASK_ACTIVITY],
+                             uv_hrtime() - t->enqueued_ns);
   gt_history_route(tq->srv, rpc);
 }
 
@@ -345,6 +350,7 @@ void gt_matching_add_task(gt_server_t *srv, const char *queue_name, gt_task_t *t
   }
   m->hdr.type = GT_MSG_ADD_TASK;
   m->hdr.dtor = gt_task_msg_dtor;
+  task->enqueued_ns = uv_hrtime();
   m->task = task;
   if (gt_actor_send_key(srv->rt, &gt_taskqueue_actor_type, key, kl, srv, &m->hdr) != 0)
     gt_task_msg_dtor(&m->hdr);

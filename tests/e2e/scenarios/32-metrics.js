@@ -4,7 +4,7 @@
 // histogram (cumulative buckets, _count = +Inf bucket), persistence counters
 // and latency histogram, workflow outcome counters, and each task queue's
 // approximate_backlog_count (0 once the worker took every task, 1 for a start on
-// a queue nobody polls); GET /health answers
+// a queue nobody polls), task_dispatch_latency of the workflow tasks; GET /health answers
 // SERVING; an unknown path is 404, a POST 405.
 'use strict';
 
@@ -101,6 +101,15 @@ scenario('metrics', async ({ client, taskQueue, withWorker, uniqueId, httpPort,
   assert.ok(lagCount >= 1, `loop lag samples: ${lagCount}`);
   assert.equal(sample(t, 'genesis_scheduler_loop_lag_bucket{thread="0",le="+Inf"}'),
     lagCount);
+
+  // workflow tasks waited in matching for the worker's poll (the activity may have been
+  // handed out eagerly, never waiting there)
+  assert.match(t, /^# TYPE task_dispatch_latency histogram$/m);
+  const dispatched = sample(t, 'task_dispatch_latency_count{task_type="Workflow"}');
+  assert.ok(dispatched >= 2, `workflow tasks dispatched: ${dispatched}`);
+  assert.equal(sample(t, 'task_dispatch_latency_bucket{task_type="Workflow",le="+Inf"}'),
+    dispatched);
+  assert.ok(sample(t, 'task_dispatch_latency_count{task_type="Activity"}') >= 0);
 
   step('approximate_backlog_count');
   // the queue the workflow ran on: its worker took every task
