@@ -774,6 +774,21 @@ static int resolve(load_t *ld, resolved_t *r) {
   return 0;
 }
 
+/* Sets a store's config fields from its resolution (a NULL plugin clears them); takes
+ * r->conninfo. */
+static int apply_store(resolved_store_t *r, char **plugin, char **sqlite_path,
+                       char **conninfo, int *max_conns) {
+  int rc = gt__config_set_str(plugin, r->plugin);
+  if (rc == 0)
+    rc = gt__config_set_str(sqlite_path, r->sqlite_path);
+  gt__config_free_str(conninfo);
+  *conninfo = r->conninfo;
+  r->conninfo = NULL;
+  if (r->max_conns > 0)
+    *max_conns = r->max_conns;
+  return rc;
+}
+
 static int apply(const load_t *ld, resolved_t *r, gt_config_t *cfg) {
   int rc = 0;
   if (ld->has_level)
@@ -795,29 +810,16 @@ static int apply(const load_t *ld, resolved_t *r, gt_config_t *cfg) {
                             ld->bind_local ? "127.0.0.1" : "0.0.0.0");
   if (ld->shards > 0)
     cfg->num_history_shards = ld->shards;
-  if (rc == 0 && r->def.plugin) {
-    rc = gt__config_set_str(&cfg->store_plugin, r->def.plugin);
-    if (rc == 0)
-      rc = gt__config_set_str(&cfg->sqlite_path, r->def.sqlite_path);
-    gt__config_free_str(&cfg->pg_conninfo);
-    cfg->pg_conninfo = r->def.conninfo; /* takes */
-    r->def.conninfo = NULL;
-    if (r->def.max_conns > 0)
-      cfg->pg_max_conns = r->def.max_conns;
-  }
+  if (rc == 0 && r->def.plugin)
+    rc = apply_store(&r->def, &cfg->store_plugin, &cfg->sqlite_path, &cfg->pg_conninfo,
+                     &cfg->pg_max_conns);
   if (rc == 0 && r->vis_plugin)
     rc = gt__config_set_str(&cfg->visibility_plugin, r->vis_plugin);
   if (rc == 0 && r->vis_plugin) { /* the visibility store: set or cleared */
     rc = gt__config_set_str(&cfg->vis_store_name, r->vis_name);
     if (rc == 0)
-      rc = gt__config_set_str(&cfg->vis_store_plugin, r->vis.plugin);
-    if (rc == 0)
-      rc = gt__config_set_str(&cfg->vis_sqlite_path, r->vis.sqlite_path);
-    gt__config_free_str(&cfg->vis_pg_conninfo);
-    cfg->vis_pg_conninfo = r->vis.conninfo; /* takes */
-    r->vis.conninfo = NULL;
-    if (r->vis.max_conns > 0)
-      cfg->vis_pg_max_conns = r->vis.max_conns;
+      rc = apply_store(&r->vis, &cfg->vis_store_plugin, &cfg->vis_sqlite_path,
+                       &cfg->vis_pg_conninfo, &cfg->vis_pg_max_conns);
   }
   if (ld->sched_threads >= 0)
     cfg->scheduler_threads = ld->sched_threads;
