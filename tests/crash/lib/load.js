@@ -17,6 +17,13 @@
 // the due-while-down timers must have fired, a retrier's attempts must never
 // have started over (its activity's attempt state is in executions.state), and
 // the server must then stop cleanly on SIGTERM.
+//
+// crashLoad(ctx, store, { afterLoad }): afterLoad(ctx, info), when given, runs
+// once all of that is checked, while the last server and the worker still run,
+// before the SIGTERM stop. info = { client, address, seed, workflows }, where
+// workflows lists every workflow of the load (those it started, the down-time
+// sleepers, and the children the parents' histories name) as { id, runId, type,
+// status, parentId }, status the name the check found (COMPLETED for all today).
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -266,6 +273,8 @@ class Load {
         p.push(`current run ${desc.runId}, but the start returned ${wf.runId}`);
       }
       if (desc.status.name !== 'COMPLETED') p.push(`status ${desc.status.name}`);
+      wf.status = desc.status.name;
+      wf.children = childRuns(hist);
       p.push(...this.checkResult(wf, got, hist));
       if (p.length) {
         problems.push(`${wf.type} ${wf.id}:\n    ${p.join('\n    ')}\n` +
@@ -361,6 +370,16 @@ class Load {
     return p;
   }
 
+  // What afterLoad gets (see the header); only meaningful after verify passed.
+  info() {
+    const workflows = [];
+    for (const wf of [...this.wfs, ...this.extra]) {
+      workflows.push({ id: wf.id, runId: wf.runId, type: wf.type, status: wf.status });
+      for (const c of wf.children || []) workflows.push({ ...c, parentId: wf.id });
+    }
+    return { client: this.client, address: this.address, seed: this.seed, workflows };
+  }
+
   // Worker down, then the server must still stop cleanly.
   async finish() {
     if (this.worker.getState() === 'RUNNING') this.worker.shutdown();
@@ -382,14 +401,38 @@ class Load {
   }
 }
 
-// The scenario body: the whole load against `store`.
-async function crashLoad(ctx, store) {
+// The closed children a history names: { id, runId, type, status }.
+const CHILD_CLOSED = {
+  CHILD_WORKFLOW_EXECUTION_COMPLETED: ['childWorkflowExecutionCompletedEventAttributes', 'COMPLETED'],
+  CHILD_WORKFLOW_EXECUTION_FAILED: ['childWorkflowExecutionFailedEventAttributes', 'FAILED'],
+  CHILD_WORKFLOW_EXECUTION_CANCELED: ['childWorkflowExecutionCanceledEventAttributes', 'CANCELLED'],
+  CHILD_WORKFLOW_EXECUTION_TIMED_OUT: ['childWorkflowExecutionTimedOutEventAttributes', 'TIMED_OUT'],
+  CHILD_WORKFLOW_EXECUTION_TERMINATED: ['childWorkflowExecutionTerminatedEventAttributes', 'TERMINATED'],
+};
+function childRuns(hist) {
+  const out = [];
+  for (const ev of hist.events) {
+    const k = CHILD_CLOSED[h.eventTypeName(ev)];
+    if (!k) continue;
+    const a = ev[k[0]];
+    out.push({ id: a.workflowExecution.workflowId, runId: a.workflowExecution.runId,
+      type: a.workflowType && a.workflowType.name, status: k[1] });
+  }
+  return out;
+}
+
+// The scenario body: the whole load against `store`; opts.afterLoad: see the header.
+async function crashLoad(ctx, store, opts = {}) {
   const seed = Number(process.env.GT_CRASH_SEED) || (Date.now() % 1e9);
   const load = new Load(ctx, store, seed);
   let ok = false;
   try {
     await load.start();
     await load.run();
+    if (opts.afterLoad) {
+      ctx.step('afterLoad');
+      await opts.afterLoad(ctx, load.info());
+    }
     await load.finish();
     ok = true;
     console.log(`crash load on ${store.kind}: ${load.wfs.length + load.extra.length} ` +

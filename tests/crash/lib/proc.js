@@ -8,8 +8,11 @@
 //
 // A store is { kind, args(port, httpPort) -> argv, describe } :
 //   sqliteStore(file)         `server start-dev --db-filename FILE`
-//   postgresStore(conninfo)   `--config GENERATED.yaml` (pluginName postgres)
-// startPostgres() runs tools/pg-test-server.sh and returns { conninfo, stop }.
+//   postgresStore(conninfo, dir, { visibilityDb })
+//                             `--config GENERATED.yaml` (pluginName postgres);
+//                             with visibilityDb, a second datastore on the same
+//                             server (that databaseName) is the visibilityStore
+// startPostgres() runs tools/pg-test-server.sh and returns { conninfo, psql, stop }.
 'use strict';
 
 const { spawn, execFileSync } = require('node:child_process');
@@ -183,22 +186,12 @@ function parseConninfo(conninfo) {
   return kv;
 }
 
-// A YAML config for the postgres store (keys of config/production.yaml).
-function postgresYaml(conninfo, port, http, memb) {
-  const c = parseConninfo(conninfo);
-  return `log:
-  stdout: true
-  level: ${process.env.GT_CRASH_LOG_LEVEL || 'warn'}
-  format: text
-persistence:
-  defaultStore: pg
-  visibilityStore: pg
-  numHistoryShards: 4
-  datastores:
-    pg:
+// One `datastores:` entry (keys of config/production.yaml).
+function pgDatastore(name, c, dbname) {
+  return `    ${name}:
       sql:
         pluginName: "postgres"
-        databaseName: "${c.dbname || 'postgres'}"
+        databaseName: "${dbname}"
         connectAddr: "${c.host || '127.0.0.1'}:${c.port || 5432}"
         connectProtocol: "tcp"
         user: "${c.user || 'postgres'}"
@@ -206,7 +199,25 @@ persistence:
         maxConns: 8
         maxIdleConns: 8
         maxConnLifetime: "1h"
-services:
+`;
+}
+
+// A YAML config for the postgres store (keys of config/production.yaml).
+// visibilityDb: the visibility store is datastore pgvis, that database on the
+// same server; without it, visibility is in the default store (pg).
+function postgresYaml(conninfo, port, http, memb, visibilityDb) {
+  const c = parseConninfo(conninfo);
+  return `log:
+  stdout: true
+  level: ${process.env.GT_CRASH_LOG_LEVEL || 'warn'}
+  format: text
+persistence:
+  defaultStore: pg
+  visibilityStore: ${visibilityDb ? 'pgvis' : 'pg'}
+  numHistoryShards: 4
+  datastores:
+${pgDatastore('pg', c, c.dbname || 'postgres')}${
+  visibilityDb ? pgDatastore('pgvis', c, visibilityDb) : ''}services:
   frontend:
     rpc:
       grpcPort: ${port}
@@ -219,16 +230,21 @@ genesis:
 `;
 }
 
-// dir: where the generated config files go.
-function postgresStore(conninfo, dir) {
+// dir: where the generated config files go. opts.visibilityDb: the name of
+// another database on the same server for the visibility store (it must exist;
+// the server creates the schema in it).
+function postgresStore(conninfo, dir, opts = {}) {
+  const { visibilityDb } = opts;
   let n = 0;
   return {
     kind: 'postgres',
-    describe: `PostgreSQL ${conninfo}`,
+    describe: `PostgreSQL ${conninfo}` +
+      (visibilityDb ? `, visibility in database ${visibilityDb}` : ''),
     conninfo,
+    visibilityDb,
     args: (port, http) => {
       const file = path.join(dir, `pg-${port}-${n++}.yaml`);
-      fs.writeFileSync(file, postgresYaml(conninfo, port, http, http + 1));
+      fs.writeFileSync(file, postgresYaml(conninfo, port, http, http + 1, visibilityDb));
       return ['--config', file];
     },
   };
@@ -239,7 +255,8 @@ function tempDir(prefix) {
 }
 
 // A throwaway PostgreSQL (tools/pg-test-server.sh). Returns { conninfo, dir,
-// psql(sql) -> stdout, stop() }.
+// psql(sql, db) -> stdout, stop() }; psql runs in database db when given
+// (the conninfo's dbname replaced), else in the conninfo's.
 function startPostgres() {
   const dir = tempDir('pg');
   const script = path.join(ROOT, 'tools/pg-test-server.sh');
@@ -260,8 +277,9 @@ function startPostgres() {
     } catch (_) { /* best effort */ }
   };
   process.on('exit', stop);
-  const psql = (sql) => execFileSync('psql', ['-X', '-q', '-t', '-A',
-    '-v', 'ON_ERROR_STOP=1', conninfo, '-c', sql], { encoding: 'utf8' }).trim();
+  const psql = (sql, db) => execFileSync('psql', ['-X', '-q', '-t', '-A',
+    '-v', 'ON_ERROR_STOP=1', db ? conninfo.replace(/dbname=\S+/, `dbname=${db}`) : conninfo,
+    '-c', sql], { encoding: 'utf8' }).trim();
   return { conninfo, dir, psql, stop };
 }
 
