@@ -3,7 +3,9 @@
 // the server starts on that database; a version 1 schema is refused by the
 // server (naming the upgrade command) and upgraded by the script, rows kept;
 // once the recorded version is unknown, the server refuses to start with a
-// clear line and the script's upgrade fails. SQLite: the same refusal, the
+// clear line and the script's upgrade fails. A visibilityStore naming another
+// database: setup creates and installs both, version reports both, the server
+// runs on them. SQLite: the same refusal, the
 // file left untouched.
 'use strict';
 
@@ -89,6 +91,21 @@ async function postgres(ctx) {
   r = schema('upgrade', config);
   assert.equal(r.rc, 1, `upgrade of a v3 database must fail: ${r.out}`);
   assert.match(r.out, /schema version 3, this build's is 2/);
+
+  ctx.step('a visibilityStore in another database: set up, reported, served');
+  const visConninfo = pg.conninfo.replace(/dbname=\S+/, 'dbname=gt_schema_main');
+  const visStore = postgresStore(visConninfo, pg.dir, { visibilityDb: 'gt_schema_vis' });
+  const visConfig = visStore.args(1, 2)[1];
+  r = schema('setup', visConfig);
+  assert.equal(r.rc, 0, `setup with a visibility database: ${r.out}`);
+  assert.match(r.out, /gt_schema_main: schema version 2 installed/);
+  assert.match(r.out, /gt_schema_vis: database created/);
+  assert.match(r.out, /gt_schema_vis: schema version 2 installed/);
+  assert.equal(schema('version', visConfig).out, '2\nvisibility gt_schema_vis: 2');
+  r = schema('upgrade', visConfig);
+  assert.equal(r.rc, 0, `upgrade: ${r.out}`);
+  assert.match(r.out, /gt_schema_vis: already at version 2/);
+  await startOne(ctx, visStore, 'schema-pg-vis');
 }
 
 function sqlite3Shell() {
