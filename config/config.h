@@ -42,6 +42,8 @@ typedef struct gt_config {
   char *sqlite_path;      /* ":memory:" for an in-memory database, else the file path */
   char *pg_conninfo;      /* libpq conninfo for postgres, built from the sql keys; else NULL */
   int pg_max_conns;       /* default 20; store.h pg_max_conns */
+  int64_t pg_conn_lifetime_ms; /* maxConnLifetime: a connection is replaced once this old;
+                                * 0 (default) = never */
   char *visibility_plugin; /* visibilityStore's pluginName */
   /* visibilityStore's datastore when it names another database than defaultStore's, else
    * NULL (then visibility records are written to the default store, in their run's own
@@ -52,6 +54,7 @@ typedef struct gt_config {
   char *vis_sqlite_path;  /* sqlite: the file, or ":memory:" */
   char *vis_pg_conninfo;  /* postgres: libpq conninfo */
   int vis_pg_max_conns;   /* postgres: its maxConns; default 20 */
+  int64_t vis_pg_conn_lifetime_ms; /* postgres: its maxConnLifetime; default 0 (never) */
 
   /* genesis */
   int scheduler_threads;  /* 0 = number of cores */

@@ -54,6 +54,7 @@ typedef struct datastore {
   int line;
   sval_t plugin, dbname, addr, user, password;
   int max_conns; /* -1: not given */
+  int64_t lifetime_ms; /* maxConnLifetime; -1: not given */
   int mem_mode;  /* connectAttributes.mode == memory */
   int tls;       /* -1: no sql.tls section, else tls.enabled */
   int host_verify;
@@ -171,6 +172,7 @@ static int set_ds(load_t *ld, const char *star, const val_t *v) {
   d->name = star;
   d->line = v->line;
   d->max_conns = -1;
+  d->lifetime_ms = -1;
   d->tls = -1;
   return 0;
 }
@@ -189,6 +191,11 @@ DS_FIELD(set_ds_password, password)
 
 static int set_ds_max_conns(load_t *ld, const char *star, const val_t *v) {
   ds_find(ld, star)->max_conns = (int)v->i;
+  return 0;
+}
+
+static int set_ds_lifetime(load_t *ld, const char *star, const val_t *v) {
+  ds_find(ld, star)->lifetime_ms = v->i;
   return 0;
 }
 
@@ -332,7 +339,9 @@ static const schema_key_t schema[] = {
     {SQL ".password", K_STR, set_ds_password, NULL},
     {SQL ".maxConns", K_POS, set_ds_max_conns, NULL},
     {SQL ".maxIdleConns", K_INT, NULL, NULL},
-    {SQL ".maxConnLifetime", K_DUR, NULL, NULL},
+    {SQL ".maxConnLifetime", K_DUR, set_ds_lifetime, NULL},
+    /* the spelling of our issue tracker (Go's sql.DB calls it ConnMaxLifetime) */
+    {SQL ".connMaxLifetime", K_DUR, set_ds_lifetime, NULL},
     {SQL ".taskScanPartitions", K_INT, NULL, NULL},
     {SQL ".tls", K_SECTION, set_ds_tls, NULL},
     {SQL ".tls.enabled", K_BOOL, set_ds_tls_enabled, NULL},
@@ -655,6 +664,7 @@ typedef struct resolved_store {
   const char *sqlite_path; /* NULL for postgres */
   char *conninfo;          /* malloc'd, postgres only */
   int max_conns;           /* -1: not given */
+  int64_t lifetime_ms;     /* -1: not given */
 } resolved_store_t;
 
 typedef struct resolved {
@@ -714,6 +724,7 @@ static int resolve_postgres(load_t *ld, datastore_t *d, resolved_store_t *r) {
 /* Resolves a datastore whose plugin store_of normalized into r->plugin. */
 static int resolve_store(load_t *ld, datastore_t *d, resolved_store_t *r) {
   r->max_conns = d->max_conns;
+  r->lifetime_ms = d->lifetime_ms;
   if (strcmp(r->plugin, "postgres") == 0)
     return resolve_postgres(ld, d, r);
   if (d->mem_mode) {
@@ -747,7 +758,8 @@ static int same_database(const datastore_t *a, const datastore_t *b) {
 
 static int resolve(load_t *ld, resolved_t *r) {
   datastore_t *d = NULL;
-  *r = (resolved_t){.def = {.max_conns = -1}, .vis = {.max_conns = -1}};
+  *r = (resolved_t){.def = {.max_conns = -1, .lifetime_ms = -1},
+                    .vis = {.max_conns = -1, .lifetime_ms = -1}};
   if (!ld->default_store.s) {
     if (ld->n_ds > 0)
       return fail(ld, ld->persistence_line,
@@ -777,7 +789,7 @@ static int resolve(load_t *ld, resolved_t *r) {
 /* Sets a store's config fields from its resolution (a NULL plugin clears them); takes
  * r->conninfo. */
 static int apply_store(resolved_store_t *r, char **plugin, char **sqlite_path,
-                       char **conninfo, int *max_conns) {
+                       char **conninfo, int *max_conns, int64_t *lifetime_ms) {
   int rc = gt__config_set_str(plugin, r->plugin);
   if (rc == 0)
     rc = gt__config_set_str(sqlite_path, r->sqlite_path);
@@ -786,6 +798,8 @@ static int apply_store(resolved_store_t *r, char **plugin, char **sqlite_path,
   r->conninfo = NULL;
   if (r->max_conns > 0)
     *max_conns = r->max_conns;
+  if (r->lifetime_ms >= 0)
+    *lifetime_ms = r->lifetime_ms;
   return rc;
 }
 
@@ -812,14 +826,15 @@ static int apply(const load_t *ld, resolved_t *r, gt_config_t *cfg) {
     cfg->num_history_shards = ld->shards;
   if (rc == 0 && r->def.plugin)
     rc = apply_store(&r->def, &cfg->store_plugin, &cfg->sqlite_path, &cfg->pg_conninfo,
-                     &cfg->pg_max_conns);
+                     &cfg->pg_max_conns, &cfg->pg_conn_lifetime_ms);
   if (rc == 0 && r->vis_plugin)
     rc = gt__config_set_str(&cfg->visibility_plugin, r->vis_plugin);
   if (rc == 0 && r->vis_plugin) { /* the visibility store: set or cleared */
     rc = gt__config_set_str(&cfg->vis_store_name, r->vis_name);
     if (rc == 0)
       rc = apply_store(&r->vis, &cfg->vis_store_plugin, &cfg->vis_sqlite_path,
-                       &cfg->vis_pg_conninfo, &cfg->vis_pg_max_conns);
+                       &cfg->vis_pg_conninfo, &cfg->vis_pg_max_conns,
+                       &cfg->vis_pg_conn_lifetime_ms);
   }
   if (ld->sched_threads >= 0)
     cfg->scheduler_threads = ld->sched_threads;

@@ -200,6 +200,9 @@ typedef struct gt_store_config {
    * readers keep reader_threads; the writer gets what is left of it, 1 to
    * GT_PG_WRITER_CONNS (2, pg_int.h) connections. */
   int pg_max_conns;
+  /* PostgreSQL: Temporal's maxConnLifetime in ms: a connection this old is closed and
+   * opened again before its next request (never during one); 0 = kept for good. */
+  int64_t pg_conn_lifetime_ms;
   int num_shards; /* rows created in `shards` on first open */
 } gt_store_config_t;
 

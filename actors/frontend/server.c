@@ -48,8 +48,8 @@ int64_t gt_server_next_task_id(gt_server_t *srv, int shard) {
 
 /* Opens one store; `role` names it in messages ("default", "visibility"). */
 static int open_one(const char *role, const char *plugin, const char *sqlite_path,
-                    const char *pg_conninfo, int pg_max_conns, int shards,
-                    gt_store_t **out) {
+                    const char *pg_conninfo, int pg_max_conns, int64_t pg_lifetime_ms,
+                    int shards, gt_store_t **out) {
   int pg = strcmp(plugin, "postgres") == 0;
   if (!pg && strcmp(plugin, "sqlite") != 0) {
     gt_log_error("SRV-STORE-UNSUPPORTED", "persistence plugin '%s' is not supported", plugin);
@@ -60,6 +60,7 @@ static int open_one(const char *role, const char *plugin, const char *sqlite_pat
       .sqlite_path = sqlite_path,
       .pg_conninfo = pg_conninfo,
       .pg_max_conns = pg_max_conns,
+      .pg_conn_lifetime_ms = pg_lifetime_ms,
       .sqlite_synchronous_full = 1,
       .num_shards = shards,
   };
@@ -73,15 +74,16 @@ static int open_one(const char *role, const char *plugin, const char *sqlite_pat
 static int open_store(gt_server_t *srv) {
   gt_config_t *cfg = srv->cfg;
   int rc = open_one("default", cfg->store_plugin, cfg->sqlite_path, cfg->pg_conninfo,
-                    cfg->pg_max_conns, cfg->num_history_shards, &srv->store);
+                    cfg->pg_max_conns, cfg->pg_conn_lifetime_ms, cfg->num_history_shards,
+                    &srv->store);
   if (rc != 0)
     return rc;
   srv->vis_store = srv->store;
   if (cfg->vis_store_plugin) {
     /* its shards table is created but never acquired: only visibility is written there */
     rc = open_one("visibility", cfg->vis_store_plugin, cfg->vis_sqlite_path,
-                  cfg->vis_pg_conninfo, cfg->vis_pg_max_conns, cfg->num_history_shards,
-                  &srv->vis_store);
+                  cfg->vis_pg_conninfo, cfg->vis_pg_max_conns, cfg->vis_pg_conn_lifetime_ms,
+                  cfg->num_history_shards, &srv->vis_store);
     if (rc != 0) {
       srv->vis_store = srv->store;
       return rc;

@@ -375,6 +375,7 @@ static void prepared_cb(gt__pg_conn_t *c, int rc) {
   free_results(c);
   c->connect_fails = 0;
   c->state = GT__PG_READY;
+  c->ready_ms = uv_now(c->loop);
   c->on_state(c, 1);
 }
 
@@ -460,6 +461,17 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
   if (c->state != GT__PG_DOWN && c->pg && PQstatus(c->pg) == CONNECTION_BAD)
     lost(c, "connection bad");
+}
+
+void gt__pg_conn_recycle(gt__pg_conn_t *c) {
+  GT_ASSERT(gt__pg_conn_idle(c));
+  poll_stop(c);
+  timer_stop(c);
+  free_results(c);
+  PQfinish(c->pg);
+  c->pg = NULL;
+  c->state = GT__PG_DOWN;
+  gt__pg_conn_start(c);
 }
 
 void gt__pg_conn_close(gt__pg_conn_t *c) {

@@ -130,6 +130,7 @@ struct gt__pg_conn {
   int cur_has; /* query qi has produced its result; the next NULL ends it */
   int send_failed;
   int last_synced; /* the last query added was followed by a sync */
+  uint64_t ready_ms; /* uv_now when it became READY (maxConnLifetime) */
 };
 
 /* Sets c up on loop (no connection yet). Returns 0 or GT_ENOMEM. */
@@ -166,6 +167,14 @@ void gt__pg_round_send(gt__pg_conn_t *c, gt__pg_round_cb cb);
 static inline int gt__pg_res_is(const gt__pg_conn_t *c, int i, ExecStatusType st) {
   return i < c->nq && c->res[i] && PQresultStatus(c->res[i]) == st;
 }
+
+/* Replaces an idle connection (gt__pg_conn_idle) by a new one: disconnects and starts
+ * connecting again at once, with no loss reported; on_state(c, 1) follows once it is up
+ * (or on_state(c, 0) if that fails). */
+void gt__pg_conn_recycle(gt__pg_conn_t *c);
+
+/* Connections replaced for their age (maxConnLifetime), a statistic for tests. */
+extern atomic_ulong gt__pg_conns_recycled;
 
 /* Disconnects and closes the handles (loop thread). The loop must run once more before
  * the memory of c goes away (uv_close callbacks). */

@@ -171,6 +171,7 @@ struct pg_store {
   gt_store_t *st;
   gt__pg_params_t params; /* points at conninfo */
   char *conninfo;
+  uint64_t lifetime_ms; /* maxConnLifetime; 0 = none */
   worker_t writer, readers;
 };
 
@@ -619,6 +620,21 @@ static void on_retry(uv_timer_t *t) {
   }
 }
 
+atomic_ulong gt__pg_conns_recycled;
+
+/* maxConnLifetime: an idle connection that old is replaced before its next round (the
+ * work waits for the new one, as after a loss). Returns 1 when c was. */
+static int recycle_if_old(worker_t *w, gt__pg_conn_t *c) {
+  if (!w->s->lifetime_ms || !gt__pg_conn_idle(c) ||
+      uv_now(&w->loop) - c->ready_ms < w->s->lifetime_ms)
+    return 0;
+  gt_log_debug("STORE-PG-RECYCLE", "%s: a connection reached maxConnLifetime (%llu ms): "
+               "connecting again", w->name, (unsigned long long)w->s->lifetime_ms);
+  atomic_fetch_add_explicit(&gt__pg_conns_recycled, 1, memory_order_relaxed);
+  gt__pg_conn_recycle(c);
+  return 1;
+}
+
 /* Readers: hands the shared queue to idle connections. Returns the busy connections. */
 static int pump_readers(worker_t *w) {
   int up = 0, connecting = 0, busy = 0;
@@ -636,7 +652,7 @@ static int pump_readers(worker_t *w) {
   }
   for (int i = 0; i < w->nslots && w->local.head; i++) {
     slot_t *sl = &w->slots[i];
-    if (!gt__pg_conn_idle(&sl->conn))
+    if (!gt__pg_conn_idle(&sl->conn) || recycle_if_old(w, &sl->conn))
       continue;
     busy++;
     reads_start(sl);
@@ -653,6 +669,8 @@ static int pump_writer(worker_t *w) {
     slot_t *sl = &w->slots[i];
     if (sl->q.head && sl->conn.state == GT__PG_DOWN)
       gt__pg_conn_start(&sl->conn);
+    else if (sl->q.head && recycle_if_old(w, &sl->conn))
+      ; /* its queue waits for the new connection */
     else if (sl->q.head && gt__pg_conn_idle(&sl->conn) &&
              sl->q.head->kind == GT__ITEM_WRITE)
       group_start(sl);
@@ -833,6 +851,7 @@ static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
   if (!s)
     return GT_ENOMEM;
   s->st = st;
+  s->lifetime_ms = cfg->pg_conn_lifetime_ms > 0 ? (uint64_t)cfg->pg_conn_lifetime_ms : 0;
   s->conninfo = strdup(cfg->pg_conninfo);
   if (!s->conninfo) {
     free(s);

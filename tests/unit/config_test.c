@@ -142,6 +142,8 @@ START_TEST(test_production_yaml) {
   ck_assert_str_eq(cfg.vis_pg_conninfo, "host=127.0.0.1 port=5432 dbname=temporal_visibility "
                                         "user=temporal password=temporal sslmode=disable");
   ck_assert_int_eq(cfg.vis_pg_max_conns, 4);
+  ck_assert_int_eq(cfg.pg_conn_lifetime_ms, 3600000); /* maxConnLifetime: "1h" */
+  ck_assert_int_eq(cfg.vis_pg_conn_lifetime_ms, 3600000);
   ck_assert_str_eq(cfg.bind_ip, "0.0.0.0");
   ck_assert_int_eq(cfg.log_format, GT_LOG_JSON);
   ck_assert_int_eq(cfg.headless, 1);
@@ -410,6 +412,20 @@ START_TEST(test_visibility_store_database) {
   snprintf(text, sizeof(text), fmt, "t", "other:5432");
   ck_assert_msg(load_text(&cfg, text, err, sizeof(err)) == 0, "%s", err);
   ck_assert_str_eq(cfg.vis_pg_conninfo, "host=other port=5432 dbname=t");
+  ck_assert_int_eq(cfg.pg_conn_lifetime_ms, 0); /* not given: connections are kept */
+  gt_config_fini(&cfg);
+  /* the connection lifetime, under Temporal's name and under Go's */
+  const char *life = "persistence:\n"
+                     "  defaultStore: pg\n"
+                     "  visibilityStore: vis\n"
+                     "  datastores:\n"
+                     "    pg: {sql: {pluginName: postgres, databaseName: t, connectAddr: \"h:1\","
+                     " maxConnLifetime: 90s}}\n"
+                     "    vis: {sql: {pluginName: postgres, databaseName: v, connectAddr: \"h:1\","
+                     " connMaxLifetime: 500ms}}\n";
+  ck_assert_msg(load_text(&cfg, life, err, sizeof(err)) == 0, "%s", err);
+  ck_assert_int_eq(cfg.pg_conn_lifetime_ms, 90000);
+  ck_assert_int_eq(cfg.vis_pg_conn_lifetime_ms, 500);
   gt_config_fini(&cfg);
   /* SQLite: another file is another store; a visibility datastore that cannot be
    * resolved is refused like a default one */

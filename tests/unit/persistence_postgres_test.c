@@ -920,6 +920,45 @@ START_TEST(test_slots_in_flight_at_once) {
 }
 END_TEST
 
+/* maxConnLifetime: once a connection is older, the next request goes over a new one
+ * (the work waits for it; nothing fails); without it, connections are kept. */
+static void lifetime_round(gt_store_t *st, int64_t range, int k) {
+  char wf[32];
+  snprintf(wf, sizeof wf, "wf-life-%d", k);
+  gt_store_op_t op = op_exec_insert(wf, 2, 1, "S");
+  ck_assert_int_eq(gt_store_write_sync(st, 1, range, &op, 1, NULL), 0);
+  gt_val_t p = gt_val_text(wf);
+  gt_rows_t *rows = NULL;
+  ck_assert_int_eq(gt_store_read_sql_sync(st, "SELECT count(*) FROM executions WHERE "
+                                          "workflow_id = $1", &p, 1, &rows), 0);
+  ck_assert_int_eq(gt_rows_at(rows, 0, 0)->i, 1);
+  gt_store_rows_free(rows);
+}
+
+START_TEST(test_conn_lifetime) {
+  for (int with_lifetime = 1; with_lifetime >= 0; with_lifetime--) {
+    gt_store_config_t cfg = {.backend = GT_STORE_POSTGRES, .pg_conninfo = g_conninfo,
+                             .reader_threads = READERS, .num_shards = 4,
+                             .pg_conn_lifetime_ms = with_lifetime ? 100 : 0};
+    gt_store_t *st = NULL;
+    ck_assert_int_eq(gt_store_open(&st, &cfg), 0);
+    int64_t range;
+    ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
+    unsigned long before = atomic_load(&gt__pg_conns_recycled);
+    lifetime_round(st, range, with_lifetime * 10);
+    usleep(150 * 1000); /* the age under test: older than the lifetime */
+    lifetime_round(st, range, with_lifetime * 10 + 1);
+    lifetime_round(st, range, with_lifetime * 10 + 2);
+    unsigned long recycled = atomic_load(&gt__pg_conns_recycled) - before;
+    if (with_lifetime) /* the writer's slot for shard 1 and the readers that served */
+      ck_assert_uint_ge(recycled, 2);
+    else
+      ck_assert_uint_eq(recycled, 0);
+    gt_store_close(st);
+  }
+}
+END_TEST
+
 /* gt_store_read_sql on PostgreSQL: $N values typed by kind, jsonb on the JSON column. */
 START_TEST(test_read_sql) {
   gt_store_t *st = must_open();
@@ -1304,6 +1343,7 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_close_runs_pending_completions);
   tcase_add_test(tc, test_durable_across_reopen);
   tcase_add_test(tc, test_read_sql);
+  tcase_add_test(tc, test_conn_lifetime);
   tcase_add_test(tc, test_merge_plan);
   tcase_add_test(tc, test_merged_group_writes_every_row);
   tcase_add_test(tc, test_merged_group_failure_replays);
