@@ -11,7 +11,7 @@
  *   the sweep), never read past.
  *   Direct path: gt_vis_task_apply queues the op on the visibility store; its completion
  *   posts the task, as an APPLIED message, to the actor, which deletes the row from the
- *   default store. Sweep: on its timer, when srv->vis_backlog is set, the actor reads each
+ *   default store (the rows applied within DELETE_WAIT_MS in one batch). Sweep: on its timer, when srv->vis_backlog is set, the actor reads each
  *   shard's oldest rows (SWEEP_PAGE), and the read's completion queues all their ops as
  *   one visibility store batch, whose completion posts SWEPT with the task ids; the actor
  *   then deletes those rows. A full page leaves the backlog set and sweeps again at once.
@@ -38,6 +38,9 @@
 
 #define SWEEP_MS 1000  /* how often the actor looks for a backlog */
 #define SWEEP_PAGE 256 /* rows per shard per sweep */
+#define DELETE_BATCH 128 /* applied rows deleted in one batch at most */
+#define DELETE_WAIT_MS 2 /* how long an applied row's delete waits for others */
+enum { TIMER_SWEEP = 0, TIMER_FLUSH = 1 };
 #define FORMAT 1
 enum { KIND_APPLY = 1, KIND_DELETE = 2 };
 enum { MSG_APPLIED = 100, MSG_SWEPT };
@@ -68,6 +71,9 @@ typedef struct outbox {
   int sweeping;   /* shards whose sweep has not come back */
   int failing;    /* the last apply failed: logged once until one succeeds */
   uint64_t applied, failed, swept;
+  gt_store_op_t *del; /* deletes of applied rows not yet sent (DELETE_BATCH of room) */
+  int ndel;
+  int flush_armed;    /* the TIMER_FLUSH timer runs */
 } outbox_t;
 
 static const gt_actor_type_t outbox_type;
@@ -282,23 +288,35 @@ static void deleted_cb(void *ctx, int rc, int failed_op) {
     gt_vis_outbox_sweep_soon(ctx);
 }
 
-static void delete_rows(outbox_t *o, int shard, const int64_t *ids, int n) {
-  gt_store_op_t *ops = n ? calloc((size_t)n, sizeof(*ops)) : NULL;
-  if (!ops) {
-    if (n)
-      gt_vis_outbox_sweep_soon(o->srv);
+/* Sends the deletes of the applied rows collected so far as one batch. */
+static void flush_deletes(outbox_t *o) {
+  o->flush_armed = 0;
+  if (!o->ndel)
+    return;
+  if (gt_store_write(o->srv->store, -1, 0, o->del, o->ndel, deleted_cb, o->srv) != 0)
+    gt_vis_outbox_sweep_soon(o->srv);
+  o->ndel = 0;
+}
+
+/* Queues the delete of an applied row: the rows applied within DELETE_WAIT_MS (or
+ * DELETE_BATCH of them) go in one batch, not one batch each. */
+static void delete_row(outbox_t *o, int shard, int64_t task_id) {
+  if (!o->del && !(o->del = calloc(DELETE_BATCH, sizeof(*o->del)))) {
+    gt_vis_outbox_sweep_soon(o->srv); /* the row stays: the sweep deletes it */
     return;
   }
-  for (int i = 0; i < n; i++) {
-    ops[i].stmt = GT_SQL_VISIBILITY_TASK_DELETE;
-    ops[i].nparams = 2;
-    ops[i].expect_rows = -1;
-    ops[i].params[0] = gt_val_int(shard);
-    ops[i].params[1] = gt_val_int(ids[i]);
+  gt_store_op_t *op = &o->del[o->ndel++];
+  op->stmt = GT_SQL_VISIBILITY_TASK_DELETE;
+  op->nparams = 2;
+  op->expect_rows = -1;
+  op->params[0] = gt_val_int(shard);
+  op->params[1] = gt_val_int(task_id);
+  if (o->ndel == DELETE_BATCH) {
+    flush_deletes(o);
+  } else if (!o->flush_armed) {
+    gt_actor_timer_start(&o->base, DELETE_WAIT_MS, TIMER_FLUSH);
+    o->flush_armed = 1;
   }
-  if (gt_store_write(o->srv->store, -1, 0, ops, n, deleted_cb, o->srv) != 0)
-    gt_vis_outbox_sweep_soon(o->srv);
-  free(ops);
 }
 
 static void note_outcome(outbox_t *o, int rc, const char *how) {
@@ -406,7 +424,9 @@ static void on_swept(outbox_t *o, swept_msg_t *m) {
   note_outcome(o, m->rc, "sweeping");
   if (m->rc == 0) {
     o->applied += (uint64_t)m->n;
-    delete_rows(o, m->shard, m->task_ids, m->n);
+    for (int i = 0; i < m->n; i++)
+      delete_row(o, m->shard, m->task_ids[i]);
+    flush_deletes(o);
     if (m->full)
       gt_vis_outbox_sweep_soon(o->srv);
   }
@@ -427,21 +447,31 @@ static int ob_start(gt_actor_t *self, void *arg) {
   outbox_t *o = (outbox_t *)self;
   o->srv = arg;
   gt_vis_outbox_sweep_soon(o->srv); /* what a previous process left */
-  gt_actor_timer_start(self, 1, 0);
+  gt_actor_timer_start(self, 1, TIMER_SWEEP);
   return 0;
+}
+
+/* Deletes not sent yet leave applied rows: the next start's sweep applies them again
+ * (the same change: harmless) and deletes them. */
+static void ob_stop(gt_actor_t *self) {
+  outbox_t *o = (outbox_t *)self;
+  free(o->del);
+  o->del = NULL;
 }
 
 static void ob_receive(gt_actor_t *self, gt_msg_t *m) {
   outbox_t *o = (outbox_t *)self;
-  if (m->type == GT_MSG_TIMER) {
+  if (m->type == GT_MSG_TIMER && ((gt_timer_msg_t *)m)->token == TIMER_FLUSH) {
+    flush_deletes(o);
+  } else if (m->type == GT_MSG_TIMER) {
     sweep(o);
-    gt_actor_timer_start(self, SWEEP_MS, 0);
+    gt_actor_timer_start(self, SWEEP_MS, TIMER_SWEEP);
   } else if (m->type == MSG_APPLIED) {
     gt_vis_task_t *t = (gt_vis_task_t *)m;
     note_outcome(o, t->rc, "applying");
     if (t->rc == 0) {
       o->applied++;
-      delete_rows(o, t->shard, &t->task_id, 1);
+      delete_row(o, t->shard, t->task_id);
     }
   } else if (m->type == MSG_SWEPT) {
     on_swept(o, (swept_msg_t *)m);
@@ -462,6 +492,7 @@ static const gt_actor_type_t outbox_type = {
     .size = sizeof(outbox_t),
     .start = ob_start,
     .receive = ob_receive,
+    .stop = ob_stop,
     .describe = ob_describe,
 };
 

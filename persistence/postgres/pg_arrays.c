@@ -67,6 +67,13 @@ static const struct kind {
     {GT_SQL_CURRENT_UPSERT, GT__PG_ARR_CURRENT_UPSERT, 'c', {0, 1, 2}, 3, EXPECT_ANY, 0},
     {GT_SQL_HISTORY_APPEND, GT__PG_ARR_HISTORY_APPEND, 0, {0}, 0, EXPECT_ANY | EXPECT_ONE, 1},
     {GT_SQL_VISIBILITY_UPSERT, GT__PG_ARR_VISIBILITY_UPSERT, 0, {0}, 0, EXPECT_ANY, 0},
+    /* a separate visibility store (vis_outbox.c): the run's outbox rows in its batches,
+     * then their changes in the visibility store's. Two changes of one run in a group
+     * must not meet in one ON CONFLICT statement (PostgreSQL refuses a row affected
+     * twice): 'v' keeps such a group one statement per op. */
+    {GT_SQL_VISIBILITY_TASK_INSERT, GT__PG_ARR_VISIBILITY_TASK_INSERT, 0, {0}, 0,
+     EXPECT_ANY | EXPECT_ONE, 1},
+    {GT_SQL_VISIBILITY_APPLY, GT__PG_ARR_VISIBILITY_APPLY, 'v', {0, 1}, 2, EXPECT_ANY, 0},
 };
 
 /* The most one statement's arrays may take. A group over it (big payloads) goes one

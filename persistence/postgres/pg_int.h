@@ -50,6 +50,8 @@ enum {
   GT__PG_ARR_CURRENT_UPSERT,
   GT__PG_ARR_HISTORY_APPEND,
   GT__PG_ARR_VISIBILITY_UPSERT,
+  GT__PG_ARR_VISIBILITY_TASK_INSERT, /* the visibility outbox's rows (vis_outbox.c) */
+  GT__PG_ARR_VISIBILITY_APPLY,       /* ...applied to the visibility store */
   GT__PG__COUNT
 };
 
@@ -182,7 +184,7 @@ void gt__pg_conn_close(gt__pg_conn_t *c);
 
 /* --- pg_arrays.c: a write group's ops as multi-row statements (the fast round) --- */
 
-#define GT__PG_ARR_KINDS 6 /* the kinds of op a merged group may hold */
+#define GT__PG_ARR_KINDS 8 /* the kinds of op a merged group may hold */
 
 /* A writer slot's plan and buffers for its groups (zeroed = empty; owned by the slot). */
 typedef struct gt__pg_arrays {

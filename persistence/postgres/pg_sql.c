@@ -56,6 +56,11 @@
   "history_length = EXCLUDED.history_length, memo = EXCLUDED.memo, "               \
   "search_json = EXCLUDED.search_json, "                                           \
   "search_attributes = EXCLUDED.search_attributes"
+/* The outbox's apply (vis_outbox.c): a change never replaces a longer history. */
+#define VISIBILITY_NEWER " WHERE EXCLUDED.history_length >= visibility.history_length"
+#define VISIBILITY_TASK_INSERT "INSERT INTO visibility_tasks (shard_id, task_id, data) "
+#define UNNEST13                                                                   \
+  "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 #define VALUES7 "VALUES ($1, $2, $3, $4, $5, $6, $7)"
 #define VALUES8 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 #define UNNEST7 "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)"
@@ -152,15 +157,14 @@ static const char *const SQL[GT__PG__COUNT] = {
     [GT_SQL_VISIBILITY_DELETE] =
         "DELETE FROM visibility WHERE namespace_id = $1 AND run_id = $2",
     [GT_SQL_CURRENT_INSERT] = CURRENT_INSERT VALUES8,
-    [GT_SQL_VISIBILITY_TASK_INSERT] =
-        "INSERT INTO visibility_tasks (shard_id, task_id, data) VALUES ($1, $2, $3)",
+    [GT_SQL_VISIBILITY_TASK_INSERT] = VISIBILITY_TASK_INSERT "VALUES ($1, $2, $3)",
     [GT_SQL_VISIBILITY_TASK_DELETE] =
         "DELETE FROM visibility_tasks WHERE shard_id = $1 AND task_id = $2",
     [GT_SQL_VISIBILITY_TASK_SCAN] = "SELECT task_id, data FROM visibility_tasks WHERE "
                                     "shard_id = $1 ORDER BY task_id LIMIT $2",
     [GT_SQL_VISIBILITY_APPLY] =
         VISIBILITY_INSERT "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        VISIBILITY_CONFLICT " WHERE EXCLUDED.history_length >= visibility.history_length",
+        VISIBILITY_CONFLICT VISIBILITY_NEWER,
 
     [GT__PG_SHARD_RANGE] = "SELECT range_id FROM shards WHERE shard_id = $1 FOR SHARE",
     [GT__PG_ACQUIRE] =
@@ -174,8 +178,10 @@ static const char *const SQL[GT__PG__COUNT] = {
     [GT__PG_ARR_CURRENT_UPSERT] = CURRENT_INSERT UNNEST8 CURRENT_CONFLICT,
     [GT__PG_ARR_HISTORY_APPEND] = HISTORY_INSERT UNNEST7,
     [GT__PG_ARR_VISIBILITY_UPSERT] =
-        VISIBILITY_INSERT "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-        "$11, $12, $13)" VISIBILITY_CONFLICT,
+        VISIBILITY_INSERT UNNEST13 VISIBILITY_CONFLICT,
+    [GT__PG_ARR_VISIBILITY_TASK_INSERT] =
+        VISIBILITY_TASK_INSERT "SELECT * FROM unnest($1, $2, $3)",
+    [GT__PG_ARR_VISIBILITY_APPLY] = VISIBILITY_INSERT UNNEST13 VISIBILITY_CONFLICT VISIBILITY_NEWER,
 };
 
 /* Parameter types: i int8, t text, b bytea (store.h lists the same order); I, T, B: an
@@ -224,6 +230,8 @@ static const char *const SIG[GT__PG__COUNT] = {
     [GT__PG_ARR_CURRENT_UPSERT] = "ITTTTIII",
     [GT__PG_ARR_HISTORY_APPEND] = "ITTTIIB",
     [GT__PG_ARR_VISIBILITY_UPSERT] = "TTTTTIIIIIBBT",
+    [GT__PG_ARR_VISIBILITY_TASK_INSERT] = "IIB",
+    [GT__PG_ARR_VISIBILITY_APPLY] = "TTTTTIIIIIBBT",
 };
 
 const char *gt__pg_sql(int id) {

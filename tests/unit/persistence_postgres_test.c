@@ -1075,7 +1075,9 @@ START_TEST(test_merge_plan) {
       {GT__PG_ARR_CURRENT_INSERT, GT_SQL_CURRENT_INSERT},
       {GT__PG_ARR_CURRENT_UPSERT, GT_SQL_CURRENT_UPSERT},
       {GT__PG_ARR_HISTORY_APPEND, GT_SQL_HISTORY_APPEND},
-      {GT__PG_ARR_VISIBILITY_UPSERT, GT_SQL_VISIBILITY_UPSERT}};
+      {GT__PG_ARR_VISIBILITY_UPSERT, GT_SQL_VISIBILITY_UPSERT},
+      {GT__PG_ARR_VISIBILITY_TASK_INSERT, GT_SQL_VISIBILITY_TASK_INSERT},
+      {GT__PG_ARR_VISIBILITY_APPLY, GT_SQL_VISIBILITY_APPLY}};
   for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
     const char *arr = gt__pg_sig(pairs[i][0]), *one = gt__pg_sig(pairs[i][1]);
     ck_assert_uint_eq(strlen(arr), strlen(one));
@@ -1152,6 +1154,66 @@ static gt_store_t *merged_setup(int64_t *range, unsigned long *groups,
   *misses = atomic_load(&gt__pg_arrays_misses);
   return st;
 }
+
+/* The visibility outbox's ops (vis_outbox.c) as PostgreSQL merges them. */
+static gt_store_op_t op_vtask(int64_t task_id, const char *data) {
+  return (gt_store_op_t){GT_SQL_VISIBILITY_TASK_INSERT, 3,
+                         {gt_val_int(1), gt_val_int(task_id), gt_val_blob(data, strlen(data))},
+                         1};
+}
+
+static gt_store_op_t op_apply(const char *run, int64_t status, int64_t history_length) {
+  gt_store_op_t op = op_vis(run, status, (gt_val_t){GT_VAL_NULL}, (gt_val_t){GT_VAL_NULL});
+  op.stmt = GT_SQL_VISIBILITY_APPLY;
+  op.params[9] = gt_val_int(history_length);
+  return op;
+}
+
+/* Writes each op as its own batch while the writer is held, so they form one group per
+ * slot; asserts every batch succeeded. */
+static void one_group(gt_store_t *st, int shard, int64_t range, gt_store_op_t *ops, int n) {
+  reset_counters();
+  block_writer(st);
+  result_t r[8] = {{0}};
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(gt_store_write(st, shard, range, &ops[i], 1, record_cb, &r[i]), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, n);
+  for (int i = 0; i < n; i++)
+    ck_assert_int_eq(r[i].rc, 0);
+}
+
+/* Outbox rows of several batches go as one multi-row insert, and their changes in the
+ * visibility store as one upsert, in which a shorter history never replaces a longer
+ * one; two changes of one run in a group go one statement each (PostgreSQL refuses an
+ * ON CONFLICT statement that affects a row twice), the newer winning. */
+START_TEST(test_merged_visibility_outbox) {
+  int64_t range;
+  unsigned long groups, misses;
+  gt_store_t *st = merged_setup(&range, &groups, &misses);
+  gt_store_op_t tasks[2] = {op_vtask(10, "A"), op_vtask(11, "B")};
+  one_group(st, 1, range, tasks, 2);
+  gt_store_op_t applies[2] = {op_apply("r1", 1, 3), op_apply("r2", 1, 3)};
+  one_group(st, -1, 0, applies, 2);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 2);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_misses), misses);
+  gt_rows_t *rs = query(st, "SELECT task_id, data FROM visibility_tasks ORDER BY 1", 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 10);
+  assert_blob(gt_rows_at(rs, 1, 1), "B");
+  gt_store_rows_free(rs);
+
+  gt_store_op_t later[3] = {op_apply("r1", 2, 2), op_apply("r2", 2, 5), op_apply("r2", 3, 6)};
+  one_group(st, -1, 0, later, 3);
+  ck_assert_uint_eq(atomic_load(&gt__pg_arrays_groups), groups + 2); /* not merged */
+  rs = query(st, "SELECT run_id, status, history_length FROM visibility ORDER BY 1", 2);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 1)->i, 1); /* r1: the older change was ignored */
+  ck_assert_int_eq(gt_rows_at(rs, 0, 2)->i, 3);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 1)->i, 3); /* r2: the newest */
+  ck_assert_int_eq(gt_rows_at(rs, 1, 2)->i, 6);
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
 
 /* One group of a start, a step and a close, sent as multi-row statements: every row and
  * value lands as written (NULLs, blobs, negative and 64-bit ints), in one commit, and no
@@ -1348,6 +1410,7 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_merged_group_writes_every_row);
   tcase_add_test(tc, test_merged_group_failure_replays);
   tcase_add_test(tc, test_merged_group_fences);
+  tcase_add_test(tc, test_merged_visibility_outbox);
   tcase_add_test(tc, test_server_restart); /* last: it stops the shared server */
   suite_add_tcase(s, tc);
   return s;
