@@ -4,8 +4,9 @@
 # For each store it starts its own genesis-temporal on free ports, reads the idle RSS,
 # runs gtbench (hello closed loop, then steps10 closed loop) against it, stops it, and
 # at the end prints one Markdown table. Stores: SQLite in memory, SQLite file (in a temp
-# dir), and PostgreSQL when tools/pg-test-server.sh exists and the server accepts a
-# postgres config (otherwise skipped with a note).
+# dir), and PostgreSQL (once with one database, once with visibility in a second one)
+# when tools/pg-test-server.sh exists and the server accepts a postgres config (otherwise
+# skipped with a note).
 #
 # `bench.sh --smoke` instead starts one in-memory server, runs `gtbench --smoke` (20 hello
 # workflows, each verified by its close event) and exits with gtbench's status (0 = all
@@ -15,7 +16,9 @@
 #   BUILD=build           the build directory holding genesis-temporal and tools/gtbench
 #   BENCH_DURATION=10     seconds of each measurement window
 #   BENCH_WARMUP=2        seconds of warmup before each window
-#   BENCH_STORES="sqlite-mem sqlite-file postgres"
+#   BENCH_STORES="sqlite-mem sqlite-file postgres postgres-vis"
+#                         postgres-vis: PostgreSQL with the visibility store in a second
+#                         database (as config/production.yaml), through the outbox
 #   BENCH_SLEEPERS=100000 open workflows sleeping on a timer for the memory line (0: skip)
 #   BENCH_KEEP=1          keep the temp dir (server logs) after the run
 set -uo pipefail
@@ -27,7 +30,7 @@ SERVER="$BUILD/genesis-temporal"
 GTBENCH="$BUILD/tools/gtbench"
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
-STORES=${BENCH_STORES:-"sqlite-mem sqlite-file postgres"}
+STORES=${BENCH_STORES:-"sqlite-mem sqlite-file postgres postgres-vis"}
 
 for f in "$SERVER" "$GTBENCH"; do
   [ -x "$f" ] || { echo "bench: $f not built (run make build)" >&2; exit 2; }
@@ -133,14 +136,17 @@ dev_args() { # start-dev flags on free ports
   echo "server start-dev --ip 127.0.0.1 --port $PORT --http-port $http --headless --log-level warn"
 }
 
-pg_config() { # pg_config FILE CONNINFO: a YAML config for the postgres store
-  local host port user db http memb
+# pg_config FILE CONNINFO [VISDB]: a YAML config for the postgres store; with VISDB, the
+# visibility store is that other database of the same server (as config/production.yaml).
+pg_config() {
+  local host port user db http memb vis=pg
   host=$(sed -n 's/.*host=\([^ ]*\).*/\1/p' <<<"$2")
   port=$(sed -n 's/.*port=\([^ ]*\).*/\1/p' <<<"$2")
   user=$(sed -n 's/.*user=\([^ ]*\).*/\1/p' <<<"$2")
   db=$(sed -n 's/.*dbname=\([^ ]*\).*/\1/p' <<<"$2")
   http=$(free_port)
   memb=$(free_port)
+  [ -z "${3:-}" ] || vis=pgvis
   cat >"$1" <<EOF
 log:
   stdout: true
@@ -148,7 +154,7 @@ log:
   format: text
 persistence:
   defaultStore: pg
-  visibilityStore: pg
+  visibilityStore: $vis
   numHistoryShards: 4
   datastores:
     pg:
@@ -162,6 +168,15 @@ persistence:
         maxConns: 20
         maxIdleConns: 20
         maxConnLifetime: "1h"
+    pgvis:
+      sql:
+        pluginName: "postgres"
+        databaseName: "${3:-unused}"
+        connectAddr: "$host:$port"
+        connectProtocol: "tcp"
+        user: "$user"
+        password: ""
+        maxConns: 8
 services:
   frontend:
     rpc:
@@ -195,20 +210,26 @@ for store in $STORES; do
     bench_store sqlite-file $(dev_args) --db-filename "$TMP/bench.db" ||
       NOTES+=("sqlite-file: the server did not start")
     ;;
-  postgres)
+  postgres | postgres-vis)
     if [ ! -f "$ROOT/tools/pg-test-server.sh" ]; then
-      NOTES+=("postgres: skipped (tools/pg-test-server.sh does not exist)")
+      NOTES+=("$store: skipped (tools/pg-test-server.sh does not exist)")
       continue
     fi
     PG_DIR="$TMP/pg"
     if ! conninfo=$(bash "$ROOT/tools/pg-test-server.sh" start "$PG_DIR" 2>"$TMP/pg-start.err"); then
-      NOTES+=("postgres: skipped (pg-test-server.sh start failed: $(tail -n 1 "$TMP/pg-start.err"))")
+      NOTES+=("$store: skipped (pg-test-server.sh start failed: $(tail -n 1 "$TMP/pg-start.err"))")
       continue
     fi
     PORT=$(free_port)
-    pg_config "$TMP/pg.yaml" "$conninfo"
-    if ! bench_store postgres --config "$TMP/pg.yaml"; then
-      NOTES+=("postgres: skipped (the server does not accept the postgres config: $(grep -E 'ERROR|error' "$TMP/server-postgres.log" | head -n 1))")
+    visdb=""
+    if [ "$store" = postgres-vis ]; then
+      visdb=gt_visibility
+      psql -X -q "$conninfo" -c "CREATE DATABASE $visdb" >"$TMP/pg-vis.err" 2>&1 ||
+        NOTES+=("$store: CREATE DATABASE failed: $(tail -n 1 "$TMP/pg-vis.err")")
+    fi
+    pg_config "$TMP/$store.yaml" "$conninfo" "$visdb"
+    if ! bench_store "$store" --config "$TMP/$store.yaml"; then
+      NOTES+=("$store: skipped (the server does not accept the postgres config: $(grep -E 'ERROR|error' "$TMP/server-$store.log" | head -n 1))")
     fi
     bash "$ROOT/tools/pg-test-server.sh" stop "$PG_DIR" >/dev/null 2>&1
     PG_DIR=""
