@@ -22,6 +22,8 @@
  *       taskqueue, task_type), each live task-queue actor's published gauge, its backlog;
  *       task_dispatch_latency (Temporal's name; by task_type only, not per queue), the
  *       server's two atomic histograms the task-queue actors observe into.
+ *     visibility outbox (only with a visibilityStore in another database): the changes
+ *       applied, the failures, and whether a sweep is due (vis_outbox.c).
  *     workflow outcomes: srv->wf_closed, bumped when a run's close commits (wf_txn_done):
  *       a close whose batch fails is not counted.
  *
@@ -154,6 +156,27 @@ static void render_backlog(gt_server_t *srv, gt_metrics_buf_t *b) {
   gt_runtime_foreach(srv->rt, backlog_sample, &c);
 }
 
+/* With a visibility store in another database: its outbox (vis_outbox.c). */
+static void render_vis_outbox(gt_server_t *srv, gt_metrics_buf_t *b) {
+  if (srv->vis_store == srv->store)
+    return;
+  gt_metrics_family(b, "genesis_visibility_outbox_applied", "counter",
+                    "Visibility changes applied to the separate visibility store.");
+  gt_metrics_sample(b, "genesis_visibility_outbox_applied", NULL,
+                    atomic_load_explicit(&srv->vis_applied, memory_order_relaxed));
+  gt_metrics_family(b, "genesis_visibility_outbox_failures", "counter",
+                    "Applies or sweeps the visibility store refused; their changes wait in "
+                    "visibility_tasks for the next sweep.");
+  gt_metrics_sample(b, "genesis_visibility_outbox_failures", NULL,
+                    atomic_load_explicit(&srv->vis_failed, memory_order_relaxed));
+  gt_metrics_family(b, "genesis_visibility_outbox_sweep_pending", "gauge",
+                    "1 while changes wait in visibility_tasks for a sweep (after a "
+                    "failure, or at start).");
+  gt_metrics_sample(b, "genesis_visibility_outbox_sweep_pending", NULL,
+                    (uint64_t)(atomic_load_explicit(&srv->vis_backlog, memory_order_relaxed) |
+                               atomic_load_explicit(&srv->vis_sweeping, memory_order_relaxed)));
+}
+
 static void render_dispatch_latency(gt_server_t *srv, gt_metrics_buf_t *b) {
   gt_metrics_family(b, "task_dispatch_latency", "histogram",
                     "Tasks from their arrival in matching to a poller, seconds, by task "
@@ -246,6 +269,7 @@ void gt_server_metrics_render(void *ctx, gt_metrics_buf_t *out) {
   render_backlog(srv, out);
   render_loop_lag(srv, out);
   render_dispatch_latency(srv, out);
+  render_vis_outbox(srv, out);
   render_workflows(srv, out);
   render_process(srv, out);
 }

@@ -42,6 +42,9 @@ typedef struct gt_server {
   gt_store_t *vis_store;
   _Atomic int vis_backlog;  /* the outbox has rows for its sweep (vis_outbox.c) */
   _Atomic int vis_sweeping; /* a sweep of the outbox is in flight (vis_outbox.c) */
+  /* the outbox's changes applied to the visibility store, and the applies or sweeps that
+   * failed (each leaves its rows for a later sweep): /metrics, relaxed */
+  _Atomic uint64_t vis_applied, vis_failed;
   gt_gateway_t *gw;
   gt_namespaces_t *namespaces;
   int num_shards;

@@ -70,7 +70,7 @@ typedef struct outbox {
   gt_server_t *srv;
   int sweeping;   /* shards whose sweep has not come back */
   int failing;    /* the last apply failed: logged once until one succeeds */
-  uint64_t applied, failed, swept;
+  uint64_t swept;
   gt_store_op_t *del; /* deletes of applied rows not yet sent (DELETE_BATCH of room) */
   int ndel;
   int flush_armed;    /* the TIMER_FLUSH timer runs */
@@ -326,7 +326,7 @@ static void note_outcome(outbox_t *o, int rc, const char *how) {
     o->failing = 0;
     return;
   }
-  o->failed++;
+  atomic_fetch_add_explicit(&o->srv->vis_failed, 1, memory_order_relaxed);
   gt_vis_outbox_sweep_soon(o->srv);
   if (!o->failing)
     gt_log_warn("VIS-STORE-FAILED", "%s a visibility record failed: %s; it stays in "
@@ -423,7 +423,7 @@ static void on_swept(outbox_t *o, swept_msg_t *m) {
   o->sweeping--;
   note_outcome(o, m->rc, "sweeping");
   if (m->rc == 0) {
-    o->applied += (uint64_t)m->n;
+    atomic_fetch_add_explicit(&o->srv->vis_applied, (uint64_t)m->n, memory_order_relaxed);
     for (int i = 0; i < m->n; i++)
       delete_row(o, m->shard, m->task_ids[i]);
     flush_deletes(o);
@@ -470,7 +470,7 @@ static void ob_receive(gt_actor_t *self, gt_msg_t *m) {
     gt_vis_task_t *t = (gt_vis_task_t *)m;
     note_outcome(o, t->rc, "applying");
     if (t->rc == 0) {
-      o->applied++;
+      atomic_fetch_add_explicit(&o->srv->vis_applied, 1, memory_order_relaxed);
       delete_row(o, t->shard, t->task_id);
     }
   } else if (m->type == MSG_SWEPT) {
@@ -482,7 +482,8 @@ static void ob_receive(gt_actor_t *self, gt_msg_t *m) {
 static int ob_describe(gt_actor_t *self, char *buf, size_t len) {
   outbox_t *o = (outbox_t *)self;
   return snprintf(buf, len, "applied=%llu failed=%llu sweeps=%llu backlog=%d",
-                  (unsigned long long)o->applied, (unsigned long long)o->failed,
+                  (unsigned long long)atomic_load(&o->srv->vis_applied),
+                  (unsigned long long)atomic_load(&o->srv->vis_failed),
                   (unsigned long long)o->swept,
                   atomic_load_explicit(&o->srv->vis_backlog, memory_order_relaxed));
 }

@@ -8,6 +8,7 @@
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const http = require('node:http');
 const path = require('node:path');
 const { Client, Connection } = require('@temporalio/client');
 const { Worker, NativeConnection } = require('@temporalio/worker');
@@ -32,16 +33,33 @@ genesis: {defaultNamespace: "default", headless: true}
 `;
 }
 
-// A store for proc.js: the two files, as given.
+// A store for proc.js: the two files, as given. store.httpPort: the last server's.
 function twoFiles(dir, defaultFile, visFile) {
   let n = 0;
-  return {
-    args: (port, http) => {
+  const store = {
+    args: (port, httpPort) => {
       const file = path.join(dir, `cfg-${n++}.yaml`);
-      fs.writeFileSync(file, yaml(defaultFile, visFile, port, http));
+      fs.writeFileSync(file, yaml(defaultFile, visFile, port, httpPort));
+      store.httpPort = httpPort;
       return ['--config', file];
     },
   };
+  return store;
+}
+
+// The value of a sample line of GET /metrics (undefined when absent).
+function metric(port, key) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => {
+        const line = body.split('\n').find((l) => l.startsWith(`${key} `));
+        resolve(line === undefined ? undefined : Number(line.slice(key.length + 1)));
+      });
+    }).on('error', reject);
+  });
 }
 
 // The executions List returns for query, as { id: status name }.
@@ -86,7 +104,8 @@ scenario('visibility-store', async ({ step }) => {
   const want = {};
   try {
     step('run workflows with the visibility store in another file');
-    await withServer(twoFiles(dir, main, vis), async (client, srv) => {
+    const store = twoFiles(dir, main, vis);
+    await withServer(store, async (client, srv) => {
       const nc = await NativeConnection.connect({ address: srv.address });
       const taskQueue = `vis-store-${process.pid}`;
       const worker = await Worker.create({
@@ -104,6 +123,10 @@ scenario('visibility-store', async ({ step }) => {
         want['vis-running'] = 'RUNNING';
         await awaitListed(client, query, want);
         assert.equal((await client.workflow.count(query)).count, 6);
+        // /metrics: 5 starts, 5 closes and the running one's start applied, none failed
+        const applied = await metric(store.httpPort, 'genesis_visibility_outbox_applied');
+        assert.ok(applied >= 11, `genesis_visibility_outbox_applied ${applied}`);
+        assert.equal(await metric(store.httpPort, 'genesis_visibility_outbox_failures'), 0);
       });
       await nc.close();
     });
