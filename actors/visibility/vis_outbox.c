@@ -337,11 +337,6 @@ static void note_outcome(outbox_t *o, int rc, const char *how) {
 
 /* ---- the sweep ---- */
 
-typedef struct sweep_ctx {
-  gt_server_t *srv;
-  int shard;
-} sweep_ctx_t;
-
 /* The visibility store's answer to a sweep batch (a store thread): to the actor. */
 static void swept_cb(void *ctx, int rc, int failed_op) {
   (void)failed_op;
@@ -355,43 +350,32 @@ static void swept_cb(void *ctx, int rc, int failed_op) {
 }
 
 /* One shard's oldest rows (a store thread of the default store): all their ops go to the
- * visibility store as one batch. */
+ * visibility store as one batch. m, allocated by the sweep, always goes back to the
+ * actor: it counts the shards not yet swept. */
 static void scanned_cb(void *ctx, int rc, const gt_rows_t *rows) {
-  sweep_ctx_t *c = ctx;
+  swept_msg_t *m = ctx;
   int n = rc == 0 && rows ? rows->nrows : 0;
-  swept_msg_t *m = calloc(1, sizeof(*m) + (size_t)n * sizeof(int64_t));
   gt_store_op_t *ops = n ? calloc((size_t)n, sizeof(*ops)) : NULL;
-  if (!m || (n && !ops)) {
-    free(m);
-    free(ops);
-    gt_vis_outbox_sweep_soon(c->srv);
-    m = NULL;
-    rc = GT_ENOMEM;
+  if (n && !ops) {
+    swept_cb(m, GT_ENOMEM, -1);
+    return;
   }
-  if (m) {
-    m->hdr.type = MSG_SWEPT;
-    m->srv = c->srv;
-    m->shard = c->shard;
-    m->full = n >= SWEEP_PAGE;
-    m->rc = rc;
-    int nops = 0;
-    for (int r = 0; r < n; r++) {
-      const gt_val_t *id = gt_rows_at(rows, r, 0), *data = gt_rows_at(rows, r, 1);
-      m->task_ids[m->n++] = id->i;
-      if (gt__vis_task_decode(data->p, data->len, &ops[nops]) == 0)
-        nops++;
-      else /* deleted with the others: it could never be applied */
-        gt_log_error("VIS-TASK-CORRUPT", "shard %d: visibility task %lld is unreadable; "
-                     "dropped", c->shard, (long long)id->i);
-    }
-    if (rc != 0 || nops == 0) { /* a failed read; or nothing to apply: just delete */
-      swept_cb(m, rc, -1);
-    } else if (gt_store_write(c->srv->vis_store, -1, 0, ops, nops, swept_cb, m) != 0) {
-      swept_cb(m, GT_EUNAVAIL, -1);
-    }
-    free(ops);
+  m->full = n >= SWEEP_PAGE;
+  int nops = 0;
+  for (int r = 0; r < n && r < SWEEP_PAGE; r++) {
+    const gt_val_t *id = gt_rows_at(rows, r, 0), *data = gt_rows_at(rows, r, 1);
+    m->task_ids[m->n++] = id->i;
+    if (gt__vis_task_decode(data->p, data->len, &ops[nops]) == 0)
+      nops++;
+    else /* deleted with the others: it could never be applied */
+      gt_log_error("VIS-TASK-CORRUPT", "shard %d: visibility task %lld is unreadable; "
+                   "dropped", m->shard, (long long)id->i);
   }
-  free(c);
+  if (rc != 0 || nops == 0) /* a failed read; or nothing to apply: just delete */
+    swept_cb(m, rc, -1);
+  else if (gt_store_write(m->srv->vis_store, -1, 0, ops, nops, swept_cb, m) != 0)
+    swept_cb(m, GT_EUNAVAIL, -1);
+  free(ops);
 }
 
 static void sweep(outbox_t *o) {
@@ -401,17 +385,19 @@ static void sweep(outbox_t *o) {
   o->swept++;
   atomic_store_explicit(&srv->vis_sweeping, 1, memory_order_release);
   for (int shard = 0; shard < srv->num_shards; shard++) {
-    sweep_ctx_t *c = malloc(sizeof(*c));
+    swept_msg_t *m = calloc(1, sizeof(*m) + SWEEP_PAGE * sizeof(int64_t));
     gt_store_op_t op = {.stmt = GT_SQL_VISIBILITY_TASK_SCAN, .nparams = 2, .expect_rows = -1};
     op.params[0] = gt_val_int(shard);
     op.params[1] = gt_val_int(SWEEP_PAGE);
-    if (c) {
-      *c = (sweep_ctx_t){srv, shard};
-      if (gt_store_read(srv->store, &op, scanned_cb, c) == 0) {
+    if (m) {
+      m->hdr.type = MSG_SWEPT;
+      m->srv = srv;
+      m->shard = shard;
+      if (gt_store_read(srv->store, &op, scanned_cb, m) == 0) {
         o->sweeping++;
         continue;
       }
-      free(c);
+      free(m);
     }
     gt_vis_outbox_sweep_soon(srv);
   }
