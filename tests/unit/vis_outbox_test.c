@@ -18,10 +18,19 @@
 static char g_dir[64];
 static char g_a[96], g_b[96];
 
+static int g_retention; /* the next vis_start shortens retention (genesis.* keys) */
+
 /* A server on g_a (default store) with its visibility in g_b. */
 static void vis_start(void) {
   gt_log_setup(GT_LOG_ERROR, GT_LOG_TEXT);
   gt_config_defaults(&g_cfg);
+  if (g_retention) {
+    g_cfg.dynamic_keys[0] = strdup("genesis.retentionOverrideMs");
+    g_cfg.dynamic_values[0] = strdup("200");
+    g_cfg.dynamic_keys[1] = strdup("genesis.retentionSweepIntervalMs");
+    g_cfg.dynamic_values[1] = strdup("50");
+    g_cfg.n_dynamic = 2;
+  }
   g_cfg.grpc_port = 0;
   g_cfg.http_port = 0;
   g_cfg.scheduler_threads = 2;
@@ -188,6 +197,25 @@ START_TEST(test_left_rows_applied_at_start) {
 }
 END_TEST
 
+/* Retention deletes a closed run's record in the visibility store too (its outbox row
+ * goes with the run's deletion; the sweep applies it). */
+START_TEST(test_retention_deletes_the_record) {
+  h2c_close(&g_c);
+  gt_server_stop(g_srv);
+  g_srv = NULL;
+  gt_config_fini(&g_cfg);
+  g_retention = 1;
+  vis_start();
+  g_retention = 0;
+  char run[37];
+  run_to_completion("wf-vis-ret", run);
+  await_count(g_srv->vis_store, CLOSED_OF_RUN, run, 1);
+  await_count(g_srv->store, "SELECT count(*) FROM executions WHERE run_id = ?1", run, 0);
+  await_count(g_srv->vis_store, VIS_OF_RUN, run, 0);
+  await_count(g_srv->store, TASKS, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_task_codec) {
   gt_shard_t shards[2] = {{0}, {0}};
   gt_server_t fake = {.num_shards = 2, .shards = shards};
@@ -248,6 +276,7 @@ int main(void) {
   tcase_add_test(tc, test_records_reach_visibility_store);
   tcase_add_test(tc, test_refused_record_is_swept);
   tcase_add_test(tc, test_left_rows_applied_at_start);
+  tcase_add_test(tc, test_retention_deletes_the_record);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
