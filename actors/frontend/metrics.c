@@ -65,29 +65,42 @@ static void count_actor(const gt_actor_info_t *info, void *arg) {
   ac->queued[i] += info->mailbox_depth;
 }
 
-static void render_persistence(gt_server_t *srv, gt_metrics_buf_t *b) {
-  gt_store_stats_t st;
-  gt_store_get_stats(srv->store, &st);
-  gt_metrics_family(b, "persistence_requests", "counter",
+/* persistence_requests, _errors and _latency of one store; prefix "" for the default
+ * store, "visibility_" for a separate visibility store (Temporal's names for both). */
+static void render_store_requests(gt_store_t *store, const char *prefix, gt_metrics_buf_t *b,
+                                  gt_store_stats_t *st) {
+  char name[64];
+  gt_store_get_stats(store, st);
+  snprintf(name, sizeof name, "%spersistence_requests", prefix);
+  gt_metrics_family(b, name, "counter",
                     "Store requests completed: write batches (one fenced transition "
                     "each) and reads.");
-  gt_metrics_sample(b, "persistence_requests", "operation=\"WriteBatch\"",
-                    st.batches_committed + st.batches_failed);
-  gt_metrics_sample(b, "persistence_requests", "operation=\"Read\"", st.reads);
-  gt_metrics_family(b, "persistence_errors", "counter",
+  gt_metrics_sample(b, name, "operation=\"WriteBatch\"",
+                    st->batches_committed + st->batches_failed);
+  gt_metrics_sample(b, name, "operation=\"Read\"", st->reads);
+  snprintf(name, sizeof name, "%spersistence_errors", prefix);
+  gt_metrics_family(b, name, "counter",
                     "Store requests that failed (a write batch rolled back, a read "
                     "error).");
-  gt_metrics_sample(b, "persistence_errors", "operation=\"WriteBatch\"", st.batches_failed);
-  gt_metrics_sample(b, "persistence_errors", "operation=\"Read\"", st.reads_failed);
-  gt_metrics_family(b, "persistence_latency", "histogram",
+  gt_metrics_sample(b, name, "operation=\"WriteBatch\"", st->batches_failed);
+  gt_metrics_sample(b, name, "operation=\"Read\"", st->reads_failed);
+  snprintf(name, sizeof name, "%spersistence_latency", prefix);
+  gt_metrics_family(b, name, "histogram",
                     "Store requests from submission to completion, seconds: the wait for "
                     "the store's thread, the transaction and, for a durable write, its "
                     "fsync.");
   gt_metrics_hist_t h;
-  gt_store_latency(srv->store, 0, &h);
-  gt_metrics_hist_render(b, "persistence_latency", "operation=\"WriteBatch\"", &h);
-  gt_store_latency(srv->store, 1, &h);
-  gt_metrics_hist_render(b, "persistence_latency", "operation=\"Read\"", &h);
+  gt_store_latency(store, 0, &h);
+  gt_metrics_hist_render(b, name, "operation=\"WriteBatch\"", &h);
+  gt_store_latency(store, 1, &h);
+  gt_metrics_hist_render(b, name, "operation=\"Read\"", &h);
+}
+
+static void render_persistence(gt_server_t *srv, gt_metrics_buf_t *b) {
+  gt_store_stats_t st;
+  if (srv->vis_store != srv->store) /* visibility records in a database of their own */
+    render_store_requests(srv->vis_store, "visibility_", b, &st);
+  render_store_requests(srv->store, "", b, &st); /* st: the default store's, below too */
   gt_metrics_family(b, "persistence_errors_shard_ownership_lost", "counter",
                     "Write batches refused by the shard fence (range_id changed).");
   gt_metrics_sample(b, "persistence_errors_shard_ownership_lost", NULL, st.batches_fenced);

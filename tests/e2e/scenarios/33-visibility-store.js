@@ -127,6 +127,10 @@ scenario('visibility-store', async ({ step }) => {
         const applied = await metric(store.httpPort, 'genesis_visibility_outbox_applied');
         assert.ok(applied >= 11, `genesis_visibility_outbox_applied ${applied}`);
         assert.equal(await metric(store.httpPort, 'genesis_visibility_outbox_failures'), 0);
+        // the visibility store's own requests, under Temporal's visibility_ names
+        const visWrites = await metric(store.httpPort,
+          'visibility_persistence_requests{operation="WriteBatch"}');
+        assert.ok(visWrites >= 1, `visibility_persistence_requests ${visWrites}`);
       });
       await nc.close();
     });
