@@ -830,13 +830,22 @@ static void pg_close(void *impl) {
   free(s);
 }
 
-/* The writer's connections: GT_PG_WRITER_CONNS, fewer when pg_max_conns leaves less
- * beside the readers' (at least 1). */
-static int writer_conns(const gt_store_config_t *cfg, int nreaders) {
-  int n = GT_PG_WRITER_CONNS;
-  if (cfg->pg_max_conns > 0 && cfg->pg_max_conns - nreaders < n)
-    n = cfg->pg_max_conns - nreaders;
-  return n < 1 ? 1 : n;
+/* The connections, within maxConns (Temporal's bound on open connections): readers
+ * (reader_threads, 2 by default) leave the writer at least one, and the writer gets
+ * GT_PG_WRITER_CONNS or what is left. Below 2 it cannot go: one writer, one reader. */
+static void split_conns(const gt_store_config_t *cfg, int *nreaders, int *nwriters) {
+  int max = cfg->pg_max_conns;
+  int r = cfg->reader_threads > 0 ? cfg->reader_threads : 2;
+  if (max > 0 && r > max - 1)
+    r = max - 1 < 1 ? 1 : max - 1;
+  int w = GT_PG_WRITER_CONNS;
+  if (max > 0 && max - r < w)
+    w = max - r < 1 ? 1 : max - r;
+  if (max > 0 && max < 2)
+    gt_log_warn("STORE-PG-MAXCONNS", "maxConns %d is below what the store needs: it uses "
+                "2 connections (one writer, one reader)", max);
+  *nreaders = r;
+  *nwriters = w;
 }
 
 static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
@@ -858,8 +867,8 @@ static int pg_open(gt_store_t *st, const gt_store_config_t *cfg, void **impl) {
     return GT_ENOMEM;
   }
   gt__pg_params_init(&s->params, s->conninfo);
-  int nreaders = cfg->reader_threads > 0 ? cfg->reader_threads : 2;
-  int nwriters = writer_conns(cfg, nreaders);
+  int nreaders, nwriters;
+  split_conns(cfg, &nreaders, &nwriters);
   rc = worker_init(&s->writer, s, "writer", 1, nwriters);
   if (rc == 0)
     rc = worker_init(&s->readers, s, "readers", 0, nreaders);

@@ -959,6 +959,19 @@ START_TEST(test_conn_lifetime) {
 }
 END_TEST
 
+/* maxConns bounds the store's open connections, readers included (the test asks for
+ * READERS reader threads: capped to leave the writer one). */
+START_TEST(test_max_conns_bounds_readers) {
+  gt_store_t *st = must_open_conns(2);
+  int64_t range;
+  ck_assert_int_eq(gt_store_acquire_shard_sync(st, 1, "me", &range), 0);
+  lifetime_round(st, range, 99); /* a write and a read: both kinds are up */
+  ck_assert_int_eq(raw_int("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND pid <> pg_backend_pid()"), 2);
+  gt_store_close(st);
+}
+END_TEST
+
 /* gt_store_read_sql on PostgreSQL: $N values typed by kind, jsonb on the JSON column. */
 START_TEST(test_read_sql) {
   gt_store_t *st = must_open();
@@ -1406,6 +1419,7 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_durable_across_reopen);
   tcase_add_test(tc, test_read_sql);
   tcase_add_test(tc, test_conn_lifetime);
+  tcase_add_test(tc, test_max_conns_bounds_readers);
   tcase_add_test(tc, test_merge_plan);
   tcase_add_test(tc, test_merged_group_writes_every_row);
   tcase_add_test(tc, test_merged_group_failure_replays);
