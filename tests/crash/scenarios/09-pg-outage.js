@@ -1,7 +1,10 @@
 // PostgreSQL goes away while the server runs: requests are answered UNAVAILABLE
 // (never a crash, never a hang), the server reconnects by itself when
 // PostgreSQL is back, and every workflow started before, during (retried) and
-// after the outage completes exactly once with the right result.
+// after the outage completes exactly once with the right result. Visibility is in
+// a second database of that server (its records go through the outbox, which the
+// outage interrupts too): at the end every workflow is listed, completed, and
+// only there (lib/visibility.js).
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -13,6 +16,7 @@ const { scenario } = require('../../e2e/lib/harness');
 const { grpcCode } = require('../../e2e/lib/errors');
 const { workerBundleOptions } = require('../../e2e/lib/bundle');
 const { postgresStore, startPostgres, startServer, ROOT } = require('../lib/proc');
+const { VIS_DB, checkVisibility } = require('../lib/visibility');
 const { retrying } = require('../lib/load');
 const { checkHistory } = require('../lib/check');
 const activities = require('../../e2e/activities');
@@ -23,7 +27,9 @@ const pgctl = (cmd, dir) => execFileSync('bash', [path.join(ROOT, 'tools/pg-test
 scenario('pg-outage', async (ctx) => {
   const pg = startPostgres();
   ctx.onCleanup(() => pg.stop());
-  const srv = await startServer(postgresStore(pg.conninfo, pg.dir), { name: 'pg-outage' });
+  pg.psql(`CREATE DATABASE ${VIS_DB}`);
+  const store = postgresStore(pg.conninfo, pg.dir, { visibilityDb: VIS_DB });
+  const srv = await startServer(store, { name: 'pg-outage' });
   ctx.onCleanup(() => srv.proc.kill('SIGKILL'));
   const connection = await Connection.connect({ address: srv.address });
   const client = new Client({ connection });
@@ -58,12 +64,17 @@ scenario('pg-outage', async (ctx) => {
     for (const h of await Promise.all(during)) ids.push(h.workflowId);
     for (let i = 15; i < 20; i++) ids.push((await start(i)).workflowId);
 
+    const workflows = [];
     for (const id of ids) {
       const n = Number(id.split('-').pop());
-      assert.equal(await client.workflow.getHandle(id).result(), `Hello, n${n}!`);
-      const problems = checkHistory(await client.workflow.getHandle(id).fetchHistory());
+      const handle = client.workflow.getHandle(id);
+      assert.equal(await handle.result(), `Hello, n${n}!`);
+      const problems = checkHistory(await handle.fetchHistory());
       assert.deepEqual(problems, [], `${id}: ${problems.join('; ')}`);
+      const d = await handle.describe();
+      workflows.push({ id, runId: d.runId, status: d.status.name });
     }
+    await checkVisibility(ctx, pg, { client, workflows }, { taskQueue });
   });
   await nc.close();
   await connection.close();
