@@ -276,7 +276,13 @@ static const char *check_start_fields(const char *workflow_id, const pb_wftype_t
 
 /* Replies to a start whose checks failed (err, or a cron schedule); returns 0 when it may go
  * on. */
-static int refuse_start(call_ctx_t *c, const char *err, const char *cron_schedule) {
+static int refuse_start(call_ctx_t *c, const char *err, const char *cron_schedule,
+                        const pb_dur_t *start_delay) {
+  int cron = cron_schedule && *cron_schedule;
+  if (!err && start_delay && (start_delay->seconds < 0 || start_delay->nanos < 0))
+    err = "An invalid WorkflowStartDelaySeconds is set on request.";
+  if (!err && cron && start_delay && (start_delay->seconds > 0 || start_delay->nanos > 0))
+    err = "CronSchedule and WorkflowStartDelay may not be used together.";
   if (err) {
     reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
     return -1;
@@ -297,7 +303,7 @@ static void h_start_workflow(call_ctx_t *c) {
   const char *err = check_start_fields(req->workflow_id, req->workflow_type, req->task_queue,
                                        req->request_id, req->workflow_execution_timeout,
                                        req->workflow_run_timeout, req->workflow_task_timeout);
-  if (refuse_start(c, err, req->cron_schedule))
+  if (refuse_start(c, err, req->cron_schedule, req->workflow_start_delay))
     return;
   gt_rpc_t *r = make_rpc(c, GT_RPC_START_WORKFLOW, &ns, req->workflow_id);
   if (r)
@@ -475,7 +481,7 @@ static void h_signal_with_start(call_ctx_t *c) {
                                        req->workflow_run_timeout, req->workflow_task_timeout);
   if (!err && (!req->signal_name || !*req->signal_name))
     err = "SignalName is not set on request.";
-  if (refuse_start(c, err, req->cron_schedule))
+  if (refuse_start(c, err, req->cron_schedule, req->workflow_start_delay))
     return;
   gt_rpc_t *r = make_rpc(c, GT_RPC_SIGNAL_WITH_START, &ns, req->workflow_id);
   if (r)

@@ -705,7 +705,7 @@ static void on_signal(workflow_t *wf, wf_xmsg_t *m) {
   if (t) {
     wf_note_signal_id(run, rid); /* before the flush applies the event */
     wf_emit_signal(wf, run, a->signal_name, a->input, "", a->header, rid);
-    wf_need_wft(wf, run, t);
+    wf_need_wft_for_signal(wf, run, t);
     reply_x(wf, m, WFX_SIGNAL_RESULT, run->run_id, 0, t);
     wf_txn_commit(t);
   }

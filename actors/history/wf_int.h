@@ -112,6 +112,13 @@ typedef struct wf_run {
   uint8_t *search_attrs;  /* packed SearchAttributes of the run, or NULL */
   size_t search_attrs_len;
   int64_t start_ns, close_ns;
+  /* WorkflowExecutionStarted's first_workflow_task_backoff (a start delay): the execution
+   * time is start_ns + backoff_ms, and while backoff_pending (no workflow task yet) the
+   * first one waits for it (wf_arm_backoff); only a timer, a cancel request or another
+   * SignalWithStart end the wait, not a signal (Temporal's
+   * IsWorkflowPendingOnWorkflowTaskBackoff) */
+  int64_t backoff_ms;
+  int backoff_pending;
   int64_t run_timeout_ms, exec_timeout_ms, task_timeout_ms;
   int64_t expiration_ns; /* the whole execution's deadline (all runs), 0 = none */
   /* history */
@@ -324,6 +331,7 @@ typedef struct start_params {
   int64_t parent_initiated_id;
   int64_t expiration_ns;  /* continue-as-new: the execution's deadline carries over */
   int eager;              /* eager workflow start: the first task goes back in the reply */
+  pb_dur_t *start_delay;  /* workflow_start_delay: the first workflow task's backoff */
 } start_params_t;
 
 /* ---- workflow.c ---- */
@@ -503,6 +511,11 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm);
 /* Arms the actor timers of a run's pending user timers (after a load). */
 void wf_arm_timers(workflow_t *wf, wf_run_t *run);
+/* Arms the timer that ends a pending first workflow task backoff (no-op without one). */
+void wf_arm_backoff(workflow_t *wf, wf_run_t *run);
+/* A signal's workflow task: scheduled unless the run waits out its first workflow task
+ * backoff (Temporal schedules none then: the signal goes with the first task). */
+void wf_need_wft_for_signal(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 /* Ensures a workflow task will deliver new events. */
 void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t);
 /* RecordActivityTaskHeartbeat: new details are persisted (executions.state field 11) before
@@ -734,6 +747,7 @@ void wf_reply_not_found(gt_rpc_t *rpc, const char *run_id);
 #define WF_TIMER_QUERY 7ULL
 #define WF_TIMER_UPDATE 8ULL
 #define WF_TIMER_STICKY 9ULL
+#define WF_TIMER_BACKOFF 10ULL /* the first workflow task's backoff (a start delay) */
 
 /* Temporal's default blob size limit (limit.blobSize.error): 2 MiB. */
 #define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)

@@ -96,7 +96,7 @@ void wf_on_signal(workflow_t *wf, gt_rpc_t *rpc) {
   wf_note_signal_id(run, req->request_id); /* before the flush applies the event */
   wf_emit_signal(wf, run, req->signal_name, req->input, req->identity, req->header,
                  req->request_id);
-  wf_need_wft(wf, run, t);
+  wf_need_wft_for_signal(wf, run, t);
   wf_txn_reply_empty(t, rpc); /* an empty response message */
   wf_txn_commit(t);
 }

@@ -399,6 +399,8 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     run->task_timeout_ms = gt_pb_dur_ms(a->workflow_task_timeout);
     run->expiration_ns = gt_pb_ts_ns(a->workflow_execution_expiration_time);
     run->start_ns = gt_pb_ts_ns(ev->event_time);
+    run->backoff_ms = gt_pb_dur_ms(a->first_workflow_task_backoff);
+    run->backoff_pending = run->backoff_ms > 0;
     run->status = PB_STATUS(RUNNING);
     gt_copy_str(run->first_run_id, sizeof(run->first_run_id), /* not snprintf: hot path */
                 a->first_execution_run_id && *a->first_execution_run_id
@@ -409,6 +411,7 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     break;
   }
   case PB_ATTR(WORKFLOW_TASK_SCHEDULED_EVENT_ATTRIBUTES):
+    run->backoff_pending = 0; /* the first task is there: its backoff is over */
     run->wft_transient = 0;
     run->wft_state = WFT_SCHEDULED;
     run->wft_scheduled_id = ev->event_id;
@@ -1012,7 +1015,8 @@ void wf_txn_commit(wf_txn_t *t) {
     gt_vis_record_t rec = {
         .ns_id = wf->ns_id, .run_id = run->run_id, .workflow_id = wf->workflow_id,
         .workflow_type = run->workflow_type, .task_queue = run->task_queue,
-        .status = run->status, .start_ns = run->start_ns, .execution_ns = run->start_ns,
+        .status = run->status, .start_ns = run->start_ns,
+        .execution_ns = run->start_ns + run->backoff_ms * 1000000,
         .close_ns = visibility_status_close(run), .history_length = (int64_t)run->n_ev,
         .memo = run->memo, .memo_len = run->memo_len,
         .search_attrs = run->search_attrs, .search_attrs_len = run->search_attrs_len};

@@ -566,6 +566,33 @@ static void arm_timer(workflow_t *wf, wf_timer_t *tm) {
                                          WF_TIMER_TOKEN(WF_TIMER_USER, tm->started_event_id));
 }
 
+void wf_arm_backoff(workflow_t *wf, wf_run_t *run) {
+  if (!run->backoff_pending)
+    return;
+  int64_t left = run->start_ns / 1000000 + run->backoff_ms - gt_wall_ns() / 1000000;
+  gt_actor_timer_start(&wf->base, (uint64_t)(left > 0 ? left : 1),
+                       WF_TIMER_TOKEN(WF_TIMER_BACKOFF, 0));
+}
+
+/* The start delay is over: the first workflow task (unless something scheduled it
+ * already: a cancel request, another SignalWithStart). */
+static void on_backoff_timer(workflow_t *wf, wf_run_t *run) {
+  if (!run->backoff_pending || run->wft_state != WFT_NONE)
+    return;
+  wf_txn_t *t = wf_txn_begin(wf, run);
+  if (!t) {
+    gt_actor_timer_start(&wf->base, 1000, WF_TIMER_TOKEN(WF_TIMER_BACKOFF, 0)); /* again */
+    return;
+  }
+  wf_schedule_wft(wf, run, t);
+  wf_txn_commit(t);
+}
+
+void wf_need_wft_for_signal(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (!run->backoff_pending)
+    wf_need_wft(wf, run, t);
+}
+
 void wf_arm_timers(workflow_t *wf, wf_run_t *run) {
   for (size_t i = 0; i < run->n_timers; i++)
     if (!run->timers[i].actor_timer)
@@ -1184,6 +1211,8 @@ void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm) {
     on_user_timer(wf, run, id);
   } else if (kind == WF_TIMER_STICKY) {
     on_sticky_timeout(wf, run, id);
+  } else if (kind == WF_TIMER_BACKOFF) {
+    on_backoff_timer(wf, run);
   } else if (kind == WF_TIMER_ACT_RETRY) {
     wf_activity_t *act = wf_find_activity(run, id);
     if (act && !act->started && !act->closing) {

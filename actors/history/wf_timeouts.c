@@ -205,7 +205,10 @@ static void on_act_timeout(workflow_t *wf, wf_run_t *run, uint64_t token) {
 /* When the run must end: its own timeout or the execution's deadline, whichever is first;
  * 0 when neither is set. */
 int64_t wf_run_deadline_ms(const wf_run_t *run) {
-  int64_t d = run->run_timeout_ms > 0 ? run->start_ns / 1000000 + run->run_timeout_ms : 0;
+  /* as Temporal: the run timeout counts from the execution time (after a start delay) */
+  int64_t d = run->run_timeout_ms > 0
+                  ? run->start_ns / 1000000 + run->backoff_ms + run->run_timeout_ms
+                  : 0;
   int64_t e = run->expiration_ns > 0 ? run->expiration_ns / 1000000 : 0;
   if (!d || (e && e < d))
     d = e;

@@ -191,6 +191,7 @@ static void loaded(workflow_t *wf) {
   wf_run_t *run = wf->runs;
   if (run && wf_running(run)) {
     wf_arm_timers(wf, run);
+    wf_arm_backoff(wf, run);
     wf_arm_run_timeout(wf, run);
     wf_rearm_after_load(wf, run);
     wf_txn_t *t = wf_txn_begin(wf, run);
@@ -325,7 +326,8 @@ static void params_from_start(start_params_t *p, const start_req_t *r) {
                         .reuse_policy = r->workflow_id_reuse_policy,
                         .conflict_policy = r->workflow_id_conflict_policy,
                         .retry_policy = r->retry_policy, .memo = r->memo,
-                        .search_attributes = r->search_attributes, .header = r->header};
+                        .search_attributes = r->search_attributes, .header = r->header,
+                        .start_delay = r->workflow_start_delay};
 }
 
 static void params_from_sws(start_params_t *p, const sws_req_t *r) {
@@ -337,7 +339,8 @@ static void params_from_sws(start_params_t *p, const sws_req_t *r) {
                         .reuse_policy = r->workflow_id_reuse_policy,
                         .conflict_policy = r->workflow_id_conflict_policy,
                         .retry_policy = r->retry_policy, .memo = r->memo,
-                        .search_attributes = r->search_attributes, .header = r->header};
+                        .search_attributes = r->search_attributes, .header = r->header,
+                        .start_delay = r->workflow_start_delay};
 }
 
 static void reply_started(gt_rpc_t *rpc, const wf_run_t *run, int started, wf_txn_t *t) {
@@ -465,6 +468,14 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   int64_t exec_ms = gt_pb_dur_ms(req->exec_timeout);
   int64_t run_ms = gt_pb_dur_ms(req->run_timeout);
   int64_t task_ms = gt_pb_dur_ms(req->task_timeout);
+  int64_t delay_ms = gt_pb_dur_ms(req->start_delay);
+  pb_dur_t backoff;
+  if (delay_ms > 0) { /* Temporal's first workflow task backoff */
+    gt_pb_dur(&backoff, delay_ms);
+    a.first_workflow_task_backoff = &backoff;
+  } else {
+    delay_ms = 0;
+  }
   if (run_ms == 0 || (exec_ms > 0 && run_ms > exec_ms))
     run_ms = exec_ms;
   if (task_ms <= 0)
@@ -480,8 +491,8 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   if (req->expiration_ns > 0) {
     gt_pb_ts(&expiration, req->expiration_ns);
     a.workflow_execution_expiration_time = &expiration;
-  } else if (exec_ms > 0) {
-    gt_pb_ts(&expiration, gt_wall_ns() + exec_ms * 1000000);
+  } else if (exec_ms > 0) { /* as the run timeout, from the execution time */
+    gt_pb_ts(&expiration, gt_wall_ns() + (exec_ms + delay_ms) * 1000000);
     a.workflow_execution_expiration_time = &expiration;
   }
   a.identity = req->identity;
@@ -517,10 +528,14 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
     wf_emit_signal(wf, run, req->signal->signal_name, req->signal->signal_input,
                    req->signal->identity, req->signal->header, req->signal->request_id);
   run->wft_attempt = 1;
-  /* eager workflow start (as Temporal: not for a cron workflow, whose first task waits) */
+  /* eager workflow start (as Temporal: not for a cron workflow, whose first task waits,
+   * nor for a delayed start) */
   run->wft_eager = req->eager && wf->srv->cfg->eager_workflow_start &&
-                   (!req->cron_schedule || !*req->cron_schedule);
-  wf_schedule_wft(wf, run, t);
+                   (!req->cron_schedule || !*req->cron_schedule) && !delay_ms;
+  if (run->backoff_pending) /* the first task once the delay is over */
+    wf_arm_backoff(wf, run);
+  else
+    wf_schedule_wft(wf, run, t);
   wf_arm_run_timeout(wf, run);
   *out = t;
   return run;
@@ -652,7 +667,7 @@ static void on_describe(workflow_t *wf, gt_rpc_t *rpc) {
   wt.name = run->workflow_type;
   info.type = &wt;
   gt_pb_ts(&start, run->start_ns);
-  gt_pb_ts(&exect, run->start_ns);
+  gt_pb_ts(&exect, run->start_ns + run->backoff_ms * 1000000);
   info.start_time = &start;
   info.execution_time = &exect;
   if (!wf_running(run)) {
@@ -886,7 +901,7 @@ static int history_poll_timeout(workflow_t *wf, uint64_t timer_id) {
 /* ---- activation: a load, or a blind start ---- */
 
 /* A StartWorkflowExecution that may be written before the workflow id is read: nothing in
- * it arms a timer at creation (run or execution timeout, cron), which could fire while the
+ * it arms a timer at creation (run or execution timeout, start delay, cron), which could fire while the
  * outcome is unknown, when the actor drops timers. */
 static int blind_start_ok(const gt_rpc_t *rpc) {
   if (rpc->hdr.type != GT_MSG_RPC || rpc->kind != GT_RPC_START_WORKFLOW)
@@ -894,6 +909,7 @@ static int blind_start_ok(const gt_rpc_t *rpc) {
   const start_req_t *r = (const void *)rpc->req;
   return gt_pb_dur_ms(r->workflow_execution_timeout) == 0 &&
          gt_pb_dur_ms(r->workflow_run_timeout) == 0 &&
+         gt_pb_dur_ms(r->workflow_start_delay) <= 0 &&
          (!r->cron_schedule || !*r->cron_schedule);
 }
 
@@ -1198,6 +1214,9 @@ int wf_run_sleeps(const wf_run_t *run, int64_t *due_ms) {
       run->n_acts || run->n_buf || run->updates)
     return 0;
   int64_t due = wf_run_deadline_ms(run);
+  int64_t backoff_due = run->start_ns / 1000000 + run->backoff_ms;
+  if (run->backoff_pending && (!due || backoff_due < due))
+    due = backoff_due;
   for (size_t i = 0; i < run->n_timers; i++) {
     int64_t t = (run->timers[i].fire_ns + 999999) / 1000000;
     if (!due || t < due)
