@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "actors/frontend/namespaces.h"
+#include "actors/history/cron.h"
 #include "actors/history/history.h"
 #include "actors/matching/matching.h"
 #include "actors/visibility/visibility.h"
@@ -274,8 +275,8 @@ static const char *check_start_fields(const char *workflow_id, const pb_wftype_t
   return NULL;
 }
 
-/* Replies to a start whose checks failed (err, or a cron schedule); returns 0 when it may go
- * on. */
+/* Replies to a start whose checks failed (err, a bad start delay or cron schedule); returns
+ * 0 when it may go on. */
 static int refuse_start(call_ctx_t *c, const char *err, const char *cron_schedule,
                         const pb_dur_t *start_delay) {
   int cron = cron_schedule && *cron_schedule;
@@ -287,8 +288,10 @@ static int refuse_start(call_ctx_t *c, const char *err, const char *cron_schedul
     reply_err(c, GT_GRPC_INVALID_ARGUMENT, err);
     return -1;
   }
-  if (cron_schedule && *cron_schedule) {
-    reply_err(c, GT_GRPC_UNIMPLEMENTED, "CronSchedule is not supported by this server yet.");
+  gt_cron_t sched;
+  char why[128];
+  if (cron && gt_cron_parse(cron_schedule, &sched, why, sizeof why) != 0) {
+    reply_err(c, GT_GRPC_INVALID_ARGUMENT, "Invalid CronSchedule.");
     return -1;
   }
   return 0;

@@ -119,6 +119,7 @@ typedef struct wf_run {
    * IsWorkflowPendingOnWorkflowTaskBackoff) */
   int64_t backoff_ms;
   int backoff_pending;
+  char *cron_schedule;   /* WorkflowExecutionStarted's, or NULL: a cron run (wf_cron.c) */
   int64_t run_timeout_ms, exec_timeout_ms, task_timeout_ms;
   int64_t expiration_ns; /* the whole execution's deadline (all runs), 0 = none */
   /* history */
@@ -511,6 +512,17 @@ void wf_on_act_failed(workflow_t *wf, gt_rpc_t *rpc);
 void wf_on_timer(workflow_t *wf, gt_timer_msg_t *tm);
 /* Arms the actor timers of a run's pending user timers (after a load). */
 void wf_arm_timers(workflow_t *wf, wf_run_t *run);
+/* ---- wf_cron.c: cron workflows ---- */
+/* The first run's backoff until the schedule fires; -1 when it is not a valid one. */
+int64_t wf_cron_first_backoff_ms(const char *cron_schedule);
+/* The backoff before the next run of a cron run closing now; -1 when it is not a cron
+ * run (or its schedule never fires again): no next run. */
+int64_t wf_cron_backoff_ms(const wf_run_t *run);
+/* Starts the next run of a cron run whose close (naming run_id) was committed: result of a
+ * completion, failure of a failure or timeout (either may be NULL). */
+void wf_cron_continue(workflow_t *wf, wf_run_t *prev, const char *run_id,
+                      pb_payloads_t *result, pb_failure_t *failure);
+
 /* Arms the timer that ends a pending first workflow task backoff (no-op without one). */
 void wf_arm_backoff(workflow_t *wf, wf_run_t *run);
 /* A signal's workflow task: scheduled unless the run waits out its first workflow task

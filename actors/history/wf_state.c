@@ -102,6 +102,7 @@ void wf_run_free(wf_run_t *run) {
   free(run->request_id);
   free(run->memo);
   free(run->search_attrs);
+  free(run->cron_schedule);
   free(run->sticky_queue);
   for (size_t i = 0; i < run->cap_signal_ids; i++)
     free(run->signal_ids[i]);
@@ -400,6 +401,9 @@ int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {
     run->expiration_ns = gt_pb_ts_ns(a->workflow_execution_expiration_time);
     run->start_ns = gt_pb_ts_ns(ev->event_time);
     run->backoff_ms = gt_pb_dur_ms(a->first_workflow_task_backoff);
+    free(run->cron_schedule);
+    run->cron_schedule = a->cron_schedule && *a->cron_schedule ? strdup(a->cron_schedule)
+                                                              : NULL;
     run->backoff_pending = run->backoff_ms > 0;
     run->status = PB_STATUS(RUNNING);
     gt_copy_str(run->first_run_id, sizeof(run->first_run_id), /* not snprintf: hot path */

@@ -787,6 +787,10 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
     a.result = c->complete_workflow_execution_command_attributes
                    ? c->complete_workflow_execution_command_attributes->result : NULL;
     a.workflow_task_completed_event_id = completed_id;
+    if (wf_cron_backoff_ms(run) >= 0) { /* a cron run: the next one follows (wf_cron.c) */
+      wf_new_run_id(t->can_run_id);
+      a.new_execution_run_id = t->can_run_id;
+    }
     ev.event_type = PB_EV(WORKFLOW_EXECUTION_COMPLETED);
     ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES);
     ev.workflow_execution_completed_event_attributes = &a;
@@ -885,6 +889,10 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
                     ? c->fail_workflow_execution_command_attributes->failure : NULL;
     a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_RETRY_POLICY_NOT_SET;
     a.workflow_task_completed_event_id = completed_id;
+    if (wf_cron_backoff_ms(run) >= 0) { /* a cron run: the next one follows (wf_cron.c) */
+      wf_new_run_id(t->can_run_id);
+      a.new_execution_run_id = t->can_run_id;
+    }
     ev.event_type = PB_EV(WORKFLOW_EXECUTION_FAILED);
     ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES);
     ev.workflow_execution_failed_event_attributes = &a;
@@ -1039,8 +1047,22 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_queries_after_wft(wf, run, req, t);
   wf_txn_reply(t, rpc, &resp);
   wf_txn_commit(t);
-  if (*can_run_id && close_index >= 0)
-    continue_as_new(wf, run, req->commands[close_index], can_run_id);
+  if (*can_run_id && close_index >= 0) {
+    const pb_command_t *cc = req->commands[close_index];
+    if (cc->command_type == PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION))
+      continue_as_new(wf, run, cc, can_run_id);
+    else if (cc->command_type == PB_CMD(COMPLETE_WORKFLOW_EXECUTION))
+      wf_cron_continue(wf, run, can_run_id,
+                       cc->complete_workflow_execution_command_attributes
+                           ? cc->complete_workflow_execution_command_attributes->result
+                           : NULL,
+                       NULL);
+    else if (cc->command_type == PB_CMD(FAIL_WORKFLOW_EXECUTION))
+      wf_cron_continue(wf, run, can_run_id, NULL,
+                       cc->fail_workflow_execution_command_attributes
+                           ? cc->fail_workflow_execution_command_attributes->failure
+                           : NULL);
+  }
 }
 
 void wf_on_wft_failed(workflow_t *wf, gt_rpc_t *rpc) {

@@ -236,12 +236,21 @@ static void on_run_timeout(workflow_t *wf, wf_run_t *run) {
   Temporal__Api__History__V1__WorkflowExecutionTimedOutEventAttributes a =
       TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
   a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_TIMEOUT;
+  /* a cron run that ran out of its run timeout (not the whole execution's) has a next */
+  char next_run_id[37] = "";
+  if ((!run->expiration_ns || run->expiration_ns / 1000000 > deadline_ms) &&
+      wf_cron_backoff_ms(run) >= 0) {
+    wf_new_run_id(next_run_id);
+    a.new_execution_run_id = next_run_id;
+  }
   ev.event_type = PB_EV(WORKFLOW_EXECUTION_TIMED_OUT);
   ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES);
   ev.workflow_execution_timed_out_event_attributes = &a;
   wf_emit(wf, run, &ev, 0);
   wf_close_cleanup(wf, run);
   wf_txn_commit(t);
+  if (*next_run_id)
+    wf_cron_continue(wf, run, next_run_id, NULL, NULL);
 }
 
 int wf_on_timeout_timer(workflow_t *wf, uint64_t token) {

@@ -469,6 +469,8 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   int64_t run_ms = gt_pb_dur_ms(req->run_timeout);
   int64_t task_ms = gt_pb_dur_ms(req->task_timeout);
   int64_t delay_ms = gt_pb_dur_ms(req->start_delay);
+  if (!req->start_delay && req->cron_schedule && *req->cron_schedule)
+    delay_ms = wf_cron_first_backoff_ms(req->cron_schedule); /* until it first fires */
   pb_dur_t backoff;
   if (delay_ms > 0) { /* Temporal's first workflow task backoff */
     gt_pb_dur(&backoff, delay_ms);
