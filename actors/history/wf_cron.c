@@ -60,37 +60,18 @@ void wf_cron_continue(workflow_t *wf, wf_run_t *prev, const char *run_id,
   pb_dur_t exec_to, delay;
   gt_pb_dur(&exec_to, prev->exec_timeout_ms);
   gt_pb_dur(&delay, backoff_ms);
-  Temporal__Api__Common__V1__Memo *memo = NULL;
-  Temporal__Api__Common__V1__SearchAttributes *sa = NULL;
-  if (prev->memo)
-    memo = (void *)protobuf_c_message_unpack(&temporal__api__common__v1__memo__descriptor,
-                                             NULL, prev->memo_len, prev->memo);
-  if (prev->search_attrs)
-    sa = (void *)protobuf_c_message_unpack(
-        &temporal__api__common__v1__search_attributes__descriptor, NULL,
-        prev->search_attrs_len, prev->search_attrs);
   start_params_t p = {
       .workflow_type = s->workflow_type, .task_queue = s->task_queue, .input = s->input,
       .exec_timeout = &exec_to, .run_timeout = s->workflow_run_timeout,
       .task_timeout = s->workflow_task_timeout, .identity = "", .request_id = "",
-      .cron_schedule = prev->cron_schedule, .retry_policy = s->retry_policy, .memo = memo,
-      .search_attributes = sa, .header = s->header, .run_id = run_id,
+      .cron_schedule = prev->cron_schedule, .retry_policy = s->retry_policy,
+      .header = s->header, .run_id = run_id, /* memo, search attributes: prev's now */
       .first_run_id = prev->first_run_id, .continued_run_id = prev->run_id,
       .initiator = CRON_INITIATOR, .continued_failure = failure,
       .last_completion_result = result ? result : s->last_completion_result,
       .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
       .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
       .expiration_ns = prev->expiration_ns, .start_delay = &delay};
-  wf_txn_t *t = NULL;
-  if (wf_create_run(wf, &p, &t))
-    wf_txn_commit(t);
-  else
-    gt_log_error("HIST-CRON-FAILED", "workflow %s: could not start the next cron run",
-                 wf->workflow_id);
-  if (memo)
-    protobuf_c_message_free_unpacked(&memo->base, NULL);
-  if (sa)
-    protobuf_c_message_free_unpacked(&sa->base, NULL);
+  wf_start_next_run(wf, prev, &p, "cron");
   protobuf_c_message_free_unpacked(&start->base, NULL);
-  wf_drop_old_runs(wf);
 }

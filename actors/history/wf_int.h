@@ -339,6 +339,11 @@ typedef struct start_params {
 /* Creates a run: WorkflowExecutionStarted (+ a signal), the first workflow task, in a new
  * transaction returned in *t (not committed). NULL on ENOMEM. */
 wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
+/* Starts and commits the run that follows prev (continue-as-new, cron): p's memo and
+ * search attributes, when NULL, are prev's as they are now. why names it in a failure's
+ * log line. */
+void wf_start_next_run(workflow_t *wf, const wf_run_t *prev, start_params_t *p,
+                       const char *why);
 /* Stops the actor when nothing waits on it in memory: every run is closed, or the open one
  * only sleeps (on user timers, its timeouts, or a message) with its next deadline at least
  * WF_SLEEP_MIN_MS away, registered with the sleepers actor. Its memory goes, the store

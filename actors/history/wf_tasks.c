@@ -920,38 +920,19 @@ static void continue_as_new(workflow_t *wf, wf_run_t *prev, const pb_command_t *
   gt_pb_dur(&task_to, a->workflow_task_timeout ? gt_pb_dur_ms(a->workflow_task_timeout)
                                                : prev->task_timeout_ms);
   gt_pb_dur(&exec_to, prev->exec_timeout_ms);
-  Temporal__Api__Common__V1__Memo *memo = NULL;
-  Temporal__Api__Common__V1__SearchAttributes *sa = NULL;
-  if (!a->memo && prev->memo)
-    memo = (void *)protobuf_c_message_unpack(&temporal__api__common__v1__memo__descriptor,
-                                             NULL, prev->memo_len, prev->memo);
-  if (!a->search_attributes && prev->search_attrs)
-    sa = (void *)protobuf_c_message_unpack(
-        &temporal__api__common__v1__search_attributes__descriptor, NULL,
-        prev->search_attrs_len, prev->search_attrs);
   start_params_t p = {
       .workflow_type = &wt, .task_queue = &tq, .input = a->input, .exec_timeout = &exec_to,
       .run_timeout = &run_to, .task_timeout = &task_to, .identity = "",
       .request_id = "", .retry_policy = a->retry_policy,
-      .memo = a->memo ? a->memo : memo,
-      .search_attributes = a->search_attributes ? a->search_attributes : sa,
+      .memo = a->memo, .search_attributes = a->search_attributes, /* else prev's */
       .header = a->header, .run_id = run_id, .first_run_id = prev->first_run_id,
       .continued_run_id = prev->run_id, .initiator = a->initiator,
       .continued_failure = a->failure, .last_completion_result = a->last_completion_result,
       .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
       .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
-      .expiration_ns = prev->expiration_ns};
-  wf_txn_t *t = NULL;
-  if (wf_create_run(wf, &p, &t))
-    wf_txn_commit(t);
-  else
-    gt_log_error("HIST-CAN-FAILED", "workflow %s: could not start the next run",
-                 wf->workflow_id);
-  if (memo)
-    protobuf_c_message_free_unpacked(&memo->base, NULL);
-  if (sa)
-    protobuf_c_message_free_unpacked(&sa->base, NULL);
-  wf_drop_old_runs(wf);
+      .expiration_ns = prev->expiration_ns,
+      .start_delay = a->backoff_start_interval}; /* the new run's first task backoff */
+  wf_start_next_run(wf, prev, &p, "continue-as-new");
 }
 
 void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {

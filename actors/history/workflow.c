@@ -543,6 +543,30 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   return run;
 }
 
+void wf_start_next_run(workflow_t *wf, const wf_run_t *prev, start_params_t *p,
+                       const char *why) {
+  Temporal__Api__Common__V1__Memo *memo = NULL;
+  Temporal__Api__Common__V1__SearchAttributes *sa = NULL;
+  if (!p->memo && prev->memo)
+    p->memo = memo = (void *)protobuf_c_message_unpack(
+        &temporal__api__common__v1__memo__descriptor, NULL, prev->memo_len, prev->memo);
+  if (!p->search_attributes && prev->search_attrs)
+    p->search_attributes = sa = (void *)protobuf_c_message_unpack(
+        &temporal__api__common__v1__search_attributes__descriptor, NULL,
+        prev->search_attrs_len, prev->search_attrs);
+  wf_txn_t *t = NULL;
+  if (wf_create_run(wf, p, &t))
+    wf_txn_commit(t);
+  else
+    gt_log_error("HIST-NEXT-RUN-FAILED", "workflow %s: could not start the next run (%s)",
+                 wf->workflow_id, why);
+  if (memo)
+    protobuf_c_message_free_unpacked(&memo->base, NULL);
+  if (sa)
+    protobuf_c_message_free_unpacked(&sa->base, NULL);
+  wf_drop_old_runs(wf);
+}
+
 /* Eager workflow start: the reply carries the run's first workflow task, started for the
  * client's own worker (StartWorkflowExecutionResponse, encoded here: 1 run_id,
  * 2 eager_workflow_task, 3 started, 5 status). A task that cannot be encoded is left to

@@ -9,37 +9,15 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Client, Connection } = require('@temporalio/client');
-const { Worker, NativeConnection } = require('@temporalio/worker');
 const { scenario } = require('../lib/harness');
-const { ServerProcess, freePort } = require('../lib/server');
-const { workerBundleOptions } = require('../lib/bundle');
-const activities = require('../activities');
+const { startFileServer, withWorkerAt } = require('../lib/restart');
 const h = require('../lib/history');
-
-async function startServer(dbFile) {
-  const srv = new ServerProcess(process.env.GT_BINARY, await freePort(), null,
-    ['--db-filename', dbFile]);
-  await srv.waitReady();
-  return srv;
-}
-
-async function withWorker(address, taskQueue, fn) {
-  const connection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({
-    connection, namespace: 'default', taskQueue, activities, ...workerBundleOptions(),
-  });
-  try {
-    return await worker.runUntil(fn());
-  } finally {
-    await connection.close();
-  }
-}
 
 scenario('restart', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gt-restart-'));
   const db = path.join(dir, 'gt.db');
   const taskQueue = `restart-${process.pid}`;
-  let srv = await startServer(db);
+  let srv = await startFileServer(db);
   try {
     let conn = await Connection.connect({ address: srv.address });
     let client = new Client({ connection: conn });
@@ -49,7 +27,7 @@ scenario('restart', async () => {
       taskQueue, workflowId: sleepId, args: [1500],
     });
     // Run a worker until the timer is started, then crash the server.
-    await withWorker(srv.address, taskQueue, async () => {
+    await withWorkerAt(srv.address, taskQueue, async () => {
       for (;;) {
         const hist = await sleeper.fetchHistory();
         if (hist.events.some((e) => e.timerStartedEventAttributes)) return;
@@ -62,10 +40,10 @@ scenario('restart', async () => {
     await srv.exited;
     await new Promise((r) => setTimeout(r, 1600)); // the timer falls due while down
 
-    srv = await startServer(db);
+    srv = await startFileServer(db);
     conn = await Connection.connect({ address: srv.address });
     client = new Client({ connection: conn });
-    await withWorker(srv.address, taskQueue, async () => {
+    await withWorkerAt(srv.address, taskQueue, async () => {
       assert.equal(await client.workflow.getHandle(sleepId).result(), 'slept 1500');
       assert.equal(await client.workflow.getHandle(helloId).result(), 'Hello, Durable!');
     });

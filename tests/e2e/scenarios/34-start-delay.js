@@ -11,31 +11,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Client, Connection } = require('@temporalio/client');
-const { Worker, NativeConnection } = require('@temporalio/worker');
 const { scenario } = require('../lib/harness');
-const { ServerProcess, freePort } = require('../lib/server');
-const { workerBundleOptions } = require('../lib/bundle');
+const { freePort } = require('../lib/server');
+const { startFileServer, withWorkerAt } = require('../lib/restart');
 const { expectGrpcCode } = require('../lib/expect');
-const activities = require('../activities');
 const h = require('../lib/history');
-
-async function startServer(dbFile, port) {
-  const srv = new ServerProcess(process.env.GT_BINARY, port, null, ['--db-filename', dbFile]);
-  await srv.waitReady();
-  return srv;
-}
-
-async function withWorker(address, taskQueue, fn) {
-  const connection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({
-    connection, namespace: 'default', taskQueue, activities, ...workerBundleOptions(),
-  });
-  try {
-    return await worker.runUntil(fn());
-  } finally {
-    await connection.close();
-  }
-}
 
 const types = (hist) => hist.events.map((e) => Object.keys(e).find((k) => k.endsWith('Attributes')));
 const ms = (d) => Number(d.seconds || 0) * 1000 + Math.round((d.nanos || 0) / 1e6);
@@ -46,7 +26,7 @@ scenario('start-delay', async ({ step }) => {
   const db = path.join(dir, 'gt.db');
   const port = await freePort();
   const taskQueue = `delay-${process.pid}`;
-  let srv = await startServer(db, port);
+  let srv = await startFileServer(db, port);
   try {
     let conn = await Connection.connect({ address: srv.address });
     let client = new Client({ connection: conn });
@@ -64,7 +44,7 @@ scenario('start-delay', async ({ step }) => {
       .firstWorkflowTaskBackoff), 1500);
     const d = await delayed.describe();
     assert.equal(d.executionTime.getTime() - d.startTime.getTime(), 1500);
-    await withWorker(srv.address, taskQueue, async () => {
+    await withWorkerAt(srv.address, taskQueue, async () => {
       assert.equal(await delayed.result(), 'Hello, Later!');
     });
     assert.ok(Date.now() - t0 >= 1400, `completed ${Date.now() - t0} ms after the start`);
@@ -85,7 +65,7 @@ scenario('start-delay', async ({ step }) => {
     await client.workflow.signalWithStart('hello', {
       taskQueue, workflowId: swsId, args: ['Signalled'], signal: 'nudge', startDelay: '1h',
     });
-    await withWorker(srv.address, taskQueue, async () => {
+    await withWorkerAt(srv.address, taskQueue, async () => {
       assert.equal(await sws.result(), 'Hello, Signalled!'); // an hour early
     });
 
@@ -106,10 +86,10 @@ scenario('start-delay', async ({ step }) => {
     await conn.close();
     srv.proc.kill('SIGKILL');
     await srv.exited;
-    srv = await startServer(db, port);
+    srv = await startFileServer(db, port);
     conn = await Connection.connect({ address: srv.address });
     client = new Client({ connection: conn });
-    await withWorker(srv.address, taskQueue, async () => {
+    await withWorkerAt(srv.address, taskQueue, async () => {
       assert.equal(await client.workflow.getHandle(crashId).result(), 'Hello, Restarted!');
     });
     hist = await client.workflow.getHandle(crashId).fetchHistory();
