@@ -264,7 +264,9 @@ typedef struct wf_txn {
   int update_current;
   int close_run;
   int update_visibility; /* memo or search attributes changed */
-  char can_run_id[37];   /* ContinueAsNew: the next run's id */
+  char can_run_id[37];   /* ContinueAsNew, cron or retry: the next run's id */
+  int retry_next;        /* ...which is a retry (wf_retry.c), after retry_backoff_ms */
+  int64_t retry_backoff_ms;
   int cancel_delivered; /* an activity was canceled by a command: schedule a new task */
   int delete_run;       /* wf_delete.c: the batch deletes the run's rows (its events with
                          * them) instead of writing them; the run leaves memory once it
@@ -333,6 +335,7 @@ typedef struct start_params {
   int64_t expiration_ns;  /* continue-as-new: the execution's deadline carries over */
   int eager;              /* eager workflow start: the first task goes back in the reply */
   pb_dur_t *start_delay;  /* workflow_start_delay: the first workflow task's backoff */
+  int32_t attempt;        /* the run's attempt (a retry's); 0 = 1 */
 } start_params_t;
 
 /* ---- workflow.c ---- */
@@ -527,6 +530,14 @@ int64_t wf_cron_backoff_ms(const wf_run_t *run);
  * completion, failure of a failure or timeout (either may be NULL). */
 void wf_cron_continue(workflow_t *wf, wf_run_t *prev, const char *run_id,
                       pb_payloads_t *result, pb_failure_t *failure);
+
+/* ---- wf_retry.c: workflow retry policies ---- */
+/* The retry state of a run closing now with failure (NULL: a run timeout):
+ * RETRY_STATE_IN_PROGRESS with *backoff_ms when it is retried, else why not. */
+int wf_retry_decide(const wf_run_t *run, const pb_failure_t *failure, int64_t *backoff_ms);
+/* Starts the retry of prev, whose close (naming run_id) was committed. */
+void wf_retry_continue(workflow_t *wf, wf_run_t *prev, const char *run_id,
+                       pb_failure_t *failure, int64_t backoff_ms);
 
 /* Arms the timer that ends a pending first workflow task backoff (no-op without one). */
 void wf_arm_backoff(workflow_t *wf, wf_run_t *run);

@@ -887,9 +887,12 @@ static void emit_command(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_co
         TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES__INIT;
     a.failure = c->fail_workflow_execution_command_attributes
                     ? c->fail_workflow_execution_command_attributes->failure : NULL;
-    a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_RETRY_POLICY_NOT_SET;
     a.workflow_task_completed_event_id = completed_id;
-    if (wf_cron_backoff_ms(run) >= 0) { /* a cron run: the next one follows (wf_cron.c) */
+    /* a retry (wf_retry.c) or else, for a cron run, its next run (wf_cron.c) follows */
+    a.retry_state = wf_retry_decide(run, a.failure, &t->retry_backoff_ms);
+    t->retry_next =
+        a.retry_state == TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_IN_PROGRESS;
+    if (t->retry_next || wf_cron_backoff_ms(run) >= 0) {
       wf_new_run_id(t->can_run_id);
       a.new_execution_run_id = t->can_run_id;
     }
@@ -1023,6 +1026,8 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
   wf_eager_start(wf, run, t, req, rpc->ns_name, &resp);
   char can_run_id[37];
   gt_copy_str(can_run_id, sizeof(can_run_id), t->can_run_id); /* not snprintf: hot path */
+  int retry_next = t->retry_next;
+  int64_t retry_backoff_ms = t->retry_backoff_ms;
   /* answers are final only once the task's events are durable; the worker's answers are
    * about the state at that point, so they can go now */
   wf_queries_after_wft(wf, run, req, t);
@@ -1038,11 +1043,15 @@ void wf_on_wft_completed(workflow_t *wf, gt_rpc_t *rpc) {
                            ? cc->complete_workflow_execution_command_attributes->result
                            : NULL,
                        NULL);
-    else if (cc->command_type == PB_CMD(FAIL_WORKFLOW_EXECUTION))
-      wf_cron_continue(wf, run, can_run_id, NULL,
-                       cc->fail_workflow_execution_command_attributes
-                           ? cc->fail_workflow_execution_command_attributes->failure
-                           : NULL);
+    else if (cc->command_type == PB_CMD(FAIL_WORKFLOW_EXECUTION)) {
+      pb_failure_t *f = cc->fail_workflow_execution_command_attributes
+                            ? cc->fail_workflow_execution_command_attributes->failure
+                            : NULL;
+      if (retry_next)
+        wf_retry_continue(wf, run, can_run_id, f, retry_backoff_ms);
+      else
+        wf_cron_continue(wf, run, can_run_id, NULL, f);
+    }
   }
 }
 

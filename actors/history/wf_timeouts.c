@@ -236,10 +236,16 @@ static void on_run_timeout(workflow_t *wf, wf_run_t *run) {
   Temporal__Api__History__V1__WorkflowExecutionTimedOutEventAttributes a =
       TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES__INIT;
   a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_TIMEOUT;
-  /* a cron run that ran out of its run timeout (not the whole execution's) has a next */
+  /* A run that ran out of its run timeout (not the whole execution's) may have a next:
+   * its retry (wf_retry.c), else a cron run's next run (wf_cron.c). */
   char next_run_id[37] = "";
-  if ((!run->expiration_ns || run->expiration_ns / 1000000 > deadline_ms) &&
-      wf_cron_backoff_ms(run) >= 0) {
+  int64_t retry_ms = 0;
+  int run_timeout = !run->expiration_ns || run->expiration_ns / 1000000 > deadline_ms;
+  int retry = run_timeout && (a.retry_state = wf_retry_decide(run, NULL, &retry_ms)) ==
+                                 TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_IN_PROGRESS;
+  if (!run_timeout)
+    a.retry_state = TEMPORAL__API__ENUMS__V1__RETRY_STATE__RETRY_STATE_TIMEOUT;
+  if (retry || (run_timeout && wf_cron_backoff_ms(run) >= 0)) {
     wf_new_run_id(next_run_id);
     a.new_execution_run_id = next_run_id;
   }
@@ -249,7 +255,9 @@ static void on_run_timeout(workflow_t *wf, wf_run_t *run) {
   wf_emit(wf, run, &ev, 0);
   wf_close_cleanup(wf, run);
   wf_txn_commit(t);
-  if (*next_run_id)
+  if (*next_run_id && retry)
+    wf_retry_continue(wf, run, next_run_id, NULL, retry_ms);
+  else if (*next_run_id)
     wf_cron_continue(wf, run, next_run_id, NULL, NULL);
 }
 

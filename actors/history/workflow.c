@@ -504,7 +504,7 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
   a.initiator = req->initiator;
   a.continued_failure = req->continued_failure;
   a.last_completion_result = req->last_completion_result;
-  a.attempt = 1;
+  a.attempt = req->attempt > 0 ? req->attempt : 1;
   a.retry_policy = req->retry_policy;
   a.memo = req->memo;
   a.search_attributes = req->search_attributes;

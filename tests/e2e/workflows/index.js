@@ -273,8 +273,16 @@ async function flakyTask() {
   return 'task ok';
 }
 
+// Fails (retryably, type Flaky) until its workflow attempt reaches succeedAt: a workflow
+// retry policy makes the server run it again (36-workflow-retry).
+async function flakyWorkflow(succeedAt) {
+  const { attempt } = workflowInfo();
+  if (attempt < succeedAt) throw ApplicationFailure.retryable(`attempt ${attempt} failed`, 'Flaky');
+  return `succeeded on attempt ${attempt}`;
+}
+
 module.exports = {
-  flakyTask,
+  flakyTask, flakyWorkflow,
   asyncCompletion, tooBig,
   counter,
   annotated, canceller,
