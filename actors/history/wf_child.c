@@ -437,8 +437,9 @@ void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   if (wf_running(run) || run->parent_notified)
     return;
   run->parent_notified = 1;
-  /* the parent learns how its child ended (a continued run keeps the parent waiting) */
-  if (run->parent_workflow_id && run->status != PB_STATUS(CONTINUED_AS_NEW)) {
+  /* the parent learns how its child ended (a run with a next one, continued, retried or a
+   * cron's, keeps the parent waiting) */
+  if (run->parent_workflow_id && !run->has_next) {
     wf_xmsg_t *m = child_closed_msg(wf, run);
     if (m)
       wf_txn_xmsg(t, m);
@@ -486,8 +487,7 @@ static wf_run_t *child_run_of(workflow_t *wf, const wf_xmsg_t *m) {
 static void answer_again(workflow_t *wf, const wf_xmsg_t *m, wf_run_t *run, int started) {
   if (started && run->committed_ev > 0)
     reply_x(wf, (wf_xmsg_t *)m, WFX_CHILD_STARTED, run->first_run_id, 0, NULL);
-  if (!wf_running(run) && run->status != PB_STATUS(CONTINUED_AS_NEW) &&
-      run->committed_ev == run->n_ev) {
+  if (!wf_running(run) && !run->has_next && run->committed_ev == run->n_ev) {
     wf_xmsg_t *c = child_closed_msg(wf, run);
     if (c)
       wf_xsend(wf->srv, c);

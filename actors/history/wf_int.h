@@ -172,6 +172,8 @@ typedef struct wf_run {
   char parent_run_id[37];
   int64_t parent_initiated_id;
   int parent_notified;
+  int has_next;          /* closed naming a next run (continue-as-new, retry, cron): the
+                          * chain goes on, a parent keeps waiting */
   /* children: StartChildWorkflowExecutionInitiated not yet closed */
   struct wf_child *children;
   size_t n_children, cap_children;

@@ -380,6 +380,14 @@ static void close_run(wf_run_t *run, int status, const pb_event_t *ev) {
   run->status = status;
   run->close_ns = gt_pb_ts_ns(ev->event_time);
   run->wft_state = WFT_NONE;
+  const char *next = NULL;
+  if (ev->attributes_case == PB_ATTR(WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES))
+    next = ev->workflow_execution_completed_event_attributes->new_execution_run_id;
+  else if (ev->attributes_case == PB_ATTR(WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES))
+    next = ev->workflow_execution_failed_event_attributes->new_execution_run_id;
+  else if (ev->attributes_case == PB_ATTR(WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES))
+    next = ev->workflow_execution_timed_out_event_attributes->new_execution_run_id;
+  run->has_next = status == PB_STATUS(CONTINUED_AS_NEW) || (next && *next);
 }
 
 int wf_apply(wf_run_t *run, const pb_event_t *ev, size_t idx) {

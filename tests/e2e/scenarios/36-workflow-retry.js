@@ -1,7 +1,8 @@
 // Workflow retry policies: a run that fails retryably starts again as the next run of the
 // same workflow (attempt + 1, initiator RETRY, the failure as continuedFailure, after the
 // policy's backoff), and the client's result follows the chain; maximumAttempts and
-// nonRetryableErrorTypes end it, each close saying why in its retryState.
+// nonRetryableErrorTypes end it, each close saying why in its retryState. A retried child
+// keeps its parent waiting for the chain's end.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -89,6 +90,16 @@ scenario('workflow-retry', async ({ client, taskQueue, withWorker, uniqueId, ste
     const end3 = (await lastEvent(client, id3, chain3[0].runId)).last
       .workflowExecutionFailedEventAttributes;
     assert.equal(end3.retryState, RS.RETRY_STATE_NON_RETRYABLE_FAILURE);
+
+    step('a retried child: its parent waits for the chain and gets its last result');
+    const pid = uniqueId('wretry-parent');
+    assert.equal(await client.workflow.execute('parentOfFlaky', {
+      taskQueue, workflowId: pid, args: [2],
+    }), 'succeeded on attempt 2');
+    const ph = await client.workflow.getHandle(pid).fetchHistory();
+    const done = ph.events.filter((e) => e.childWorkflowExecutionCompletedEventAttributes);
+    assert.equal(done.length, 1);
+    assert.equal(ph.events.filter((e) => e.childWorkflowExecutionFailedEventAttributes).length, 0);
 
     step('without a policy: RETRY_POLICY_NOT_SET, one run');
     const id4 = uniqueId('wretry-none');

@@ -281,8 +281,16 @@ async function flakyWorkflow(succeedAt) {
   return `succeeded on attempt ${attempt}`;
 }
 
+// Runs flakyWorkflow as a child with a retry policy: its result is the chain's last run's.
+async function parentOfFlaky(succeedAt) {
+  return await executeChild(flakyWorkflow, {
+    args: [succeedAt], workflowId: `${workflowInfo().workflowId}-child`,
+    retry: { initialInterval: '50ms', maximumAttempts: 3 },
+  });
+}
+
 module.exports = {
-  flakyTask, flakyWorkflow,
+  flakyTask, flakyWorkflow, parentOfFlaky,
   asyncCompletion, tooBig,
   counter,
   annotated, canceller,
