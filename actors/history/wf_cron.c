@@ -47,31 +47,10 @@ int64_t wf_cron_backoff_ms(const wf_run_t *run) {
 void wf_cron_continue(workflow_t *wf, wf_run_t *prev, const char *run_id,
                       pb_payloads_t *result, pb_failure_t *failure) {
   int64_t backoff_ms = wf_cron_backoff_ms(prev);
-  pb_event_t *start = prev->n_ev ? wf_event_unpack(prev, 0) : NULL;
-  const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *s =
-      start ? start->workflow_execution_started_event_attributes : NULL;
-  if (backoff_ms < 0 || !s) {
-    gt_log_error("HIST-CRON-FAILED", "workflow %s: could not start the next cron run",
+  if (backoff_ms < 0) {
+    gt_log_error("HIST-CRON-FAILED", "workflow %s: its schedule fires no more",
                  wf->workflow_id);
-    if (start)
-      protobuf_c_message_free_unpacked(&start->base, NULL);
     return;
   }
-  pb_dur_t exec_to, delay;
-  gt_pb_dur(&exec_to, prev->exec_timeout_ms);
-  gt_pb_dur(&delay, backoff_ms);
-  start_params_t p = {
-      .workflow_type = s->workflow_type, .task_queue = s->task_queue, .input = s->input,
-      .exec_timeout = &exec_to, .run_timeout = s->workflow_run_timeout,
-      .task_timeout = s->workflow_task_timeout, .identity = "", .request_id = "",
-      .cron_schedule = prev->cron_schedule, .retry_policy = s->retry_policy,
-      .header = s->header, .run_id = run_id, /* memo, search attributes: prev's now */
-      .first_run_id = prev->first_run_id, .continued_run_id = prev->run_id,
-      .initiator = CRON_INITIATOR, .continued_failure = failure,
-      .last_completion_result = result ? result : s->last_completion_result,
-      .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
-      .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
-      .expiration_ns = prev->expiration_ns, .start_delay = &delay};
-  wf_start_next_run(wf, prev, &p, "cron");
-  protobuf_c_message_free_unpacked(&start->base, NULL);
+  wf_start_again(wf, prev, run_id, CRON_INITIATOR, 0, result, failure, backoff_ms, "cron");
 }

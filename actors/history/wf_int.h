@@ -349,6 +349,12 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *p, wf_txn_t **t);
  * log line. */
 void wf_start_next_run(workflow_t *wf, const wf_run_t *prev, start_params_t *p,
                        const char *why);
+/* Starts prev's workflow again as the run that follows it (cron, retry): its first run's
+ * attributes, the given initiator, attempt prev's + 1 (next_attempt) or 1, result (else
+ * the last completion result prev was handed) and failure, after backoff_ms. */
+void wf_start_again(workflow_t *wf, wf_run_t *prev, const char *run_id, int initiator,
+                    int next_attempt, pb_payloads_t *result, pb_failure_t *failure,
+                    int64_t backoff_ms, const char *why);
 /* Stops the actor when nothing waits on it in memory: every run is closed, or the open one
  * only sleeps (on user timers, its timeouts, or a message) with its next deadline at least
  * WF_SLEEP_MIN_MS away, registered with the sleepers actor. Its memory goes, the store

@@ -567,6 +567,39 @@ void wf_start_next_run(workflow_t *wf, const wf_run_t *prev, start_params_t *p,
   wf_drop_old_runs(wf);
 }
 
+void wf_start_again(workflow_t *wf, wf_run_t *prev, const char *run_id, int initiator,
+                    int next_attempt, pb_payloads_t *result, pb_failure_t *failure,
+                    int64_t backoff_ms, const char *why) {
+  pb_event_t *start = prev->n_ev ? wf_event_unpack(prev, 0) : NULL;
+  const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *s =
+      start ? start->workflow_execution_started_event_attributes : NULL;
+  if (!s) {
+    gt_log_error("HIST-NEXT-RUN-FAILED", "workflow %s: could not start the next run (%s)",
+                 wf->workflow_id, why);
+    if (start)
+      protobuf_c_message_free_unpacked(&start->base, NULL);
+    return;
+  }
+  pb_dur_t exec_to, delay;
+  gt_pb_dur(&exec_to, prev->exec_timeout_ms);
+  gt_pb_dur(&delay, backoff_ms);
+  start_params_t p = {
+      .workflow_type = s->workflow_type, .task_queue = s->task_queue, .input = s->input,
+      .exec_timeout = &exec_to, .run_timeout = s->workflow_run_timeout,
+      .task_timeout = s->workflow_task_timeout, .identity = "", .request_id = "",
+      .cron_schedule = prev->cron_schedule, .retry_policy = s->retry_policy,
+      .header = s->header, .run_id = run_id, /* memo, search attributes: prev's now */
+      .first_run_id = prev->first_run_id, .continued_run_id = prev->run_id,
+      .initiator = initiator, .continued_failure = failure,
+      .last_completion_result = result ? result : s->last_completion_result,
+      .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
+      .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
+      .expiration_ns = prev->expiration_ns, .start_delay = &delay,
+      .attempt = next_attempt ? s->attempt + 1 : 1};
+  wf_start_next_run(wf, prev, &p, why);
+  protobuf_c_message_free_unpacked(&start->base, NULL);
+}
+
 /* Eager workflow start: the reply carries the run's first workflow task, started for the
  * client's own worker (StartWorkflowExecutionResponse, encoded here: 1 run_id,
  * 2 eager_workflow_task, 3 started, 5 status). A task that cannot be encoded is left to

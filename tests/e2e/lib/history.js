@@ -63,8 +63,23 @@ function decodeFirst(payloads) {
   return decodePayload(list[0]);
 }
 
+// A protobuf Duration (or Timestamp) as milliseconds; 0 when absent.
+function durationMs(d) {
+  return Number((d && d.seconds) || 0) * 1000 + Math.round(((d && d.nanos) || 0) / 1e6);
+}
+
+// Every run of a workflow id, oldest first, as ListWorkflowExecutions shows them:
+// [{ runId, status (its name), start (ms) }].
+async function listRuns(client, workflowId) {
+  const out = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    out.push({ runId: wf.runId, status: wf.status.name, start: wf.startTime.getTime() });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
 module.exports = {
   eventTypeName, eventId, eventTypes, formatHistory, assertContiguousIds,
   assertEventTypes, firstEvent, decodePayload, decodeFirst, toNumber,
-  EventType,
+  EventType, durationMs, listRuns,
 };

@@ -18,8 +18,8 @@ const { expectGrpcCode } = require('../lib/expect');
 const h = require('../lib/history');
 
 const types = (hist) => hist.events.map((e) => Object.keys(e).find((k) => k.endsWith('Attributes')));
-const ms = (d) => Number(d.seconds || 0) * 1000 + Math.round((d.nanos || 0) / 1e6);
-const tsMs = (t) => Number(t.seconds || 0) * 1000 + Math.round((t.nanos || 0) / 1e6);
+const ms = h.durationMs;
+const tsMs = h.durationMs; /* a Timestamp has the same seconds and nanos */
 
 scenario('start-delay', async ({ step }) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gt-delay-'));

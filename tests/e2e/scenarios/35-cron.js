@@ -8,18 +8,10 @@
 const assert = require('node:assert/strict');
 const { temporal } = require('@temporalio/proto');
 const { scenario } = require('../lib/harness');
+const { durationMs: ms, listRuns: runs } = require('../lib/history');
 const { expectGrpcCode } = require('../lib/expect');
 
 const CRON = temporal.api.enums.v1.ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE;
-const ms = (d) => Number((d && d.seconds) || 0) * 1000 + Math.round(((d && d.nanos) || 0) / 1e6);
-
-async function runs(client, workflowId) {
-  const out = [];
-  for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    out.push({ runId: wf.runId, status: wf.status.name, start: wf.startTime.getTime() });
-  }
-  return out.sort((a, b) => a.start - b.start);
-}
 
 scenario('cron', async ({ client, taskQueue, withWorker, uniqueId, step }) => {
   const workflowId = uniqueId('cron');

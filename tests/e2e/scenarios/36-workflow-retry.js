@@ -9,18 +9,10 @@ const assert = require('node:assert/strict');
 const { WorkflowFailedError } = require('@temporalio/client');
 const { temporal } = require('@temporalio/proto');
 const { scenario } = require('../lib/harness');
+const { durationMs: ms, listRuns: runs } = require('../lib/history');
 
 const RS = temporal.api.enums.v1.RetryState;
 const RETRY = temporal.api.enums.v1.ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_RETRY;
-const ms = (d) => Number((d && d.seconds) || 0) * 1000 + Math.round(((d && d.nanos) || 0) / 1e6);
-
-async function runs(client, workflowId) {
-  const out = [];
-  for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    out.push({ runId: wf.runId, status: wf.status.name, start: wf.startTime.getTime() });
-  }
-  return out.sort((a, b) => a.start - b.start);
-}
 
 async function awaitRuns(client, workflowId, n) {
   let got = [];
