@@ -437,10 +437,12 @@ static int ob_start(gt_actor_t *self, void *arg) {
   return 0;
 }
 
-/* Deletes not sent yet leave applied rows: the next start's sweep applies them again
- * (the same change: harmless) and deletes them. */
+/* The deletes not sent yet go now: the stores close after the runtime, so the default
+ * store still takes them (a row whose delete is lost anyway is applied again by the next
+ * start's sweep: the same change, harmless). */
 static void ob_stop(gt_actor_t *self) {
   outbox_t *o = (outbox_t *)self;
+  flush_deletes(o);
   free(o->del);
   o->del = NULL;
 }
