@@ -70,6 +70,19 @@ void wf_on_query(workflow_t *wf, gt_rpc_t *rpc) {
     gt_rpc_reply_msg(rpc, &r.base);
     return;
   }
+  if (wf_running(run) && run->backoff_pending) {
+    /* As Temporal: no workflow task yet (a start delay, a cron or retry backoff). A query
+     * that would time out before the first one is refused now; another waits for it. */
+    uint64_t now = gt_now_ms();
+    int64_t left = rpc->deadline_ms > now ? (int64_t)(rpc->deadline_ms - now)
+                                          : QUERY_DEFAULT_WAIT_MS;
+    int64_t first_ms = run->start_ns / 1000000 + run->backoff_ms - gt_wall_ns() / 1000000;
+    if (first_ms >= left) {
+      gt_rpc_reply_error(rpc, GT_GRPC_FAILED_PRECONDITION,
+                         "Workflow task is not scheduled yet.");
+      return;
+    }
+  }
   wf_query_t *q = calloc(1, sizeof(*q));
   gt_task_t *task = q ? gt_task_new(GT_TASK_QUERY, wf->ns_id, wf->workflow_id, run->run_id,
                                     wf->next_query_seq + 1, 1) : NULL;
@@ -90,7 +103,8 @@ void wf_on_query(workflow_t *wf, gt_rpc_t *rpc) {
   wf->queries = q;
   /* Consistency: a query must see every event acknowledged before it. While a workflow
    * task is pending or events are buffered, it rides the next workflow task instead. */
-  if (wf_running(run) && (run->wft_state != WFT_NONE || run->n_buf > 0)) {
+  if (wf_running(run) && (run->wft_state != WFT_NONE || run->n_buf > 0 ||
+                          run->backoff_pending)) {
     free(task);
     q->state = WFQ_WAITING;
     return;

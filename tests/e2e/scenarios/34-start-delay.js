@@ -2,7 +2,7 @@
 // workflow task backoff: WorkflowExecutionStarted carries it, no workflow task is
 // scheduled until it has passed, the execution time is the start time plus the delay,
 // and a signal does not end the wait (it goes with the first task) while another
-// SignalWithStart does. The wait survives a kill -9 (SQLite file). Bad delays are
+// SignalWithStart does; a query that would time out before the first task is refused. The wait survives a kill -9 (SQLite file). Bad delays are
 // refused as Temporal refuses them.
 'use strict';
 
@@ -16,6 +16,13 @@ const { freePort } = require('../lib/server');
 const { startFileServer, withWorkerAt } = require('../lib/restart');
 const { expectGrpcCode } = require('../lib/expect');
 const h = require('../lib/history');
+
+// The messages of an error and its causes (the SDK wraps the server's).
+function chainText(err) {
+  const text = [];
+  for (let e = err; e && text.length < 8; e = e.cause) text.push(`${e.message} ${e.details || ''}`);
+  return text.join(' | ');
+}
 
 const types = (hist) => hist.events.map((e) => Object.keys(e).find((k) => k.endsWith('Attributes')));
 const ms = h.durationMs;
@@ -62,6 +69,9 @@ scenario('start-delay', async ({ step }) => {
     hist = await sws.fetchHistory();
     assert.deepEqual(types(hist), ['workflowExecutionStartedEventAttributes',
       'workflowExecutionSignaledEventAttributes']);
+    // a query that would time out before the first workflow task is refused, as Temporal does
+    const qerr = await expectGrpcCode(sws.query('anything'), 9, 'a query during the delay');
+    assert.match(chainText(qerr), /Workflow task is not scheduled yet/);
     await client.workflow.signalWithStart('hello', {
       taskQueue, workflowId: swsId, args: ['Signalled'], signal: 'nudge', startDelay: '1h',
     });
@@ -74,9 +84,7 @@ scenario('start-delay', async ({ step }) => {
       taskQueue, workflowId: `delay-cron-${process.pid}`, args: ['x'], startDelay: '1s',
       cronSchedule: '* * * * *',
     }), 3, 'a cron schedule with a start delay');
-    const text = [];
-    for (let e = err; e && text.length < 8; e = e.cause) text.push(`${e.message} ${e.details || ''}`);
-    assert.match(text.join(' | '), /CronSchedule and WorkflowStartDelay may not be used together/);
+    assert.match(chainText(err), /CronSchedule and WorkflowStartDelay may not be used together/);
 
     step('the wait survives a kill -9');
     const crashId = `delay-crash-${process.pid}`;
