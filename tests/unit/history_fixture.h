@@ -143,7 +143,8 @@ static inline poll_act_resp_t *poll_act_with(const char *const *extra) {
 static inline poll_act_resp_t *poll_act(void) { return poll_act_with(NULL); }
 
 /* Submits RespondWorkflowTaskCompleted with one command (not waited). cmd: 'A' schedules
- * activity "greet", 'C' completes the workflow. */
+ * activity "greet", 'C' completes the workflow, 'N' continues it as new after a 1 s
+ * backoff (backoff_start_interval). */
 static inline void submit_wft_done(h2c_stream_t *s, const ProtobufCBinaryData *token, char cmd) {
   wft_done_req_t r =
       TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
@@ -153,6 +154,9 @@ static inline void submit_wft_done(h2c_stream_t *s, const ProtobufCBinaryData *t
       TEMPORAL__API__COMMAND__V1__SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES__INIT;
   Temporal__Api__Command__V1__CompleteWorkflowExecutionCommandAttributes ca =
       TEMPORAL__API__COMMAND__V1__COMPLETE_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes na =
+      TEMPORAL__API__COMMAND__V1__CONTINUE_AS_NEW_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  pb_dur_t backoff;
   pb_acttype_t at = TEMPORAL__API__COMMON__V1__ACTIVITY_TYPE__INIT;
   pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   pb_dur_t st2c;
@@ -170,6 +174,13 @@ static inline void submit_wft_done(h2c_stream_t *s, const ProtobufCBinaryData *t
     gt_pb_dur(&st2c, 10000);
     sa.start_to_close_timeout = &st2c;
     c.schedule_activity_task_command_attributes = &sa;
+  } else if (cmd == 'N') {
+    c.command_type = PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION);
+    c.attributes_case =
+        TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_CONTINUE_AS_NEW_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+    gt_pb_dur(&backoff, 1000);
+    na.backoff_start_interval = &backoff;
+    c.continue_as_new_workflow_execution_command_attributes = &na;
   } else {
     c.command_type = PB_CMD(COMPLETE_WORKFLOW_EXECUTION);
     c.attributes_case =

@@ -764,6 +764,31 @@ static void complete_only_workflow(void) {
   protobuf_c_message_free_unpacked(&t->base, NULL);
 }
 
+/* A ContinueAsNew's backoff_start_interval is the new run's first workflow task backoff:
+ * its WorkflowExecutionStarted carries it and its first task comes once it has passed. */
+START_TEST(test_continue_as_new_backoff) {
+  char run1[37];
+  ck_assert_int_eq(start_ok("wf-can-backoff", "req-canb", 0, run1), 1);
+  poll_wft_resp_t *t = poll_wft();
+  wft_done_ok(&t->task_token, 'N');
+  protobuf_c_message_free_unpacked(&t->base, NULL);
+  int64_t t0 = gt_wall_ns();
+  t = poll_wft(); /* the new run's first task, a second later */
+  int64_t waited_ms = (gt_wall_ns() - t0) / 1000000;
+  ck_assert_str_ne(t->workflow_execution->run_id, run1);
+  ck_assert_msg(waited_ms >= 900, "the first task came after %lld ms", (long long)waited_ms);
+  ck_assert_uint_ge(t->history->n_events, 3);
+  const pb_event_t *start = t->history->events[0];
+  ck_assert_int_eq(gt_pb_dur_ms(start->workflow_execution_started_event_attributes
+                                    ->first_workflow_task_backoff), 1000);
+  ck_assert_str_eq(start->workflow_execution_started_event_attributes->continued_execution_run_id,
+                   run1);
+  ck_assert_int_eq(t->history->events[1]->event_type, PB_EV(WORKFLOW_TASK_SCHEDULED));
+  wft_done_ok(&t->task_token, 'C');
+  protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+END_TEST
+
 /* A start whose workflow actor is not in memory is written without reading the id first
  * (workflow.c, blind start). When the id has a row after all, nothing of the blind write
  * stays, and the start is answered as if the row had been read first. */
@@ -1295,6 +1320,7 @@ static Suite *history_suite(void) {
   tcase_add_test(tc, test_system_info);
   tcase_add_test(tc, test_start_conflicts);
   tcase_add_test(tc, test_blind_start_on_known_id);
+  tcase_add_test(tc, test_continue_as_new_backoff);
   tcase_add_test(tc, test_validation);
   tcase_add_test(tc, test_hello_flow);
   tcase_add_test(tc, test_delete_workflow);
