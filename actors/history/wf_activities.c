@@ -96,6 +96,11 @@ void wf_need_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
     wf_schedule_wft(wf, run, t);
 }
 
+void wf_need_wft_for_signal(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
+  if (!run->backoff_pending)
+    wf_need_wft(wf, run, t);
+}
+
 static void act_fail(workflow_t *wf, wf_run_t *run, wf_activity_t *act, wf_txn_t *t,
                      pb_failure_t *failure, char *identity);
 

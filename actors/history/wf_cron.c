@@ -24,24 +24,23 @@
 
 #define CRON_INITIATOR TEMPORAL__API__ENUMS__V1__CONTINUE_AS_NEW_INITIATOR__CONTINUE_AS_NEW_INITIATOR_CRON_SCHEDULE
 
-int64_t wf_cron_first_backoff_ms(const char *cron_schedule) {
+/* The backoff, from now, before the firing of spec due after from_ms (see
+ * gt_cron_backoff_ms); -1 when spec is not a schedule or never fires. */
+static int64_t backoff_after(const char *spec, int64_t from_ms) {
   gt_cron_t c;
   char err[128];
-  if (!cron_schedule || !*cron_schedule || gt_cron_parse(cron_schedule, &c, err, sizeof err))
+  if (!spec || !*spec || gt_cron_parse(spec, &c, err, sizeof err))
     return -1;
-  int64_t now = gt_wall_ns() / 1000000;
-  return gt_cron_backoff_ms(&c, now, now);
+  return gt_cron_backoff_ms(&c, from_ms, gt_wall_ns() / 1000000);
+}
+
+int64_t wf_cron_first_backoff_ms(const char *cron_schedule) {
+  return backoff_after(cron_schedule, gt_wall_ns() / 1000000);
 }
 
 int64_t wf_cron_backoff_ms(const wf_run_t *run) {
-  gt_cron_t c;
-  char err[128];
-  if (!run->cron_schedule || !*run->cron_schedule ||
-      gt_cron_parse(run->cron_schedule, &c, err, sizeof err))
-    return -1;
   /* from the time the run fired (its execution time) to now, its close */
-  return gt_cron_backoff_ms(&c, run->start_ns / 1000000 + run->backoff_ms,
-                            gt_wall_ns() / 1000000);
+  return backoff_after(run->cron_schedule, wf_run_execution_ns(run) / 1000000);
 }
 
 void wf_cron_continue(workflow_t *wf, wf_run_t *prev, const char *run_id,

@@ -204,6 +204,13 @@ typedef struct wf_run {
   int detached;
 } wf_run_t;
 
+/* The run's execution time (Unix ns): its start plus its first workflow task backoff
+ * (start delay, cron or retry wait): when the first task is due, what the run and
+ * execution timeouts and visibility's ExecutionTime count from. */
+static inline int64_t wf_run_execution_ns(const wf_run_t *run) {
+  return run->start_ns + run->backoff_ms * 1000000;
+}
+
 typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK, EFF_XMSG, EFF_VIS } wf_effect_kind_t;
 
 /* A message between workflow actors (children, external signals, parent close policy). */

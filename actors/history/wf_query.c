@@ -76,7 +76,7 @@ void wf_on_query(workflow_t *wf, gt_rpc_t *rpc) {
     uint64_t now = gt_now_ms();
     int64_t left = rpc->deadline_ms > now ? (int64_t)(rpc->deadline_ms - now)
                                           : QUERY_DEFAULT_WAIT_MS;
-    int64_t first_ms = run->start_ns / 1000000 + run->backoff_ms - gt_wall_ns() / 1000000;
+    int64_t first_ms = (wf_run_execution_ns(run) - gt_wall_ns()) / 1000000;
     if (first_ms >= left) {
       gt_rpc_reply_error(rpc, GT_GRPC_FAILED_PRECONDITION,
                          "Workflow task is not scheduled yet.");

@@ -1028,7 +1028,7 @@ void wf_txn_commit(wf_txn_t *t) {
         .ns_id = wf->ns_id, .run_id = run->run_id, .workflow_id = wf->workflow_id,
         .workflow_type = run->workflow_type, .task_queue = run->task_queue,
         .status = run->status, .start_ns = run->start_ns,
-        .execution_ns = run->start_ns + run->backoff_ms * 1000000,
+        .execution_ns = wf_run_execution_ns(run),
         .close_ns = visibility_status_close(run), .history_length = (int64_t)run->n_ev,
         .memo = run->memo, .memo_len = run->memo_len,
         .search_attrs = run->search_attrs, .search_attrs_len = run->search_attrs_len};

@@ -569,7 +569,7 @@ static void arm_timer(workflow_t *wf, wf_timer_t *tm) {
 void wf_arm_backoff(workflow_t *wf, wf_run_t *run) {
   if (!run->backoff_pending)
     return;
-  int64_t left = run->start_ns / 1000000 + run->backoff_ms - gt_wall_ns() / 1000000;
+  int64_t left = (wf_run_execution_ns(run) - gt_wall_ns()) / 1000000;
   gt_actor_timer_start(&wf->base, (uint64_t)(left > 0 ? left : 1),
                        WF_TIMER_TOKEN(WF_TIMER_BACKOFF, 0));
 }
@@ -586,11 +586,6 @@ static void on_backoff_timer(workflow_t *wf, wf_run_t *run) {
   }
   wf_schedule_wft(wf, run, t);
   wf_txn_commit(t);
-}
-
-void wf_need_wft_for_signal(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
-  if (!run->backoff_pending)
-    wf_need_wft(wf, run, t);
 }
 
 void wf_arm_timers(workflow_t *wf, wf_run_t *run) {

@@ -207,7 +207,7 @@ static void on_act_timeout(workflow_t *wf, wf_run_t *run, uint64_t token) {
 int64_t wf_run_deadline_ms(const wf_run_t *run) {
   /* as Temporal: the run timeout counts from the execution time (after a start delay) */
   int64_t d = run->run_timeout_ms > 0
-                  ? run->start_ns / 1000000 + run->backoff_ms + run->run_timeout_ms
+                  ? wf_run_execution_ns(run) / 1000000 + run->run_timeout_ms
                   : 0;
   int64_t e = run->expiration_ns > 0 ? run->expiration_ns / 1000000 : 0;
   if (!d || (e && e < d))

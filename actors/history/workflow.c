@@ -726,7 +726,7 @@ static void on_describe(workflow_t *wf, gt_rpc_t *rpc) {
   wt.name = run->workflow_type;
   info.type = &wt;
   gt_pb_ts(&start, run->start_ns);
-  gt_pb_ts(&exect, run->start_ns + run->backoff_ms * 1000000);
+  gt_pb_ts(&exect, wf_run_execution_ns(run));
   info.start_time = &start;
   info.execution_time = &exect;
   if (!wf_running(run)) {
@@ -1273,7 +1273,7 @@ int wf_run_sleeps(const wf_run_t *run, int64_t *due_ms) {
       run->n_acts || run->n_buf || run->updates)
     return 0;
   int64_t due = wf_run_deadline_ms(run);
-  int64_t backoff_due = run->start_ns / 1000000 + run->backoff_ms;
+  int64_t backoff_due = wf_run_execution_ns(run) / 1000000;
   if (run->backoff_pending && (!due || backoff_due < due))
     due = backoff_due;
   for (size_t i = 0; i < run->n_timers; i++) {
