@@ -94,6 +94,18 @@ static void free_results(gt__pg_conn_t *c) {
   c->nq = 0;
 }
 
+/* Stops watching the socket and the timer and closes the libpq connection: DOWN, the
+ * handles kept for the next connect. */
+static void disconnect(gt__pg_conn_t *c) {
+  poll_stop(c);
+  timer_stop(c);
+  c->lost_pending = 0;
+  if (c->pg)
+    PQfinish(c->pg);
+  c->pg = NULL;
+  c->state = GT__PG_DOWN;
+}
+
 /* The connection is gone (or never came up): report it. */
 static void lost(gt__pg_conn_t *c, const char *why) {
   int was = c->state;
@@ -113,13 +125,7 @@ static void lost(gt__pg_conn_t *c, const char *why) {
     else
       gt_log_error("STORE-PG-LOST", "connection lost (%s): %.*s", why, (int)n, msg);
   }
-  poll_stop(c);
-  timer_stop(c);
-  c->lost_pending = 0;
-  if (c->pg)
-    PQfinish(c->pg);
-  c->pg = NULL;
-  c->state = GT__PG_DOWN;
+  disconnect(c);
   if (c->busy) {
     c->busy = 0;
     free_results(c);
@@ -465,24 +471,15 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 void gt__pg_conn_recycle(gt__pg_conn_t *c) {
   GT_ASSERT(gt__pg_conn_idle(c));
-  poll_stop(c);
-  timer_stop(c);
   free_results(c);
-  PQfinish(c->pg);
-  c->pg = NULL;
-  c->state = GT__PG_DOWN;
+  disconnect(c);
   gt__pg_conn_start(c);
 }
 
 void gt__pg_conn_close(gt__pg_conn_t *c) {
-  poll_stop(c);
-  timer_stop(c);
+  disconnect(c);
   if (!uv_is_closing((uv_handle_t *)&c->timer))
     uv_close((uv_handle_t *)&c->timer, NULL);
-  if (c->pg)
-    PQfinish(c->pg);
-  c->pg = NULL;
-  c->state = GT__PG_DOWN;
   free_results(c);
   free(c->res);
   c->res = NULL;
