@@ -181,6 +181,12 @@ void gt_store_latency(gt_store_t *st, int reads, gt_metrics_hist_t *out) {
 
 int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_store_op_t *ops,
                    int nops, gt_store_write_cb cb, void *ctx) {
+  return gt_store_write_chained(st, shard_id, range_id, ops, nops, cb, ctx, NULL);
+}
+
+int gt_store_write_chained(gt_store_t *st, int shard_id, int64_t range_id,
+                           const gt_store_op_t *ops, int nops, gt_store_write_cb cb, void *ctx,
+                           gt_store_chain_t *chain) {
   if (!st || nops < 0 || (nops > 0 && !ops))
     return GT_EINVAL;
   size_t bytes = 0;
@@ -204,6 +210,7 @@ int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_stor
   b->ops = (gt_store_op_t *)((char *)b + head);
   b->cb = cb;
   b->ctx = ctx;
+  b->chain = chain;
   char *cursor = (char *)b->ops + opsz;
   for (int i = 0; i < nops; i++)
     copy_op(&b->ops[i], &ops[i], &cursor);
@@ -224,6 +231,8 @@ void gt__store_write_done(gt_store_t *st, gt__store_batch_t *b, int rc, int fail
     atomic_fetch_add_explicit(&st->batches_fenced, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&st->queue_depth, 1, memory_order_relaxed);
   observe_latency(st, 0, b->submit_ns);
+  if (rc)
+    gt__chain_fail(b);
   if (b->cb)
     b->cb(b->ctx, rc, rc ? failed_op : -1);
   free(b);

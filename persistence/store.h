@@ -30,6 +30,7 @@
 #ifndef GT_STORE_H
 #define GT_STORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -231,6 +232,24 @@ typedef void (*gt_store_write_cb)(void *ctx, int rc, int failed_op);
  * GT_ENOMEM, GT_ECLOSED, GT_EINVAL (cb never runs). */
 int gt_store_write(gt_store_t *st, int shard_id, int64_t range_id, const gt_store_op_t *ops,
                    int nops, gt_store_write_cb cb, void *ctx);
+
+/* A write chain: batches that build on each other in submission order (a workflow's
+ * transactions, each appending events after the previous one's). Once a batch of a chain
+ * fails (any error, an unknown outcome included), every later batch of the chain fails
+ * with GT_EUNAVAIL and nothing of it is applied: a batch never commits without the ones
+ * submitted before it on its chain, so a history cannot get a gap even when the caller
+ * submits before it knows the earlier outcomes. A chain's batches must all carry one
+ * shard_id (the order backends keep is per shard). The caller owns the chain (zeroed:
+ * intact) and keeps it alive until each of its batches has completed; a failed chain
+ * stays failed. */
+typedef struct gt_store_chain {
+  _Atomic int failed;
+} gt_store_chain_t;
+
+/* gt_store_write for a batch of `chain` (NULL: none, as gt_store_write). */
+int gt_store_write_chained(gt_store_t *st, int shard_id, int64_t range_id,
+                           const gt_store_op_t *ops, int nops, gt_store_write_cb cb, void *ctx,
+                           gt_store_chain_t *chain);
 
 /* Completion of a read: rc 0 with rows (possibly 0 rows), or GT_EIO with rows NULL. */
 typedef void (*gt_store_read_cb)(void *ctx, int rc, const gt_rows_t *rows);

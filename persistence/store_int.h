@@ -45,6 +45,7 @@ typedef struct gt__store_batch {
   gt_store_op_t *ops;   /* points into this allocation */
   gt_store_write_cb cb; /* may be NULL */
   void *ctx;
+  gt_store_chain_t *chain; /* may be NULL; see gt_store_write_chained */
   /* Backend scratch: the outcome, kept with the batch while its completion waits (the
    * SQLite backend's syncer, which completes a batch only once its commit is on disk). */
   int done_rc;
@@ -109,6 +110,20 @@ typedef struct gt__stmt_info {
   int is_read;
 } gt__stmt_info_t;
 extern const gt__stmt_info_t gt__store_stmt_info[GT_SQL__COUNT];
+
+/* Chains (gt_store_write_chained). A backend checks gt__chain_failed before it applies a
+ * batch, and calls gt__chain_fail as soon as it knows a batch failed, on the thread that
+ * applies the chain's next batch (gt__store_write_done also marks it, for the failures
+ * completed at once). relaxed: one thread both writes and reads a chain's flag while
+ * batches of it are queued; the completion callbacks synchronize through their own
+ * queues. */
+static inline int gt__chain_failed(const gt__store_batch_t *b) {
+  return b->chain && atomic_load_explicit(&b->chain->failed, memory_order_relaxed);
+}
+static inline void gt__chain_fail(gt__store_batch_t *b) {
+  if (b->chain)
+    atomic_store_explicit(&b->chain->failed, 1, memory_order_relaxed);
+}
 
 /* Completion of a batch: updates stats, runs the callback, frees b. Backend thread. */
 void gt__store_write_done(gt_store_t *st, gt__store_batch_t *b, int rc, int failed_op);

@@ -310,6 +310,11 @@ struct workflow {
   int broken;
   gt_rpc_t *deferred_head, *deferred_tail; /* requests that arrived while loading */
   wf_txn_t *txn_head, *txn_tail;           /* in flight, in submission order */
+  /* Every txn of this activation is a batch of this chain: once one fails, the store fails
+   * the ones queued after it, so the store never holds a later txn's events without an
+   * earlier one's (a txn may be submitted before the previous one's outcome is known).
+   * Lives as long as the actor, which stays until its last txn completed. */
+  gt_store_chain_t chain;
   wf_txn_t *txn_spare; /* a finished txn kept for the next begin (its effects array too) */
   char create_request_id[37];
   wf_query_t *queries;   /* pending QueryWorkflow calls */

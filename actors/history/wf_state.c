@@ -913,8 +913,9 @@ static void txn_submit(wf_txn_t *t, const gt_store_op_t *ops, int n) {
     wf->txn_head = t;
   wf->txn_tail = t;
   gt_actor_retain(&wf->base);
-  int rc = gt_store_write(wf->srv->store, wf->shard, wf->srv->shards[wf->shard].range_id,
-                          ops, n, txn_store_cb, t);
+  int rc = gt_store_write_chained(wf->srv->store, wf->shard,
+                                  wf->srv->shards[wf->shard].range_id, ops, n, txn_store_cb,
+                                  t, &wf->chain);
   if (rc != 0)
     txn_store_cb(t, rc, -1);
 }

@@ -1020,6 +1020,9 @@ void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
                wf->workflow_id);
   /* nothing else ran while the create was in flight, and the run is the actor's only one */
   GT_ASSERT(!wf->txn_head && wf->runs == t->run && !t->run->next);
+  /* the failure marked the chain; no batch of it is queued, and none would build on this
+   * one: the store may take the activation's next txns */
+  atomic_store_explicit(&wf->chain.failed, 0, memory_order_relaxed);
   /* Undo the effects, which have not run: the start goes back to the head of the queue
    * (answered after the load), its workflow task is dropped. */
   gt_rpc_t *again = wf_txn_drop_effects(t, 1);

@@ -74,6 +74,10 @@
  * INVARIANTS
  *   - Batches of one shard commit, and complete, in submission order: they share a slot,
  *     whose queue is FIFO and which runs one group (or acquire) at a time.
+ *   - A batch whose chain failed (gt_store_write_chained) is not applied: the fast round
+ *     is replayed, where its outcome is GT_EUNAVAIL and its savepoint rolled back. A
+ *     failure marks the chain at once in the replay, else at the completion, which runs
+ *     before the slot (the chain's: one shard) starts its next group.
  *   - A batch is all-or-nothing: a failure in the fast round rolls the whole transaction
  *     back before the replay, where each batch runs inside its savepoint; a lost
  *     connection aborts the transaction server-side (every batch of the group: GT_EIO).
@@ -358,6 +362,8 @@ static int batch_outcome(slot_t *sl, int *failed_op) {
   gt__store_batch_t *b = sl->group[sl->idx];
   int k = sl->prefix + 1;
   *failed_op = -1;
+  if (gt__chain_failed(b)) /* an earlier batch of its chain failed: rolled back to b */
+    return GT_EUNAVAIL;
   if (!gt__pg_res_is(c, sl->prefix, PGRES_COMMAND_OK))
     return gt__pg_map_error(c->res[sl->prefix], "SAVEPOINT");
   if (b->shard_id >= 0) {
@@ -417,6 +423,8 @@ static void group_round_cb(gt__pg_conn_t *c, int rc) {
   }
   if (!sl->aborting) {
     sl->rc[sl->idx] = batch_outcome(sl, &sl->failed[sl->idx]);
+    if (sl->rc[sl->idx]) /* before the chain's next batch is settled, in this group */
+      gt__chain_fail(sl->group[sl->idx]);
     sl->idx++;
     group_send(sl);
     return;
@@ -441,6 +449,9 @@ static int fast_all_ok(slot_t *sl) {
   gt__pg_conn_t *c = &sl->conn;
   if (!gt__pg_res_is(c, 0, PGRES_COMMAND_OK))
     return 0;
+  for (int i = 0; i < sl->n; i++)
+    if (gt__chain_failed(sl->group[i])) /* the replay fails it alone */
+      return 0;
   for (int j = 0; j < sl->nfence; j++)
     if (!gt__pg_res_is(c, 1 + j, PGRES_TUPLES_OK))
       return 0;

@@ -44,6 +44,10 @@
  *     replay runs each batch inside its savepoint, rolled back on failure.
  *   - If the transaction is lost (COMMIT fails, or SQLite rolled it back after an I/O or
  *     disk-full error), every batch of the group completes with GT_EIO: none was committed.
+ *   - A batch whose chain failed (gt_store_write_chained) is not applied: GT_EUNAVAIL. The
+ *     writer marks a chain failed when it learns of the failure (a replayed batch, a lost
+ *     group), before it applies any later batch, even though the completion waits for
+ *     the syncer.
  *   - Completions run after the COMMIT returned (and, with the syncer, after the WAL was
  *     fdatasync'd since), in submission order, on the writer thread or the syncer.
  *   - If the WAL cannot be synced, the process aborts: the commits are in the file but
@@ -304,7 +308,14 @@ static int replay_careful(sqlite_store_t *s, int n) {
   }
   s->nfence = 0;
   for (int i = 0; i < n; i++) {
+    if (gt__chain_failed(s->group[i])) { /* an earlier batch of its chain failed */
+      s->group_rc[i] = GT_EUNAVAIL;
+      s->group_failed[i] = -1;
+      continue;
+    }
     s->group_rc[i] = run_batch(s, s->group[i], &s->group_failed[i]);
+    if (s->group_rc[i])
+      gt__chain_fail(s->group[i]);
     /* After a disk-full or I/O error SQLite may have rolled the whole transaction
      * back: the batches released before this one are gone too. */
     if (sqlite3_get_autocommit(c->db))
@@ -342,6 +353,8 @@ static void finish_group(sqlite_store_t *s, int lost) {
     gt__store_batch_t *b = s->group[i];
     b->done_rc = lost ? GT_EIO : s->group_rc[i];
     b->done_failed_op = lost ? -1 : s->group_failed[i];
+    if (b->done_rc) /* now: the chain's next batch may be applied before this completes */
+      gt__chain_fail(b);
     /* the syncer's FIFO is stopped only after this thread has exited */
     if (!s->wal_path || fifo_push(&s->sq, &b->link) != 0)
       gt__store_write_done(s->st, b, b->done_rc, b->done_failed_op);
@@ -366,6 +379,11 @@ static void apply_write(sqlite_store_t *s, gt__store_batch_t *b) {
   s->group[i] = b;
   s->group_rc[i] = 0;
   s->group_failed[i] = -1;
+  if (gt__chain_failed(b)) { /* kept in the group only to complete in order */
+    s->group_rc[i] = GT_EUNAVAIL;
+    if (i > 0)
+      return;
+  }
   if (i == 0) {
     s->nfence = 0;
     if (gt__sqlite_step_simple(c, GT__SQ_BEGIN) != SQLITE_DONE) {
@@ -375,7 +393,7 @@ static void apply_write(sqlite_store_t *s, gt__store_batch_t *b) {
       return;
     }
   }
-  if (apply_fast(s, b) == 0)
+  if (s->group_rc[i] || apply_fast(s, b) == 0)
     return;
   if (!sqlite3_get_autocommit(c->db))
     gt__sqlite_step_simple(c, GT__SQ_ROLLBACK);

@@ -1349,6 +1349,55 @@ START_TEST(test_merged_group_failure_replays) {
 }
 END_TEST
 
+/* Chains in a merged group, as a workflow's transactions: chain x appends history (1 ok,
+ * 2 conflicting on the executions row, 3 after it), chain y its own. The fast round is
+ * replayed; x's third batch fails with GT_EUNAVAIL and writes nothing, y commits; a later
+ * group with x's next batch fails the same way. */
+START_TEST(test_merged_group_chain) {
+  int64_t range;
+  unsigned long groups, misses;
+  gt_store_t *st = merged_setup(&range, &groups, &misses);
+  gt_store_chain_t x = {0}, y = {0};
+  block_writer(st);
+  gt_store_op_t a[1] = {op_hist("rx", 1, "A")};
+  gt_store_op_t b[2] = {op_hist("rx", 2, "B"), op_exec_update("r0", 5, 7, "X")};
+  gt_store_op_t c[1] = {op_hist("rx", 3, "C")};
+  gt_store_op_t d[1] = {op_hist("ry", 1, "D")};
+  gt_store_op_t e[1] = {op_hist("rx", 4, "E")};
+  result_t r[5] = {{0}};
+  ck_assert_int_eq(gt_store_write_chained(st, 1, range, a, 1, record_cb, &r[0], &x), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, 1, range, b, 2, record_cb, &r[1], &x), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, 1, range, c, 1, record_cb, &r[2], &x), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, 1, range, d, 1, record_cb, &r[3], &y), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 4);
+  ck_assert_int_eq(r[0].rc, 0);
+  ck_assert_int_eq(r[1].rc, GT_ECONFLICT);
+  ck_assert_int_eq(r[2].rc, GT_EUNAVAIL);
+  ck_assert_int_eq(r[3].rc, 0);
+  ck_assert_int_eq(gt_store_write_chained(st, 1, range, e, 1, record_cb, &r[4], &x), 0);
+  wc_wait(&g_wc, 5);
+  ck_assert_int_eq(r[4].rc, GT_EUNAVAIL);
+  ck_assert_int_eq(atomic_load(&y.failed), 0);
+  gt_rows_t *rs = query(st, "SELECT run_id, data FROM history ORDER BY run_id, "
+                            "first_event_id", 2);
+  ck_assert_int_eq(rs->nrows, 2);
+  assert_text(gt_rows_at(rs, 0, 0), "rx");
+  assert_blob(gt_rows_at(rs, 0, 1), "A");
+  assert_text(gt_rows_at(rs, 1, 0), "ry");
+  assert_blob(gt_rows_at(rs, 1, 1), "D");
+  gt_store_rows_free(rs);
+  gt_store_close(st);
+}
+END_TEST
+
+START_TEST(test_chain_fails_after_its_failure) {
+  gt_store_t *st = must_open();
+  chain_case(st, block_writer);
+  gt_store_close(st);
+}
+END_TEST
+
 /* A merged group over two shards, one batch with a stale range_id: the fast round's fence
  * does not match it, and the replay fences that batch alone; then a group of current
  * batches on both shards commits. */
@@ -1406,6 +1455,8 @@ static Suite *pg_suite(void) {
   tcase_add_test(tc, test_namespaces_visibility_taskid);
   tcase_add_test(tc, test_fencing);
   tcase_add_test(tc, test_conflict_rolls_back_only_its_batch);
+  tcase_add_test(tc, test_chain_fails_after_its_failure);
+  tcase_add_test(tc, test_merged_group_chain);
   tcase_add_test(tc, test_insert_twice_exists);
   tcase_add_test(tc, test_current_insert_exists);
   tcase_add_test(tc, test_group_fences_per_shard);

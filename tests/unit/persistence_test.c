@@ -447,6 +447,12 @@ START_TEST(test_conflict_rolls_back_only_its_batch) {
 }
 END_TEST
 
+START_TEST(test_chain_fails_after_its_failure) {
+  gt_store_t *st = must_open(_i);
+  chain_case(st, block_writer);
+  gt_store_close(st);
+}
+END_TEST
 
 /* persistence_latency: every completed write batch and read is counted once, with its
  * time from submission; a batch held behind a blocked writer for 6 ms lands above the
@@ -1066,6 +1072,7 @@ static Suite *persistence_suite(void) {
   tcase_add_loop_test(tc, test_fencing, 0, 2);
   tcase_add_loop_test(tc, test_latency_histograms, 0, 2);
   tcase_add_loop_test(tc, test_conflict_rolls_back_only_its_batch, 0, 2);
+  tcase_add_loop_test(tc, test_chain_fails_after_its_failure, 0, 2);
   tcase_add_loop_test(tc, test_insert_twice_exists, 0, 2);
   tcase_add_loop_test(tc, test_current_insert_exists, 0, 2);
   tcase_add_test(tc, test_invalid_arguments);

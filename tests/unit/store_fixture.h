@@ -245,4 +245,50 @@ static inline void check_visibility_close(gt_store_t *st, const gt_store_op_t *v
   gt_store_rows_free(rs);
 }
 
+/* Chains (gt_store_write_chained), on a backend whose writer `block` holds: batches 0-2
+ * of chain x in one group, the middle one failing (an update expecting a row that is not
+ * there), an unchained batch and one of chain y beside them. The batch after the failure
+ * fails with GT_EUNAVAIL and leaves nothing; the others keep their own outcomes; x stays
+ * failed for a batch queued later (another group), y is intact. */
+static inline void chain_case(gt_store_t *st, void (*block)(gt_store_t *)) {
+  gt_store_chain_t x = {0}, y = {0};
+  gt_store_op_t bad = {GT_SQL_EXECUTION_UPDATE, 8,
+                       {gt_val_int(2), gt_val_int(2), gt_val_blob("S2", 2), gt_val_int(1),
+                        gt_val_text("ns"), gt_val_text("wf-none"), gt_val_text("wf-none"),
+                        gt_val_int(5)},
+                       1};
+  gt_store_op_t t20 = op_transfer(20), t21 = op_transfer(21), t22 = op_transfer(22),
+                t23 = op_transfer(23), t24 = op_transfer(24);
+  result_t r[6] = {{0}};
+  block(st);
+  ck_assert_int_eq(gt_store_write_chained(st, -1, 0, &t20, 1, record_cb, &r[0], &x), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, -1, 0, &bad, 1, record_cb, &r[1], &x), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, -1, 0, &t21, 1, record_cb, &r[2], &x), 0);
+  ck_assert_int_eq(gt_store_write(st, -1, 0, &t22, 1, record_cb, &r[3]), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, -1, 0, &t23, 1, record_cb, &r[4], &y), 0);
+  wc_add(&g_gate);
+  wc_wait(&g_wc, 5);
+  ck_assert_int_eq(r[0].rc, 0);
+  ck_assert_int_eq(r[1].rc, GT_ECONFLICT);
+  ck_assert_int_eq(r[2].rc, GT_EUNAVAIL);
+  ck_assert_int_eq(r[2].failed_op, -1);
+  ck_assert_int_eq(r[3].rc, 0);
+  ck_assert_int_eq(r[4].rc, 0);
+  ck_assert_int_eq(atomic_load(&x.failed), 1);
+  ck_assert_int_eq(atomic_load(&y.failed), 0);
+  ck_assert_int_eq(gt_store_write_chained(st, -1, 0, &t24, 1, record_cb, &r[5], &x), 0);
+  wc_wait(&g_wc, 6);
+  ck_assert_int_eq(r[5].rc, GT_EUNAVAIL);
+  for (int i = 0; i < 6; i++)
+    ck_assert_int_eq(r[i].calls, 1);
+  gt_store_op_t scan = {GT_SQL_TRANSFER_TASK_SCAN, 1, {gt_val_int(1)}, -1};
+  gt_rows_t *rs = NULL;
+  ck_assert_int_eq(gt_store_read_sync(st, &scan, &rs), 0);
+  ck_assert_int_eq(rs->nrows, 3);
+  ck_assert_int_eq(gt_rows_at(rs, 0, 0)->i, 20);
+  ck_assert_int_eq(gt_rows_at(rs, 1, 0)->i, 22);
+  ck_assert_int_eq(gt_rows_at(rs, 2, 0)->i, 23);
+  gt_store_rows_free(rs);
+}
+
 #endif
