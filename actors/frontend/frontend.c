@@ -416,6 +416,7 @@ static void respond(call_ctx_t *c, gt_rpc_kind_t kind, const char *ns_name,
   r->scheduled_event_id = tok.scheduled_event_id;
   r->started_event_id = tok.started_event_id;
   r->attempt = tok.attempt;
+  r->token_epoch = tok.epoch;
   gt_history_route(c->srv, r);
 }
 

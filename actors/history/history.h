@@ -121,6 +121,7 @@ typedef struct gt_rpc {
   int64_t scheduled_event_id;
   int64_t started_event_id;
   int32_t attempt;
+  int64_t token_epoch;   /* gt_task_token_t.epoch */
   /* matching */
   gt_task_t *task;       /* the matched task (GT_MSG_RECORD_STARTED), owned */
   gt_actor_t *queue;     /* the task-queue actor that matched it (a reference) */
@@ -186,12 +187,15 @@ typedef struct gt_task_token {
   int64_t started_event_id;
   int32_t attempt;
   int kind; /* gt_task_kind_t */
+  /* > 0: a speculative workflow task's, valid only in the workflow actor activation that
+   * handed it out (wf_tasks.c record_wft_started); 0: none (every other token) */
+  int64_t epoch;
 } gt_task_token_t;
 
-/* The most bytes a token takes: the array byte, five ints of at most 9 bytes, and the
+/* The most bytes a token takes: the array byte, six ints of at most 9 bytes, and the
  * three strings with their headers (3 bytes at most), each at most its array less the
  * NUL. */
-#define GT_TASK_TOKEN_MAX (1 + 5 * 9 + 3 * 3 + 36 + 1023 + 36)
+#define GT_TASK_TOKEN_MAX (1 + 6 * 9 + 3 * 3 + 36 + 1023 + 36)
 
 /* Encodes a token into malloc'd bytes (OUT: *len), or NULL: gt_task_token_put's bytes
  * (tests and tools; the server uses gt_task_token_put). */
@@ -203,7 +207,7 @@ uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len);
  * Returns the token's length. */
 size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *workflow_id,
                          const char *run_id, int64_t scheduled_event_id,
-                         int64_t started_event_id, int32_t attempt);
+                         int64_t started_event_id, int32_t attempt, int64_t epoch);
 /* Decodes a token. 0 or GT_EINVAL. */
 int gt_task_token_decode(gt_task_token_t *t, const uint8_t *p, size_t len);
 

@@ -151,6 +151,9 @@ void gt_rpc_reply_error_detail(gt_rpc_t *r, int status, const ProtobufCMessage *
  *     ns_id     str                        workflow_id        str
  *     run_id    str                        scheduled_event_id int
  *     started_event_id int                 attempt            int
+ *   A workflow task handed out before the events it shows were durable (speculative, see
+ *   wf_tasks.c record_wft_started) has a ninth element, fixarray 9 (0x99):
+ *     epoch     int, > 0: the workflow actor's activation that handed it out
  *   int: the shortest msgpack form of the value (positive/negative fixint, uint8..64,
  *   int8..64); str: fixstr, str8 or str16 (never longer: ids fit 1023 bytes). */
 
@@ -197,14 +200,14 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t n) {
   return p + n;
 }
 
-_Static_assert(GT_TASK_TOKEN_MAX >= 1 + 5 * 9 + 3 * 3 + sizeof(((gt_task_token_t *)0)->ns_id) - 1 +
+_Static_assert(GT_TASK_TOKEN_MAX >= 1 + 6 * 9 + 3 * 3 + sizeof(((gt_task_token_t *)0)->ns_id) - 1 +
                                         sizeof(((gt_task_token_t *)0)->workflow_id) - 1 +
                                         sizeof(((gt_task_token_t *)0)->run_id) - 1,
                "GT_TASK_TOKEN_MAX holds the longest token of gt_task_token_put");
 
 size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *workflow_id,
                          const char *run_id, int64_t scheduled_event_id,
-                         int64_t started_event_id, int32_t attempt) {
+                         int64_t started_event_id, int32_t attempt, int64_t epoch) {
   const char *strs[3] = {ns_id, workflow_id, run_id};
   /* cut as gt_copy_str into gt_task_token_t's arrays would cut them (each < 64 KiB: a
    * str16 at most) */
@@ -212,7 +215,7 @@ size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *
                   strnlen(workflow_id, sizeof(((gt_task_token_t *)0)->workflow_id) - 1),
                   strnlen(run_id, sizeof(((gt_task_token_t *)0)->run_id) - 1)};
   uint8_t *p = out;
-  *p++ = 0x98;
+  *p++ = epoch > 0 ? 0x99 : 0x98;
   p = put_int(p, TOKEN_VERSION);
   p = put_int(p, kind);
   for (int i = 0; i < 3; i++)
@@ -220,13 +223,16 @@ size_t gt_task_token_put(uint8_t *out, int kind, const char *ns_id, const char *
   p = put_int(p, scheduled_event_id);
   p = put_int(p, started_event_id);
   p = put_int(p, attempt);
+  if (epoch > 0)
+    p = put_int(p, epoch);
   return (size_t)(p - out);
 }
 
 uint8_t *gt_task_token_encode(const gt_task_token_t *t, size_t *len) {
   uint8_t tmp[GT_TASK_TOKEN_MAX];
   size_t n = gt_task_token_put(tmp, t->kind, t->ns_id, t->workflow_id, t->run_id,
-                               t->scheduled_event_id, t->started_event_id, t->attempt);
+                               t->scheduled_event_id, t->started_event_id, t->attempt,
+                               t->epoch);
   uint8_t *buf = malloc(n);
   if (!buf)
     return NULL;
@@ -274,13 +280,13 @@ static int get_elem(const uint8_t *p, size_t *i, int64_t *v, char *dst, size_t c
 }
 
 /* The bytes come from clients: check the shape before reading it. A token
- * is a fixarray of 8 (0x98) whose elements are ints or strings, never containers (a forged
- * array32 header would make the unpacker reserve gigabytes). */
+ * is a fixarray of 8 or 9 (0x98, 0x99) whose elements are ints or strings, never
+ * containers (a forged array32 header would make the unpacker reserve gigabytes). */
 static int token_shape_ok(const uint8_t *p, size_t len) {
-  if (!p || len == 0 || len > 4096 || p[0] != 0x98)
+  if (!p || len == 0 || len > 4096 || (p[0] != 0x98 && p[0] != 0x99))
     return 0;
   size_t i = 1;
-  for (int e = 0; e < 8; e++) {
+  for (int e = 0; e < (p[0] & 0x0f); e++) {
     if (i >= len)
       return 0;
     uint8_t b = p[i];
@@ -324,6 +330,12 @@ int gt_task_token_decode(gt_task_token_t *t, const uint8_t *p, size_t len) {
     memset(t, 0, sizeof(*t));
     return GT_EINVAL;
   }
+  int64_t epoch = 0;
+  if (p[0] == 0x99 && (get_elem(p, &i, &epoch, NULL, 0) || epoch <= 0)) {
+    memset(t, 0, sizeof(*t));
+    return GT_EINVAL;
+  }
+  t->epoch = epoch;
   t->kind = (int)kind;
   t->scheduled_event_id = sched;
   t->started_event_id = started;

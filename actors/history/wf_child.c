@@ -801,6 +801,13 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
   }
   case WFX_CANCEL_EXTERNAL: {
     wf_run_t *run = target_run(wf, m);
+    wf_run_t *closed = run ? NULL : wf_find_run(wf, m->to_run_id);
+    if (closed && closed->cancel_requested) {
+      /* a resend (recovery: the answer was lost) that finds the run closed since: the
+       * request was delivered, as the first answer said */
+      reply_x(wf, m, WFX_CANCEL_RESULT, closed->run_id, 0, NULL);
+      break;
+    }
     wf_txn_t *t = run ? wf_txn_begin(wf, run) : NULL;
     if (!t) {
       reply_x(wf, m, WFX_CANCEL_RESULT, "",

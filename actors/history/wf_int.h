@@ -14,7 +14,9 @@
  *   completion events, as Temporal does.
  *   Every mutation is one wf_txn_t: the ops for the store, and the effects (replies, tasks
  *   for matching) that may happen only after the commit. Transactions are pipelined; their
- *   completions come back in order as GT_MSG_WRITE_DONE.
+ *   completions come back in order as GT_MSG_WRITE_DONE. One exception: a workflow task
+ *   goes to matching when its txn is submitted, and may be handed to a worker before that
+ *   commit (speculative: wf_tasks.c record_wft_started says why it is safe).
  *
  * INVARIANTS
  *   - run->ev_off[i] is the offset in run->hist of event id i+1; next_event_id == n_ev + 1.
@@ -161,6 +163,10 @@ typedef struct wf_run {
   /* Eager workflow start: the first workflow task is scheduled but kept from matching,
    * for wf_wft_start_eager to start it for the starting client's worker. */
   int wft_eager;
+  /* The started task's token epoch: the actor's epoch when it was handed out speculatively
+   * (wf_tasks.c record_wft_started: some of the events it shows were not durable yet),
+   * else 0. */
+  int64_t wft_epoch;
   char *wft_identity;          /* who started the transient task */
   char wft_request_id[37];
   /* activities */
@@ -211,7 +217,7 @@ static inline int64_t wf_run_execution_ns(const wf_run_t *run) {
   return run->start_ns + run->backoff_ms * 1000000;
 }
 
-typedef enum { EFF_REPLY = 1, EFF_TASK, EFF_REPARK, EFF_XMSG, EFF_VIS } wf_effect_kind_t;
+typedef enum { EFF_NONE = 0, EFF_REPLY, EFF_TASK, EFF_REPARK, EFF_XMSG, EFF_VIS } wf_effect_kind_t;
 
 /* A message between workflow actors (children, external signals, parent close policy). */
 typedef enum {
@@ -291,8 +297,13 @@ typedef struct wf_query {
   gt_rpc_t *rpc;         /* the QueryWorkflow call waiting for the answer */
   uint64_t timer;
   /* WAITING: for the run's next workflow task; LEGACY: a query task is in matching or with
-   * a worker; IN_WFT: sent inside a started workflow task, answered in its completion */
-  enum { WFQ_WAITING = 0, WFQ_LEGACY, WFQ_IN_WFT } state;
+   * a worker; IN_WFT: sent inside a started workflow task, answered in its completion;
+   * ANSWERED: that completion holds the answer (`result`), given once `answer_txn`, the
+   * completion's txn, has committed (the task may show events that were not durable) */
+  enum { WFQ_WAITING = 0, WFQ_LEGACY, WFQ_IN_WFT, WFQ_ANSWERED } state;
+  uint8_t *result;       /* ANSWERED: the packed WorkflowQueryResult */
+  size_t result_len;
+  const struct wf_txn *answer_txn;
 } wf_query_t;
 
 struct workflow {
@@ -315,6 +326,10 @@ struct workflow {
    * earlier one's (a txn may be submitted before the previous one's outcome is known).
    * Lives as long as the actor, which stays until its last txn completed. */
   gt_store_chain_t chain;
+  /* This activation's epoch (wf_new_epoch): a speculative workflow task's token carries
+   * it, and is refused by any other activation (after a restart or a reload the task's
+   * events may be gone, and new ones may take their ids). */
+  int64_t epoch;
   wf_txn_t *txn_spare; /* a finished txn kept for the next begin (its effects array too) */
   char create_request_id[37];
   wf_query_t *queries;   /* pending QueryWorkflow calls */
@@ -393,7 +408,10 @@ void wf_drop_old_runs(workflow_t *wf);
 /* The task token a worker echoes back, into out (GT_TASK_TOKEN_MAX bytes, on the caller's
  * stack: no malloc per task). Returns its length. */
 size_t wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
-                     int64_t started_id, int32_t attempt, uint8_t *out);
+                     int64_t started_id, int32_t attempt, int64_t epoch, uint8_t *out);
+/* A new activation epoch: > 0, unique in this process, and with 31 random bits from the
+ * process's start, unlike any earlier process's (but by chance). */
+int64_t wf_new_epoch(void);
 /* Signal request ids of the run: remember one; was it seen? */
 void wf_note_signal_id(wf_run_t *run, const char *request_id);
 int wf_seen_signal_id(const wf_run_t *run, const char *request_id);
@@ -667,6 +685,9 @@ void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
     wf_txn_t *t); /* the task's txn: queries left go out as legacy tasks after it commits */
 /* Fails every pending query (the actor stops). */
 void wf_queries_fail(workflow_t *wf, const char *why);
+/* Txn t completed (ok: committed): answers the queries whose answer waited for it, or
+ * (failed) lets them wait again. */
+void wf_queries_txn_done(workflow_t *wf, const wf_txn_t *t, int ok);
 
 /* ---- wf_child.c: child workflows, external signals, parent close policy ---- */
 /* The message of an initiated event (StartChildWorkflowExecutionInitiated,

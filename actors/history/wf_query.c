@@ -7,7 +7,10 @@
  *   run's workflow task queue, and when a poller takes it replies to the poller with the
  *   run's committed history plus the query. RespondQueryTaskCompleted carries the answer
  *   back (its token names the query by a per-actor sequence number) and the waiting call is
- *   answered. A query no worker answers in time gets DEADLINE_EXCEEDED just before the
+ *   answered. A query that rode a workflow task is answered once the task's completion
+ *   has committed, and a query task reaches its poller once the workflow's commits in
+ *   flight have: a speculative workflow task (wf_tasks.c) may have shown the worker events
+ *   that are not durable yet, and an answer must not show what may still be lost. A query no worker answers in time gets DEADLINE_EXCEEDED just before the
  *   caller's deadline. Reject conditions are applied first, as Temporal does.
  *
  * THREADS: the workflow actor's home thread.
@@ -30,6 +33,11 @@ static wf_query_t *find_query(workflow_t *wf, int64_t seq) {
     if (q->seq == seq)
       return q;
   return NULL;
+}
+
+static void query_free(wf_query_t *q) {
+  free(q->result);
+  free(q);
 }
 
 static void unlink_query(workflow_t *wf, wf_query_t *q) {
@@ -146,7 +154,7 @@ static void answer(workflow_t *wf, wf_query_t *q, int type, pb_payloads_t *resul
                               error_message && *error_message ? error_message
                                                               : "query failed");
   }
-  free(q);
+  query_free(q);
 }
 
 void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
@@ -163,10 +171,23 @@ void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
     for (size_t i = 0; results && i < results->n_query_results; i++)
       if (strcmp(results->query_results[i]->key, key) == 0)
         res = results->query_results[i]->value;
-    if (res)
-      answer(wf, q, res->result_type, res->answer, res->error_message, res->failure);
-    else
+    if (!res) {
       q->state = WFQ_WAITING; /* the task failed or dropped it: try again */
+      continue;
+    }
+    /* kept packed until t commits (wf_queries_txn_done) */
+    size_t n = protobuf_c_message_get_packed_size(&res->base);
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p) {
+      q->state = WFQ_WAITING;
+      continue;
+    }
+    protobuf_c_message_pack(&res->base, p);
+    free(q->result);
+    q->result = p;
+    q->result_len = n;
+    q->answer_txn = t;
+    q->state = WFQ_ANSWERED;
   }
   if (wf_running(run) && run->wft_state != WFT_NONE)
     return; /* the next workflow task will carry the waiting ones */
@@ -185,6 +206,25 @@ void wf_queries_after_wft(workflow_t *wf, wf_run_t *run,
   }
 }
 
+void wf_queries_txn_done(workflow_t *wf, const wf_txn_t *t, int ok) {
+  wf_query_t *next;
+  for (wf_query_t *q = wf->queries; q; q = next) {
+    next = q->next;
+    if (q->state != WFQ_ANSWERED || q->answer_txn != t)
+      continue;
+    Temporal__Api__Query__V1__WorkflowQueryResult *res =
+        ok ? temporal__api__query__v1__workflow_query_result__unpack(NULL, q->result_len,
+                                                                      q->result)
+           : NULL;
+    if (!res) { /* not committed (the actor is broken: it fails them as it stops) */
+      q->state = WFQ_WAITING;
+      continue;
+    }
+    answer(wf, q, res->result_type, res->answer, res->error_message, res->failure);
+    temporal__api__query__v1__workflow_query_result__free_unpacked(res, NULL);
+  }
+}
+
 void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
   wf_query_t *q = find_query(wf, rpc->task->scheduled_event_id);
   wf_run_t *run = q ? wf_find_run(wf, q->run_id) : NULL;
@@ -199,7 +239,7 @@ void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
   pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
   pb_taskqueue_t tq = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   uint8_t token[GT_TASK_TOKEN_MAX];
-  size_t toklen = wf_make_token(wf, run, GT_TASK_QUERY, q->seq, 0, 1, token);
+  size_t toklen = wf_make_token(wf, run, GT_TASK_QUERY, q->seq, 0, 1, 0, token);
   r.task_token.data = token;
   r.task_token.len = toklen;
   ex.workflow_id = wf->workflow_id;
@@ -228,6 +268,15 @@ void wf_on_query_started(workflow_t *wf, gt_rpc_t *rpc) {
     gt_matching_repark(rpc);
     return;
   }
+  /* the worker answers from its cache, which a speculative workflow task may have taken
+   * past what is durable: the task leaves once this workflow's commits in flight have
+   * (an empty txn queued behind them) */
+  wf_txn_t *t = wf->txn_head ? wf_txn_begin(wf, run) : NULL;
+  if (t) {
+    wf_txn_reply(t, rpc, &b);
+    wf_txn_commit(t);
+    return;
+  }
   gt_rpc_reply_bytes(rpc, b.p, b.len);
   gt_buf_fini(&b);
 }
@@ -254,7 +303,7 @@ int wf_on_query_timer(workflow_t *wf, uint64_t token, uint64_t timer_id) {
       unlink_query(wf, q);
       gt_rpc_reply_error(q->rpc, GT_GRPC_DEADLINE_EXCEEDED,
                          "query timed out: no worker answered the query in time");
-      free(q);
+      query_free(q);
       break;
     }
   }
@@ -266,6 +315,6 @@ void wf_queries_fail(workflow_t *wf, const char *why) {
     wf_query_t *q = wf->queries;
     wf->queries = q->next;
     gt_rpc_reply_error(q->rpc, GT_GRPC_UNAVAILABLE, "%s", why);
-    free(q);
+    query_free(q);
   }
 }

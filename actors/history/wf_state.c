@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "actors/history/wf_int.h"
 #include "actors/visibility/vis_outbox.h"
@@ -36,9 +38,26 @@
 #include "runtime/log.h"
 
 size_t wf_make_token(workflow_t *wf, const wf_run_t *run, int kind, int64_t scheduled_id,
-                     int64_t started_id, int32_t attempt, uint8_t *out) {
+                     int64_t started_id, int32_t attempt, int64_t epoch, uint8_t *out) {
   return gt_task_token_put(out, kind, wf->ns_id, wf->workflow_id, run->run_id, scheduled_id,
-                           started_id, attempt);
+                           started_id, attempt, epoch);
+}
+
+int64_t wf_new_epoch(void) {
+  static _Atomic uint32_t boot, seq;
+  uint32_t b = atomic_load_explicit(&boot, memory_order_relaxed);
+  if (!b) { /* first call: the process's random half (threads racing agree on one) */
+    uint32_t r = 0;
+    while (!r) {
+      if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = (uint32_t)gt_wall_ns() ^ (uint32_t)getpid();
+      r &= 0x7fffffff;
+    }
+    uint32_t none = 0;
+    b = atomic_compare_exchange_strong(&boot, &none, r) ? r : none;
+  }
+  uint32_t n = atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) + 1;
+  return (int64_t)b << 32 | n;
 }
 
 /* ---- runs ---- */
@@ -920,6 +939,26 @@ static void txn_submit(wf_txn_t *t, const gt_store_op_t *ops, int n) {
     txn_store_cb(t, rc, -1);
 }
 
+/* Hands t's workflow tasks to matching now, before the commit: speculative dispatch. The
+ * task is started by a poll only through this actor (record_wft_started), which knows
+ * whether what the task shows is durable; a worker's answer to it is a later txn, which the
+ * store's chain fails if t fails. Cuts a workflow task's wait for its commit (two of a
+ * hello workflow's four commits) out of the workflow's latency. Activity tasks still wait:
+ * an activity acts on the world, so it runs only for an ActivityTaskScheduled that is
+ * durable. */
+static void dispatch_workflow_tasks(wf_txn_t *t) {
+  for (size_t i = 0; i < t->n_eff; i++) {
+    wf_effect_t *e = &t->eff[i];
+    if (e->kind != EFF_TASK || e->task->kind != GT_TASK_WORKFLOW)
+      continue;
+    gt_matching_add_task(t->wf->srv, e->queue, e->task);
+    free(e->queue);
+    e->kind = EFF_NONE;
+    e->task = NULL;
+    e->queue = NULL;
+  }
+}
+
 void wf_txn_commit(wf_txn_t *t) {
   workflow_t *wf = t->wf;
   wf_run_t *run = t->run;
@@ -1047,6 +1086,7 @@ void wf_txn_commit(wf_txn_t *t) {
     }
   }
   txn_submit(t, ops, n);
+  dispatch_workflow_tasks(t);
   state_buf_fini(&sb);
   gt_visibility_scratch_fini(&vis_scratch);
 }
@@ -1058,6 +1098,8 @@ static void run_effects(wf_txn_t *t) {
   for (size_t i = 0; i < t->n_eff; i++) {
     wf_effect_t *e = &t->eff[i];
     switch (e->kind) {
+    case EFF_NONE:
+      break;
     case EFF_REPLY:
       gt_rpc_reply_owned(e->rpc, e->body, e->len); /* the gateway frees body */
       break;
@@ -1089,6 +1131,8 @@ gt_rpc_t *wf_txn_drop_effects(wf_txn_t *t, int keep_requests) {
   for (size_t i = 0; i < t->n_eff; i++) {
     wf_effect_t *e = &t->eff[i];
     switch (e->kind) {
+    case EFF_NONE:
+      break;
     case EFF_REPLY:
       free(e->body);
       if (!keep_requests) {
@@ -1138,7 +1182,10 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
   int created = 0;
   if (wf->creating && t->create) {
     wf->creating = 0;
-    if (t->rc == GT_EEXISTS) { /* only its current_executions insert can find a row */
+    /* only its current_executions insert can find a row. With a worker's answer queued
+     * behind it (workflow.c serve_while_creating), which the chain fails, the actor breaks
+     * instead: the start is answered UNAVAILABLE, and the client's retry loads the id. */
+    if (t->rc == GT_EEXISTS && !wf->txn_head) {
       wf_blind_start_lost(wf, t);
       return;
     }
@@ -1171,6 +1218,7 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
       }
     }
     run_effects(t);
+    wf_queries_txn_done(wf, t, 1);
     wf_wake_waiters(wf, t->run);
     if (t->delete_run)
       wf_forget_run(wf, t->run); /* its rows are gone: so is its memory */
@@ -1179,6 +1227,7 @@ void wf_txn_done(workflow_t *wf, wf_txn_t *t) {
       t->rc = GT_EUNAVAIL;
     wf->broken = 1;
     wf_txn_drop_effects(t, 0);
+    wf_queries_txn_done(wf, t, 0);
   }
   wf_txn_recycle(wf, t);
   if (created && !wf->broken)

@@ -238,7 +238,7 @@ static void send_poll_reply(wf_txn_t *t, gt_rpc_t *rpc, gt_buf_t *b) {
 static void build_wft_task(workflow_t *wf, wf_run_t *run, gt_buf_t *b) {
   uint8_t token[GT_TASK_TOKEN_MAX];
   size_t toklen = wf_make_token(wf, run, GT_TASK_WORKFLOW, run->wft_scheduled_id,
-                                run->wft_started_id, run->wft_attempt, token);
+                                run->wft_started_id, run->wft_attempt, run->wft_epoch, token);
   wf_wft_reply_t in = {.token = token, .toklen = toklen, .workflow_id = wf->workflow_id,
                        .run_id = run->run_id, .workflow_type = run->workflow_type,
                        .task_queue = run->task_queue,
@@ -267,11 +267,11 @@ static void build_wft_task(workflow_t *wf, wf_run_t *run, gt_buf_t *b) {
   gt_buf_fini(&extra);
 }
 
-static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc, wf_txn_t *t) {
+static void reply_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
   gt_buf_t b;
   gt_buf_init(&b);
   build_wft_task(wf, run, &b);
-  send_poll_reply(t, rpc, &b);
+  send_poll_reply(NULL, rpc, &b);
 }
 
 /* Appends WorkflowTaskStarted for the scheduled task, started by `identity`. */
@@ -288,11 +288,32 @@ static void emit_wft_started(workflow_t *wf, wf_run_t *run, const char *identity
   ev.attributes_case = PB_ATTR(WORKFLOW_TASK_STARTED_EVENT_ATTRIBUTES);
   ev.workflow_task_started_event_attributes = &a;
   wf_emit(wf, run, &ev, 0);
+  run->wft_epoch = 0;
 }
 
 static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *req =
       (const void *)rpc->req;
+  /* Speculative when a commit of this workflow is still in flight (a blind start's create
+   * included): the task shows events that are not durable yet, so the poller is answered
+   * now, while the disk works, instead of after that commit. What keeps it safe:
+   *   - the worker's answer is a txn queued after that commit on the actor's store chain,
+   *     so it never commits without it (wf_int.h: chain);
+   *   - its token carries this activation's epoch, refused by any other activation
+   *     (current_wft_run): after a crash or a reload the lost events' ids may be taken by
+   *     other events, and a worker that computed on the lost ones must not complete the
+   *     new task. The SDK evicts a run whose completion is refused, and replays it from
+   *     the history the server holds;
+   *   - an activity runs only once its ActivityTaskScheduled is durable (those tasks wait
+   *     for their commit), and a query answer leaves only once the completion that carried
+   *     it is (wf_query.c), so nothing outside the worker's cache acts on what may be lost.
+   * WorkflowTaskStarted itself goes into the history in memory and is written by the
+   * run's next commit (the task's completion, failure or timeout, or any event that comes
+   * first): readers see only committed events. After a crash before that commit the
+   * history ends at WorkflowTaskScheduled and the task is dispatched again, as after a
+   * lost poll response. This saves one of the commits a workflow task costs (a hello
+   * workflow: 6 -> 4 in a row). */
+  int64_t epoch = wf->txn_head ? wf->epoch : 0;
   if (run->wft_transient) { /* nothing to write: answer at once */
     run->wft_state = WFT_STARTED;
     run->wft_started_id = run->wft_scheduled_id + 1;
@@ -300,34 +321,15 @@ static void record_wft_started(workflow_t *wf, wf_run_t *run, gt_rpc_t *rpc) {
     free(run->wft_identity);
     run->wft_identity = gt_strdup0(req->identity);
     gt_uuid4(run->wft_request_id);
+  } else {
+    emit_wft_started(wf, run, req->identity);
+  }
+  run->wft_epoch = epoch;
+  /* a blind start's timers wait for its outcome (wf_blind_start_made arms this one) */
+  if (!wf->creating)
     run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
                                           WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
-    reply_wft_started(wf, run, rpc, NULL);
-    return;
-  }
-  /* Not committed on its own: WorkflowTaskStarted goes into the history in memory and is
-   * written by the run's next commit (the task's completion, failure or timeout, or any
-   * event that comes first), and the poller is answered at once. Readers see only committed
-   * events, so nobody sees it before it is durable. After a crash before that commit the
-   * history ends at WorkflowTaskScheduled and the task is dispatched again, as after a lost
-   * poll response; the old worker's completion then finds no started task. This saves one
-   * of the commits a workflow task costs (a hello workflow: 6 -> 4 in a row).
-   * While an earlier commit of this workflow is still in flight, the answer, which shows
-   * its events, waits for it as before: a worker never sees an event that may be lost. */
-  wf_txn_t *t = NULL;
-  if (wf->txn_head) {
-    t = wf_txn_begin(wf, run);
-    if (!t) {
-      gt_matching_repark(rpc);
-      return;
-    }
-  }
-  emit_wft_started(wf, run, req->identity);
-  run->wft_timer = gt_actor_timer_start(&wf->base, (uint64_t)wft_timeout_ms(run),
-                                        WF_TIMER_TOKEN(WF_TIMER_WFT, run->wft_started_id));
-  reply_wft_started(wf, run, rpc, t);
-  if (t)
-    wf_txn_commit(t);
+  reply_wft_started(wf, run, rpc);
 }
 
 int wf_wft_start_eager(workflow_t *wf, wf_run_t *run, const char *identity, gt_buf_t *out) {
@@ -346,7 +348,7 @@ int wf_act_task_encode(gt_buf_t *b, workflow_t *wf, wf_run_t *run, const wf_acti
                        const char *ns_name) {
   uint8_t token[GT_TASK_TOKEN_MAX];
   size_t toklen = wf_make_token(wf, run, GT_TASK_ACTIVITY, act->scheduled_event_id, 0,
-                                act->attempt, token);
+                                act->attempt, 0, token);
   wf_act_reply_t in = {.token = token, .toklen = toklen, .ns_name = ns_name,
                        .workflow_type = run->workflow_type, .workflow_id = wf->workflow_id,
                        .run_id = run->run_id, .scheduled_ns = act->scheduled_ns,
@@ -546,6 +548,9 @@ static void emit_wft_failed(workflow_t *wf, wf_run_t *run, int cause,
 /* Checks the started workflow task named by the token. NULL when it is not current. */
 static wf_run_t *current_wft_run(workflow_t *wf, gt_rpc_t *rpc) {
   wf_run_t *run = wf_find_run(wf, rpc->run_id);
+  /* a speculative task's token is good only in the activation that handed it out */
+  if (rpc->token_epoch && rpc->token_epoch != wf->epoch)
+    return NULL;
   if (!wf_running(run) || run->wft_state != WFT_STARTED ||
       run->wft_scheduled_id != rpc->scheduled_event_id ||
       (rpc->started_event_id && run->wft_started_id != rpc->started_event_id))

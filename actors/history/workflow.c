@@ -20,7 +20,9 @@
  *
  * INVARIANTS
  *   - Requests are served in arrival order; none is served before the load finished, or
- *     (blind start) before the create committed.
+ *     (blind start) before the create committed, but the first workflow task's start and
+ *     the worker's answer to it (serve_while_creating): both are speculative, their txn
+ *     queued behind the create on the actor's store chain.
  *   - A GetWorkflowExecutionHistory answer contains only committed events.
  *
  * THREADS: the actor's home thread, except load_cb (a store thread) which only posts.
@@ -1043,7 +1045,37 @@ void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
 
 /* ---- the actor ---- */
 
+/* While a blind start's create commits, its first workflow task is started speculatively
+ * (wf_tasks.c record_wft_started) and the worker's answer served: a txn queued behind the
+ * create on the actor's chain, so the create's commit no longer sits between the worker
+ * and its next task. Not an answer that closes the run (continue-as-new would start the
+ * next run while the create is unknown): that one waits, as everything else does. If the
+ * create is lost, the task's answer fails with it (wf_state.c wf_txn_done). */
+static int serve_while_creating(const gt_rpc_t *rpc) {
+  if (rpc->hdr.type == GT_MSG_RECORD_STARTED)
+    return rpc->task->kind == GT_TASK_WORKFLOW;
+  if (rpc->hdr.type != GT_MSG_RPC || rpc->kind != GT_RPC_RESPOND_WFT_COMPLETED)
+    return 0;
+  const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req =
+      (const void *)rpc->req;
+  for (size_t i = 0; i < req->n_commands; i++) {
+    int type = req->commands[i]->command_type;
+    if (type == PB_CMD(COMPLETE_WORKFLOW_EXECUTION) || type == PB_CMD(FAIL_WORKFLOW_EXECUTION) ||
+        type == PB_CMD(CANCEL_WORKFLOW_EXECUTION) ||
+        type == PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION))
+      return 0;
+  }
+  return 1;
+}
+
 static void serve(workflow_t *wf, gt_rpc_t *rpc) {
+  if (wf->loading && wf->creating && serve_while_creating(rpc)) {
+    if (rpc->hdr.type == GT_MSG_RECORD_STARTED)
+      wf_on_record_started(wf, rpc);
+    else
+      wf_on_wft_completed(wf, rpc);
+    return;
+  }
   if (wf->loading) {
     rpc->next = NULL;
     if (wf->deferred_tail)
@@ -1230,6 +1262,7 @@ static int wf_start(gt_actor_t *self, void *arg) {
   if (!wf->workflow_id)
     return GT_ENOMEM;
   wf->shard = gt_server_shard_of(wf->srv, wf->ns_id, wf->workflow_id);
+  wf->epoch = wf_new_epoch();
   wf->loading = 1;
   wf->lazy_load = 1; /* the first message begins it (activate) */
   return 0;

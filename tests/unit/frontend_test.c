@@ -442,6 +442,24 @@ START_TEST(test_token_roundtrip) {
   ck_assert_int_eq(got.scheduled_event_id, -1);
   ck_assert_int_eq(got.started_event_id, 0);
   ck_assert_int_eq(got.attempt, -2);
+  ck_assert_int_eq(got.epoch, 0);
+  free(p);
+  /* a speculative workflow task's: a ninth element, the activation's epoch */
+  fill_token(&t, 3);
+  t.epoch = ((int64_t)0x7fffffff << 32) | 7;
+  p = gt_task_token_encode(&t, &n);
+  ck_assert_uint_eq(p[0], 0x99);
+  ck_assert_int_eq(gt_task_token_decode(&got, p, n), 0);
+  ck_assert_int_eq(got.epoch, t.epoch);
+  ck_assert_int_eq(got.scheduled_event_id, t.scheduled_event_id);
+  for (size_t k = 1; k < n; k++) /* every truncation is refused, the 8 fields one too */
+    ck_assert_msg(gt_task_token_decode(&got, p, k) == GT_EINVAL, "prefix %zu accepted", k);
+  free(p);
+  t.epoch = 0;
+  p = gt_task_token_encode(&t, &n);
+  ck_assert_uint_eq(p[0], 0x98);
+  p[0] = 0x99; /* announced and missing */
+  ck_assert_int_eq(gt_task_token_decode(&got, p, n), GT_EINVAL);
   free(p);
 }
 END_TEST

@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 
 #include "history_fixture.h"
+#include "persistence/sqlite/sqlite_int.h"
 
 #define TQ_OTHER "tq-other"
 
@@ -387,6 +388,60 @@ START_TEST(test_signal_lost) {
 }
 END_TEST
 
+/* Holds the store's writer (gt__sqlite_call_on_writer) until g_writer_open. */
+static atomic_int g_writer_held, g_writer_open;
+static void hold_writer(void *arg) {
+  (void)arg;
+  atomic_store(&g_writer_held, 1);
+  while (!atomic_load(&g_writer_open))
+    usleep(200);
+}
+
+/* A speculative workflow task (wf_tasks.c record_wft_started): with the store's writer
+ * held, a start's first task still reaches its poller, its token carrying the actor's
+ * epoch. After a crash the create committed but the task's WorkflowTaskStarted did not, so
+ * the task is handed out again with the same ids: once it is started, the old token is
+ * refused (it could answer for events the restarted server no longer has), and the new
+ * one completes. */
+START_TEST(test_speculative_task_restart) {
+  atomic_store(&g_writer_held, 0);
+  atomic_store(&g_writer_open, 0);
+  ck_assert_int_eq(gt__sqlite_call_on_writer(g_srv->store, hold_writer, NULL), 0);
+  while (!atomic_load(&g_writer_held))
+    usleep(200);
+  h2c_stream_t st = {0};
+  submit_start(&st, NS, "xsp", "XwfWorkflow", TQ, "xsp", 0);
+  poll_wft_resp_t *t = poll_task(TQ, "xsp"); /* the create cannot have committed */
+  gt_task_token_t tok;
+  ck_assert_int_eq(gt_task_token_decode(&tok, t->task_token.data, t->task_token.len), 0);
+  ck_assert_int_gt(tok.epoch, 0);
+  ck_assert_int_eq(count_events(t->history, PB_EV(WORKFLOW_EXECUTION_STARTED), NULL), 1);
+  atomic_store(&g_writer_open, 1);
+  h2c_wait(&g_c, &st);
+  ck_assert_int_eq(st.grpc_status, 0);
+  h2c_stream_free(&st);
+
+  crash_restart();
+  poll_wft_resp_t *t2 = poll_task(TQ, "xsp"); /* started again: the old ids are live */
+  wft_done_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_WORKFLOW_TASK_COMPLETED_REQUEST__INIT;
+  r.namespace_ = NS;
+  r.task_token = t->task_token;
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RespondWorkflowTaskCompleted", &r.base, NULL);
+  ck_assert_int_eq(s.grpc_status, GT_GRPC_NOT_FOUND);
+  h2c_stream_free(&s);
+  gt_task_token_t tok2;
+  ck_assert_int_eq(gt_task_token_decode(&tok2, t2->task_token.data, t2->task_token.len), 0);
+  ck_assert_int_eq(tok2.scheduled_event_id, tok.scheduled_event_id);
+  ck_assert_int_eq(tok2.started_event_id, tok.started_event_id);
+  ck_assert_int_ne(tok2.epoch, tok.epoch); /* another activation's, if speculative */
+  complete_workflow(t2, NULL);
+  ck_assert_int_eq(await_closed("xsp"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+END_TEST
+
 /* (4) A cancel request to another workflow lost on its way (_i == 0) or its answer lost
  * (_i == 1): after the restart the target is asked to cancel (once) and the source
  * records ExternalWorkflowExecutionCancelRequested once. */
@@ -693,6 +748,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_signal_retry_applied_once);
   tcase_add_test(tc, test_activity_retry_restart);
   tcase_add_test(tc, test_activity_heartbeat_restart);
+  tcase_add_test(tc, test_speculative_task_restart);
   suite_add_tcase(s, tc);
   TCase *unit = tcase_create("state");
   tcase_add_test(unit, test_state_field);
