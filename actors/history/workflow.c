@@ -1048,9 +1048,11 @@ void wf_blind_start_lost(workflow_t *wf, wf_txn_t *t) {
 /* While a blind start's create commits, its first workflow task is started speculatively
  * (wf_tasks.c record_wft_started) and the worker's answer served: a txn queued behind the
  * create on the actor's chain, so the create's commit no longer sits between the worker
- * and its next task. Not an answer that closes the run (continue-as-new would start the
- * next run while the create is unknown): that one waits, as everything else does. If the
- * create is lost, the task's answer fails with it (wf_state.c wf_txn_done). */
+ * and its next task. Only an answer that schedules activities (or nothing): one that
+ * closes the run would start a next run while the create is unknown, and a timer it arms
+ * could fire while the actor drops timers (wf_receive, until the create is known). Those
+ * wait, as everything else does. If the create is lost, the answer fails with it
+ * (wf_state.c wf_txn_done). */
 static int serve_while_creating(const gt_rpc_t *rpc) {
   if (rpc->hdr.type == GT_MSG_RECORD_STARTED)
     return rpc->task->kind == GT_TASK_WORKFLOW;
@@ -1058,13 +1060,11 @@ static int serve_while_creating(const gt_rpc_t *rpc) {
     return 0;
   const Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *req =
       (const void *)rpc->req;
-  for (size_t i = 0; i < req->n_commands; i++) {
-    int type = req->commands[i]->command_type;
-    if (type == PB_CMD(COMPLETE_WORKFLOW_EXECUTION) || type == PB_CMD(FAIL_WORKFLOW_EXECUTION) ||
-        type == PB_CMD(CANCEL_WORKFLOW_EXECUTION) ||
-        type == PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION))
+  if (req->n_messages)
+    return 0;
+  for (size_t i = 0; i < req->n_commands; i++)
+    if (req->commands[i]->command_type != PB_CMD(SCHEDULE_ACTIVITY_TASK))
       return 0;
-  }
   return 1;
 }
 
