@@ -16,12 +16,14 @@
 #   PAIRS_ARGS="-c 100 -d 8 -w 2" gtbench arguments (workload, concurrency, windows)
 #   PAIRS_SERVER_ARGS_A=""        extra server arguments for A (e.g.
 #   PAIRS_SERVER_ARGS_B=""          "--dynamic-config-value K=V"), and for B
+#   PAIRS_GTBENCH_ARGS_A=""       extra gtbench arguments for A (e.g. "--conns 8"), and
+#   PAIRS_GTBENCH_ARGS_B=""         for B: BIN_A and BIN_B may then be the same binary
 #   PAIRS_PORT=17333              gRPC port (the next one is the HTTP port)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -lt 2 ]; then
-  sed -n '2,20p' "$0" >&2
+  sed -n '2,21p' "$0" >&2
   exit 2
 fi
 A=$1
@@ -37,10 +39,10 @@ done
 TMP=$(mktemp -d /tmp/bench-pairs.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-# run_one LABEL BIN EXTRA_SERVER_ARGS: prints "LABEL wf/s p50 p95 p99 cpu" (or LABEL
-# failed), from gtbench's machine-readable line.
+# run_one LABEL BIN EXTRA_SERVER_ARGS EXTRA_GTBENCH_ARGS: prints "LABEL wf/s p50 p95 p99
+# cpu" (or LABEL failed), from gtbench's machine-readable line.
 run_one() {
-  local label=$1 bin=$2 extra=$3 db="" pid line
+  local label=$1 bin=$2 extra=$3 gextra=$4 db="" pid line
   rm -f "$TMP"/b.db*
   [ "$STORE" = file ] && db="--db-filename $TMP/b.db"
   # shellcheck disable=SC2086 # extra and db are word lists
@@ -52,8 +54,9 @@ run_one() {
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.02
   done
-  # shellcheck disable=SC2086 # ARGS is a word list
-  line=$("$GTBENCH" --addr 127.0.0.1:"$PORT" --server-pid "$pid" -q $ARGS 2>/dev/null | tail -1)
+  # shellcheck disable=SC2086 # ARGS and gextra are word lists
+  line=$("$GTBENCH" --addr 127.0.0.1:"$PORT" --server-pid "$pid" -q $ARGS $gextra 2>/dev/null |
+    tail -1)
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
   field() { sed -n "s|.* $1=\([^ ]*\).*|\1|p" <<<"$line"; }
@@ -65,15 +68,17 @@ run_one() {
     "$(field server_cpu_ms_per_wf)"
 }
 
-echo "bench-pairs: A=$A B=$B, $PAIRS pairs, store $STORE, gtbench $ARGS"
+echo "bench-pairs: A=$A ${PAIRS_SERVER_ARGS_A:-} ${PAIRS_GTBENCH_ARGS_A:-}," \
+  "B=$B ${PAIRS_SERVER_ARGS_B:-} ${PAIRS_GTBENCH_ARGS_B:-}; $PAIRS pairs, store $STORE," \
+  "gtbench $ARGS"
 echo "run wf/s p50_ms p95_ms p99_ms server_cpu_ms_per_wf"
 for i in $(seq "$PAIRS"); do
   if [ $((i % 2)) = 1 ]; then
-    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}"
-    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}"
+    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}" "${PAIRS_GTBENCH_ARGS_A:-}"
+    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}" "${PAIRS_GTBENCH_ARGS_B:-}"
   else
-    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}"
-    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}"
+    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}" "${PAIRS_GTBENCH_ARGS_B:-}"
+    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}" "${PAIRS_GTBENCH_ARGS_A:-}"
   fi
 done | tee "$TMP/runs"
 awk '$2 != "failed" { n[$1]++; w[$1] += $2; p50[$1] += $3; p99[$1] += $5; c[$1] += $6 }
