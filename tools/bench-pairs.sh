@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench-pairs.sh: compares two server binaries the only way this shared machine allows,
 # in interleaved pairs (the same binary moves by ±15% from one minute to the next, so
-# two runs taken apart compare nothing). Each pair runs A then B (B then A on odd pairs,
-# so neither always gets the warmer disk), each against its own fresh server on a SQLite
+# two runs taken apart compare nothing). Pairs alternate A-B and B-A (so neither always
+# gets the warmer disk), each run against its own fresh server on a SQLite
 # file in a temp dir (or in memory), with the same gtbench closed loop; then prints one
 # line per run and the means.
 #
@@ -18,12 +18,11 @@
 #   PAIRS_SERVER_ARGS_B=""          "--dynamic-config-value K=V"), and for B
 #   PAIRS_GTBENCH_ARGS_A=""       extra gtbench arguments for A (e.g. "--conns 8"), and
 #   PAIRS_GTBENCH_ARGS_B=""         for B: BIN_A and BIN_B may then be the same binary
-#   PAIRS_PORT=17333              gRPC port (the next one is the HTTP port)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -lt 2 ]; then
-  sed -n '2,21p' "$0" >&2
+  sed -n '2,20p' "$0" >&2
   exit 2
 fi
 A=$1
@@ -32,33 +31,42 @@ PAIRS=${3:-5}
 GTBENCH=${GTBENCH:-$ROOT/build/tools/gtbench}
 STORE=${PAIRS_STORE:-file}
 ARGS=${PAIRS_ARGS:--c 100 -d 8 -w 2}
-PORT=${PAIRS_PORT:-17333}
 for f in "$A" "$B" "$GTBENCH"; do
   [ -x "$f" ] || { echo "bench-pairs: $f is not an executable" >&2; exit 2; }
 done
 TMP=$(mktemp -d /tmp/bench-pairs.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+SERVER_PID=""
+# shellcheck source=tools/lib/server.sh
+. "$ROOT/tools/lib/server.sh"
+cleanup() {
+  [ -z "$SERVER_PID" ] || stop_pid "$SERVER_PID"
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-# run_one LABEL BIN EXTRA_SERVER_ARGS EXTRA_GTBENCH_ARGS: prints "LABEL wf/s p50 p95 p99
-# cpu" (or LABEL failed), from gtbench's machine-readable line.
+# run_one LABEL BIN EXTRA_SERVER_ARGS EXTRA_GTBENCH_ARGS: runs gtbench against a fresh
+# server; prints "LABEL wf/s p50 p95 p99 cpu" (or LABEL failed) from gtbench's
+# machine-readable line.
 run_one() {
-  local label=$1 bin=$2 extra=$3 gextra=$4 db="" pid line
+  local label=$1 bin=$2 extra=$3 gextra=$4 db="" port line
   rm -f "$TMP"/b.db*
   [ "$STORE" = file ] && db="--db-filename $TMP/b.db"
+  port=$(free_port) || { echo "$label failed"; return; }
   # shellcheck disable=SC2086 # extra and db are word lists
-  "$bin" server start-dev --ip 127.0.0.1 --port "$PORT" --http-port $((PORT + 1)) \
-    --headless --log-level warn $db $extra > "$TMP/server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  # shellcheck disable=SC2086 # ARGS and gextra are word lists
-  line=$("$GTBENCH" --addr 127.0.0.1:"$PORT" --server-pid "$pid" -q $ARGS $gextra 2>/dev/null |
-    tail -1)
-  kill "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  "$bin" server start-dev --ip 127.0.0.1 --port "$port" --http-port 0 --headless \
+    --log-level warn $db $extra > "$TMP/server.log" 2>&1 &
+  SERVER_PID=$!
+  if wait_listening "$SERVER_PID" "$port"; then
+    # shellcheck disable=SC2086 # ARGS and gextra are word lists
+    line=$("$GTBENCH" --addr 127.0.0.1:"$port" --server-pid "$SERVER_PID" -q $ARGS $gextra \
+      2>/dev/null | tail -1)
+  else
+    line=""
+    tail -n 3 "$TMP/server.log" >&2
+  fi
+  stop_pid "$SERVER_PID"
+  SERVER_PID=""
   field() { sed -n "s|.* $1=\([^ ]*\).*|\1|p" <<<"$line"; }
   if [ "$(field status)" != ok ]; then
     echo "$label failed"
@@ -68,18 +76,23 @@ run_one() {
     "$(field server_cpu_ms_per_wf)"
 }
 
+# run_side A|B: one run of that side, with its binary and arguments.
+run_side() {
+  if [ "$1" = A ]; then
+    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}" "${PAIRS_GTBENCH_ARGS_A:-}"
+  else
+    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}" "${PAIRS_GTBENCH_ARGS_B:-}"
+  fi
+}
+
 echo "bench-pairs: A=$A ${PAIRS_SERVER_ARGS_A:-} ${PAIRS_GTBENCH_ARGS_A:-}," \
   "B=$B ${PAIRS_SERVER_ARGS_B:-} ${PAIRS_GTBENCH_ARGS_B:-}; $PAIRS pairs, store $STORE," \
   "gtbench $ARGS"
 echo "run wf/s p50_ms p95_ms p99_ms server_cpu_ms_per_wf"
 for i in $(seq "$PAIRS"); do
-  if [ $((i % 2)) = 1 ]; then
-    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}" "${PAIRS_GTBENCH_ARGS_A:-}"
-    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}" "${PAIRS_GTBENCH_ARGS_B:-}"
-  else
-    run_one B "$B" "${PAIRS_SERVER_ARGS_B:-}" "${PAIRS_GTBENCH_ARGS_B:-}"
-    run_one A "$A" "${PAIRS_SERVER_ARGS_A:-}" "${PAIRS_GTBENCH_ARGS_A:-}"
-  fi
+  if [ $((i % 2)) = 1 ]; then first=A second=B; else first=B second=A; fi
+  run_side "$first"
+  run_side "$second"
 done | tee "$TMP/runs"
 awk '$2 != "failed" { n[$1]++; w[$1] += $2; p50[$1] += $3; p99[$1] += $5; c[$1] += $6 }
      $2 == "failed" { f[$1]++ }
