@@ -1,5 +1,6 @@
 # tools/lib/server.sh: shell helpers shared by the scripts that start their own
-# genesis-temporal (bench.sh, bench-pairs.sh, measure-sleepers.sh). Source it; it defines functions only.
+# genesis-temporal (bench.sh, bench-pairs.sh, measure-sleepers.sh). Source it; it defines
+# functions only.
 
 # free_port: prints a loopback port nobody listens on (the server binds it a moment later).
 free_port() {
