@@ -39,6 +39,8 @@ typedef struct wf_activity {
   char *task_queue;
   int32_t attempt;
   int started;            /* handed to a worker (mutable state only, no event yet) */
+  int start_persisted;    /* the executions row names this start (pack_state field 11):
+                           * after a crash it is restored, not dispatched again */
   int closing;            /* a completion is buffered: no further transitions */
   int eager;              /* scheduled by the workflow task completing now, which asked
                            * for eager execution: wf_eager_start starts it (or hands it
@@ -650,6 +652,9 @@ void wf_eager_start(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
 void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 /* Arms start-to-close and heartbeat timers of a started attempt. */
 void wf_act_arm_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
+/* Arms the timeouts of an activity whose start a load restored (wf_restore_state):
+ * start-to-close from its start, a full heartbeat timeout from now, schedule-to-close. */
+void wf_act_arm_restored(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 /* Re-arms the heartbeat timer. */
 void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 /* Handles an activity or workflow timeout timer. Returns 1 when the token was one. */
@@ -817,6 +822,11 @@ void wf_reply_not_found(gt_rpc_t *rpc, const char *run_id);
 #define WF_TIMER_UPDATE 8ULL
 #define WF_TIMER_STICKY 9ULL
 #define WF_TIMER_BACKOFF 10ULL /* the first workflow task's backoff (a start delay) */
+/* How long an activity may run before its start is written to the executions row
+ * (wf_timeouts.c, ACT_PERSIST_START). An activity that ends sooner (most do) costs no
+ * write for its start; one that runs longer is not dispatched again by the recovery
+ * after a crash (Temporal writes every start before handing the task out). */
+#define WF_START_PERSIST_MS 1000
 
 /* Temporal's default blob size limit (limit.blobSize.error): 2 MiB. */
 #define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)

@@ -656,15 +656,21 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
  * again, since the messages themselves are not persisted (wf_child.c). Fields 0-6 are for
  * inspection.
  * Field 11 (written only when some pending activity has an entry; a row of 11 fields, old
- * or new, reads as none) is the activities' retry state, which no event records (a retry
- * writes no event, as in Temporal): an array of
- *   [scheduled_event_id, attempt, scheduled_ns, last_failure, heartbeat]
+ * or new, reads as none) is the activities' state that no event records (a retry and a
+ * start write no event, as in Temporal): an array of
+ *   [scheduled_event_id, attempt, scheduled_ns, last_failure, heartbeat
+ *    (, started_ns, identity, request_id)]
  * for each pending activity whose state is not what its ActivityTaskScheduled implies
- * (attempt > 1, or heartbeat details): the current attempt, its schedule time (wall-clock
- * ns; in the future during the retry backoff), the packed Failure of the previous attempt
- * and the packed Payloads of the last heartbeat (bin, or nil). wf_restore_state applies it
- * after the replay, so a crash does not restart an activity's attempts at 1 (nor lose what
- * the next attempt is handed). An activity's start stays in memory only. */
+ * (attempt > 1, heartbeat details, or started): the current attempt, its schedule time
+ * (wall-clock ns; in the future during the retry backoff), the packed Failure of the
+ * previous attempt, the packed Payloads of the last heartbeat (bin, or nil), and for a
+ * started one (8 elements; 5 when not started, as rows written before) its start time
+ * (wall-clock ns), the worker's identity and the start's request id (str, or nil).
+ * wf_restore_state applies it after the replay, so a crash does not restart an activity's
+ * attempts at 1 (nor lose what the next attempt is handed), and an activity out with its
+ * worker stays started (its timeouts armed again, wf_act_arm_restored) instead of being
+ * dispatched a second time. A start is written WF_START_PERSIST_MS after it
+ * (wf_timeouts.c, ACT_PERSIST_START) or by an earlier write of the row. */
 /* Field 9 of the state: see pack_state. */
 static int64_t state_sleeps(const wf_run_t *run) {
   int64_t due_ms = 0;
@@ -701,8 +707,18 @@ static int row_changes(wf_run_t *run, int64_t sleeps, int xwf) {
 }
 
 /* Whether an activity has an entry in field 11 (see pack_state). */
-static int act_has_retry_state(const wf_activity_t *a) {
-  return a->attempt > 1 || a->heartbeat != NULL;
+static int act_has_row_state(const wf_activity_t *a) {
+  return a->attempt > 1 || a->heartbeat != NULL || (a->started && !a->closing);
+}
+
+static void pack_str_or_nil(msgpack_packer *pk, const char *s) {
+  if (!s || !*s) {
+    msgpack_pack_nil(pk);
+    return;
+  }
+  size_t n = strlen(s);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, s, n);
 }
 
 static void pack_bin_or_nil(msgpack_packer *pk, const uint8_t *p, size_t len) {
@@ -719,14 +735,20 @@ static void pack_act_state(const wf_run_t *run, size_t n, msgpack_packer *pk) {
   msgpack_pack_array(pk, n);
   for (size_t i = 0; i < run->n_acts; i++) {
     const wf_activity_t *a = &run->acts[i];
-    if (!act_has_retry_state(a))
+    if (!act_has_row_state(a))
       continue;
-    msgpack_pack_array(pk, 5);
+    int started = a->started && !a->closing;
+    msgpack_pack_array(pk, started ? 8 : 5);
     msgpack_pack_int64(pk, a->scheduled_event_id);
     msgpack_pack_int32(pk, a->attempt);
     msgpack_pack_int64(pk, a->scheduled_ns);
     pack_bin_or_nil(pk, a->last_failure, a->last_failure_len);
     pack_bin_or_nil(pk, a->heartbeat, a->heartbeat_len);
+    if (started) {
+      msgpack_pack_int64(pk, a->started_ns);
+      pack_str_or_nil(pk, a->identity);
+      pack_str_or_nil(pk, a->request_id);
+    }
   }
 }
 
@@ -780,7 +802,7 @@ static void pack_state(const wf_run_t *run, int64_t sleeps, int xwf, state_buf_t
   msgpack_packer_init(&pk, sb, state_buf_write);
   size_t n_act_state = 0;
   for (size_t i = 0; i < run->n_acts; i++)
-    n_act_state += (size_t)act_has_retry_state(&run->acts[i]);
+    n_act_state += (size_t)act_has_row_state(&run->acts[i]);
   msgpack_pack_array(&pk, n_act_state ? 12 : 11);
   msgpack_pack_int(&pk, run->status);
   msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
@@ -875,6 +897,28 @@ static void restore_act_entry(wf_run_t *run, const msgpack_object *e) {
     free(lf);
     free(hb);
     return;
+  }
+  /* a start (8 elements): restored as started (wf_rearm_after_load arms its timeouts) */
+  if (e->via.array.size >= 8 && x[5].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+      x[5].via.u64 > 0 && x[5].via.u64 <= INT64_MAX) {
+    char *identity = x[6].type == MSGPACK_OBJECT_STR
+                         ? strndup(x[6].via.str.ptr, x[6].via.str.size)
+                         : strdup(""); /* never NULL, as wf_act_set_started leaves it */
+    if (!identity) {
+      free(lf);
+      free(hb);
+      return;
+    }
+    free(a->identity);
+    a->identity = identity;
+    a->request_id[0] = '\0';
+    if (x[7].type == MSGPACK_OBJECT_STR && x[7].via.str.size < sizeof(a->request_id)) {
+      memcpy(a->request_id, x[7].via.str.ptr, x[7].via.str.size);
+      a->request_id[x[7].via.str.size] = '\0';
+    }
+    a->started = 1;
+    a->start_persisted = 1;
+    a->started_ns = (int64_t)x[5].via.u64;
   }
   a->attempt = (int32_t)x[1].via.u64;
   a->scheduled_ns = (int64_t)x[2].via.u64;
@@ -992,6 +1036,8 @@ void wf_txn_commit(wf_txn_t *t) {
   if (write_row) {
     pack_state(run, sleeps, xwf, &sb);
     run->acts_dirty = 0;
+    for (size_t i = 0; i < run->n_acts; i++) /* field 11 names every started one */
+      run->acts[i].start_persisted |= run->acts[i].started;
   }
   int64_t next_event_id = (int64_t)run->n_ev + 1;
   /* the row's key, in most ops: measured once (a strlen per use was 9 a commit) */

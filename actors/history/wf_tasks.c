@@ -171,7 +171,13 @@ void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
 }
 
 void wf_rearm_after_load(workflow_t *wf, wf_run_t *run) {
-  if (!wf_running(run) || run->wft_state != WFT_STARTED)
+  if (!wf_running(run))
+    return;
+  /* activities whose start the row holds: still out with their workers, not dispatched */
+  for (size_t i = 0; i < run->n_acts; i++)
+    if (run->acts[i].started && !run->acts[i].closing)
+      wf_act_arm_restored(wf, run, &run->acts[i]);
+  if (run->wft_state != WFT_STARTED)
     return;
   /* the worker that started it may be gone with the old process: time it out as usual */
   int64_t left = run->wft_started_ns / 1000000 + wft_timeout_ms(run) - gt_wall_ns() / 1000000;
@@ -378,22 +384,26 @@ static void reply_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
 void wf_act_set_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
                         const char *identity, int64_t started_ns) {
   act->started = 1;
+  act->start_persisted = 0;
   act->started_ns = started_ns;
   free(act->identity);
   act->identity = gt_strdup0(identity);
   gt_uuid4(act->request_id);
   run->transitions++;
-  wf_act_arm_started(wf, run, act);
+  wf_act_arm_started(wf, run, act); /* which also times the write of the start */
 }
 
 static void record_act_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act,
                                gt_rpc_t *rpc) {
   const Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest *req =
       (const void *)rpc->req;
-  /* Not persisted: an activity's start writes no event (ActivityTaskStarted is written
-   * with its outcome), so the reply need not wait for a commit. After a crash the
-   * activity counts as not started and is dispatched again, at least once, as after a
-   * lost worker. This saves one commit per activity on the critical path. */
+  /* An activity's start writes no event (ActivityTaskStarted is written with its
+   * outcome), so the reply does not wait for a commit. The start goes into the
+   * executions row WF_START_PERSIST_MS later if the activity still runs then
+   * (wf_timeouts.c, ACT_PERSIST_START), or with the next write of the row if that comes
+   * first; a crash before that dispatches it again, as after a lost worker, and one
+   * after it restores it as started. This saves one commit per activity on the critical
+   * path, and the activities that end within the second (most) cost no write at all. */
   wf_act_set_started(wf, run, act, req->identity, gt_wall_ns());
   reply_act_started(wf, run, act, rpc, NULL);
 }

@@ -10,6 +10,9 @@
  *   Temporal does; schedule-to-start and schedule-to-close end the activity. An activity
  *   that finally times out gets ActivityTaskTimedOut with a TimeoutFailure.
  *   The run timeout fails nothing else: it closes the run with WorkflowExecutionTimedOut.
+ *   An activity's start-to-close timer also times the write of its start to the
+ *   executions row: while that is not written, it first fires WF_START_PERSIST_MS after
+ *   the start (ACT_PERSIST_START), writes it, and goes on to the timeout.
  *
  * THREADS: the workflow actor's home thread.
  */
@@ -22,6 +25,9 @@
 #include "runtime/log.h"
 
 #define TT(x) TEMPORAL__API__ENUMS__V1__TIMEOUT_TYPE__TIMEOUT_TYPE_##x
+/* Not a Temporal timeout type: the start-to-close timer's first expiry while the
+ * activity's start is not in the executions row (arm_st2c). */
+#define ACT_PERSIST_START 15
 
 static uint64_t act_token(int type, int32_t attempt, int64_t sched_id) {
   return (WF_TIMER_ACT_TIMEOUT << 56) | ((uint64_t)(type & 0xf) << 52) |
@@ -56,13 +62,60 @@ void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
   }
 }
 
+/* Arms the start-to-close timer left_ms from now (0: the activity has none). While the
+ * start is not in the executions row and the activity may run past WF_START_PERSIST_MS,
+ * the timer fires first at that point, as ACT_PERSIST_START (persist_start): one timer
+ * for both, so a start arms no more timers than it would without the write, and an
+ * activity that ends within the second never writes its start. */
+static void arm_st2c(workflow_t *wf, wf_activity_t *act, int64_t left_ms) {
+  int persist_first =
+      !act->start_persisted && (left_ms <= 0 || left_ms > WF_START_PERSIST_MS);
+  rearm(wf, &act->st2c_timer, persist_first ? WF_START_PERSIST_MS : left_ms,
+        act_token(persist_first ? ACT_PERSIST_START : TT(START_TO_CLOSE), act->attempt,
+                  act->scheduled_event_id));
+}
+
+/* The milliseconds left of a started activity's start-to-close timeout (at least 1), or 0
+ * when it has none. */
+static int64_t st2c_left_ms(const wf_activity_t *act) {
+  if (act->st2c_ms <= 0)
+    return 0;
+  int64_t left = act->started_ns / 1000000 + act->st2c_ms - gt_wall_ns() / 1000000;
+  return left < 1 ? 1 : left;
+}
+
+/* ACT_PERSIST_START: the activity has run WF_START_PERSIST_MS. Its start goes into the
+ * executions row (a write of its own, unless another write of the row took it meanwhile:
+ * field 11 names every started activity), then the timer goes on to the start-to-close
+ * timeout. After a crash the recovery restores it as started (wf_restore_state) instead of
+ * dispatching it again while its worker still runs it. */
+static void persist_start(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  act->st2c_timer = 0;
+  if (!act->start_persisted) {
+    wf_txn_t *t = wf_txn_begin(wf, run);
+    if (t) {
+      run->acts_dirty = 1; /* the commit writes the row: start_persisted is set */
+      wf_txn_commit(t);
+    }
+  }
+  /* without a txn (a failed allocation) the start is tried again in a second */
+  arm_st2c(wf, act, st2c_left_ms(act));
+}
+
 void wf_act_arm_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
   (void)run;
   if (act->s2s_timer)
     gt_actor_timer_cancel(&wf->base, act->s2s_timer);
   act->s2s_timer = 0;
-  rearm(wf, &act->st2c_timer, act->st2c_ms,
-        act_token(TT(START_TO_CLOSE), act->attempt, act->scheduled_event_id));
+  arm_st2c(wf, act, act->st2c_ms);
+  rearm(wf, &act->hb_timer, act->hb_ms,
+        act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
+}
+
+void wf_act_arm_restored(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
+  wf_act_arm_scheduled(wf, run, act); /* schedule-to-close only: it is started */
+  arm_st2c(wf, act, st2c_left_ms(act));
+  /* when its last heartbeat came is not kept: the worker gets a whole timeout from now */
   rearm(wf, &act->hb_timer, act->hb_ms,
         act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
 }
@@ -84,6 +137,7 @@ void wf_act_retry(workflow_t *wf, wf_run_t *run, wf_activity_t *act, const pb_fa
   wf_set_packed(&act->last_failure, &act->last_failure_len, f ? &f->base : NULL);
   act->attempt++;
   act->started = 0;
+  act->start_persisted = 0;
   act->scheduled_ns = gt_wall_ns() + delay_ms * 1000000;
   run->transitions++;
   run->acts_dirty = 1; /* no event: the caller's commit writes it to executions.state */
@@ -185,6 +239,10 @@ static void on_act_timeout(workflow_t *wf, wf_run_t *run, uint64_t token) {
   case TT(SCHEDULE_TO_CLOSE):
     act->s2c_timer = 0;
     break;
+  case ACT_PERSIST_START:
+    if (act->started && (act->attempt & 0xfff) == attempt)
+      persist_start(wf, run, act);
+    return;
   case TT(START_TO_CLOSE):
   case TT(HEARTBEAT):
     if (!act->started || (act->attempt & 0xfff) != attempt)

@@ -8,7 +8,9 @@
  * take a repeat as one: exactly one child run, one ChildWorkflowExecutionStarted, one
  * WorkflowExecutionSignaled. The same restart checks what else no event records: an
  * activity's retry state (its attempt, that attempt's schedule time, the last failure,
- * the heartbeat details; executions.state field 11) comes back with the run.
+ * the heartbeat details; executions.state field 11) comes back with the run, and so does
+ * its start once written (the activity is not handed out again; its worker's token still
+ * completes it).
  *
  * DESIGN
  *   Each test runs in its own process (Check's fork mode) with its own database file in a
@@ -23,6 +25,9 @@
 
 #include "history_fixture.h"
 #include "persistence/sqlite/sqlite_int.h"
+
+#include <msgpack.h>
+#include <sqlite3.h>
 
 #define TQ_OTHER "tq-other"
 
@@ -671,9 +676,118 @@ START_TEST(test_activity_retry_restart) {
 }
 END_TEST
 
-/* (7) Heartbeat details survive a restart: attempt 1 heartbeats "hb-1", the server
- * restarts (the start is not persisted: attempt 1 is handed out again, with "hb-1"),
- * heartbeats "hb-2" and fails retryably; after another restart attempt 2 is handed "hb-2"
+/* Polls TQ for an activity task and asserts that none comes within 2 s (matching
+ * answers a poll empty 1 s before its 3 s deadline). */
+static void poll_activity_none(void) {
+  static const char *const timeout[] = {"grpc-timeout", "3S", NULL};
+  poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  r.namespace_ = NS;
+  q.name = TQ;
+  r.task_queue = &q;
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, timeout);
+  ck_assert_msg(s.grpc_status == 0, "PollActivityTaskQueue: %d %s", s.grpc_status, s.message);
+  poll_act_resp_t *resp =
+      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
+  h2c_stream_free(&s);
+  ck_assert_msg(resp->task_token.len == 0, "activity of %s (attempt %d) handed out again",
+                resp->workflow_execution ? resp->workflow_execution->workflow_id : "?",
+                resp->attempt);
+  protobuf_c_message_free_unpacked(&resp->base, NULL);
+}
+
+/* RespondActivityTaskCompleted with result v; asserts OK. */
+static void complete_activity(poll_act_resp_t *task, const char *v) {
+  act_done_req_t r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+  one_payload_t p;
+  r.namespace_ = NS;
+  r.task_token = task->task_token;
+  r.result = payloads_of(&p, v);
+  r.identity = "xwf-test";
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "RespondActivityTaskCompleted", &r.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "RespondActivityTaskCompleted: %d %s", s.grpc_status,
+                s.message);
+  h2c_stream_free(&s);
+  protobuf_c_message_free_unpacked(&task->base, NULL);
+}
+
+/* The number of elements of the first entry of executions.state field 11 in run's row
+ * as the file holds it now (5: retry state only; 8: the activity's start too), or 0 when
+ * the row has no field 11. Read with a connection of its own, beside the server's. */
+static int row_act_entry_size(const char *run_id) {
+  sqlite3 *db = NULL;
+  ck_assert_int_eq(sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_busy_timeout(db, 1000);
+  sqlite3_stmt *st = NULL;
+  ck_assert_int_eq(
+      sqlite3_prepare_v2(db, "SELECT state FROM executions WHERE run_id = ?1", -1, &st, NULL),
+      SQLITE_OK);
+  sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+  int n = 0;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                            NULL) == MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size >= 12) {
+      const msgpack_object *f11 = &u.data.via.array.ptr[11];
+      if (f11->type == MSGPACK_OBJECT_ARRAY && f11->via.array.size > 0 &&
+          f11->via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY)
+        n = (int)f11->via.array.ptr[0].via.array.size;
+    }
+    msgpack_unpacked_destroy(&u);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+/* Waits (10 s at most) until run's row holds the start of its activity. */
+static void await_start_in_row(const char *run_id) {
+  for (int i = 0; i < 1000 && row_act_entry_size(run_id) != 8; i++)
+    usleep(10000);
+  ck_assert_int_eq(row_act_entry_size(run_id), 8);
+}
+
+/* (8) An activity's start is written to the executions row once it has run for
+ * WF_START_PERSIST_MS (no heartbeat, nothing else writes the row): after a restart the
+ * activity is still out with its worker, not handed out again; the worker completes it
+ * with the token it got before the crash, and the history shows that one start. */
+START_TEST(test_activity_start_restart) {
+  char run[37];
+  start_on("xa8", TQ, run);
+  schedule_activity(poll_task(TQ, "xa8"), 3, 50);
+  poll_act_resp_t *a = poll_activity("xa8");
+  ck_assert_int_eq(a->attempt, 1);
+  ck_assert_int_eq(row_act_entry_size(run), 0); /* nothing written at the start itself */
+  await_start_in_row(run);
+
+  crash_restart();
+  poll_activity_none();
+  complete_activity(a, "done-once");
+  poll_wft_resp_t *t = poll_task(TQ, "xa8");
+  const pb_event_t *st = NULL, *done = NULL;
+  ck_assert_int_eq(count_events(t->history, PB_EV(ACTIVITY_TASK_STARTED), &st), 1);
+  ck_assert_int_eq(count_events(t->history, PB_EV(ACTIVITY_TASK_COMPLETED), &done), 1);
+  const Temporal__Api__History__V1__ActivityTaskStartedEventAttributes *sa =
+      st->activity_task_started_event_attributes;
+  ck_assert_int_eq(sa->attempt, 1);
+  ck_assert_str_eq(sa->identity, "history-test"); /* the poller's, restored */
+  ck_assert_int_eq(strlen(sa->request_id), 36);
+  ck_assert(payloads_are(done->activity_task_completed_event_attributes->result, "done-once"));
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xa8"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+}
+END_TEST
+
+/* (7) Heartbeat details survive a restart: attempt 1 heartbeats "hb-1" (which writes the
+ * row, and the activity's start with it), the server restarts: attempt 1 is not handed
+ * out again, its worker heartbeats "hb-2" with the token it had and fails it retryably;
+ * after another restart attempt 2 is handed "hb-2"
  * (PollActivityTaskQueueResponse.heartbeat_details), with attempt 1's failure recorded. */
 START_TEST(test_activity_heartbeat_restart) {
   char run[37];
@@ -684,12 +798,9 @@ START_TEST(test_activity_heartbeat_restart) {
   ck_assert_ptr_null(a->heartbeat_details);
   heartbeat(a, "hb-1");
   heartbeat(a, "hb-1"); /* the same again: nothing to write */
-  protobuf_c_message_free_unpacked(&a->base, NULL);
 
   crash_restart();
-  a = poll_activity("xa7");
-  ck_assert_int_eq(a->attempt, 1);
-  ck_assert_msg(payloads_are(a->heartbeat_details, "hb-1"), "attempt 1 lost its details");
+  poll_activity_none();
   heartbeat(a, "hb-2");
   fail_activity(a, "boom-1");
 
@@ -748,6 +859,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_signal_retry_applied_once);
   tcase_add_test(tc, test_activity_retry_restart);
   tcase_add_test(tc, test_activity_heartbeat_restart);
+  tcase_add_test(tc, test_activity_start_restart);
   tcase_add_test(tc, test_speculative_task_restart);
   suite_add_tcase(s, tc);
   TCase *unit = tcase_create("state");

@@ -289,7 +289,18 @@ async function parentOfFlaky(succeedAt) {
   });
 }
 
+// The crash suite's activity out with its worker across a kill -9
+// (tests/crash/scenarios/11-activity-start-restart.js): scheduled on a queue of its own,
+// which the scenario serves with raw polls; one attempt only.
+async function outAcrossCrash(activityQueue) {
+  const { longAcrossCrash } = proxyActivities({
+    taskQueue: activityQueue, startToCloseTimeout: '60s', retry: { maximumAttempts: 1 },
+  });
+  return await longAcrossCrash();
+}
+
 module.exports = {
+  outAcrossCrash,
   flakyTask, flakyWorkflow, parentOfFlaky,
   asyncCompletion, tooBig,
   counter,
