@@ -42,11 +42,15 @@
  *     WorkflowExecutionSignaled and answers as delivered. A cancel request, termination or
  *     cancellation of a run already asked or closed changes nothing. The sender records one
  *     answer per initiated event (xpending.answered).
+ *   - A check names the run it asks about: WFX_PARENT_CHECK the parent's run, WFX_CHILD_CHECK
+ *     the child's (its first run, from ChildWorkflowExecutionStarted). When that run is
+ *     not in memory because it is no longer the current one (a parent that continued as
+ *     new; a child whose workflow id a newer run took), the actor loads it first, as it
+ *     does for a request naming an older run (wf_xmsg_older_run, workflow.c).
  *   Limits: the target recognizes a repeated signal among its run's signals (a run it
- *   continued as new into does not); WFX_CHILD_CHECK and WFX_PARENT_CHECK look at
- *   the runs in memory after a load, the current one: a child whose workflow id a newer
- *   run took, or a parent that continued as new, is not found (the parent keeps waiting,
- *   the child running); a cancel request sent again to a target that closed since is
+ *   continued as new into does not); a child that continued as new and whose workflow id
+ *   another run took since is not found (its chain's later runs are not loaded: the
+ *   parent keeps waiting); a cancel request sent again to a target that closed since is
  *   recorded as failed (not found) though the first one reached it; start-up loads every
  *   running run that waits on another workflow, every child run among them, and a load
  *   writes the executions row once (loaded()); a commit reported failed whose write still
@@ -481,6 +485,15 @@ static wf_run_t *child_run_of(workflow_t *wf, const wf_xmsg_t *m) {
   return NULL;
 }
 
+const char *wf_xmsg_older_run(workflow_t *wf, const wf_xmsg_t *m) {
+  const char *rid = "";
+  if (m->op == WFX_PARENT_CHECK) /* the parent's run, closed maybe by a continue-as-new */
+    rid = m->to_run_id;
+  else if (m->op == WFX_CHILD_CHECK && !child_run_of(wf, m)) /* the id reused since */
+    rid = m->to_run_id;
+  return *rid && !wf_find_run(wf, rid) ? rid : "";
+}
+
 /* A parent asks again (recovery): it hears again what is durable of its child. The
  * start (`started`) and the close of a transaction still in flight are told by that
  * transaction's own effects. */
@@ -882,8 +895,9 @@ void wf_xwf_resend(workflow_t *wf) {
       n += resend_initiated(wf, run, c->initiated_id);
       continue;
     }
-    wf_xmsg_t *m = wf_xmsg_new(WFX_CHILD_CHECK, wf->ns_id, c->workflow_id, NULL, wf,
-                               run->run_id);
+    /* the child's run, for its actor to load when a newer run took its workflow id */
+    wf_xmsg_t *m = wf_xmsg_new(WFX_CHILD_CHECK, wf->ns_id, c->workflow_id,
+                               c->run_id[0] ? c->run_id : NULL, wf, run->run_id);
     if (m) {
       m->initiated_id = c->initiated_id;
       wf_xsend(wf->srv, m);

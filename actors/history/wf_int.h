@@ -713,6 +713,9 @@ void wf_txn_xmsg(wf_txn_t *t, wf_xmsg_t *m);
 /* Sends now. Takes m. */
 void wf_xsend(gt_server_t *srv, wf_xmsg_t *m);
 void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m);
+/* The run m asks about when the actor must load it first (it is older than those in
+ * memory: a recovery's check names it), or "" when m can be served now. */
+const char *wf_xmsg_older_run(workflow_t *wf, const wf_xmsg_t *m);
 const char *wf_check_start_child(wf_run_t *run, const pb_command_t *c);
 void wf_cmd_start_child(workflow_t *wf, wf_run_t *run, wf_txn_t *t, const pb_command_t *c,
                         int64_t completed_id);

@@ -163,9 +163,26 @@ static void fail_deferred(workflow_t *wf, const char *why) {
 }
 
 /* The workflow is known (loaded, or blindly created): serve what waited, in order. */
+/* Loads the run actor message x asks about when it is not in memory (wf_xmsg_older_run:
+ * a recovery's check naming a parent's run closed by a continue-as-new, or a child's run
+ * whose workflow id a newer run took). Returns 1 when the load began (x then waits for
+ * it), 0 when x can be served now. */
+static int load_for_xmsg(workflow_t *wf, const wf_xmsg_t *x) {
+  if (wf->broken)
+    return 0;
+  const char *rid = wf_xmsg_older_run(wf, x);
+  if (!*rid || strcmp(rid, wf->missing_run_id) == 0 || load_stage(wf, 2, rid, 0, NULL) != 0)
+    return 0;
+  wf->loading = 1;
+  wf->loading_older = 1;
+  return 1;
+}
+
 static void serve_deferred(workflow_t *wf) {
-  while (wf->xdeferred_head) {
+  while (wf->xdeferred_head && !wf->loading) {
     wf_xmsg_t *x = wf->xdeferred_head;
+    if (load_for_xmsg(wf, x))
+      return; /* x stays first: served (with what follows) once that run is in memory */
     wf->xdeferred_head = x->next;
     if (!wf->xdeferred_head)
       wf->xdeferred_tail = NULL;
@@ -1217,7 +1234,7 @@ static void wf_receive(gt_actor_t *self, gt_msg_t *m) {
   }
   case GT_MSG_XWF: {
     wf_xmsg_t *x = (wf_xmsg_t *)m;
-    if (wf->loading) { /* served once the workflow is loaded */
+    if (wf->loading || load_for_xmsg(wf, x)) { /* served once the workflow is loaded */
       x->next = NULL;
       if (wf->xdeferred_tail)
         wf->xdeferred_tail->next = x;

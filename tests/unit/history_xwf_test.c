@@ -182,6 +182,25 @@ static void start_child(poll_wft_resp_t *task, const char *child_id) {
   complete_task(task, &cp, 1);
 }
 
+/* Completes the workflow task with ContinueAsNewWorkflowExecution (same type, TQ). */
+static void continue_as_new(poll_wft_resp_t *task) {
+  pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
+  Temporal__Api__Command__V1__ContinueAsNewWorkflowExecutionCommandAttributes a =
+      TEMPORAL__API__COMMAND__V1__CONTINUE_AS_NEW_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
+  pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+  wt.name = "XwfWorkflow";
+  q.name = TQ;
+  a.workflow_type = &wt;
+  a.task_queue = &q;
+  c.command_type = PB_CMD(CONTINUE_AS_NEW_WORKFLOW_EXECUTION);
+  c.attributes_case =
+      TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_CONTINUE_AS_NEW_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
+  c.continue_as_new_workflow_execution_command_attributes = &a;
+  pb_command_t *cp = &c;
+  complete_task(task, &cp, 1);
+}
+
 /* Completes the workflow task with SignalExternalWorkflowExecution(target, "ping"). */
 static void signal_external(poll_wft_resp_t *task, const char *target) {
   pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
@@ -308,6 +327,29 @@ START_TEST(test_child_closed_lost) {
   ck_assert_int_eq(await_closed("xp1"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
   ck_assert_int_eq(count_in("xp1", PB_EV(CHILD_WORKFLOW_EXECUTION_STARTED)), 1);
   ck_assert_int_eq(count_in("xp1", PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED)), 1);
+}
+END_TEST
+
+/* (1b) As (1), but a new run took the child's workflow id before the crash: after the
+ * restart the parent's check reaches that unrelated run's actor, which loads the child
+ * run the check names to answer it: the parent gets ChildWorkflowExecutionCompleted. */
+START_TEST(test_child_closed_lost_id_reused) {
+  char prun[37], reuse_run[37];
+  start_on("xp1r", TQ, prun);
+  start_child(poll_task(TQ, "xp1r"), "xc1r");
+  complete_task_none(poll_task(TQ, "xp1r")); /* ChildWorkflowExecutionStarted */
+  DROP(WFX_CHILD_CLOSED);
+  complete_workflow(poll_task(TQ_OTHER, "xc1r"), "child-result");
+  await_dropped(1);
+  start_on("xc1r", TQ_OTHER, reuse_run); /* the id again: a run that is nobody's child */
+  ck_assert_int_eq(count_in("xp1r", PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED)), 0);
+
+  crash_restart();
+  poll_wft_resp_t *t = poll_task(TQ, "xp1r");
+  ck_assert_int_eq(count_events(t->history, PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED), NULL),
+                   1);
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xp1r"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
 }
 END_TEST
 
@@ -489,6 +531,28 @@ START_TEST(test_parent_close_policy_lost) {
 
   crash_restart();
   ck_assert_int_eq(await_closed("xc5"), PB_EV(WORKFLOW_EXECUTION_TERMINATED));
+}
+END_TEST
+
+/* (5b) As (5), but the parent continued as new with its child open: after the restart
+ * the child asks its parent's closed run, which is no longer the current one and not in
+ * memory (the recovery loaded the new run): the parent's actor loads it to answer, and
+ * the termination goes again. */
+START_TEST(test_parent_close_policy_lost_after_continue) {
+  char prun[37];
+  start_on("xp5c", TQ, prun);
+  start_child(poll_task(TQ, "xp5c"), "xc5c");
+  complete_task_none(poll_task(TQ_OTHER, "xc5c")); /* the child waits for a message */
+  DROP(WFX_TERMINATE);
+  continue_as_new(poll_task(TQ, "xp5c")); /* ChildWorkflowExecutionStarted: continue */
+  await_dropped(1);
+  hist_resp_t *h = history("xp5c", prun);
+  ck_assert_int_eq(count_events(h->history, PB_EV(WORKFLOW_EXECUTION_CONTINUED_AS_NEW), NULL),
+                   1);
+  free_history(h);
+
+  crash_restart();
+  ck_assert_int_eq(await_closed("xc5c"), PB_EV(WORKFLOW_EXECUTION_TERMINATED));
 }
 END_TEST
 
@@ -852,10 +916,12 @@ static Suite *suite(void) {
   tcase_add_checked_fixture(tc, file_setup, file_teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_child_closed_lost);
+  tcase_add_test(tc, test_child_closed_lost_id_reused);
   tcase_add_loop_test(tc, test_child_start_lost, 0, 2);
   tcase_add_loop_test(tc, test_signal_lost, 0, 2);
   tcase_add_loop_test(tc, test_cancel_external_lost, 0, 2);
   tcase_add_test(tc, test_parent_close_policy_lost);
+  tcase_add_test(tc, test_parent_close_policy_lost_after_continue);
   tcase_add_test(tc, test_signal_retry_applied_once);
   tcase_add_test(tc, test_activity_retry_restart);
   tcase_add_test(tc, test_activity_heartbeat_restart);
