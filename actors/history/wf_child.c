@@ -47,6 +47,12 @@
  *     not in memory because it is no longer the current one (a parent that continued as
  *     new; a child whose workflow id a newer run took), the actor loads it first, as it
  *     does for a request naming an older run (wf_xmsg_older_run, workflow.c).
+ *   - A run deleted while it ran (wf_delete.c) takes its history in the commit that
+ *     terminates it, so nothing is left to send its messages again: the checks make up for
+ *     it. A WFX_CHILD_CHECK whose child run the store lacks answers WFX_CHILD_CLOSED with a
+ *     WorkflowExecutionTerminated (answer_child_deleted); a WFX_PARENT_CHECK whose parent
+ *     run it lacks answers WFX_PARENT_GONE, and the child applies the ParentClosePolicy
+ *     its start carried (run->parent_close_policy, kept in executions.state field 12).
  *   Limits: the target recognizes a repeated signal among its run's signals (a run it
  *   continued as new into does not); a child that continued as new and whose workflow id
  *   another run took since is not found (its chain's later runs are not loaded: the
@@ -494,6 +500,33 @@ const char *wf_xmsg_older_run(workflow_t *wf, const wf_xmsg_t *m) {
   return *rid && !wf_find_run(wf, rid) ? rid : "";
 }
 
+/* Answers a parent's WFX_CHILD_CHECK for a child run the store no longer has: deleted
+ * while it ran, which terminated it first (wf_delete.c) and took its history with it, so
+ * the parent hears WorkflowExecutionTerminated, as the lost notice would have said. */
+static void answer_child_deleted(workflow_t *wf, const wf_xmsg_t *m) {
+  Temporal__Api__History__V1__WorkflowExecutionTerminatedEventAttributes a =
+      TEMPORAL__API__HISTORY__V1__WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES__INIT;
+  pb_event_t ev = TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__INIT;
+  a.reason = WF_DELETE_REASON;
+  a.identity = WF_IDENTITY_HISTORY_SERVICE;
+  ev.event_type = PB_EV(WORKFLOW_EXECUTION_TERMINATED);
+  ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES);
+  ev.workflow_execution_terminated_event_attributes = &a;
+  wf_xmsg_t *x = wf_xmsg_new(WFX_CHILD_CLOSED, m->from_ns_id, m->from_workflow_id,
+                             m->from_run_id, wf, m->to_run_id);
+  if (!x)
+    return;
+  x->initiated_id = m->initiated_id;
+  x->len = protobuf_c_message_get_packed_size(&ev.base);
+  x->payload = malloc(x->len ? x->len : 1);
+  if (!x->payload) {
+    wf_xmsg_free(x);
+    return;
+  }
+  protobuf_c_message_pack(&ev.base, x->payload);
+  wf_xsend(wf->srv, x);
+}
+
 /* A parent asks again (recovery): it hears again what is durable of its child. The
  * start (`started`) and the close of a transaction still in flight are told by that
  * transaction's own effects. */
@@ -532,7 +565,10 @@ static void on_start_child(workflow_t *wf, wf_xmsg_t *m) {
       .retry_policy = a->retry_policy, .memo = a->memo,
       .search_attributes = a->search_attributes, .header = a->header,
       .parent_ns_id = m->from_ns_id, .parent_workflow_id = m->from_workflow_id,
-      .parent_run_id = m->from_run_id, .parent_initiated_id = m->initiated_id};
+      .parent_run_id = m->from_run_id, .parent_initiated_id = m->initiated_id,
+      /* as Temporal: unspecified is TERMINATE */
+      .parent_close_policy = a->parent_close_policy ? (int)a->parent_close_policy
+                                                    : POLICY(TERMINATE)};
   wf_txn_t *t = NULL;
   wf_run_t *run = wf_create_run(wf, &p, &t);
   if (run) {
@@ -799,12 +835,20 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
     wf_run_t *mine = child_run_of(wf, m);
     if (mine)
       answer_again(wf, m, mine, 0);
+    else if (m->to_run_id[0] && strcmp(m->to_run_id, wf->missing_run_id) == 0)
+      answer_child_deleted(wf, m); /* wf_xmsg_older_run's load found no such run */
     break;
   }
   case WFX_PARENT_CHECK: {
     /* a child recovered: if the parent run closed (durably) with it open, the policy's
      * message may be lost: it goes again, to the child's run that asks */
     wf_run_t *run = wf_find_run(wf, m->to_run_id);
+    if (!run && m->to_run_id[0] && strcmp(m->to_run_id, wf->missing_run_id) == 0) {
+      /* the store has no such run (wf_xmsg_older_run's load): deleted, and with it the
+       * policy of its children: the child applies the one it keeps */
+      reply_x(wf, m, WFX_PARENT_GONE, m->to_run_id, 0, NULL);
+      break;
+    }
     wf_child_t *c = run && !wf_running(run) && run->committed_ev == run->n_ev
                         ? find_child(run, m->initiated_id) : NULL;
     wf_xmsg_t *x = c ? policy_msg(wf, run, c, m->from_run_id) : NULL;
@@ -844,6 +888,17 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
     wf_emit_cancel_external_result(wf, run, m);
     wf_need_wft(wf, run, t);
     wf_txn_commit(t);
+    break;
+  }
+  case WFX_PARENT_GONE: {
+    wf_run_t *run = target_run(wf, m);
+    int policy = run && run->parent_workflow_id &&
+                         strcmp(run->parent_run_id, m->from_run_id) == 0
+                     ? run->parent_close_policy : 0;
+    if (policy != POLICY(TERMINATE) && policy != POLICY(REQUEST_CANCEL))
+      break; /* abandoned, or not known (a row from before field 12): left running */
+    m->op = policy == POLICY(TERMINATE) ? WFX_TERMINATE : WFX_CANCEL;
+    wf_on_xmsg(wf, m);
     break;
   }
   case WFX_TERMINATE:

@@ -38,9 +38,6 @@
 #include "actors/visibility/vis_outbox.h"
 #include "runtime/err.h"
 
-/* Temporal's termination of a running run it deletes (deleteworkflow.Invoke). */
-#define DELETE_REASON "Delete workflow execution"
-#define IDENTITY_HISTORY_SERVICE "history-service"
 
 int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops,
                   struct gt_vis_task **vis) {
@@ -101,7 +98,7 @@ void wf_on_delete(workflow_t *wf, gt_rpc_t *rpc) {
     return;
   }
   if (wf_running(run))
-    wf_terminate_run(wf, run, DELETE_REASON, NULL, IDENTITY_HISTORY_SERVICE);
+    wf_terminate_run(wf, run, WF_DELETE_REASON, NULL, WF_IDENTITY_HISTORY_SERVICE);
   t->delete_run = 1;
   run->deleting = 1;
   wf_txn_reply_empty(t, rpc); /* an empty DeleteWorkflowExecutionResponse */

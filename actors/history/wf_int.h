@@ -179,6 +179,9 @@ typedef struct wf_run {
   char *parent_workflow_id;
   char parent_run_id[37];
   int64_t parent_initiated_id;
+  int parent_close_policy; /* the parent's ParentClosePolicy for this child run (from its
+                            * StartChildWorkflowExecutionInitiated; executions.state field
+                            * 12); 0: not known (not a child, or a row from before) */
   int parent_notified;
   int has_next;          /* closed naming a next run (continue-as-new, retry, cron): the
                           * chain goes on, a parent keeps waiting */
@@ -238,6 +241,9 @@ typedef enum {
                         * again if it closed (WFX_CHILD_CLOSED); nothing if it runs */
   WFX_PARENT_CHECK,    /* child -> parent run, at recovery: apply the parent close policy
                         * again if that run closed with the child open */
+  WFX_PARENT_GONE,     /* parent id -> child run, answering WFX_PARENT_CHECK: the store has
+                        * no such parent run (deleted): the child applies the policy it
+                        * keeps (wf_run_t.parent_close_policy) */
 } wf_xop_t;
 
 typedef struct wf_xmsg {
@@ -363,6 +369,7 @@ typedef struct start_params {
   /* a child run: its parent */
   const char *parent_ns_id, *parent_workflow_id, *parent_run_id;
   int64_t parent_initiated_id;
+  int parent_close_policy;
   int64_t expiration_ns;  /* continue-as-new: the execution's deadline carries over */
   int eager;              /* eager workflow start: the first task goes back in the reply */
   pb_dur_t *start_delay;  /* workflow_start_delay: the first workflow task's backoff */
@@ -830,6 +837,11 @@ void wf_reply_not_found(gt_rpc_t *rpc, const char *run_id);
  * write for its start; one that runs longer is not dispatched again by the recovery
  * after a crash (Temporal writes every start before handing the task out). */
 #define WF_START_PERSIST_MS 1000
+
+/* Temporal's termination of a running run it deletes (service/history/api/deleteworkflow):
+ * the reason and identity of its WorkflowExecutionTerminated. */
+#define WF_DELETE_REASON "Delete workflow execution"
+#define WF_IDENTITY_HISTORY_SERVICE "history-service"
 
 /* Temporal's default blob size limit (limit.blobSize.error): 2 MiB. */
 #define WF_BLOB_SIZE_LIMIT (2 * 1024 * 1024)

@@ -670,7 +670,11 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
  * attempts at 1 (nor lose what the next attempt is handed), and an activity out with its
  * worker stays started (its timeouts armed again, wf_act_arm_restored) instead of being
  * dispatched a second time. A start is written WF_START_PERSIST_MS after it
- * (wf_timeouts.c, ACT_PERSIST_START) or by an earlier write of the row. */
+ * (wf_timeouts.c, ACT_PERSIST_START) or by an earlier write of the row.
+ * Field 12 (a child run's rows only; field 11 is then written, empty if need be) is the
+ * ParentClosePolicy its parent started it with: should the parent's run be deleted with
+ * the policy's message lost in a crash, the child applies it itself (WFX_PARENT_GONE,
+ * wf_child.c). */
 /* Field 9 of the state: see pack_state. */
 static int64_t state_sleeps(const wf_run_t *run) {
   int64_t due_ms = 0;
@@ -803,7 +807,8 @@ static void pack_state(const wf_run_t *run, int64_t sleeps, int xwf, state_buf_t
   size_t n_act_state = 0;
   for (size_t i = 0; i < run->n_acts; i++)
     n_act_state += (size_t)act_has_row_state(&run->acts[i]);
-  msgpack_pack_array(&pk, n_act_state ? 12 : 11);
+  int policy = run->parent_workflow_id ? run->parent_close_policy : 0;
+  msgpack_pack_array(&pk, policy ? 13 : n_act_state ? 12 : 11);
   msgpack_pack_int(&pk, run->status);
   msgpack_pack_int64(&pk, (int64_t)run->n_ev + 1);
   msgpack_pack_int(&pk, run->wft_state);
@@ -827,8 +832,10 @@ static void pack_state(const wf_run_t *run, int64_t sleeps, int xwf, state_buf_t
   msgpack_pack_int64(&pk, run->sticky_s2s_ms);
   msgpack_pack_int64(&pk, sleeps);
   msgpack_pack_int(&pk, xwf);
-  if (n_act_state)
-    pack_act_state(run, n_act_state, &pk);
+  if (n_act_state || policy)
+    pack_act_state(run, n_act_state, &pk); /* an empty array when only field 12 follows */
+  if (policy)
+    msgpack_pack_int(&pk, policy);
 }
 
 /* The fields of an executions.state, or NULL (none, unreadable, or fewer than `need`
@@ -944,6 +951,8 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len) {
   if (n >= 12 && f[11].type == MSGPACK_OBJECT_ARRAY)
     for (uint32_t i = 0; i < f[11].via.array.size; i++)
       restore_act_entry(run, &f[11].via.array.ptr[i]);
+  if (n >= 13 && f[12].type == MSGPACK_OBJECT_POSITIVE_INTEGER && f[12].via.u64 <= INT32_MAX)
+    run->parent_close_policy = (int)f[12].via.u64;
   msgpack_unpacked_destroy(&u);
 }
 

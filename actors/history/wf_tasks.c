@@ -943,7 +943,7 @@ static void continue_as_new(workflow_t *wf, wf_run_t *prev, const pb_command_t *
       .continued_failure = a->failure, .last_completion_result = a->last_completion_result,
       .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
       .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
-      .expiration_ns = prev->expiration_ns,
+      .parent_close_policy = prev->parent_close_policy, .expiration_ns = prev->expiration_ns,
       .start_delay = a->backoff_start_interval}; /* the new run's first task backoff */
   wf_start_next_run(wf, prev, &p, "continue-as-new");
 }

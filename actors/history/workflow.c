@@ -540,6 +540,7 @@ wf_run_t *wf_create_run(workflow_t *wf, const start_params_t *req, wf_txn_t **ou
     a.parent_workflow_namespace_id = (char *)req->parent_ns_id;
     a.parent_workflow_execution = &parent;
     a.parent_initiated_event_id = req->parent_initiated_id;
+    run->parent_close_policy = req->parent_close_policy; /* no event carries it here */
   }
   ev.event_type = PB_EV(WORKFLOW_EXECUTION_STARTED);
   ev.attributes_case = PB_ATTR(WORKFLOW_EXECUTION_STARTED_EVENT_ATTRIBUTES);
@@ -613,6 +614,7 @@ void wf_start_again(workflow_t *wf, wf_run_t *prev, const char *run_id, int init
       .last_completion_result = result ? result : s->last_completion_result,
       .parent_ns_id = prev->parent_ns_id, .parent_workflow_id = prev->parent_workflow_id,
       .parent_run_id = prev->parent_run_id, .parent_initiated_id = prev->parent_initiated_id,
+      .parent_close_policy = prev->parent_close_policy,
       .expiration_ns = prev->expiration_ns, .start_delay = &delay,
       .attempt = next_attempt ? s->attempt + 1 : 1};
   wf_start_next_run(wf, prev, &p, why);

@@ -163,8 +163,9 @@ static void complete_workflow(poll_wft_resp_t *task, const char *result) {
   complete_task(task, &cp, 1);
 }
 
-/* Completes the workflow task with StartChildWorkflowExecution(child_id on TQ_OTHER). */
-static void start_child(poll_wft_resp_t *task, const char *child_id) {
+/* Completes the workflow task with StartChildWorkflowExecution(child_id on TQ_OTHER) and
+ * ParentClosePolicy `policy` (0: unspecified, which is TERMINATE). */
+static void start_child_policy(poll_wft_resp_t *task, const char *child_id, int policy) {
   pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
   child_cmd_t a = TEMPORAL__API__COMMAND__V1__START_CHILD_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES__INIT;
   pb_wftype_t wt = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
@@ -174,6 +175,7 @@ static void start_child(poll_wft_resp_t *task, const char *child_id) {
   a.workflow_id = (char *)child_id;
   a.workflow_type = &wt;
   a.task_queue = &q;
+  a.parent_close_policy = policy;
   c.command_type = PB_CMD(START_CHILD_WORKFLOW_EXECUTION);
   c.attributes_case =
       TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_START_CHILD_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
@@ -199,6 +201,10 @@ static void continue_as_new(poll_wft_resp_t *task) {
   c.continue_as_new_workflow_execution_command_attributes = &a;
   pb_command_t *cp = &c;
   complete_task(task, &cp, 1);
+}
+
+static void start_child(poll_wft_resp_t *task, const char *child_id) {
+  start_child_policy(task, child_id, 0);
 }
 
 /* Completes the workflow task with SignalExternalWorkflowExecution(target, "ping"). */
@@ -350,6 +356,46 @@ START_TEST(test_child_closed_lost_id_reused) {
                    1);
   complete_workflow(t, NULL);
   ck_assert_int_eq(await_closed("xp1r"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+}
+END_TEST
+
+/* DeleteWorkflowExecution of wid's current run; asserts OK. */
+static void delete_workflow(const char *wid) {
+  Temporal__Api__Workflowservice__V1__DeleteWorkflowExecutionRequest r =
+      TEMPORAL__API__WORKFLOWSERVICE__V1__DELETE_WORKFLOW_EXECUTION_REQUEST__INIT;
+  pb_wfexec_t ex = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+  r.namespace_ = NS;
+  ex.workflow_id = (char *)wid;
+  r.workflow_execution = &ex;
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, "DeleteWorkflowExecution", &r.base, NULL);
+  ck_assert_msg(s.grpc_status == 0, "DeleteWorkflowExecution %s: %d %s", wid, s.grpc_status,
+                s.message);
+  h2c_stream_free(&s);
+}
+
+/* (1c) The running child is deleted (terminated, then its rows gone in the same batch)
+ * and its notice to the parent was lost with the crash: after the restart the parent's
+ * check finds no such run in the store, and the parent hears the termination. */
+START_TEST(test_child_deleted_notice_lost) {
+  char prun[37];
+  start_on("xp1d", TQ, prun);
+  start_child(poll_task(TQ, "xp1d"), "xc1d");
+  complete_task_none(poll_task(TQ, "xp1d")); /* ChildWorkflowExecutionStarted */
+  DROP(WFX_CHILD_CLOSED);
+  delete_workflow("xc1d");
+  await_dropped(1);
+
+  crash_restart();
+  poll_wft_resp_t *t = poll_task(TQ, "xp1d");
+  const pb_event_t *term = NULL;
+  ck_assert_int_eq(
+      count_events(t->history, PB_EV(CHILD_WORKFLOW_EXECUTION_TERMINATED), &term), 1);
+  ck_assert_int_eq(term->child_workflow_execution_terminated_event_attributes
+                       ->initiated_event_id, 5);
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xp1d"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+  ck_assert_int_eq(count_in("xp1d", PB_EV(CHILD_WORKFLOW_EXECUTION_TERMINATED)), 1);
 }
 END_TEST
 
@@ -553,6 +599,38 @@ START_TEST(test_parent_close_policy_lost_after_continue) {
 
   crash_restart();
   ck_assert_int_eq(await_closed("xc5c"), PB_EV(WORKFLOW_EXECUTION_TERMINATED));
+}
+END_TEST
+
+/* (5c) The running parent is deleted with its child open (TERMINATE, the default) and
+ * the policy's WFX_TERMINATE was lost with the crash: after the restart the child asks
+ * its parent's run, which the store no longer has: the child applies the policy it
+ * keeps (executions.state field 12) and is terminated. With ABANDON (_i == 1) it keeps
+ * running. */
+START_TEST(test_parent_deleted_policy_lost) {
+  char prun[37];
+  const char *child = _i ? "xc5a" : "xc5d";
+  start_on(_i ? "xp5a" : "xp5d", TQ, prun);
+  start_child_policy(poll_task(TQ, _i ? "xp5a" : "xp5d"), child,
+                     _i ? TEMPORAL__API__ENUMS__V1__PARENT_CLOSE_POLICY__PARENT_CLOSE_POLICY_ABANDON
+                        : 0);
+  complete_task_none(poll_task(TQ_OTHER, child)); /* the child waits for a message */
+  if (!_i)
+    DROP(WFX_TERMINATE);
+  delete_workflow(_i ? "xp5a" : "xp5d");
+  if (!_i)
+    await_dropped(1);
+
+  crash_restart();
+  if (!_i) {
+    ck_assert_int_eq(await_closed(child), PB_EV(WORKFLOW_EXECUTION_TERMINATED));
+    return;
+  }
+  /* abandoned: still running (the parent's answer comes back at once after the restart,
+   * a terminated child would refuse the signal); it completes when its worker says so */
+  signal_wf(child, "go", "go-1");
+  complete_workflow(poll_task(TQ_OTHER, child), NULL);
+  ck_assert_int_eq(await_closed(child), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
 }
 END_TEST
 
@@ -917,6 +995,8 @@ static Suite *suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_child_closed_lost);
   tcase_add_test(tc, test_child_closed_lost_id_reused);
+  tcase_add_test(tc, test_child_deleted_notice_lost);
+  tcase_add_loop_test(tc, test_parent_deleted_policy_lost, 0, 2);
   tcase_add_loop_test(tc, test_child_start_lost, 0, 2);
   tcase_add_loop_test(tc, test_signal_lost, 0, 2);
   tcase_add_loop_test(tc, test_cancel_external_lost, 0, 2);
