@@ -123,8 +123,9 @@ static inline poll_wft_resp_t *poll_wft(void) {
 }
 
 /* Polls TQ for an activity task, with extra request headers (NULL: none, e.g.
- * {"grpc-timeout", "8S", NULL}); fails when none comes. */
-static inline poll_act_resp_t *poll_act_with(const char *const *extra) {
+ * {"grpc-timeout", "8S", NULL}); the answer, an empty one (no task_token) when the poll
+ * timed out. Fails on an error status. */
+static inline poll_act_resp_t *poll_act_answer(const char *const *extra) {
   poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
   pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
   r.namespace_ = NS;
@@ -133,9 +134,16 @@ static inline poll_act_resp_t *poll_act_with(const char *const *extra) {
   r.identity = "history-test";
   h2c_stream_t s = {0};
   h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, extra);
+  ck_assert_msg(s.grpc_status == 0, "PollActivityTaskQueue: %d %s", s.grpc_status, s.message);
   poll_act_resp_t *resp =
       h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
   h2c_stream_free(&s);
+  return resp;
+}
+
+/* As poll_act_answer; fails when no task comes. */
+static inline poll_act_resp_t *poll_act_with(const char *const *extra) {
+  poll_act_resp_t *resp = poll_act_answer(extra);
   ck_assert_uint_gt(resp->task_token.len, 0);
   return resp;
 }

@@ -822,18 +822,7 @@ END_TEST
  * answers a poll empty 1 s before its 3 s deadline). */
 static void poll_activity_none(void) {
   static const char *const timeout[] = {"grpc-timeout", "3S", NULL};
-  poll_act_req_t r = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
-  pb_taskqueue_t q = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-  r.namespace_ = NS;
-  q.name = TQ;
-  r.task_queue = &q;
-  r.identity = "xwf-test";
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "PollActivityTaskQueue", &r.base, timeout);
-  ck_assert_msg(s.grpc_status == 0, "PollActivityTaskQueue: %d %s", s.grpc_status, s.message);
-  poll_act_resp_t *resp =
-      h2c_unpack(&s, &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor);
-  h2c_stream_free(&s);
+  poll_act_resp_t *resp = poll_act_answer(timeout);
   ck_assert_msg(resp->task_token.len == 0, "activity of %s (attempt %d) handed out again",
                 resp->workflow_execution ? resp->workflow_execution->workflow_id : "?",
                 resp->attempt);

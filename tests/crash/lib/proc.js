@@ -19,7 +19,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Connection } = require('@temporalio/client');
+const { Client, Connection } = require('@temporalio/client');
 const { freePort, tcpAccepts } = require('../../e2e/lib/server');
 const { describeError, grpcCode, codeName } = require('../../e2e/lib/errors');
 
@@ -283,7 +283,16 @@ function startPostgres() {
   return { conninfo, dir, psql, stop };
 }
 
+// A client connection to srv for the rest of the scenario (closed at its cleanup):
+// { conn, client } on namespace default.
+async function connectClient(ctx, srv) {
+  const conn = await Connection.connect({ address: srv.address });
+  ctx.onCleanup(() => conn.close());
+  return { conn, client: new Client({ connection: conn, namespace: 'default' }) };
+}
+
 module.exports = {
+  connectClient,
   GtProcess, spawnServer, startServer, sqliteStore, postgresStore,
   startPostgres, tempDir, binary, freePort, sleep, ROOT,
 };

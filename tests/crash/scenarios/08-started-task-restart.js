@@ -18,7 +18,7 @@ const { NativeConnection, Worker } = require('@temporalio/worker');
 const { scenario } = require('../../e2e/lib/harness');
 const { workerBundleOptions } = require('../../e2e/lib/bundle');
 const h = require('../../e2e/lib/history');
-const { freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
+const { connectClient, freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
 const { checkHistory, count } = require('../lib/check');
 
 const TASK_TIMEOUT_MS = 2000;
@@ -52,9 +52,7 @@ scenario('started-task-restart', async (ctx) => {
   ctx.step('kill -9, restart on the same file');
   await srv.kill9();
   srv = await startServer(store, opts);
-  conn = await Connection.connect({ address: srv.address });
-  client = new Client({ connection: conn, namespace: 'default' });
-  ctx.onCleanup(() => conn.close());
+  ({ conn, client } = await connectClient(ctx, srv));
 
   ctx.step('a worker: both complete; only the durable started task times out');
   const nconn = await NativeConnection.connect({ address: srv.address });

@@ -16,7 +16,7 @@ const { NativeConnection, Worker } = require('@temporalio/worker');
 const { scenario } = require('../../e2e/lib/harness');
 const { workerBundleOptions } = require('../../e2e/lib/bundle');
 const h = require('../../e2e/lib/history');
-const { freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
+const { connectClient, freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
 const { checkHistory, count } = require('../lib/check');
 
 const SOON_MS = 3000; // passivated (>= 2 s away), due while the server is down
@@ -77,9 +77,7 @@ scenario('sleepers-restart', async (ctx) => {
   srv = await startServer(store, opts);
   await logShows(srv, /SRV-RECOVERED reactivated 0 running workflows, 3 left asleep/, 5000,
     'recovery leaving the three sleepers in the store');
-  conn = await Connection.connect({ address: srv.address });
-  client = new Client({ connection: conn, namespace: 'default' });
-  ctx.onCleanup(() => conn.close());
+  ({ conn, client } = await connectClient(ctx, srv));
 
   ctx.step('a worker: the overdue timer fires, a signal wakes the waiter');
   nconn = await NativeConnection.connect({ address: srv.address });

@@ -16,7 +16,7 @@ const { NativeConnection, Worker } = require('@temporalio/worker');
 const { scenario } = require('../../e2e/lib/harness');
 const { workerBundleOptions } = require('../../e2e/lib/bundle');
 const h = require('../../e2e/lib/history');
-const { freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
+const { connectClient, freePort, sqliteStore, startServer, tempDir, sleep } = require('../lib/proc');
 const { checkHistory, count } = require('../lib/check');
 
 const PERSIST_WAIT_MS = 10_000; // the start is written ~1 s after it
@@ -77,9 +77,7 @@ scenario('activity-start-restart', async (ctx) => {
   ctx.step('kill -9, restart on the same file');
   await srv.kill9();
   srv = await startServer(store, opts);
-  conn = await Connection.connect({ address: srv.address });
-  client = new Client({ connection: conn, namespace: 'default' });
-  ctx.onCleanup(() => conn.close());
+  ({ conn, client } = await connectClient(ctx, srv));
 
   ctx.step('the activity is not handed out again');
   let again = null;
