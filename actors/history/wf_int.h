@@ -659,9 +659,10 @@ void wf_eager_start(workflow_t *wf, wf_run_t *run, wf_txn_t *t,
 void wf_act_arm_scheduled(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 /* Arms start-to-close and heartbeat timers of a started attempt. */
 void wf_act_arm_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
-/* Arms the timeouts of an activity whose start a load restored (wf_restore_state):
- * start-to-close from its start, a full heartbeat timeout from now, schedule-to-close. */
-void wf_act_arm_restored(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
+/* After a load: arms the timeouts of the activities whose start it restored
+ * (wf_restore_state), still out with their workers: start-to-close from the start, a
+ * whole heartbeat timeout from now, schedule-to-close. */
+void wf_act_rearm_after_load(workflow_t *wf, wf_run_t *run);
 /* Re-arms the heartbeat timer. */
 void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act);
 /* Handles an activity or workflow timeout timer. Returns 1 when the token was one. */

@@ -668,7 +668,7 @@ void wf_txn_repark(wf_txn_t *t, gt_rpc_t *rpc) {
  * (wall-clock ns), the worker's identity and the start's request id (str, or nil).
  * wf_restore_state applies it after the replay, so a crash does not restart an activity's
  * attempts at 1 (nor lose what the next attempt is handed), and an activity out with its
- * worker stays started (its timeouts armed again, wf_act_arm_restored) instead of being
+ * worker stays started (its timeouts armed again, wf_act_rearm_after_load) instead of being
  * dispatched a second time. A start is written WF_START_PERSIST_MS after it
  * (wf_timeouts.c, ACT_PERSIST_START) or by an earlier write of the row.
  * Field 12 (a child run's rows only; field 11 is then written, empty if need be) is the
@@ -905,7 +905,7 @@ static void restore_act_entry(wf_run_t *run, const msgpack_object *e) {
     free(hb);
     return;
   }
-  /* a start (8 elements): restored as started (wf_rearm_after_load arms its timeouts) */
+  /* a start (8 elements): restored as started (wf_act_rearm_after_load arms its timeouts) */
   if (e->via.array.size >= 8 && x[5].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
       x[5].via.u64 > 0 && x[5].via.u64 <= INT64_MAX) {
     char *identity = x[6].type == MSGPACK_OBJECT_STR

@@ -171,13 +171,7 @@ void wf_schedule_wft(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
 }
 
 void wf_rearm_after_load(workflow_t *wf, wf_run_t *run) {
-  if (!wf_running(run))
-    return;
-  /* activities whose start the row holds: still out with their workers, not dispatched */
-  for (size_t i = 0; i < run->n_acts; i++)
-    if (run->acts[i].started && !run->acts[i].closing)
-      wf_act_arm_restored(wf, run, &run->acts[i]);
-  if (run->wft_state != WFT_STARTED)
+  if (!wf_running(run) || run->wft_state != WFT_STARTED)
     return;
   /* the worker that started it may be gone with the old process: time it out as usual */
   int64_t left = run->wft_started_ns / 1000000 + wft_timeout_ms(run) - gt_wall_ns() / 1000000;

@@ -112,12 +112,17 @@ void wf_act_arm_started(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
         act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
 }
 
-void wf_act_arm_restored(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {
-  wf_act_arm_scheduled(wf, run, act); /* schedule-to-close only: it is started */
-  arm_st2c(wf, act, st2c_left_ms(act));
-  /* when its last heartbeat came is not kept: the worker gets a whole timeout from now */
-  rearm(wf, &act->hb_timer, act->hb_ms,
-        act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
+void wf_act_rearm_after_load(workflow_t *wf, wf_run_t *run) {
+  for (size_t i = 0; i < run->n_acts; i++) {
+    wf_activity_t *act = &run->acts[i];
+    if (!act->started || act->closing)
+      continue; /* not started: wf_dispatch_pending hands it out again */
+    wf_act_arm_scheduled(wf, run, act); /* schedule-to-close only: it is started */
+    arm_st2c(wf, act, st2c_left_ms(act));
+    /* when its last heartbeat came is not kept: the worker gets a whole timeout from now */
+    rearm(wf, &act->hb_timer, act->hb_ms,
+          act_token(TT(HEARTBEAT), act->attempt, act->scheduled_event_id));
+  }
 }
 
 void wf_act_heartbeat(workflow_t *wf, wf_run_t *run, wf_activity_t *act) {

@@ -162,7 +162,6 @@ static void fail_deferred(workflow_t *wf, const char *why) {
   wf->deferred_tail = NULL;
 }
 
-/* The workflow is known (loaded, or blindly created): serve what waited, in order. */
 /* Loads the run actor message x asks about when it is not in memory (wf_xmsg_older_run:
  * a recovery's check naming a parent's run closed by a continue-as-new, or a child's run
  * whose workflow id a newer run took). Returns 1 when the load began (x then waits for
@@ -178,6 +177,7 @@ static int load_for_xmsg(workflow_t *wf, const wf_xmsg_t *x) {
   return 1;
 }
 
+/* The workflow is known (loaded, or blindly created): serve what waited, in order. */
 static void serve_deferred(workflow_t *wf) {
   while (wf->xdeferred_head && !wf->loading) {
     wf_xmsg_t *x = wf->xdeferred_head;
@@ -213,6 +213,7 @@ static void loaded(workflow_t *wf) {
     wf_arm_backoff(wf, run);
     wf_arm_run_timeout(wf, run);
     wf_rearm_after_load(wf, run);
+    wf_act_rearm_after_load(wf, run);
     wf_txn_t *t = wf_txn_begin(wf, run);
     if (t) {
       wf_dispatch_pending(wf, run, t);
