@@ -663,10 +663,11 @@ END_TEST
 
 typedef Temporal__Api__Command__V1__ScheduleActivityTaskCommandAttributes sched_cmd_t;
 
-/* Completes the workflow task with ScheduleActivityTask("1" on TQ): RetryPolicy
- * maximumAttempts max_attempts, initial interval initial_ms, coefficient 2. */
-static void schedule_activity(poll_wft_resp_t *task, int32_t max_attempts,
-                              int64_t initial_ms) {
+/* Completes the workflow task with ScheduleActivityTask("1" on TQ): start-to-close
+ * st2c_ms, RetryPolicy maximumAttempts max_attempts, initial interval initial_ms,
+ * coefficient 2. */
+static void schedule_activity_st2c(poll_wft_resp_t *task, int32_t max_attempts,
+                                   int64_t initial_ms, int64_t st2c_ms) {
   pb_command_t c = TEMPORAL__API__COMMAND__V1__COMMAND__INIT;
   sched_cmd_t a = TEMPORAL__API__COMMAND__V1__SCHEDULE_ACTIVITY_TASK_COMMAND_ATTRIBUTES__INIT;
   pb_acttype_t at = TEMPORAL__API__COMMON__V1__ACTIVITY_TYPE__INIT;
@@ -678,7 +679,7 @@ static void schedule_activity(poll_wft_resp_t *task, int32_t max_attempts,
   a.activity_type = &at;
   q.name = TQ;
   a.task_queue = &q;
-  gt_pb_dur(&st2c, 30000);
+  gt_pb_dur(&st2c, st2c_ms);
   a.start_to_close_timeout = &st2c;
   gt_pb_dur(&ii, initial_ms);
   rp.initial_interval = &ii;
@@ -691,6 +692,11 @@ static void schedule_activity(poll_wft_resp_t *task, int32_t max_attempts,
   c.schedule_activity_task_command_attributes = &a;
   pb_command_t *cp = &c;
   complete_task(task, &cp, 1);
+}
+
+static void schedule_activity(poll_wft_resp_t *task, int32_t max_attempts,
+                              int64_t initial_ms) {
+  schedule_activity_st2c(task, max_attempts, initial_ms, 30000);
 }
 
 /* Polls TQ for an activity task of `wid`; fails when none comes within a few seconds. */
@@ -915,6 +921,37 @@ START_TEST(test_activity_start_restart) {
 }
 END_TEST
 
+/* (8b) A restored start keeps its start-to-close timeout counted from the start: the
+ * worker that took attempt 1 (start-to-close 3 s) is gone with the crash, and attempt 2 is
+ * handed out once those 3 s from the start (and the 50 ms backoff) are over, not 3 s from
+ * the restart, nor at once. */
+START_TEST(test_activity_start_restart_timeout) {
+  char run[37];
+  start_on("xa8t", TQ, run);
+  schedule_activity_st2c(poll_task(TQ, "xa8t"), 3, 50, 3000);
+  poll_act_resp_t *a = poll_activity("xa8t");
+  int64_t started_ms = ts_ms(a->started_time);
+  ck_assert_int_eq(a->attempt, 1);
+  protobuf_c_message_free_unpacked(&a->base, NULL);
+  await_start_in_row(run);
+
+  crash_restart();
+  int64_t restarted_ms = gt_wall_ns() / 1000000;
+  a = poll_activity("xa8t");
+  int64_t got_ms = gt_wall_ns() / 1000000;
+  ck_assert_int_eq(a->attempt, 2);
+  ck_assert_int_ge(got_ms + 5, started_ms + 3000 + 50);
+  ck_assert_int_lt(got_ms, restarted_ms + 3000); /* counted from the start, not the load */
+  complete_activity(a, "second");
+  poll_wft_resp_t *t = poll_task(TQ, "xa8t");
+  const pb_event_t *st = NULL;
+  ck_assert_int_eq(count_events(t->history, PB_EV(ACTIVITY_TASK_STARTED), &st), 1);
+  ck_assert_int_eq(st->activity_task_started_event_attributes->attempt, 2);
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xa8t"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+}
+END_TEST
+
 /* (7) Heartbeat details survive a restart: attempt 1 heartbeats "hb-1" (which writes the
  * row, and the activity's start with it), the server restarts: attempt 1 is not handed
  * out again, its worker heartbeats "hb-2" with the token it had and fails it retryably;
@@ -995,6 +1032,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_activity_retry_restart);
   tcase_add_test(tc, test_activity_heartbeat_restart);
   tcase_add_test(tc, test_activity_start_restart);
+  tcase_add_test(tc, test_activity_start_restart_timeout);
   tcase_add_test(tc, test_speculative_task_restart);
   suite_add_tcase(s, tc);
   TCase *unit = tcase_create("state");
