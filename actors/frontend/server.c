@@ -137,6 +137,8 @@ static int recover_workflows(gt_server_t *srv) {
     }
     gt_store_rows_free(rows);
   }
+  srv->recovered_awake = total;
+  srv->recovered_asleep = asleep;
   if (total || asleep)
     gt_log_info("SRV-RECOVERED", "reactivated %d running workflows, %d left asleep in the "
                 "store", total, asleep);

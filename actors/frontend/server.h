@@ -60,6 +60,9 @@ typedef struct gt_server {
    * hand-over to a poller, [0] workflow (and query) tasks, [1] activity tasks; observed by
    * the task-queue actors (matching.c) */
   gt_metrics_ahist_t task_dispatch_latency[2];
+  /* What the start's recovery did (its SRV-RECOVERED line): running workflows it
+   * reactivated, and those it left asleep in the store. Written before serving. */
+  int recovered_awake, recovered_asleep;
 } gt_server_t;
 
 /* Builds and starts everything from a validated config: store (schema, shards), runtime,

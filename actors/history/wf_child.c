@@ -58,7 +58,8 @@
  *   another run took since is not found (its chain's later runs are not loaded: the
  *   parent keeps waiting); a cancel request sent again to a target that closed since is
  *   recorded as failed (not found) though the first one reached it; start-up loads every
- *   running run that waits on another workflow, every child run among them, and a load
+ *   running run that waits on another workflow, every child run among them but those
+ *   started with ParentClosePolicy ABANDON (awaits_parent_policy), and a load
  *   writes the executions row once (loaded()); a commit reported failed whose write still
  *   landed loses its messages until the next start (or stop: a stopping server drops what
  *   it cannot send, and the next start's recovery sends it again).
@@ -227,9 +228,14 @@ static void remove_xpending(wf_run_t *run, int64_t initiated_id) {
     *x = run->xpending[--run->n_xpending];
 }
 
+/* Whether a child run waits on its parent's close: unless it knows it is abandoned, the
+ * parent close policy may yet apply to it. */
+static int awaits_parent_policy(const wf_run_t *run) {
+  return run->parent_workflow_id && run->parent_close_policy != POLICY(ABANDON);
+}
+
 int wf_xwf_pending(const wf_run_t *run) {
-  /* a child run waits on its parent's close (the parent close policy) */
-  return wf_running(run) && (run->n_children || run->n_xpending || run->parent_workflow_id);
+  return wf_running(run) && (run->n_children || run->n_xpending || awaits_parent_policy(run));
 }
 
 void wf_child_apply(wf_run_t *run, const pb_event_t *ev) {
@@ -962,7 +968,7 @@ void wf_xwf_resend(workflow_t *wf) {
   for (size_t i = 0; i < run->n_xpending; i++)
     if (!run->xpending[i].answered && run->xpending[i].initiated_id <= durable)
       n += resend_initiated(wf, run, run->xpending[i].initiated_id);
-  if (run->parent_workflow_id) { /* a parent closed meanwhile applies its policy again */
+  if (awaits_parent_policy(run)) { /* a parent closed meanwhile applies its policy again */
     wf_xmsg_t *m = wf_xmsg_new(WFX_PARENT_CHECK, run->parent_ns_id, run->parent_workflow_id,
                                run->parent_run_id, wf, run->run_id);
     if (m) {

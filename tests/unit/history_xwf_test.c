@@ -606,7 +606,7 @@ END_TEST
  * the policy's WFX_TERMINATE was lost with the crash: after the restart the child asks
  * its parent's run, which the store no longer has: the child applies the policy it
  * keeps (executions.state field 12) and is terminated. With ABANDON (_i == 1) it keeps
- * running. */
+ * running, and the recovery does not even activate it. */
 START_TEST(test_parent_deleted_policy_lost) {
   char prun[37];
   const char *child = _i ? "xc5a" : "xc5d";
@@ -626,8 +626,11 @@ START_TEST(test_parent_deleted_policy_lost) {
     ck_assert_int_eq(await_closed(child), PB_EV(WORKFLOW_EXECUTION_TERMINATED));
     return;
   }
-  /* abandoned: still running (the parent's answer comes back at once after the restart,
-   * a terminated child would refuse the signal); it completes when its worker says so */
+  /* abandoned: nothing of its parent's can apply to it, so the recovery left it asleep
+   * (the parent is gone: nothing else runs); it is still running, and completes when its
+   * worker says so */
+  ck_assert_int_eq(g_srv->recovered_awake, 0);
+  ck_assert_int_eq(g_srv->recovered_asleep, 1);
   signal_wf(child, "go", "go-1");
   complete_workflow(poll_task(TQ_OTHER, child), NULL);
   ck_assert_int_eq(await_closed(child), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
