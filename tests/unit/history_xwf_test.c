@@ -95,6 +95,14 @@ static void crash_restart(void) {
 
 /* ---- worker requests ---- */
 
+/* Calls `method` with req and asserts the call ended OK. */
+static void call_ok(const char *method, const ProtobufCMessage *req) {
+  h2c_stream_t s = {0};
+  h2c_unary(&g_c, &s, method, req, NULL);
+  ck_assert_msg(s.grpc_status == 0, "%s: %d %s", method, s.grpc_status, s.message);
+  h2c_stream_free(&s);
+}
+
 static void start_on(const char *wid, const char *tq, char run_id[37]) {
   h2c_stream_t s = {0};
   submit_start(&s, NS, wid, "XwfWorkflow", tq, wid, 0);
@@ -130,11 +138,7 @@ static void complete_task(poll_wft_resp_t *task, pb_command_t **cmds, size_t n) 
   r.identity = "xwf-test";
   r.n_commands = n;
   r.commands = cmds;
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "RespondWorkflowTaskCompleted", &r.base, NULL);
-  ck_assert_msg(s.grpc_status == 0, "RespondWorkflowTaskCompleted: %d %s", s.grpc_status,
-                s.message);
-  h2c_stream_free(&s);
+  call_ok("RespondWorkflowTaskCompleted", &r.base);
   protobuf_c_message_free_unpacked(&task->base, NULL);
 }
 
@@ -248,10 +252,7 @@ static void signal_wf(const char *wid, const char *name, const char *request_id)
   r.signal_name = (char *)name;
   r.identity = "xwf-test";
   r.request_id = (char *)(request_id ? request_id : "");
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "SignalWorkflowExecution", &r.base, NULL);
-  ck_assert_msg(s.grpc_status == 0, "signal %s: %d %s", wid, s.grpc_status, s.message);
-  h2c_stream_free(&s);
+  call_ok("SignalWorkflowExecution", &r.base);
 }
 
 /* The committed history of wid's run (""= current); free with free_history. */
@@ -367,11 +368,7 @@ static void delete_workflow(const char *wid) {
   r.namespace_ = NS;
   ex.workflow_id = (char *)wid;
   r.workflow_execution = &ex;
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "DeleteWorkflowExecution", &r.base, NULL);
-  ck_assert_msg(s.grpc_status == 0, "DeleteWorkflowExecution %s: %d %s", wid, s.grpc_status,
-                s.message);
-  h2c_stream_free(&s);
+  call_ok("DeleteWorkflowExecution", &r.base);
 }
 
 /* (1c) The running child is deleted (terminated, then its rows gone in the same batch)
@@ -752,11 +749,7 @@ static void fail_activity(poll_act_resp_t *task, const char *message) {
   r.task_token = task->task_token;
   r.failure = &f;
   r.identity = "xwf-test";
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "RespondActivityTaskFailed", &r.base, NULL);
-  ck_assert_msg(s.grpc_status == 0, "RespondActivityTaskFailed: %d %s", s.grpc_status,
-                s.message);
-  h2c_stream_free(&s);
+  call_ok("RespondActivityTaskFailed", &r.base);
   protobuf_c_message_free_unpacked(&task->base, NULL);
 }
 
@@ -769,11 +762,7 @@ static void heartbeat(const poll_act_resp_t *task, const char *v) {
   r.task_token = task->task_token;
   r.details = payloads_of(&p, v);
   r.identity = "xwf-test";
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "RecordActivityTaskHeartbeat", &r.base, NULL);
-  ck_assert_msg(s.grpc_status == 0, "RecordActivityTaskHeartbeat: %d %s", s.grpc_status,
-                s.message);
-  h2c_stream_free(&s);
+  call_ok("RecordActivityTaskHeartbeat", &r.base);
 }
 
 static int64_t ts_ms(const Google__Protobuf__Timestamp *ts) {
@@ -847,11 +836,7 @@ static void complete_activity(poll_act_resp_t *task, const char *v) {
   r.task_token = task->task_token;
   r.result = payloads_of(&p, v);
   r.identity = "xwf-test";
-  h2c_stream_t s = {0};
-  h2c_unary(&g_c, &s, "RespondActivityTaskCompleted", &r.base, NULL);
-  ck_assert_msg(s.grpc_status == 0, "RespondActivityTaskCompleted: %d %s", s.grpc_status,
-                s.message);
-  h2c_stream_free(&s);
+  call_ok("RespondActivityTaskCompleted", &r.base);
   protobuf_c_message_free_unpacked(&task->base, NULL);
 }
 
