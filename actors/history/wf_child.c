@@ -46,7 +46,9 @@
  *     the child's (its first run, from ChildWorkflowExecutionStarted). When that run is
  *     not in memory because it is no longer the current one (a parent that continued as
  *     new; a child whose workflow id a newer run took), the actor loads it first, as it
- *     does for a request naming an older run (wf_xmsg_older_run, workflow.c).
+ *     does for a request naming an older run (wf_xmsg_older_run, workflow.c); a child
+ *     run that continued has the rest of its chain loaded the same way, run by run, up to
+ *     the last, which answers.
  *   - A run deleted while it ran (wf_delete.c) takes its history in the commit that
  *     terminates it, so nothing is left to send its messages again: the checks make up for
  *     it. A WFX_CHILD_CHECK whose child run the store lacks answers WFX_CHILD_CLOSED with a
@@ -54,9 +56,7 @@
  *     run it lacks answers WFX_PARENT_GONE, and the child applies the ParentClosePolicy
  *     its start carried (run->parent_close_policy, kept in executions.state field 12).
  *   Limits: the target recognizes a repeated signal among its run's signals (a run it
- *   continued as new into does not); a child that continued as new and whose workflow id
- *   another run took since is not found (its chain's later runs are not loaded: the
- *   parent keeps waiting); a cancel request sent again to a target that closed since is
+ *   continued as new into does not); a cancel request sent again to a target that closed since is
  *   recorded as failed (not found) though the first one reached it; start-up loads every
  *   running run that waits on another workflow, every child run among them but those
  *   started with ParentClosePolicy ABANDON (awaits_parent_policy), and a load
@@ -485,24 +485,36 @@ static void reply_x(workflow_t *wf, wf_xmsg_t *in, wf_xop_t op, const char *run_
     wf_xsend(wf->srv, m);
 }
 
-/* The newest run in memory that the parent's message m (a start, a check) started, or
- * NULL. A continued child's runs all name the parent: the newest is the chain's last. */
+/* The run in memory that the parent's message m (a start, a check) started, or NULL. A
+ * continued child's runs all name the parent: the chain's last is wanted (running, or
+ * closed with no next run); when it is not in memory, the run whose next run is not
+ * (the frontier: wf_xmsg_older_run loads that next one). */
 static wf_run_t *child_run_of(workflow_t *wf, const wf_xmsg_t *m) {
-  for (wf_run_t *r = wf->runs; r; r = r->next)
-    if (r->parent_workflow_id && r->parent_initiated_id == m->initiated_id &&
-        strcmp(r->parent_workflow_id, m->from_workflow_id) == 0 &&
-        strcmp(r->parent_run_id, m->from_run_id) == 0 &&
-        strcmp(r->parent_ns_id, m->from_ns_id) == 0)
+  wf_run_t *frontier = NULL;
+  for (wf_run_t *r = wf->runs; r; r = r->next) {
+    if (!r->parent_workflow_id || r->parent_initiated_id != m->initiated_id ||
+        strcmp(r->parent_workflow_id, m->from_workflow_id) != 0 ||
+        strcmp(r->parent_run_id, m->from_run_id) != 0 ||
+        strcmp(r->parent_ns_id, m->from_ns_id) != 0)
+      continue;
+    if (wf_running(r) || !r->has_next)
       return r;
-  return NULL;
+    if (!frontier && r->next_run_id[0] && !wf_find_run(wf, r->next_run_id))
+      frontier = r;
+  }
+  return frontier;
 }
 
 const char *wf_xmsg_older_run(workflow_t *wf, const wf_xmsg_t *m) {
   const char *rid = "";
-  if (m->op == WFX_PARENT_CHECK) /* the parent's run, closed maybe by a continue-as-new */
+  if (m->op == WFX_PARENT_CHECK) { /* the parent's run, closed maybe by a continue-as-new */
     rid = m->to_run_id;
-  else if (m->op == WFX_CHILD_CHECK && !child_run_of(wf, m)) /* the id reused since */
-    rid = m->to_run_id;
+  } else if (m->op == WFX_CHILD_CHECK) {
+    /* the child's run when a newer run took its id; then, run by run, the rest of its
+     * chain up to the last (each load makes the next one the frontier) */
+    wf_run_t *mine = child_run_of(wf, m);
+    rid = !mine ? m->to_run_id : mine->has_next && !wf_running(mine) ? mine->next_run_id : "";
+  }
   return *rid && !wf_find_run(wf, rid) ? rid : "";
 }
 

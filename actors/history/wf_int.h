@@ -183,6 +183,7 @@ typedef struct wf_run {
                             * StartChildWorkflowExecutionInitiated; executions.state field
                             * 12); 0: not known (not a child, or a row from before) */
   int parent_notified;
+  char next_run_id[37];  /* with has_next: that next run's id */
   int has_next;          /* closed naming a next run (continue-as-new, retry, cron): the
                           * chain goes on, a parent keeps waiting */
   /* children: StartChildWorkflowExecutionInitiated not yet closed */

@@ -360,6 +360,33 @@ START_TEST(test_child_closed_lost_id_reused) {
 }
 END_TEST
 
+/* (1d) As (1b), but the child continued as new before it completed: the check names the
+ * child's first run; its actor loads it, then the run it continued into, and answers
+ * with that last run's close. */
+START_TEST(test_child_closed_lost_continued_id_reused) {
+  char prun[37], reuse_run[37];
+  start_on("xp1n", TQ, prun);
+  start_child(poll_task(TQ, "xp1n"), "xc1n");
+  complete_task_none(poll_task(TQ, "xp1n")); /* ChildWorkflowExecutionStarted */
+  continue_as_new(poll_task(TQ_OTHER, "xc1n")); /* the child's second run, on TQ */
+  DROP(WFX_CHILD_CLOSED);
+  complete_workflow(poll_task(TQ, "xc1n"), "second-run-result");
+  await_dropped(1);
+  start_on("xc1n", TQ_OTHER, reuse_run); /* the id again: a run that is nobody's child */
+
+  crash_restart();
+  poll_wft_resp_t *t = poll_task(TQ, "xp1n");
+  const pb_event_t *done = NULL;
+  ck_assert_int_eq(
+      count_events(t->history, PB_EV(CHILD_WORKFLOW_EXECUTION_COMPLETED), &done), 1);
+  const pb_payloads_t *res = done->child_workflow_execution_completed_event_attributes->result;
+  ck_assert_ptr_nonnull(res);
+  ck_assert_uint_eq(res->payloads[0]->data.len, strlen("second-run-result"));
+  complete_workflow(t, NULL);
+  ck_assert_int_eq(await_closed("xp1n"), PB_EV(WORKFLOW_EXECUTION_COMPLETED));
+}
+END_TEST
+
 /* DeleteWorkflowExecution of wid's current run; asserts OK. */
 static void delete_workflow(const char *wid) {
   Temporal__Api__Workflowservice__V1__DeleteWorkflowExecutionRequest r =
@@ -1009,6 +1036,7 @@ static Suite *suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_child_closed_lost);
   tcase_add_test(tc, test_child_closed_lost_id_reused);
+  tcase_add_test(tc, test_child_closed_lost_continued_id_reused);
   tcase_add_test(tc, test_child_deleted_notice_lost);
   tcase_add_loop_test(tc, test_parent_deleted_policy_lost, 0, 2);
   tcase_add_loop_test(tc, test_child_start_lost, 0, 2);
