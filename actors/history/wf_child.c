@@ -56,10 +56,10 @@
  *     run it lacks answers WFX_PARENT_GONE, and the child applies the ParentClosePolicy
  *     its start carried (run->parent_close_policy, kept in executions.state field 12).
  *   Limits: the target recognizes a repeated signal among its run's signals (a run it
- *   continued as new into does not); a cancel request sent again to a target that closed since is
- *   recorded as failed (not found) though the first one reached it; start-up loads every
- *   running run that waits on another workflow, every child run among them but those
- *   started with ParentClosePolicy ABANDON (awaits_parent_policy), and a load
+ *   continued as new into does not); a cancel request sent again to a target that closed
+ *   since is recorded as failed (not found) though the first one reached it; start-up
+ *   loads every running run that waits on another workflow, every child run among them
+ *   but those started with ParentClosePolicy ABANDON (awaits_parent_policy), and a load
  *   writes the executions row once (loaded()); a commit reported failed whose write still
  *   landed loses its messages until the next start (or stop: a stopping server drops what
  *   it cannot send, and the next start's recovery sends it again).
@@ -455,7 +455,7 @@ void wf_child_on_commit(workflow_t *wf, wf_run_t *run, wf_txn_t *t) {
   run->parent_notified = 1;
   /* the parent learns how its child ended (a run with a next one, continued, retried or a
    * cron's, keeps the parent waiting) */
-  if (run->parent_workflow_id && !run->has_next) {
+  if (run->parent_workflow_id && !run->next_run_id[0]) {
     wf_xmsg_t *m = child_closed_msg(wf, run);
     if (m)
       wf_txn_xmsg(t, m);
@@ -497,9 +497,9 @@ static wf_run_t *child_run_of(workflow_t *wf, const wf_xmsg_t *m) {
         strcmp(r->parent_run_id, m->from_run_id) != 0 ||
         strcmp(r->parent_ns_id, m->from_ns_id) != 0)
       continue;
-    if (wf_running(r) || !r->has_next)
+    if (wf_running(r) || !r->next_run_id[0])
       return r;
-    if (!frontier && r->next_run_id[0] && !wf_find_run(wf, r->next_run_id))
+    if (!frontier && !wf_find_run(wf, r->next_run_id))
       frontier = r;
   }
   return frontier;
@@ -513,7 +513,7 @@ const char *wf_xmsg_older_run(workflow_t *wf, const wf_xmsg_t *m) {
     /* the child's run when a newer run took its id; then, run by run, the rest of its
      * chain up to the last (each load makes the next one the frontier) */
     wf_run_t *mine = child_run_of(wf, m);
-    rid = !mine ? m->to_run_id : mine->has_next && !wf_running(mine) ? mine->next_run_id : "";
+    rid = !mine ? m->to_run_id : !wf_running(mine) ? mine->next_run_id : "";
   }
   return *rid && !wf_find_run(wf, rid) ? rid : "";
 }
@@ -551,7 +551,7 @@ static void answer_child_deleted(workflow_t *wf, const wf_xmsg_t *m) {
 static void answer_again(workflow_t *wf, const wf_xmsg_t *m, wf_run_t *run, int started) {
   if (started && run->committed_ev > 0)
     reply_x(wf, (wf_xmsg_t *)m, WFX_CHILD_STARTED, run->first_run_id, 0, NULL);
-  if (!wf_running(run) && !run->has_next && run->committed_ev == run->n_ev) {
+  if (!wf_running(run) && !run->next_run_id[0] && run->committed_ev == run->n_ev) {
     wf_xmsg_t *c = child_closed_msg(wf, run);
     if (c)
       wf_xsend(wf->srv, c);
@@ -853,7 +853,7 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
     wf_run_t *mine = child_run_of(wf, m);
     if (mine)
       answer_again(wf, m, mine, 0);
-    else if (m->to_run_id[0] && strcmp(m->to_run_id, wf->missing_run_id) == 0)
+    else if (wf_run_missing(wf, m->to_run_id))
       answer_child_deleted(wf, m); /* wf_xmsg_older_run's load found no such run */
     break;
   }
@@ -861,7 +861,7 @@ void wf_on_xmsg(workflow_t *wf, wf_xmsg_t *m) {
     /* a child recovered: if the parent run closed (durably) with it open, the policy's
      * message may be lost: it goes again, to the child's run that asks */
     wf_run_t *run = wf_find_run(wf, m->to_run_id);
-    if (!run && m->to_run_id[0] && strcmp(m->to_run_id, wf->missing_run_id) == 0) {
+    if (!run && wf_run_missing(wf, m->to_run_id)) {
       /* the store has no such run (wf_xmsg_older_run's load): deleted, and with it the
        * policy of its children: the child applies the one it keeps */
       reply_x(wf, m, WFX_PARENT_GONE, m->to_run_id, 0, NULL);

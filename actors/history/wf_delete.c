@@ -38,7 +38,6 @@
 #include "actors/visibility/vis_outbox.h"
 #include "runtime/err.h"
 
-
 int wf_delete_ops(const workflow_t *wf, const char *run_id, gt_store_op_t *ops,
                   struct gt_vis_task **vis) {
   static const gt_sql_stmt_t by_run[3] = {GT_SQL_EXECUTION_DELETE, GT_SQL_HISTORY_DELETE,

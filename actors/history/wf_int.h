@@ -27,6 +27,8 @@
 #ifndef GT_WF_INT_H
 #define GT_WF_INT_H
 
+#include <string.h>
+
 #include "actors/history/history.h"
 #include "actors/matching/matching.h"
 
@@ -183,9 +185,8 @@ typedef struct wf_run {
                             * StartChildWorkflowExecutionInitiated; executions.state field
                             * 12); 0: not known (not a child, or a row from before) */
   int parent_notified;
-  char next_run_id[37];  /* with has_next: that next run's id */
-  int has_next;          /* closed naming a next run (continue-as-new, retry, cron): the
-                          * chain goes on, a parent keeps waiting */
+  char next_run_id[37];  /* closed naming a next run (continue-as-new, retry, cron): its
+                          * id, and the chain goes on (a parent keeps waiting); else "" */
   /* children: StartChildWorkflowExecutionInitiated not yet closed */
   struct wf_child *children;
   size_t n_children, cap_children;
@@ -449,6 +450,10 @@ void wf_restore_state(wf_run_t *run, const uint8_t *state, size_t len);
 int64_t wf_state_recovery(const uint8_t *state, size_t len, int *xwf);
 void wf_run_free(wf_run_t *run);
 wf_run_t *wf_find_run(workflow_t *wf, const char *run_id); /* "" = newest */
+/* Whether the store lacks run run_id (not ""): the last older-run load found no row. */
+static inline int wf_run_missing(const workflow_t *wf, const char *run_id) {
+  return run_id[0] && strcmp(run_id, wf->missing_run_id) == 0;
+}
 int wf_running(const wf_run_t *run);
 
 /* wf_encode.c: appends ev as field `field` of wire type LEN; the same bytes as

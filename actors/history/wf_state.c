@@ -409,7 +409,6 @@ static void close_run(wf_run_t *run, int status, const pb_event_t *ev) {
   else if (ev->attributes_case ==
            PB_ATTR(WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES))
     next = ev->workflow_execution_continued_as_new_event_attributes->new_execution_run_id;
-  run->has_next = status == PB_STATUS(CONTINUED_AS_NEW) || (next && *next);
   gt_copy_str(run->next_run_id, sizeof(run->next_run_id), next ? next : "");
 }
 

@@ -162,19 +162,24 @@ static void fail_deferred(workflow_t *wf, const char *why) {
   wf->deferred_tail = NULL;
 }
 
+/* Begins loading run rid, named by a request or message, when it is not in memory (nor
+ * known missing from the store): what named it then waits in `deferred` for the load.
+ * Returns 1 when the load began, 0 when there is nothing to load (rid "" included). */
+static int load_older_run(workflow_t *wf, const char *rid) {
+  if (wf->broken || !*rid || wf_find_run(wf, rid) || wf_run_missing(wf, rid) ||
+      load_stage(wf, 2, rid, 0, NULL) != 0)
+    return 0;
+  wf->loading = 1;
+  wf->loading_older = 1;
+  return 1;
+}
+
 /* Loads the run actor message x asks about when it is not in memory (wf_xmsg_older_run:
  * a recovery's check naming a parent's run closed by a continue-as-new, or a child's run
  * whose workflow id a newer run took). Returns 1 when the load began (x then waits for
  * it), 0 when x can be served now. */
 static int load_for_xmsg(workflow_t *wf, const wf_xmsg_t *x) {
-  if (wf->broken)
-    return 0;
-  const char *rid = wf_xmsg_older_run(wf, x);
-  if (!*rid || strcmp(rid, wf->missing_run_id) == 0 || load_stage(wf, 2, rid, 0, NULL) != 0)
-    return 0;
-  wf->loading = 1;
-  wf->loading_older = 1;
-  return 1;
+  return !wf->broken && load_older_run(wf, wf_xmsg_older_run(wf, x));
 }
 
 /* The workflow is known (loaded, or blindly created): serve what waited, in order. */
@@ -1105,16 +1110,10 @@ static void serve(workflow_t *wf, gt_rpc_t *rpc) {
     wf->deferred_tail = rpc;
     return;
   }
-  if (rpc->hdr.type == GT_MSG_RPC && !wf->broken) {
-    /* a run that is not in memory (passivated, or older than the few kept): load it */
-    const char *rid = named_run(rpc);
-    if (*rid && !wf_find_run(wf, rid) && strcmp(rid, wf->missing_run_id) != 0 &&
-        load_stage(wf, 2, rid, 0, NULL) == 0) {
-      wf->loading = 1;
-      wf->loading_older = 1;
-      serve(wf, rpc); /* deferred until the load ends */
-      return;
-    }
+  /* a run that is not in memory (passivated, or older than the few kept): load it */
+  if (rpc->hdr.type == GT_MSG_RPC && load_older_run(wf, named_run(rpc))) {
+    serve(wf, rpc); /* deferred until the load ends */
+    return;
   }
   if (wf->broken) {
     if (rpc->hdr.type == GT_MSG_RECORD_STARTED)
