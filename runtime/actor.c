@@ -132,7 +132,7 @@ static void actor_dead(gt__actor_int_t *ai) {
     gt__thread_t *home = ai->home;
     ai->runnode.type = GT__RUN_REAP;
     gt__mpscq_push(&home->rq, &ai->runnode);
-    uv_async_send(&home->wake);
+    gt_wake_send(&home->wake);
   }
 }
 

@@ -11,7 +11,7 @@
  *   and returns a counted reference. Sending never blocks and never allocates: the message is
  *   caller-allocated with gt_msg_t as its first member (intrusive MPSC list, one atomic
  *   exchange per push). If the actor was idle it goes on its thread's run queue and the thread
- *   is woken with uv_async_send. A thread drains an actor for at most GT_ACTOR_BATCH messages,
+ *   is woken with gt_wake_send. A thread drains an actor for at most GT_ACTOR_BATCH messages,
  *   then moves on, so no actor starves the others.
  *
  * INVARIANTS

@@ -15,6 +15,7 @@
 
 #include "runtime/actor.h"
 #include "runtime/metrics.h"
+#include "runtime/wake.h"
 
 #define GT__CACHELINE 64
 
@@ -78,7 +79,7 @@ typedef struct gt__thread {
   gt_runtime_t *rt;
   int index;
   uv_loop_t loop;
-  uv_async_t wake; /* any thread: uv_async_send after a push to rq */
+  gt_wake_t wake; /* any thread: gt_wake_send after a push to rq */
   /* loop lag: a timer every LAG_MS (sched.c); how late it fires */
   uv_timer_t lag_timer;
   uint64_t lag_due_ns;    /* loop thread */

@@ -5,10 +5,10 @@
  * DESIGN
  *   Each scheduler thread runs one uv_loop_t. Its run queue is an MPSC queue
  *   (mpscq.c) of embedded actor nodes, post items and an exit node; pushers
- *   wake the loop with uv_async_send, which merges wake-ups. The async callback
+ *   wake the loop with gt_wake_send (wake.h), which merges wake-ups. The async callback
  *   drains the run queue: an actor runs for at most GT_ACTOR_BATCH messages
  *   (actor.c); if it still has work it is parked on a local `later` list and
- *   pushed back at the end of the callback, with one more uv_async_send, so the
+ *   pushed back at the end of the callback, with one more gt_wake_send, so the
  *   loop polls I/O and timers between batches.
  *   Loop lag: each loop runs a timer every LAG_MS (unreferenced: it does not keep the
  *   loop alive) and observes how late it fires into a histogram the metrics read
@@ -67,10 +67,7 @@ static _Thread_local gt__thread_t *self_thread;
 
 gt__thread_t *gt__thread_self(void) { return self_thread; }
 
-static void wake(gt__thread_t *t) {
-  int rc = uv_async_send(&t->wake);
-  GT_ASSERT(rc == 0);
-}
+static void wake(gt__thread_t *t) { gt_wake_send(&t->wake); }
 
 void gt__thread_schedule(gt__thread_t *t, gt__actor_int_t *ai) {
   gt__mpscq_push(&t->rq, &ai->runnode);
@@ -83,7 +80,11 @@ static void close_stray(uv_handle_t *h, void *arg) {
   gt__thread_t *t = arg;
   if (uv_is_closing(h))
     return;
-  if (h != (uv_handle_t *)&t->wake && h != (uv_handle_t *)&t->lag_timer)
+  if (h == gt_wake_handle(&t->wake)) {
+    gt_wake_close(&t->wake, NULL); /* also closes its eventfd */
+    return;
+  }
+  if (h != (uv_handle_t *)&t->lag_timer)
     gt_log_warn("RT-HANDLE-LEAK", "thread %d: closing a %s handle left open",
                 t->index, uv_handle_type_name(uv_handle_get_type(h)));
   uv_close(h, NULL);
@@ -129,7 +130,7 @@ static int run_item(gt__thread_t *t, gt_msg_t *m) {
   GT_PANIC("run queue: bad node type %d", (int)m->type);
 }
 
-static void on_wake(uv_async_t *h) {
+static void on_wake(gt_wake_t *h) {
   gt__thread_t *t = h->data;
   int busy = 0;
   for (int i = 0; i < ITEMS_PER_WAKE; i++) {
@@ -141,9 +142,9 @@ static void on_wake(uv_async_t *h) {
       busy = 1; /* come back after polling I/O */
   }
   /* busy: a producer is between its exchange and its link. Its own
-   * uv_async_send normally brings us back, but it may have read the async's
-   * "pending" flag before we cleared it (its link store can still sit in its
-   * store buffer), so wake ourselves rather than risk a lost wake-up. */
+   * gt_wake_send normally brings us back, but it may have found the wake
+   * pending before our callback cleared it (its link store can still sit in
+   * its store buffer), so wake ourselves rather than risk a lost wake-up. */
   if (busy)
     wake(t);
   requeue_later(t);
@@ -206,7 +207,7 @@ static int thread_init(gt_runtime_t *rt, gt__thread_t *t, int index) {
     goto err_buckets;
   if (uv_loop_init(&t->loop) != 0)
     goto err_lock;
-  if (uv_async_init(&t->loop, &t->wake, on_wake) != 0)
+  if (gt_wake_init(&t->loop, &t->wake, on_wake) != 0)
     goto err_loop;
   t->wake.data = t;
   uv_timer_init(&t->loop, &t->lag_timer); /* cannot fail */
@@ -224,7 +225,7 @@ err_buckets:
 
 /* Closes the wake handle of a loop that never ran a thread. */
 static void thread_close_unstarted(gt__thread_t *t) {
-  uv_close((uv_handle_t *)&t->wake, NULL);
+  gt_wake_close(&t->wake, NULL);
   uv_close((uv_handle_t *)&t->lag_timer, NULL);
   uv_run(&t->loop, UV_RUN_DEFAULT);
 }

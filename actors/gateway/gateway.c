@@ -7,12 +7,12 @@
  *   synchronously), then runs the loop on a new thread. Handlers reply from any thread:
  *   gt_gateway_reply builds the response (framing, gzip, encodings) on the replier's
  *   thread, pushes the call onto the reply queue under its mutex and wakes the loop with
- *   uv_async_send; the loop drains the whole queue per wakeup. gt_gateway_reply_owned
+ *   gt_wake_send (runtime/wake.h); the loop drains the whole queue per wakeup. gt_gateway_reply_owned
  *   takes the replier's malloc'd body instead of copying it: the response keeps it
  *   behind a separate 5-byte prefix (gt__resp_t.split) and the loop frees it. A mutex-protected FIFO is
  *   enough: the gateway thread is not an actor and the critical sections are a few
  *   pointer writes.
- *   Stop (on the loop, woken by the same async): close the listener; drain the queue;
+ *   Stop (on the loop, woken by the same wake): close the listener; drain the queue;
  *   then, under the queue mutex, close the queue and detach every call still out with the
  *   handler (its stream will be answered UNAVAILABLE); then drain each connection (answer
  *   open streams UNAVAILABLE, GOAWAY, write, shut down, close). A grace timer cuts
@@ -24,8 +24,8 @@
  *   when the loop delivers it (deliver), both on the loop: plain integers, no lock.
  *
  * INVARIANTS
- *   - q->async is only signalled while q->open, under q->mu; the loop closes the async
- *     handle only after setting open = 0 under q->mu, so no signal can hit a closed handle.
+ *   - q->wake is only signalled while q->open, under q->mu; the loop closes the wake
+ *     only after setting open = 0 under q->mu, so no signal can hit a closed one.
  *   - A call is on gw->live from hand-off until its reply is drained or it is detached at
  *     stop; only the loop touches gw->live and call->stream.
  *
@@ -362,7 +362,7 @@ static void close_queue(gt_gateway_t *gw) {
   gt__replyq_t *q = gw->q;
   uv_mutex_lock(&q->mu);
   q->open = 0;
-  q->async = NULL;
+  q->wake = NULL;
   gt_gateway_call_t *list = q->head;
   q->head = q->tail = NULL;
   gt_gateway_call_t *call = gw->live;
@@ -390,7 +390,7 @@ static void begin_stop(gt_gateway_t *gw) {
   gt__http1_stop(gw);
   deliver_list(gw, queue_take(gw->q));
   close_queue(gw);
-  uv_close((uv_handle_t *)&gw->async, on_handle_closed);
+  gt_wake_close(&gw->wake, NULL);
   uv_timer_init(&gw->loop, &gw->grace);
   gw->grace.data = gw;
   uv_timer_start(&gw->grace, on_grace, GT__GW_STOP_GRACE_MS, 0);
@@ -403,7 +403,7 @@ static void begin_stop(gt_gateway_t *gw) {
   gt__gw_conn_gone(gw);
 }
 
-static void on_async(uv_async_t *a) {
+static void on_wake(gt_wake_t *a) {
   gt_gateway_t *gw = a->data;
   if (gw->stopping)
     return;
@@ -500,8 +500,14 @@ int gt_gateway_start(gt_gateway_t *gw) {
   }
   uv_tcp_init(&gw->loop, &gw->listener);
   gw->listener.data = gw;
-  uv_async_init(&gw->loop, &gw->async, on_async);
-  gw->async.data = gw;
+  if (gt_wake_init(&gw->loop, &gw->wake, on_wake) != 0) {
+    gt_log_error("GW-START", "gateway: no eventfd for the reply queue");
+    uv_close((uv_handle_t *)&gw->listener, NULL);
+    uv_run(&gw->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&gw->loop);
+    return GT_EIO;
+  }
+  gw->wake.data = gw;
   rv = listen_on(gw);
   if (rv != 0) {
     gt_log_error("GW-LISTEN-FAIL", "gateway: cannot listen on %s:%d: %s", gw->ip,
@@ -515,7 +521,7 @@ int gt_gateway_start(gt_gateway_t *gw) {
   }
   if (rv == 0) {
     gw->q->open = 1;
-    gw->q->async = &gw->async;
+    gw->q->wake = &gw->wake;
     rv = uv_thread_create(&gw->thread, loop_main, gw);
     if (rv != 0) {
       gw->q->open = 0;
@@ -525,7 +531,7 @@ int gt_gateway_start(gt_gateway_t *gw) {
   if (rv != 0) {
     gt__http1_stop(gw);
     uv_close((uv_handle_t *)&gw->listener, NULL);
-    uv_close((uv_handle_t *)&gw->async, NULL);
+    gt_wake_close(&gw->wake, NULL);
     uv_run(&gw->loop, UV_RUN_DEFAULT);
     uv_loop_close(&gw->loop);
     return GT_EIO;
@@ -550,8 +556,8 @@ void gt_gateway_stop(gt_gateway_t *gw) {
   gw->stopped = 1;
   atomic_store_explicit(&gw->stop_requested, 1, memory_order_release);
   uv_mutex_lock(&gw->q->mu);
-  if (gw->q->open) /* see INVARIANTS: the async is only touched while open */
-    uv_async_send(gw->q->async);
+  if (gw->q->open) /* see INVARIANTS: the wake is only touched while open */
+    gt_wake_send(gw->q->wake);
   uv_mutex_unlock(&gw->q->mu);
   uv_thread_join(&gw->thread);
   gt_log_info("GW-STOPPED", "gateway: stopped");
@@ -603,7 +609,7 @@ static void reply_push(gt_gateway_call_t *call) {
     else
       q->head = call;
     q->tail = call;
-    uv_async_send(q->async);
+    gt_wake_send(q->wake);
     uv_mutex_unlock(&q->mu);
     return;
   }

@@ -9,7 +9,7 @@
  *   `grpc-message` percent-encoded, `grpc-status-details-bin` base64). It knows nothing of
  *   Temporal: a complete request becomes one call handed to the handler; the handler replies
  *   exactly once, from any thread, with gt_gateway_reply(). Replies from other threads cross
- *   to the gateway loop through an MPSC queue and uv_async_send.
+ *   to the gateway loop through a queue and gt_wake_send.
  *   `/grpc.health.v1.Health/Check` is answered by the gateway itself (SERVING).
  *   On a second port the same loop serves HTTP/1.1 (http1.c): GET /health and GET /metrics
  *   (Prometheus text). For /metrics the gateway renders its own per-operation counters

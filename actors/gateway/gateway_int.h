@@ -30,6 +30,7 @@
 
 #include "actors/gateway/gateway.h"
 #include "runtime/err.h"
+#include "runtime/wake.h"
 
 #define GT__GW_DEFAULT_MAX_RECV (4u * 1024u * 1024u)
 #define GT__GW_WINDOW (16 * 1024 * 1024)  /* stream and connection windows */
@@ -89,7 +90,7 @@ typedef struct gt__resp {
 typedef struct gt__replyq {
   uv_mutex_t mu;
   int open;                        /* mu: 0 once the gateway stops */
-  uv_async_t *async;               /* mu: valid while open */
+  gt_wake_t *wake;                 /* mu: valid while open */
   gt_gateway_call_t *head, *tail;  /* mu: FIFO of replied calls */
   atomic_int refs;                 /* gateway + live calls */
 } gt__replyq_t;
@@ -173,7 +174,7 @@ struct gt_gateway {
   /* Gateway loop. */
   uv_loop_t loop;
   uv_tcp_t listener;
-  uv_async_t async;
+  gt_wake_t wake;             /* the reply queue's wake-up */
   uv_timer_t grace;           /* cuts connections that do not drain at stop */
   int stopping;
   gt__conn_t *conns;
@@ -200,7 +201,7 @@ struct gt_gateway {
   char rbuf[64 * 1024];       /* read buffer: mem_recv consumes it synchronously */
   /* Any thread. */
   gt__replyq_t *q;
-  atomic_int stop_requested;  /* release/acquire with the async wakeup */
+  atomic_int stop_requested;  /* release/acquire with the wake-up */
 };
 
 /* ---- h2conn.c ---- */

@@ -5,7 +5,8 @@
  * DESIGN
  *   Reads go straight into nghttp2_session_mem_recv from the gateway's read buffer.
  *   Writes: gt__conn_flush pulls frames with nghttp2_session_mem_send, copies them into
- *   batches of ~64 KiB and hands each batch to one uv_write. It stops pulling above
+ *   batches of ~64 KiB and writes each batch with uv_try_write when nothing is queued,
+ *   handing what the socket did not take to one uv_write. It stops pulling above
  *   GT__GW_WRITE_HIGH bytes in flight (the frames wait inside nghttp2, and reading pauses
  *   until the peer drains), and resumes from the write callback.
  *   A request: HEADERS (checked at once: POST, content-type application/grpc[+x|;x]), then
@@ -713,12 +714,32 @@ void gt__conn_flush(gt__conn_t *c) {
     if (w == NULL)
       break;
     w->conn = c;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    size_t done = 0;
+    if (c->wpending == 0) {
+      /* Nothing queued: write straight away. A uv_write that completes at once still
+       * costs an epoll_ctl on the next loop turn (libuv stops watching for POLLOUT when
+       * its queue drains), one per flush; uv_try_write costs only the write. */
+      uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+      rv = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+      if (rv < 0 && rv != UV_EAGAIN) {
+        wreq_release(c->gw, w);
+        gt__conn_close(c);
+        return;
+      }
+      done = rv > 0 ? (size_t)rv : 0;
+      if (done == w->len) {
+        wreq_release(c->gw, w);
+        continue;
+      }
+    }
+    /* the rest waits for the socket: uv_write keeps it queued in order */
+    uv_buf_t b = uv_buf_init((char *)w->data + done, (unsigned)(w->len - done));
     if ((rv = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write)) != 0) {
       free(w);
       gt__conn_close(c);
       return;
     }
+    w->len -= done; /* on_write subtracts what was handed to uv_write */
     c->wpending += w->len;
   }
   if (c->wpending >= GT__GW_WRITE_HIGH && !c->paused) {

@@ -6,7 +6,7 @@
  *   Two WORKERS, each a thread running its own uv loop (never a scheduler thread): the
  *   writer (W connections, W = GT_PG_WRITER_CONNS, fewer if maxConns says so) and the
  *   readers (reader_threads connections). Submitters push onto a worker's FIFO under a
- *   short lock and uv_async_send; the loop drains the FIFO into its local queues and
+ *   short lock and gt_wake_send; the loop drains the FIFO into its local queues and
  *   hands work to idle connections (pg_conn.c rounds).
  *   Writer connections (SLOTS) and routing: each slot has its own queue. A batch or an
  *   acquire of shard s >= 0 goes to slot s % W; an unfenced batch (shard_id < 0:
@@ -86,7 +86,7 @@
  *   - Completions run on the worker thread after COMMIT's result arrived.
  *
  * THREADS
- *   submit_*: any thread (FIFO lock + uv_async_send). Everything else in a worker: its
+ *   submit_*: any thread (FIFO lock + gt_wake_send). Everything else in a worker: its
  *   loop thread. open/close/acquire_shard: the owning thread.
  */
 #include <pthread.h>
@@ -97,6 +97,7 @@
 #include "persistence/store_int.h"
 #include "runtime/err.h"
 #include "runtime/log.h"
+#include "runtime/wake.h"
 
 #define GROUP_CAP 512
 #define READ_PIPE 32
@@ -156,7 +157,7 @@ struct worker {
   pthread_t th;
   int started;
   uv_loop_t loop;
-  uv_async_t wake;
+  gt_wake_t wake;
   uv_timer_t retry;
   /* the FIFO: any thread, under mu */
   pthread_mutex_t mu;
@@ -196,7 +197,7 @@ static int fifo_push(worker_t *w, gt__store_item_t *it) {
     w->head = it;
   w->tail = it;
   pthread_mutex_unlock(&w->mu);
-  uv_async_send(&w->wake);
+  gt_wake_send(&w->wake);
   return 0;
 }
 
@@ -619,7 +620,7 @@ static void close_all(worker_t *w) {
   for (int i = 0; i < w->nslots; i++)
     gt__pg_conn_close(&w->slots[i].conn);
   uv_close((uv_handle_t *)&w->retry, NULL);
-  uv_close((uv_handle_t *)&w->wake, NULL);
+  gt_wake_close(&w->wake, NULL);
 }
 
 static void on_retry(uv_timer_t *t) {
@@ -704,7 +705,7 @@ static void pump(worker_t *w) {
     close_all(w);
 }
 
-static void on_wake(uv_async_t *a) { pump(a->data); }
+static void on_wake(gt_wake_t *a) { pump(a->data); }
 
 static void on_conn_state(gt__pg_conn_t *c, int isup) {
   slot_t *sl = c->data;
@@ -759,7 +760,8 @@ static int worker_init(worker_t *w, pg_store_t *s, const char *name, int is_writ
   pthread_mutex_init(&w->mu, NULL);
   if (uv_loop_init(&w->loop) != 0)
     return GT_ENOMEM;
-  uv_async_init(&w->loop, &w->wake, on_wake);
+  if (gt_wake_init(&w->loop, &w->wake, on_wake) != 0)
+    return GT_EIO; /* nothing else is set up yet: worker_fini closes only the loop */
   w->wake.data = w;
   uv_timer_init(&w->loop, &w->retry);
   w->retry.data = w;
@@ -782,7 +784,7 @@ static void worker_fini(worker_t *w) {
   w->stopping = 1;
   pthread_mutex_unlock(&w->mu);
   if (w->started) {
-    uv_async_send(&w->wake);
+    gt_wake_send(&w->wake);
     pthread_join(w->th, NULL);
   } else if (w->slots || w->nslots) {
     close_all(w);

@@ -3,8 +3,9 @@
  * JSON lines), the actor runtime (per-sender FIFO, cross-thread delivery,
  * activation by key, stop, start failure, timers and cancel, posts, batching
  * fairness, introspection), a shutdown with busy actors and armed timers
- * that must leak nothing (ASan/LSan), and redelivery across activations
- * (redeliver_on_stop: exactly once, per-sender order, not at shutdown).
+ * that must leak nothing (ASan/LSan), redelivery across activations
+ * (redeliver_on_stop: exactly once, per-sender order, not at shutdown), and
+ * gt_wake_t (no wake-up lost under concurrent senders, its eventfd closed).
  *
  * Actor hooks never call ck_assert (they run on scheduler threads): they count
  * violations, and the test thread asserts the counts. Waiting is on a condition
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "runtime/actor.h"
@@ -24,6 +26,7 @@
 #include "runtime/metrics.h"
 #include "runtime/runtime_int.h" /* drain_ms, to keep one test short */
 #include "runtime/timer.h"
+#include "runtime/wake.h"
 
 /* ---- helpers ---- */
 
@@ -322,6 +325,108 @@ static gt_actor_t *get_on(gt_runtime_t *rt, int thread, char *key, size_t cap) {
 }
 
 /* ---- err and log ---- */
+
+/* ---- gt_wake_t (wake.h) ---- */
+
+#define WAKE_SENDERS 4
+#define WAKE_PER_SENDER 20000
+#define WAKE_PINGPONG 20000
+
+typedef struct wake_fixture {
+  gt_wake_t wake;
+  uv_timer_t guard;         /* fails the test instead of hanging on a lost wake-up */
+  atomic_long pushed;       /* items the senders made visible before each send */
+  atomic_long seen;         /* the count the last callback saw */
+  long want;                /* the count at which the loop closes the wake */
+  long callbacks;           /* loop thread */
+  int closed, timed_out;
+} wake_fixture_t;
+
+static void wake_closed(gt_wake_t *w) { ((wake_fixture_t *)w->data)->closed = 1; }
+
+static void wake_cb(gt_wake_t *w) {
+  wake_fixture_t *f = w->data;
+  f->callbacks++;
+  atomic_store(&f->seen, atomic_load(&f->pushed));
+  if (atomic_load(&f->seen) == f->want && !uv_is_closing(gt_wake_handle(w))) {
+    gt_wake_close(w, wake_closed);
+    uv_close((uv_handle_t *)&f->guard, NULL);
+  }
+}
+
+static void wake_guard(uv_timer_t *t) {
+  wake_fixture_t *f = t->data;
+  f->timed_out = 1;
+  atomic_store(&f->seen, -1); /* releases a ping-pong sender */
+  gt_wake_close(&f->wake, wake_closed);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+/* Many senders at once: sends merge, and the last one is seen. */
+static void *wake_sender(void *arg) {
+  wake_fixture_t *f = arg;
+  for (int i = 0; i < WAKE_PER_SENDER; i++) {
+    atomic_fetch_add(&f->pushed, 1); /* the "push", then the send, as a poster does */
+    gt_wake_send(&f->wake);
+  }
+  return NULL;
+}
+
+/* One sender that waits for each push to be seen before the next: every send lands right
+ * after a callback, where a wake that cleared its flag late would lose it. */
+static void *wake_pingpong(void *arg) {
+  wake_fixture_t *f = arg;
+  for (long i = 1; i <= WAKE_PINGPONG; i++) {
+    atomic_store(&f->pushed, i);
+    gt_wake_send(&f->wake);
+    long s;
+    while ((s = atomic_load(&f->seen)) >= 0 && s < i)
+      ;
+    if (s < 0)
+      break; /* the guard fired */
+  }
+  return NULL;
+}
+
+static void wake_run(wake_fixture_t *f, int nthreads, void *(*fn)(void *), long want) {
+  uv_loop_t loop;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  f->want = want;
+  ck_assert_int_eq(gt_wake_init(&loop, &f->wake, wake_cb), 0);
+  f->wake.data = f;
+  int fd = f->wake.fd;
+  uv_timer_init(&loop, &f->guard);
+  f->guard.data = f;
+  uv_timer_start(&f->guard, wake_guard, 20000, 0);
+  pthread_t th[WAKE_SENDERS];
+  for (int i = 0; i < nthreads; i++)
+    ck_assert_int_eq(pthread_create(&th[i], NULL, fn, f), 0);
+  /* runs until the callback that saw every push closed the wake (or the guard fired) */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < nthreads; i++)
+    pthread_join(th[i], NULL);
+  ck_assert_int_eq(f->timed_out, 0);
+  ck_assert_int_eq(atomic_load(&f->seen), want);
+  ck_assert_int_eq(f->closed, 1);
+  ck_assert_int_eq(f->wake.fd, -1);
+  ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* the eventfd was closed */
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+START_TEST(wake_loses_nothing_and_merges) {
+  wake_fixture_t f = {0};
+  wake_run(&f, WAKE_SENDERS, wake_sender, (long)WAKE_SENDERS * WAKE_PER_SENDER);
+  ck_assert_int_ge(f.callbacks, 1);
+  ck_assert_int_lt(f.callbacks, (long)WAKE_SENDERS * WAKE_PER_SENDER); /* merged */
+}
+END_TEST
+
+START_TEST(wake_send_right_after_callback) {
+  wake_fixture_t f = {0};
+  wake_run(&f, 1, wake_pingpong, WAKE_PINGPONG);
+  ck_assert_int_ge(f.callbacks, WAKE_PINGPONG); /* one per push: none merged, none lost */
+}
+END_TEST
 
 START_TEST(err_names_and_texts) {
   ck_assert_str_eq(gt_errname(0), "GT_OK");
@@ -1296,6 +1401,8 @@ static Suite *runtime_suite(void) {
   TCase *tc = tcase_create("core");
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, err_names_and_texts);
+  tcase_add_test(tc, wake_loses_nothing_and_merges);
+  tcase_add_test(tc, wake_send_right_after_callback);
   tcase_add_test(tc, log_parse);
   tcase_add_test(tc, log_text_line);
   tcase_add_test(tc, log_json_line);

@@ -266,7 +266,7 @@ static void start_one(bench_t *b) {
   q.workflow_id = wid;
   /* gtbench's worker polls this very task queue: ask for the first task back, as an SDK
    * does with requestEagerStart on a client shared with its worker */
-  q.request_eager_execution = !b->o.no_eager;
+  q.request_eager_execution = !b->o.no_eager && !b->o.no_eager_start;
   q.workflow_type = &wt;
   q.task_queue = &tq;
   q.identity = b->identity;

@@ -125,6 +125,7 @@ typedef struct bench_opts {
   int progress;          /* a line per second on stderr */
   long sleep_s;          /* sleep workload: the timer's start_to_fire_timeout */
   int no_eager;          /* never ask for eager activity execution or eager start */
+  int no_eager_start;    /* eager activities, but the first workflow task is polled */
   int rpc_latency;       /* report each RPC's latency (calls ending inside the window) */
 } bench_opts_t;
 

@@ -51,6 +51,8 @@ static void usage(FILE *f) {
       "      --no-eager        never ask for eager activity execution (sdk-core asks;\n"
       "                        so does gtbench by default) nor eager workflow start (the\n"
       "                        SDKs' requestEagerStart): every task is polled\n"
+      "      --no-eager-start  eager activities, but no eager workflow start (the SDKs'\n"
+      "                        default): the first workflow task is polled\n"
       "      --rpc-latency     also print each RPC's latency p50/p90/p99 (calls ending\n"
       "                        in the window; a long poll's includes its wait for a task)\n"
       "      --verify N        check N completed workflows' close events by history\n"
@@ -62,7 +64,7 @@ static void usage(FILE *f) {
 }
 
 enum { O_WORKLOAD = 256, O_ADDR, O_NS, O_PID, O_CONNS, O_WFTP, O_ACTP, O_VERIFY, O_DRAIN,
-       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S, O_NO_EAGER, O_RPC_LAT };
+       O_MAXIN, O_SMOKE, O_PROGRESS, O_SLEEP_S, O_NO_EAGER, O_NO_EAGER_START, O_RPC_LAT };
 
 static int parse_workload(const char *s, workload_t *w) {
   for (int i = 0; i < WL_COUNT; i++)
@@ -83,6 +85,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
       {"verify", 1, 0, O_VERIFY}, {"drain", 1, 0, O_DRAIN}, {"max-inflight", 1, 0, O_MAXIN},
       {"smoke", 0, 0, O_SMOKE}, {"progress", 0, 0, O_PROGRESS},
       {"sleep-s", 1, 0, O_SLEEP_S}, {"no-eager", 0, 0, O_NO_EAGER},
+      {"no-eager-start", 0, 0, O_NO_EAGER_START},
       {"rpc-latency", 0, 0, O_RPC_LAT}, {0, 0, 0, 0}};
   *o = (bench_opts_t){.addr = "127.0.0.1:7233", .ns = "default", .workload = WL_HELLO,
                       .concurrency = -1, .duration_s = 10, .warmup_s = 2, .conns = 2,
@@ -117,6 +120,7 @@ static int parse_args(int argc, char **argv, bench_opts_t *o) {
     case O_PROGRESS: o->progress = 1; break;
     case O_SLEEP_S: o->sleep_s = atol(optarg); break;
     case O_NO_EAGER: o->no_eager = 1; break;
+    case O_NO_EAGER_START: o->no_eager_start = 1; break;
     case O_RPC_LAT: o->rpc_latency = 1; break;
     default: usage(stderr); return -1;
     }
