@@ -165,6 +165,13 @@ static void on_lag(uv_timer_t *h) {
   t->lag_due_ns = now + LAG_MS * 1000000ull;
 }
 
+/* The wake's `more` hook: anything on the run queue (or being linked) that the callback
+ * left, requeued actors included. */
+static int rq_pending(gt_wake_t *w) {
+  gt__thread_t *t = w->data;
+  return !gt__mpscq_is_empty(&t->rq);
+}
+
 static void thread_main(void *arg) {
   gt__thread_t *t = arg;
   self_thread = t;
@@ -210,6 +217,7 @@ static int thread_init(gt_runtime_t *rt, gt__thread_t *t, int index) {
   if (gt_wake_init(&t->loop, &t->wake, on_wake) != 0)
     goto err_loop;
   t->wake.data = t;
+  gt_wake_set_more(&t->wake, rq_pending);
   uv_timer_init(&t->loop, &t->lag_timer); /* cannot fail */
   t->lag_timer.data = t;
   uv_unref((uv_handle_t *)&t->lag_timer); /* it does not keep the loop alive */

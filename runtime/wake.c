@@ -3,10 +3,12 @@
  * says why not uv_async_t).
  *
  * INVARIANTS
- *   - pending is 1 from the send that wrote the eventfd until the loop's callback has read
- *     the eventfd and stored 0 (seq_cst, before it calls back): a sender that sees 1
- *     pushed its work before a callback that has not yet started its work, so that
- *     callback sees it; a sender that sees 0 writes the eventfd, so another callback
+ *   - pending is 1 from the send that wrote the eventfd until the loop has read the
+ *     eventfd and exchanged it for 0: before the callback without a `more` hook, after
+ *     it with one. Both sides exchange (read-modify-write), so the loop's exchange reads
+ *     the 1 of the last sender that found the flag on, or a later one, and synchronizes
+ *     with it: that sender's push is visible to what follows (the callback, or the
+ *     `more` check). A sender that sees 0 writes the eventfd, so another callback
  *     comes. No wake-up is lost and no side waits for the other.
  *   - The eventfd is read only by the loop thread and closed only after uv_close's
  *     callback (no poll on a closed descriptor).
@@ -32,13 +34,21 @@ static void on_readable(uv_poll_t *h, int status, int events) {
       n = read(w->fd, &count, sizeof count); /* resets the counter */
     while (n < 0 && errno == EINTR);
   }
-  atomic_store_explicit(&w->pending, 0, memory_order_seq_cst);
+  if (w->more == NULL) {
+    atomic_exchange_explicit(&w->pending, 0, memory_order_seq_cst);
+    w->cb(w);
+    return;
+  }
   w->cb(w);
+  atomic_exchange_explicit(&w->pending, 0, memory_order_seq_cst);
+  if (!uv_is_closing((uv_handle_t *)&w->poll) && w->more(w))
+    gt_wake_send(w); /* come back after polling I/O */
 }
 
 int gt_wake_init(uv_loop_t *loop, gt_wake_t *w, gt_wake_cb cb) {
   w->cb = cb;
   w->close_cb = NULL;
+  w->more = NULL;
   atomic_init(&w->pending, 0);
   w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (w->fd < 0)

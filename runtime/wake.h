@@ -11,9 +11,14 @@
  *
  * Contract (as uv_async_t's): gt_wake_send may be called from any thread, any number of
  * times, until gt_wake_close; wake-ups sent close together may merge into one callback,
- * and a callback may come with nothing new to do. A send that happens before the callback
- * turns the flag off is seen by that callback's caller's work (it pushed its item before
- * sending); one that comes after causes another callback.
+ * and a callback may come with nothing new to do. A sender pushes its work, then sends.
+ *
+ * With a `more` hook (gt_wake_set_more), the flag stays on during the callback, so what
+ * senders push while it drains costs them no system call and the loop no second wake-up:
+ * after the callback the flag goes off and `more` says whether work arrived since the
+ * callback last looked; if so the loop wakes itself (after polling I/O, as any wake-up).
+ * Without the hook the flag goes off before the callback, which then sees every push
+ * whose send found it on.
  */
 #ifndef GT_RUNTIME_WAKE_H
 #define GT_RUNTIME_WAKE_H
@@ -30,11 +35,16 @@ struct gt_wake {
   atomic_int pending; /* 1 from a send that wrote the eventfd until the callback */
   gt_wake_cb cb;
   gt_wake_cb close_cb; /* optional: once the loop let go of the handle */
+  int (*more)(gt_wake_t *w); /* optional, loop thread: work queued that the callback left */
   void *data;          /* the owner's */
 };
 
 /* Loop thread. 0, or a negative error (GT_EIO: no eventfd or no poll handle). */
 int gt_wake_init(uv_loop_t *loop, gt_wake_t *w, gt_wake_cb cb);
+/* Loop thread, before the first send: see the contract above. */
+static inline void gt_wake_set_more(gt_wake_t *w, int (*more)(gt_wake_t *w)) {
+  w->more = more;
+}
 /* Any thread, until gt_wake_close. */
 void gt_wake_send(gt_wake_t *w);
 /* Loop thread. The eventfd is closed once libuv has closed the handle, then close_cb

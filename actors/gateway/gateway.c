@@ -403,11 +403,27 @@ static void begin_stop(gt_gateway_t *gw) {
   gt__gw_conn_gone(gw);
 }
 
+/* The wake's `more` hook: replies queued since the callback last took the queue. */
+static int replies_queued(gt_wake_t *a) {
+  gt_gateway_t *gw = a->data;
+  if (gw->stopping)
+    return 0;
+  uv_mutex_lock(&gw->q->mu);
+  int queued = gw->q->head != NULL;
+  uv_mutex_unlock(&gw->q->mu);
+  return queued;
+}
+
 static void on_wake(gt_wake_t *a) {
   gt_gateway_t *gw = a->data;
   if (gw->stopping)
     return;
-  deliver_list(gw, queue_take(gw->q));
+  /* Replies that arrive while these are written out are taken too (a few rounds, then
+   * the sockets get their turn): they cost their repliers no wake-up (wake.h). */
+  gt_gateway_call_t *list;
+  for (int round = 0; round < GT__GW_WAKE_ROUNDS && (list = queue_take(gw->q)) != NULL;
+       round++)
+    deliver_list(gw, list);
   /* acquire: pairs with the release store in gt_gateway_stop. */
   if (atomic_load_explicit(&gw->stop_requested, memory_order_acquire))
     begin_stop(gw);
@@ -508,6 +524,7 @@ int gt_gateway_start(gt_gateway_t *gw) {
     return GT_EIO;
   }
   gw->wake.data = gw;
+  gt_wake_set_more(&gw->wake, replies_queued);
   rv = listen_on(gw);
   if (rv != 0) {
     gt_log_error("GW-LISTEN-FAIL", "gateway: cannot listen on %s:%d: %s", gw->ip,

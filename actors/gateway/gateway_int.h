@@ -38,6 +38,7 @@
 #define GT__GW_GZIP_MIN 1024              /* smaller responses go uncompressed */
 #define GT__GW_WRITE_HIGH (1u << 20)      /* stop pulling frames above this */
 #define GT__GW_WRITE_BATCH (64u * 1024u)  /* one uv_write gathers this much */
+#define GT__GW_WAKE_ROUNDS 4              /* reply-queue takes per wake-up */
 #define GT__GW_MAX_HDR_BYTES (16u * 1024u)
 #define GT__GW_STOP_GRACE_MS 2000         /* then connections are cut */
 /* Recycling (loop thread only): spare streams, calls and write batches are kept, with

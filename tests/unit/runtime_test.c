@@ -339,6 +339,7 @@ typedef struct wake_fixture {
   atomic_long seen;         /* the count the last callback saw */
   long want;                /* the count at which the loop closes the wake */
   long callbacks;           /* loop thread */
+  int use_more;             /* set the `more` hook */
   int closed, timed_out;
 } wake_fixture_t;
 
@@ -352,6 +353,11 @@ static void wake_cb(gt_wake_t *w) {
     gt_wake_close(w, wake_closed);
     uv_close((uv_handle_t *)&f->guard, NULL);
   }
+}
+
+static int wake_more(gt_wake_t *w) {
+  wake_fixture_t *f = w->data;
+  return atomic_load(&f->pushed) != atomic_load(&f->seen);
 }
 
 static void wake_guard(uv_timer_t *t) {
@@ -394,6 +400,8 @@ static void wake_run(wake_fixture_t *f, int nthreads, void *(*fn)(void *), long 
   f->want = want;
   ck_assert_int_eq(gt_wake_init(&loop, &f->wake, wake_cb), 0);
   f->wake.data = f;
+  if (f->use_more)
+    gt_wake_set_more(&f->wake, wake_more);
   int fd = f->wake.fd;
   uv_timer_init(&loop, &f->guard);
   f->guard.data = f;
@@ -425,6 +433,17 @@ START_TEST(wake_send_right_after_callback) {
   wake_fixture_t f = {0};
   wake_run(&f, 1, wake_pingpong, WAKE_PINGPONG);
   ck_assert_int_ge(f.callbacks, WAKE_PINGPONG); /* one per push: none merged, none lost */
+}
+END_TEST
+
+/* The same two with the `more` hook: the flag stays on through the callback. */
+START_TEST(wake_more_loses_nothing) {
+  wake_fixture_t f = {.use_more = 1};
+  wake_run(&f, WAKE_SENDERS, wake_sender, (long)WAKE_SENDERS * WAKE_PER_SENDER);
+  ck_assert_int_lt(f.callbacks, (long)WAKE_SENDERS * WAKE_PER_SENDER);
+  wake_fixture_t g = {.use_more = 1};
+  wake_run(&g, 1, wake_pingpong, WAKE_PINGPONG);
+  ck_assert_int_ge(g.callbacks, WAKE_PINGPONG);
 }
 END_TEST
 
@@ -1403,6 +1422,7 @@ static Suite *runtime_suite(void) {
   tcase_add_test(tc, err_names_and_texts);
   tcase_add_test(tc, wake_loses_nothing_and_merges);
   tcase_add_test(tc, wake_send_right_after_callback);
+  tcase_add_test(tc, wake_more_loses_nothing);
   tcase_add_test(tc, log_parse);
   tcase_add_test(tc, log_text_line);
   tcase_add_test(tc, log_json_line);
