@@ -57,7 +57,7 @@ typedef struct gt_config {
   int64_t vis_pg_conn_lifetime_ms; /* postgres: its maxConnLifetime; default 0 (never) */
 
   /* genesis */
-  int scheduler_threads;  /* 0 = number of cores */
+  int scheduler_threads;  /* 0 = number of cores - 1, at least 1 (server.c) */
   char *default_namespace; /* created at start when absent; default "default" */
   int headless;           /* start-dev --headless (no UI); informative */
 

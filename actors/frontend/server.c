@@ -145,6 +145,19 @@ static int recover_workflows(gt_server_t *srv) {
   return 0;
 }
 
+/* schedulerThreads 0: one per core but one. The gateway, the SQLite writer and its syncer
+ * run threads of their own, busy under load; a scheduler thread per core makes more runnable
+ * threads than cores, and a thread switch is dear on a virtual machine (perf: ~17% of the
+ * server's cycles in finish_task_switch at 100 hellos in flight on this 2-core machine). One
+ * scheduler thread instead of two: +5% hello/s and -10% server CPU per workflow, on a SQLite
+ * file and in memory (tools/bench-pairs.sh, 4-5 pairs each). */
+static int scheduler_threads(const gt_config_t *cfg) {
+  if (cfg->scheduler_threads > 0)
+    return cfg->scheduler_threads;
+  unsigned cores = uv_available_parallelism();
+  return cores > 1 ? (int)cores - 1 : 1;
+}
+
 int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
   gt_server_t *srv = calloc(1, sizeof(*srv));
   if (!srv)
@@ -161,7 +174,7 @@ int gt_server_start(gt_server_t **out, gt_config_t *cfg) {
     rc = gt_namespaces_ensure_sync(srv->namespaces, cfg->default_namespace,
                                    24LL * 3600 * 1000);
   if (rc == 0)
-    rc = gt_runtime_new(&srv->rt, cfg->scheduler_threads);
+    rc = gt_runtime_new(&srv->rt, scheduler_threads(cfg));
   if (rc == 0)
     rc = gt_runtime_start(srv->rt);
   if (rc == 0)
