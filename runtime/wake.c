@@ -53,10 +53,13 @@ int gt_wake_init(uv_loop_t *loop, gt_wake_t *w, gt_wake_cb cb) {
   w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (w->fd < 0)
     return GT_EIO;
-  if (uv_poll_init(loop, &w->poll, w->fd) != 0 ||
-      uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) {
+  if (uv_poll_init(loop, &w->poll, w->fd) != 0) {
     close(w->fd);
     w->fd = -1;
+    return GT_EIO;
+  }
+  if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) {
+    gt_wake_close(w, NULL); /* the handle exists: the loop must let go of it first */
     return GT_EIO;
   }
   return 0;

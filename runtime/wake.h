@@ -39,7 +39,8 @@ struct gt_wake {
   void *data;          /* the owner's */
 };
 
-/* Loop thread. 0, or a negative error (GT_EIO: no eventfd or no poll handle). */
+/* Loop thread. 0, or a negative error (GT_EIO: no eventfd or no poll handle; if the
+ * handle was made but could not start, it is closing: the loop must run before it closes). */
 int gt_wake_init(uv_loop_t *loop, gt_wake_t *w, gt_wake_cb cb);
 /* Loop thread, before the first send: see the contract above. */
 static inline void gt_wake_set_more(gt_wake_t *w, int (*more)(gt_wake_t *w)) {
