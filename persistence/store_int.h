@@ -96,6 +96,9 @@ struct gt_store {
   _Atomic uint64_t reads;
   _Atomic uint64_t reads_failed;   /* of reads: an error other than GT_ENOTFOUND */
   _Atomic uint32_t queue_depth; /* items submitted and not yet completed */
+  /* Completed write batches waiting to be freed by the next submitter (store.c,
+   * "Freeing"): a stack pushed by completions, taken whole by submits and close. */
+  _Atomic(gt__store_item_t *) graveyard;
   /* Submit-to-completion latency of write batches [0] and reads [1], observed by the
    * completing thread. */
   gt_metrics_ahist_t lat[2];

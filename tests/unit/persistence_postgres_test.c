@@ -613,6 +613,7 @@ START_TEST(test_group_commit) {
   ck_assert_uint_lt(stt.transactions, stt.batches_committed);
   ck_assert_uint_le(stt.transactions, 4); /* blocker + 1000 in groups of <= 512 */
   ck_assert_int_eq(transfer_count(g_st), GC_THREADS * GC_PER_THREAD);
+  check_graveyard(g_st, GC_THREADS * GC_PER_THREAD + 1); /* and the blocker */
   gt_store_close(g_st);
 }
 END_TEST

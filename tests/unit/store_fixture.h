@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "persistence/store.h"
+#include "persistence/store_int.h" /* the graveyard, for check_graveyard */
 #include "runtime/err.h"
 
 /* OUT: *n. Returns a malloc'd copy of the file. */
@@ -201,6 +202,28 @@ static inline void *close_helper(void *arg) {
   }
   wc_add(&g_gate);
   return NULL;
+}
+
+static inline int graveyard_count(gt_store_t *st) {
+  int n = 0;
+  for (gt__store_item_t *it = atomic_load(&st->graveyard); it; it = it->next)
+    n++;
+  return n;
+}
+
+/* Completed batches wait in the store's graveyard (store.c, "Freeing") until the next
+ * submit frees them on its own thread: after `completed` completions (their callbacks
+ * have run; the push follows the callback, so this waits for it), all of them are
+ * there, and one more write leaves at most its own. */
+static inline void check_graveyard(gt_store_t *st, int completed) {
+  for (int spins = 0; graveyard_count(st) < completed; spins++) {
+    ck_assert_int_lt(spins, 10000000);
+    sched_yield();
+  }
+  ck_assert_int_eq(graveyard_count(st), completed);
+  gt_store_op_t op = op_transfer(1 << 30);
+  ck_assert_int_eq(gt_store_write_sync(st, -1, 0, &op, 1, NULL), 0);
+  ck_assert_int_le(graveyard_count(st), 1);
 }
 
 /* CURRENT_INSERT: a workflow id's first row goes in; a second insert of the same id fails
