@@ -175,8 +175,11 @@ static int fifo_push(fifo_t *q, gt__store_item_t *it) {
   else
     q->head = it;
   q->tail = it;
-  pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
+  /* after the unlock: a consumer woken under our lock would at once block on it (glibc
+   * does not hand the mutex over with the wake-up). The consumer waits only with the
+   * lock released and re-checks under it, so this wake cannot be lost. */
+  pthread_cond_signal(&q->cv);
   return 0;
 }
 
@@ -444,8 +447,8 @@ static void *syncer_main(void *arg) {
     if (empty) {
       pthread_mutex_lock(&s->wq.mu);
       s->syncer_idle = 1;
-      pthread_cond_signal(&s->wq.cv);
       pthread_mutex_unlock(&s->wq.mu);
+      pthread_cond_signal(&s->wq.cv); /* after the unlock, as in fifo_push */
     }
     while (chain) {
       gt__store_batch_t *b = (gt__store_batch_t *)chain;
