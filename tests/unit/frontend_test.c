@@ -1197,6 +1197,27 @@ static void srv_teardown(void) {
   gt_config_fini(&g_cfg);
 }
 
+/* schedulerThreads 0 means one per core but one, at least one (server.c); a number given
+ * is taken as it is. */
+START_TEST(test_scheduler_threads_default) {
+  unsigned cores = uv_available_parallelism();
+  int want_default = cores > 1 ? (int)cores - 1 : 1;
+  int given[2] = {0, 3}, want[2] = {want_default, 3};
+  for (int i = 0; i < 2; i++) {
+    gt_config_t cfg;
+    gt_server_t *srv = NULL;
+    gt_config_defaults(&cfg);
+    cfg.grpc_port = 0;
+    cfg.http_port = 0;
+    cfg.scheduler_threads = given[i];
+    ck_assert_int_eq(gt_server_start(&srv, &cfg), 0);
+    ck_assert_int_eq(gt_runtime_threads(srv->rt), want[i]);
+    gt_server_stop(srv);
+    gt_config_fini(&cfg);
+  }
+}
+END_TEST
+
 START_TEST(test_rpc_namespaces) {
   h2c_client_t c;
   h2c_open(&c, gt_gateway_port(g_srv->gw));
@@ -1369,6 +1390,11 @@ static Suite *frontend_suite(void) {
   tcase_add_checked_fixture(rpc, srv_setup, srv_teardown);
   tcase_add_test(rpc, test_rpc_namespaces);
   suite_add_tcase(s, rpc);
+
+  TCase *srv = tcase_create("server");
+  tcase_set_timeout(srv, 30);
+  tcase_add_test(srv, test_scheduler_threads_default);
+  suite_add_tcase(s, srv);
   return s;
 }
 
