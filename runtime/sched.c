@@ -5,11 +5,12 @@
  * DESIGN
  *   Each scheduler thread runs one uv_loop_t. Its run queue is an MPSC queue
  *   (mpscq.c) of embedded actor nodes, post items and an exit node; pushers
- *   wake the loop with gt_wake_send (wake.h), which merges wake-ups. The async callback
- *   drains the run queue: an actor runs for at most GT_ACTOR_BATCH messages
+ *   wake the loop with gt_wake_send (wake.h), which merges wake-ups. The wake's
+ *   callback drains the run queue: an actor runs for at most GT_ACTOR_BATCH messages
  *   (actor.c); if it still has work it is parked on a local `later` list and
- *   pushed back at the end of the callback, with one more gt_wake_send, so the
- *   loop polls I/O and timers between batches.
+ *   pushed back at the end of the callback; the wake's `more` hook (rq_pending)
+ *   then finds the queue non-empty and wakes the loop again, so it polls I/O and
+ *   timers between batches.
  *   Loop lag: each loop runs a timer every LAG_MS (unreferenced: it does not keep the
  *   loop alive) and observes how late it fires into a histogram the metrics read
  *   (gt_runtime_loop_lag): a loop busy with a long batch, or a thread waiting for a core,
@@ -99,7 +100,6 @@ static void requeue_later(gt__thread_t *t) {
     ai->later_next = NULL;
     gt__mpscq_push(&t->rq, &ai->runnode);
   }
-  wake(t);
 }
 
 static int run_item(gt__thread_t *t, gt_msg_t *m) {
@@ -139,14 +139,12 @@ static void on_wake(gt_wake_t *h) {
       break;
     run_item(t, m);
     if (i == ITEMS_PER_WAKE - 1)
-      busy = 1; /* come back after polling I/O */
+      busy = 1; /* items left: not done, whatever exiting says */
   }
-  /* busy: a producer is between its exchange and its link. Its own
-   * gt_wake_send normally brings us back, but it may have found the wake
-   * pending before our callback cleared it (its link store can still sit in
-   * its store buffer), so wake ourselves rather than risk a lost wake-up. */
-  if (busy)
-    wake(t);
+  /* No wake-up of our own for what is left: items past ITEMS_PER_WAKE, actors
+   * requeued here, or a producer between its exchange and its link (busy) all
+   * leave the run queue non-empty, and the wake's `more` hook (rq_pending) sees
+   * that once this callback returns and brings us back after polling I/O. */
   requeue_later(t);
   if (t->exiting && !busy && t->later == NULL) {
     /* Stop hooks closed the actors' handles; anything left is someone's leak.
